@@ -1,0 +1,37 @@
+/* cli.h - shared by the command files in cli/ (not a module API). Each command group
+ * is one file with one entry point, like git's builtin/. The command files parse
+ * options and print; the modules do the work and never print results. */
+#ifndef REGVAULT_CLI_H
+#define REGVAULT_CLI_H
+
+#include <stdbool.h>
+
+#include "common/common.h"
+#include "scheduler/scheduler.h"
+
+struct cli {
+	const char *config_path; /* --config, or NULL for the default chain */
+	bool json;               /* -o json */
+	bool verbose;
+};
+
+/* Entry points: argv[0] is the command name ("cluster"), options follow. Each
+ * returns an exit code (RV_EXIT_*). */
+int cmd_cluster(struct cli *cli, int argc, char **argv);
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_drill(struct cli *cli, int argc, char **argv);
+int cmd_maint(struct cli *cli, int argc, char **argv);
+
+/* Load the configuration the global options name; on failure print the message and
+ * return RV_EXIT_USAGE (configuration errors are exit 2). */
+int cli_load_config(struct cli *cli, struct rv_config *cfg);
+
+/* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
+int cli_fail(int r);
+/* Print a usage error and return RV_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) RV_PRINTF(2, 3);
+/* True when argv holds -h/--help. */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,163 @@
+/* main.c - regvault's command line: global options, then one command group. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+	"usage: regvault [--config FILE] [-o table|json] [--no-progress] [-v] COMMAND [SUBCOMMAND] [options]\n"
+	"\n"
+	"Backup, restore and maintenance of a three-member etcd cluster.\n"
+	"\n"
+	"Commands:\n"
+	"  cluster up|down|status      start, stop and inspect the configured members\n"
+	"  snapshot save|list|verify|fetch|delete|prune\n"
+	"                              streamed, verified, compressed snapshots in a store\n"
+	"  restore --from NAME|latest  restore every member from one snapshot, with rollback\n"
+	"  drill [--from NAME|latest]  prove a snapshot restores, in a scratch cluster\n"
+	"  maint compact|defrag|alarms|recover-space|hashcheck|diskcheck|perfcheck\n"
+	"                              maintenance that is safe while the cluster serves\n"
+	"\n"
+	"Global options (before or after the command):\n"
+	"  --config FILE    configuration (default $REGVAULT_CONFIG, else " RV_DEFAULT_CONFIG ")\n"
+	"  -o, --output F   table (default) or json\n"
+	"  --no-progress    no progress display on a terminal\n"
+	"  -v, --verbose    say more on stderr\n"
+	"  -h, --help       this help; 'regvault COMMAND --help' for a command\n"
+	"  --version        print the version\n"
+	"\n"
+	"Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *, int, char **);
+} commands[] = {
+	{"cluster", cmd_cluster}, {"snapshot", cmd_snapshot}, {"restore", cmd_restore},
+	{"drill", cmd_drill},     {"maint", cmd_maint},
+};
+
+int cli_fail(int r)
+{
+	fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+	return RV_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "regvault %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'regvault %s --help')\n", cmd);
+	return RV_EXIT_USAGE;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
+}
+
+int cli_load_config(struct cli *cli, struct rv_config *cfg)
+{
+	int r = config_load(cli->config_path, cfg);
+	if (r < 0) {
+		fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+		return RV_EXIT_USAGE;
+	}
+	return RV_EXIT_OK;
+}
+
+/* Take the global options out of argv wherever they stand (before "--"), so
+ * "regvault -o json cluster status" and "regvault cluster status -o json" agree.
+ * Returns -1 on a usage error. */
+static int take_global_options(struct cli *cli, int *argc, char **argv, bool *help, bool *version)
+{
+	int out = 1;
+	bool seen_command = false;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--config") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "regvault: option %s needs a value\n", a);
+				return -1;
+			}
+			val = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			a = "--config";
+			val = argv[i] + 9;
+		} else if (strncmp(a, "--output=", 9) == 0) {
+			a = "-o";
+			val = argv[i] + 9;
+		}
+		if (val && strcmp(a, "--config") == 0) {
+			cli->config_path = val;
+		} else if (val) {
+			if (strcmp(val, "json") == 0)
+				cli->json = true;
+			else if (strcmp(val, "table") == 0)
+				cli->json = false;
+			else {
+				fprintf(stderr, "regvault: -o takes table or json, not '%s'\n", val);
+				return -1;
+			}
+		} else if (strcmp(a, "--no-progress") == 0) {
+			rv_progress_disabled = true;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cli->verbose = true;
+			rv_log_verbosity = RV_LOG_DEBUG;
+		} else if (!seen_command && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+			*help = true;
+		} else if (!seen_command && strcmp(a, "--version") == 0) {
+			*version = true;
+		} else {
+			if (a[0] != '-')
+				seen_command = true;
+			else if (!seen_command) {
+				fprintf(stderr, "regvault: unknown option %s\n%s", a, usage);
+				return -1;
+			}
+			argv[out++] = argv[i];
+		}
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	bool help = false, version = false;
+
+	if (take_global_options(&cli, &argc, argv, &help, &version) < 0)
+		return RV_EXIT_USAGE;
+	if (version) {
+		printf("regvault %s\n", RV_VERSION);
+		return RV_EXIT_OK;
+	}
+	if (argc < 2) {
+		fputs(usage, help ? stdout : stderr);
+		return help ? RV_EXIT_OK : RV_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < RV_ARRAY_LEN(commands); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(&cli, argc - 1, argv + 1);
+	fprintf(stderr, "regvault: unknown command '%s'\n%s", argv[1], usage);
+	return RV_EXIT_USAGE;
+}

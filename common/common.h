@@ -1,0 +1,115 @@
+/* common.h - small utilities every regvault module uses. Depends on libc only.
+ *
+ * Errors: functions return 0 or a negative errno. The function that knows the
+ * object and the cause records one sentence with rv_fail(); the edge (the CLI, the
+ * daemon's job runner) prints it once with rv_errmsg(). Callers that add context
+ * use rv_failf_wrap(), which prefixes the sentence already recorded.
+ */
+#ifndef REGVAULT_COMMON_H
+#define REGVAULT_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define RV_VERSION "0.1.0"
+
+/* Exit codes, everywhere. */
+enum { RV_EXIT_OK = 0, RV_EXIT_FAIL = 1, RV_EXIT_USAGE = 2 };
+
+#define RV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define RV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- errors (error.c) ---- */
+/* Record a message for the current thread and return code (a negative errno). */
+int rv_fail(int code, const char *fmt, ...) RV_PRINTF(2, 3);
+/* Prefix the recorded message with more context: "<prefix>: <old message>". */
+int rv_fail_wrap(int code, const char *fmt, ...) RV_PRINTF(2, 3);
+/* The recorded message, or strerror(-code) when none was recorded. */
+const char *rv_errmsg(int code);
+void rv_err_clear(void);
+bool rv_err_isset(void);
+
+/* ---- logging (log.c): stderr, never secrets ---- */
+enum rv_log_level { RV_LOG_ERROR, RV_LOG_WARN, RV_LOG_INFO, RV_LOG_DEBUG };
+extern int rv_log_verbosity; /* RV_LOG_INFO by default; -v raises it */
+void rv_log(enum rv_log_level lvl, const char *fmt, ...) RV_PRINTF(2, 3);
+#define rv_debug(...) rv_log(RV_LOG_DEBUG, __VA_ARGS__)
+#define rv_info(...) rv_log(RV_LOG_INFO, __VA_ARGS__)
+#define rv_warn(...) rv_log(RV_LOG_WARN, __VA_ARGS__)
+
+/* ---- growable buffer (buf.c) ---- */
+struct rv_buf {
+	char *data; /* always NUL-terminated when non-NULL */
+	size_t len, cap;
+};
+int rv_buf_append(struct rv_buf *b, const void *p, size_t n);
+int rv_buf_printf(struct rv_buf *b, const char *fmt, ...) RV_PRINTF(2, 3);
+void rv_buf_free(struct rv_buf *b);
+char *rv_strdup(const char *s); /* NULL-safe; aborts on OOM like xstrdup */
+void *rv_xmalloc(size_t n);
+void *rv_xcalloc(size_t n, size_t sz);
+void *rv_xrealloc(void *p, size_t n);
+
+/* ---- files (fs.c) ---- */
+int rv_write_all(int fd, const void *p, size_t n);
+int rv_read_full(int fd, void *p, size_t n, size_t *got); /* stops at EOF */
+int rv_read_file(const char *path, char **out, size_t *len, size_t max);
+int rv_fsync_dir(const char *dir);
+int rv_fsync_parent(const char *path);
+int rv_mkdir_p(const char *path, unsigned mode);
+bool rv_path_exists(const char *path);
+/* Refuse a secret file other users can read: returns -EPERM with a message. */
+int rv_check_secret_file(const char *path, const char *what);
+/* Read a one-line secret (trailing newline stripped). */
+int rv_read_secret_file(const char *path, const char *what, char **out);
+/* Free space in bytes on the filesystem holding path. */
+int rv_fs_free_bytes(const char *path, uint64_t *out);
+/* Same filesystem? */
+int rv_same_fs(const char *a, const char *b, bool *same);
+
+/* ---- time (time.c) ---- */
+double rv_now_mono(void);   /* seconds, monotonic */
+int64_t rv_now_unix(void);  /* seconds since the epoch, UTC */
+void rv_sleep_ms(int64_t ms);
+/* 20261121T215213Z (16 chars + NUL) */
+void rv_utc_compact(int64_t unix_s, char out[17]);
+/* 2026-11-21T21:52:13Z (20 chars + NUL) */
+void rv_utc_rfc3339(int64_t unix_s, char out[21]);
+int rv_parse_rfc3339(const char *s, int64_t *unix_s);
+int rv_parse_utc_compact(const char *s, int64_t *unix_s);
+
+/* ---- units (units.c) ---- */
+/* "22MiB", "200 MB", "2300", "1.5GiB" -> bytes. */
+int rv_parse_size(const char *s, uint64_t *out);
+/* "60s", "500ms", "1h30m", "2d", "90" (seconds) -> milliseconds. */
+int rv_parse_duration_ms(const char *s, int64_t *out_ms);
+/* "284.1 MB" style, decimal, for humans. buf >= 16. */
+const char *rv_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* "1.2 s", "3m05s". buf >= 16. */
+const char *rv_fmt_duration(double seconds, char *buf, size_t len);
+
+/* ---- progress on a terminal (progress.c) ---- */
+struct rv_progress {
+	const char *label;
+	uint64_t total; /* 0 = unknown */
+	uint64_t done;
+	double started, last_draw;
+	bool enabled;
+};
+extern bool rv_progress_disabled; /* --no-progress */
+void rv_progress_start(struct rv_progress *p, const char *label, uint64_t total);
+void rv_progress_update(struct rv_progress *p, uint64_t done);
+void rv_progress_end(struct rv_progress *p);
+
+/* ---- misc (util.c) ---- */
+/* Hex-encode n bytes into out (2n+1). */
+void rv_hex(const uint8_t *in, size_t n, char *out);
+int rv_unhex(const char *in, uint8_t *out, size_t n);
+bool rv_str_has_suffix(const char *s, const char *suffix);
+/* A free TCP port on 127.0.0.1 (bind to 0), for scratch clusters. */
+int rv_free_port(int *port);
+
+#endif

@@ -1,0 +1,115 @@
+# lib.sh - what integration tests share: running regvault, assertions, and fixtures
+# (a configuration for three members on free loopback ports). Sourced by harness.sh.
+#
+# In a test (each test_* runs in its own subshell with $T its scratch directory):
+#   rv ARGS...            run regvault with $CFG; sets RC, OUT (stdout), ERR (stderr)
+#   run CMD...            the same for any command
+#   assert_rc N           assert_ok (= assert_rc 0)
+#   assert_out_contains S / assert_err_contains S / assert_out_not_contains S
+#   assert_eq GOT WANT [WHAT]   assert_file F / assert_no_file F
+#   json_get EXPR         jq -r EXPR on $OUT
+#   skip WHY              mark the test skipped (exit 77)
+
+RV_ROOT=${RV_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+RV_BIN=${RV_BIN:-$RV_ROOT/build/regvault}
+T_FILE_DIR=$RV_ROOT/build/test-tmp/${TEST_FILE_NAME:-adhoc}
+rm -rf "$T_FILE_DIR"
+mkdir -p "$T_FILE_DIR"
+export ETCDCTL_API=3
+
+fail() { echo "ASSERT $*"; exit 1; }
+skip() { echo "$*"; exit 77; }
+
+run() {
+  "$@" >"$T_FILE_DIR/.out" 2>"$T_FILE_DIR/.err"
+  RC=$?
+  OUT=$(cat "$T_FILE_DIR/.out")
+  ERR=$(cat "$T_FILE_DIR/.err")
+  { echo "\$ $*"; echo "$OUT" | head -50; echo "$ERR" | head -30 | sed 's/^/stderr: /'; echo "exit $RC"; } >&2
+  return 0
+}
+
+rv() { run "$RV_BIN" --config "$CFG" --no-progress "$@"; }
+
+assert_rc() { [ "$RC" -eq "$1" ] || fail "exit code $RC, expected $1 (stderr: ${ERR:0:300})"; }
+assert_ok() { assert_rc 0; }
+assert_out_contains() { [[ $OUT == *"$1"* ]] || fail "stdout does not contain '$1': ${OUT:0:300}"; }
+assert_out_not_contains() { [[ $OUT != *"$1"* ]] || fail "stdout contains '$1': ${OUT:0:300}"; }
+assert_err_contains() { [[ $ERR == *"$1"* ]] || fail "stderr does not contain '$1': ${ERR:0:300}"; }
+assert_eq() { [ "$1" == "$2" ] || fail "${3:-value} is '$1', expected '$2'"; }
+assert_file() { [ -e "$1" ] || fail "$1 does not exist"; }
+assert_no_file() { [ ! -e "$1" ] || fail "$1 exists"; }
+json_get() { jq -r "$1" <<<"$OUT"; }
+
+# A TCP port on 127.0.0.1 that nothing listens on, chosen at random so that test
+# files running at the same time on one machine rarely collide.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    [ -n "${RV_USED_PORTS:-}" ] && [[ " $RV_USED_PORTS " == *" $p "* ]] && continue
+    RV_USED_PORTS="${RV_USED_PORTS:-} $p"
+    echo "$p"
+    return
+  done
+}
+
+# write_cluster_config DIR [NAME]: a configuration for three members on free
+# loopback ports, data dirs under DIR, a local store in DIR/backups. Sets and exports
+# CFG and ENDPOINTS (comma-separated client URLs). Extra YAML may be appended to $CFG.
+write_cluster_config() {
+  local dir=$1 name=${2:-registry} i cp pp
+  mkdir -p "$dir"
+  CFG=$dir/regvault.yaml
+  ENDPOINTS=
+  {
+    echo "cluster:"
+    echo "  name: $name"
+    echo "  token: $name-test-$$"
+    echo "  members:"
+    for i in 1 2 3; do
+      cp=$(free_port); pp=$(free_port)
+      echo "    - name: etcd$i"
+      echo "      client_url: http://127.0.0.1:$cp"
+      echo "      peer_url: http://127.0.0.1:$pp"
+      echo "      data_dir: $dir/etcd$i"
+      ENDPOINTS="${ENDPOINTS:+$ENDPOINTS,}http://127.0.0.1:$cp"
+    done
+    echo "  etcd:"
+    echo "    heartbeat_interval_ms: 100"
+    echo "    election_timeout_ms: 1000"
+    echo "store:"
+    echo "  url: $dir/backups"
+    echo "state_dir: $dir/state"
+  } >"$CFG"
+  export CFG ENDPOINTS
+}
+
+# Save variables from setup_file for the tests: export_env NAME...
+export_env() {
+  local v
+  for v in "$@"; do printf 'export %s=%q\n' "$v" "${!v}" >>"$T_FILE_DIR/env"; done
+}
+
+# start_cluster DIR: config + `regvault cluster up`; fails loudly.
+start_cluster() {
+  write_cluster_config "$@"
+  "$RV_BIN" --config "$CFG" --no-progress cluster up || { echo "cluster up failed"; return 1; }
+  echo "$CFG" >>"$T_FILE_DIR/.clusters"
+}
+
+ectl() { etcdctl --endpoints="$ENDPOINTS" --command-timeout=10s "$@"; }
+
+# Called when a test file ends: stop every cluster it started, kill stray etcds
+# whose data dirs live under this file's scratch directory.
+rv_kill_leftovers() {
+  local c pid
+  if [ -f "$T_FILE_DIR/.clusters" ]; then
+    while read -r c; do "$RV_BIN" --config "$c" cluster down >/dev/null 2>&1 || true; done <"$T_FILE_DIR/.clusters"
+  fi
+  for pid in $(pgrep -x etcd 2>/dev/null); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$T_FILE_DIR/" && kill -9 "$pid" 2>/dev/null
+  done
+  return 0
+}

@@ -1,0 +1,81 @@
+/* Unit tests for common/: sizes, durations, time formats, errors. */
+#include <errno.h>
+
+#include "common/common.h"
+#include "tests/unit/unit.h"
+
+TEST(parse_size)
+{
+	static const struct {
+		const char *in;
+		uint64_t want;
+		int rc;
+	} cases[] = {
+		{"2300", 2300, 0},          {"22MiB", 23068672, 0}, {"200MB", 200000000, 0},
+		{"1.5GiB", 1610612736, 0},  {"8 GiB", 8589934592ULL, 0}, {"1k", 1000, 0},
+		{"", 0, -EINVAL},           {"abc", 0, -EINVAL},   {"-5", 0, -EINVAL},
+		{"5 parsecs", 0, -EINVAL},
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(cases); i++) {
+		uint64_t v = 0;
+		int r = rv_parse_size(cases[i].in, &v);
+		CHECK_INT(r, cases[i].rc);
+		if (r == 0)
+			CHECK_INT(v, cases[i].want);
+	}
+}
+
+TEST(parse_duration)
+{
+	static const struct {
+		const char *in;
+		int64_t want;
+		int rc;
+	} cases[] = {
+		{"60s", 60000, 0}, {"500ms", 500, 0}, {"1h30m", 5400000, 0}, {"2d", 172800000, 0},
+		{"90", 90000, 0},  {"", 0, -EINVAL},  {"5x", 0, -EINVAL},    {"s", 0, -EINVAL},
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(cases); i++) {
+		int64_t v = 0;
+		int r = rv_parse_duration_ms(cases[i].in, &v);
+		CHECK_INT(r, cases[i].rc);
+		if (r == 0)
+			CHECK_INT(v, cases[i].want);
+	}
+}
+
+TEST(utc_formats_round_trip)
+{
+	char c[17], r[21];
+	int64_t t = 1795298733, back = 0; /* 2026-11-21T22:05:33Z */
+	rv_utc_compact(t, c);
+	CHECK_STR(c, "20261121T220533Z");
+	CHECK_INT(rv_parse_utc_compact(c, &back), 0);
+	CHECK_INT(back, t);
+	rv_utc_rfc3339(t, r);
+	CHECK_STR(r, "2026-11-21T22:05:33Z");
+	CHECK_INT(rv_parse_rfc3339(r, &back), 0);
+	CHECK_INT(back, t);
+	CHECK_INT(rv_parse_rfc3339("2026-11-21 21:52", &back), -EINVAL);
+}
+
+TEST(error_wrap_keeps_cause)
+{
+	int r = rv_fail(-ENOENT, "artifact x not found");
+	r = rv_fail_wrap(r, "restore failed");
+	CHECK_INT(r, -ENOENT);
+	CHECK_STR(rv_errmsg(r), "restore failed: artifact x not found");
+	rv_err_clear();
+	CHECK_STR(rv_errmsg(-ENOENT), "No such file or directory");
+}
+
+TEST(hex_round_trip)
+{
+	uint8_t in[4] = {0xde, 0xad, 0x00, 0x7f}, out[4];
+	char h[9];
+	rv_hex(in, 4, h);
+	CHECK_STR(h, "dead007f");
+	CHECK_INT(rv_unhex(h, out, 4), 0);
+	CHECK(memcmp(in, out, 4) == 0);
+	CHECK_INT(rv_unhex("zz", out, 1), -EINVAL);
+}
