@@ -81,4 +81,67 @@ struct snapshot_settings {
 	struct retention_policy retention;
 };
 
+/* ---- artifacts ----
+ * One file <cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst: a tar archive,
+ * zstd-compressed (frames with checksums), holding manifest.json first and then
+ * snapshot.db, the stream exactly as etcd sent it (trailer included). */
+#define SNAP_FORMAT 1
+#define SNAP_SUFFIX ".tar.zst"
+
+struct snap_manifest {
+	int format;
+	char regvault_version[32];
+	char cluster_name[128];
+	uint64_t cluster_id;
+	char member_name[64];
+	uint64_t member_id;
+	char etcd_version[32];
+	int64_t revision;
+	uint64_t raft_term, raft_index;
+	int64_t db_size, db_size_in_use;
+	char sha256[65]; /* hex of etcd's trailer = sha256 of the db bytes */
+	char compression[16];
+	char created_at[21]; /* RFC 3339 UTC */
+	double duration_s;
+	char tag[64];
+};
+
+/* One artifact as list and verify see it. */
+struct snap_info {
+	char name[256];          /* file name, with SNAP_SUFFIX */
+	struct snap_manifest m;
+	uint64_t size;           /* artifact size in the store */
+	int64_t created;         /* unix seconds (from the manifest) */
+	bool foreign;            /* in the store but not a regvault artifact */
+	char problem[256];       /* why it is foreign or bad, "" when fine */
+};
+
+struct snap_save_opts {
+	const char *tag;                          /* NULL: none */
+	const struct snapshot_settings *settings; /* source, compression level */
+	int timeout_ms;                           /* whole stream; 0 = 1 hour */
+};
+
+/* Save one snapshot of the cluster into the store (the whole pipeline). */
+int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap_save_opts *o,
+	      struct snap_info *out);
+/* Artifacts newest first, foreign objects flagged (not an error). */
+int snap_list(struct store *st, struct snap_info **out, size_t *n);
+/* "latest", a name, or a name without SNAP_SUFFIX -> the artifact's name. */
+int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_t len);
+/* Read an artifact end to end and check everything; -EBADMSG with a message when bad. */
+int snap_verify(struct store *st, const char *name, struct snap_info *out);
+/* Write the plain etcd snapshot (db + trailer), verified, to dest_path (atomically);
+ * m (optional) receives the manifest. */
+int snap_fetch(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m);
+int snap_delete(struct store *st, const char *name);
+
+struct prune_decision {
+	char name[256];
+	bool keep;
+	char reason[128]; /* "keep_daily 2026-11-20", "newest good artifact", "not kept by any rule" */
+};
+int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run, struct prune_decision **out,
+	       size_t *n);
+
 #endif

@@ -1,0 +1,110 @@
+/* store.c - picks a store implementation by URL and forwards to it. A path or
+ * file:///path is local; s3://bucket/prefix is S3. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "snapshot/store_impl.h"
+
+int store_open(const struct store_spec *spec, struct store **out)
+{
+	const char *url = spec->url;
+	const struct store_ops *ops;
+	const char *location;
+	int r;
+
+	if (!url || !*url)
+		return rv_fail(-EINVAL, "no store is configured; set store.url in the configuration or pass --store URL");
+	if (strncmp(url, "s3://", 5) == 0) {
+		ops = &store_s3_ops;
+		location = url + 5;
+	} else if (strncmp(url, "file://", 7) == 0) {
+		ops = &store_local_ops;
+		location = url + 7;
+	} else if (strstr(url, "://")) {
+		return rv_fail(-EINVAL, "store URL %s has a scheme regvault does not know; use a path, file:///path or s3://bucket/prefix", url);
+	} else {
+		ops = &store_local_ops;
+		location = url;
+	}
+	if (!*location)
+		return rv_fail(-EINVAL, "store URL %s names no location", url);
+	r = ops->open(spec, location, out);
+	if (r < 0)
+		return r;
+	(*out)->ops = ops;
+	(*out)->describe = rv_strdup(url);
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	char *d;
+	if (!s)
+		return;
+	d = s->describe;
+	s->ops->close(s);
+	free(d);
+}
+
+const char *store_describe(const struct store *s)
+{
+	return s->describe;
+}
+
+int store_put_begin(struct store *s, const char *name, uint64_t expected_size, struct store_writer **w)
+{
+	int r = s->ops->put_begin(s, name, expected_size, w);
+	if (r == 0)
+		(*w)->store = s;
+	return r;
+}
+
+int store_put_write(struct store_writer *w, const void *p, size_t n)
+{
+	return w->store->ops->put_write(w, p, n);
+}
+
+int store_put_commit(struct store_writer *w)
+{
+	return w->store->ops->put_commit(w);
+}
+
+void store_put_abort(struct store_writer *w)
+{
+	if (w)
+		w->store->ops->put_abort(w);
+}
+
+int store_get(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud)
+{
+	return s->ops->get(s, name, offset, len, cb, ud);
+}
+
+int store_stat(struct store *s, const char *name, struct store_object *out)
+{
+	return s->ops->stat(s, name, out);
+}
+
+int store_list(struct store *s, struct store_object **objs, size_t *n)
+{
+	return s->ops->list(s, objs, n);
+}
+
+void store_objects_free(struct store_object *objs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(objs[i].name);
+	free(objs);
+}
+
+int store_delete(struct store *s, const char *name)
+{
+	return s->ops->del(s, name);
+}
+
+int store_cleanup(struct store *s)
+{
+	return s->ops->cleanup(s);
+}

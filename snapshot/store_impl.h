@@ -1,0 +1,36 @@
+/* store_impl.h - private to the snapshot module: what a store implementation
+ * provides. Each implementation embeds struct store (or struct store_writer) as its
+ * first member; store.c picks the implementation by URL and forwards calls. */
+#ifndef REGVAULT_STORE_IMPL_H
+#define REGVAULT_STORE_IMPL_H
+
+#include "snapshot/snapshot.h"
+
+struct store_ops {
+	const char *kind; /* "local", "s3" */
+	int (*open)(const struct store_spec *spec, const char *location, struct store **out);
+	void (*close)(struct store *s);
+	int (*put_begin)(struct store *s, const char *name, uint64_t expected_size, struct store_writer **w);
+	int (*put_write)(struct store_writer *w, const void *p, size_t n);
+	int (*put_commit)(struct store_writer *w);
+	void (*put_abort)(struct store_writer *w);
+	int (*get)(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud);
+	int (*stat)(struct store *s, const char *name, struct store_object *out);
+	int (*list)(struct store *s, struct store_object **objs, size_t *n);
+	int (*del)(struct store *s, const char *name);
+	int (*cleanup)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+	char *describe; /* set by store_open */
+};
+
+struct store_writer {
+	struct store *store;
+};
+
+extern const struct store_ops store_local_ops;
+extern const struct store_ops store_s3_ops;
+
+#endif
