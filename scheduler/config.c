@@ -17,7 +17,7 @@
 struct load {
 	struct rv_config *cfg;
 	bool file_public; /* the config file itself is readable by other users */
-	yaml_node_t *root, *cluster, *members, *tls, *auth, *s3, *source;
+	yaml_node_t *root, *cluster, *members, *etcd, *tls, *auth, *s3, *source;
 	yaml_node_t *password_file_at, *key_id_file_at, *secret_file_at, *inline_secret_at;
 	char *password_file, *key_id_file, *secret_file, *source_name;
 };
@@ -98,8 +98,8 @@ static int parse_members(struct cfg_doc *d, struct load *L, const char *path, ya
 {
 	struct cluster_spec *cs = &L->cfg->cluster;
 	if (v->type != YAML_SEQUENCE_NODE)
-		return cfg_fail(d, v, "%s must be a list of members (- name: ...)%s", path,
-				cfg_is_null(v) ? "" : ", not a single value or a mapping");
+		return cfg_fail(d, v, "%s must be a list of members (- name: ...), not %s", path,
+				v->type == YAML_MAPPING_NODE ? "a mapping" : "a single value");
 	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (n == 0)
 		return cfg_fail(d, v, "%s needs at least one member", path);
@@ -165,8 +165,10 @@ static int cluster_pair(struct cfg_doc *d, const char *path, const char *key, ya
 		L->members = v;
 		return parse_members(d, L, path, v);
 	}
-	if (strcmp(key, "etcd") == 0)
+	if (strcmp(key, "etcd") == 0) {
+		L->etcd = v;
 		return cfg_each_pair(d, v, path, etcd_pair, &cs->etcd);
+	}
 	if (strcmp(key, "tls") == 0) {
 		L->tls = v;
 		return cfg_each_pair(d, v, path, tls_pair, &cs->tls);
@@ -195,7 +197,7 @@ static int check_cluster(struct cfg_doc *d, struct load *L)
 	}
 	/* etcd itself refuses an election timeout under five heartbeats; say so here. */
 	if (e->election_timeout_ms < 5 * e->heartbeat_interval_ms)
-		return cfg_fail(d, L->cluster,
+		return cfg_fail(d, L->etcd ? L->etcd : L->cluster,
 				"cluster.etcd.election_timeout_ms (%d) must be at least 5 times heartbeat_interval_ms (%d)",
 				e->election_timeout_ms, e->heartbeat_interval_ms);
 	if (!cs->tls.cert_file != !cs->tls.key_file)
