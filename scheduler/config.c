@@ -61,6 +61,23 @@ static int member_pair(struct cfg_doc *d, const char *path, const char *key, yam
 	return CFG_UNKNOWN;
 }
 
+/* Names end up in file names and in --initial-cluster "name=url,...". */
+static int check_name(struct cfg_doc *d, yaml_node_t *at, const char *path, const char *name)
+{
+	for (const char *p = name; *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
+		    *p != '-' && *p != '_' && *p != '.')
+			return cfg_fail(d, at, "%s '%s' may only hold letters, digits, '-', '_' and '.'", path, name);
+	return 0;
+}
+
+static int check_url(struct cfg_doc *d, yaml_node_t *at, const char *path, const char *url)
+{
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return cfg_fail(d, at, "%s must be a URL like http://127.0.0.1:2379, not '%s'", path, url);
+	return 0;
+}
+
 static int parse_member(struct cfg_doc *d, struct load *L, size_t i, yaml_node_t *n)
 {
 	struct member_spec *m = &L->cfg->cluster.members[i];
@@ -78,6 +95,11 @@ static int parse_member(struct cfg_doc *d, struct load *L, size_t i, yaml_node_t
 	for (size_t k = 0; k < RV_ARRAY_LEN(required); k++)
 		if (!values[k])
 			return cfg_fail(d, n, "missing required key %s.%s", path, required[k]);
+	char kp[CFG_PATH_MAX];
+	if ((r = check_name(d, n, cfg_join(kp, path, "name"), m->name)) < 0 ||
+	    (r = check_url(d, n, cfg_join(kp, path, "client_url"), m->client_url)) < 0 ||
+	    (r = check_url(d, n, cfg_join(kp, path, "peer_url"), m->peer_url)) < 0)
+		return r;
 	if (m->control == MEMBER_CONTROL_SYSTEMD && !m->unit)
 		return cfg_fail(d, n, "missing required key %s.unit (the systemd unit, with control: systemd)",
 				path);
@@ -86,6 +108,10 @@ static int parse_member(struct cfg_doc *d, struct load *L, size_t i, yaml_node_t
 		if (strcmp(o->name, m->name) == 0)
 			return cfg_fail(d, n, "member name %s is used twice (cluster.members[%zu] and [%zu])",
 					m->name, j, i);
+		if (strcmp(o->client_url, m->client_url) == 0 || strcmp(o->peer_url, m->peer_url) == 0 ||
+		    strcmp(o->client_url, m->peer_url) == 0 || strcmp(o->peer_url, m->client_url) == 0)
+			return cfg_fail(d, n, "members %s and %s share a URL; each member needs its own client and peer URLs",
+					o->name, m->name);
 		if (strcmp(o->data_dir, m->data_dir) == 0)
 			return cfg_fail(d, n,
 					"data_dir %s is used by two members (%s and %s); each member needs its own",
@@ -188,6 +214,9 @@ static int check_cluster(struct cfg_doc *d, struct load *L)
 		return cfg_fail(d, L->root, "missing required key cluster (the etcd members regvault manages)");
 	if (!cs->name)
 		return cfg_fail(d, L->cluster, "missing required key cluster.name");
+	int r = check_name(d, L->cluster, "cluster.name", cs->name);
+	if (r < 0)
+		return r;
 	if (!L->members)
 		return cfg_fail(d, L->cluster, "missing required key cluster.members");
 	if (!cs->token) {

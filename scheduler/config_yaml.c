@@ -156,6 +156,8 @@ int cfg_string(struct cfg_doc *d, const char *path, yaml_node_t *n, char **out)
 	int r = need_scalar(d, path, n, "a string");
 	if (r < 0)
 		return r;
+	if (!*scalar(n))
+		return cfg_fail(d, n, "%s is an empty string; give it a value or leave the key out", path);
 	free(*out);
 	*out = rv_strdup(scalar(n));
 	return 0;

@@ -18,7 +18,7 @@
 	"  members:\n"                                                                           \
 	"    - {name: e1, client_url: http://127.0.0.1:1, peer_url: http://127.0.0.1:2, data_dir: /d/e1}\n" \
 	"    - {name: e2, client_url: http://127.0.0.1:3, peer_url: http://127.0.0.1:4, data_dir: /d/e2}\n"
-#define M1 "    - {name: e1, client_url: u, peer_url: p, data_dir: /d1}\n"
+#define M1 "    - {name: e1, client_url: http://h:1, peer_url: http://h:2, data_dir: /d1}\n"
 
 struct bad_case {
 	const char *what;
@@ -53,19 +53,28 @@ static const struct bad_case bad_cases[] = {
 	{"members a mapping", "cluster:\n  name: a\n  members:\n    name: e1\n", -EINVAL, "cluster.members must be a list of members (- name: ...), not a mapping"},
 	{"member a string", "cluster:\n  name: a\n  members:\n    - e1\n", -EINVAL, "line 4: cluster.members[0] must be a mapping"},
 	{"unknown member key", "cluster:\n  name: a\n  members:\n" M1
-	 "    - name: e2\n      client_url: u\n      dataa_dir: /d2\n", -EINVAL,
+	 "    - name: e2\n      client_url: http://h:3\n      dataa_dir: /d2\n", -EINVAL,
 	 "config t.yaml line 7: unknown key cluster.members[1].dataa_dir"},
-	{"member without peer_url", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: u, data_dir: /d}\n",
+	{"member without peer_url", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: http://h:1, data_dir: /d}\n",
 	 -EINVAL, "line 4: missing required key cluster.members[0].peer_url"},
-	{"member without name", "cluster:\n  name: a\n  members:\n" M1 "    - {client_url: u, peer_url: p, data_dir: /d2}\n",
+	{"member without name", "cluster:\n  name: a\n  members:\n" M1 "    - {client_url: http://h:1, peer_url: http://h:2, data_dir: /d2}\n",
 	 -EINVAL, "line 5: missing required key cluster.members[1].name"},
-	{"duplicate member names", "cluster:\n  name: a\n  members:\n" M1 "    - {name: e1, client_url: u2, peer_url: p2, data_dir: /d2}\n",
+	{"duplicate member names", "cluster:\n  name: a\n  members:\n" M1 "    - {name: e1, client_url: http://h:3, peer_url: http://h:4, data_dir: /d2}\n",
 	 -EINVAL, "member name e1 is used twice (cluster.members[0] and [1])"},
-	{"duplicate data dirs", "cluster:\n  name: a\n  members:\n" M1 "    - {name: e2, client_url: u2, peer_url: p2, data_dir: /d1}\n",
+	{"duplicate data dirs", "cluster:\n  name: a\n  members:\n" M1 "    - {name: e2, client_url: http://h:3, peer_url: http://h:4, data_dir: /d1}\n",
 	 -EINVAL, "data_dir /d1 is used by two members (e1 and e2)"},
-	{"bad control", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: u, peer_url: p, data_dir: /d, control: docker}\n",
+	{"member URL without scheme", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: 127.0.0.1:2379, peer_url: http://h:2, data_dir: /d}\n",
+	 -EINVAL, "line 4: cluster.members[0].client_url must be a URL like http://127.0.0.1:2379, not '127.0.0.1:2379'"},
+	{"members share a URL", "cluster:\n  name: a\n  members:\n" M1 "    - {name: e2, client_url: http://h:2, peer_url: http://h:4, data_dir: /d2}\n",
+	 -EINVAL, "line 5: members e1 and e2 share a URL"},
+	{"member name with a comma", "cluster:\n  name: a\n  members:\n    - {name: 'e,1', client_url: http://h:1, peer_url: http://h:2, data_dir: /d}\n",
+	 -EINVAL, "cluster.members[0].name 'e,1' may only hold letters, digits, '-', '_' and '.'"},
+	{"cluster name with a slash", "cluster:\n  name: reg/prod\n  members:\n" M1, -EINVAL,
+	 "cluster.name 'reg/prod' may only hold letters, digits"},
+	{"empty quoted string", "cluster:\n  name: \"\"\n", -EINVAL, "line 2: cluster.name is an empty string"},
+	{"bad control", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: http://h:1, peer_url: http://h:2, data_dir: /d, control: docker}\n",
 	 -EINVAL, "cluster.members[0].control must be local or systemd, not 'docker'"},
-	{"systemd without unit", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: u, peer_url: p, data_dir: /d, control: systemd}\n",
+	{"systemd without unit", "cluster:\n  name: a\n  members:\n    - {name: e1, client_url: http://h:1, peer_url: http://h:2, data_dir: /d, control: systemd}\n",
 	 -EINVAL, "missing required key cluster.members[0].unit"},
 	{"name a list", "cluster:\n  name: [a, b]\n", -EINVAL, "line 2: cluster.name must be a string, not a list"},
 	{"name a mapping", "cluster:\n  name: {a: b}\n", -EINVAL, "cluster.name must be a string, not a mapping"},
