@@ -431,6 +431,8 @@ static int read_files(struct cfg_doc *d, struct load *L)
 	int r;
 	if (L->password_file) {
 		r = rv_read_secret_file(L->password_file, "password file", &c->cluster.password);
+		if (r == 0 && !*c->cluster.password)
+			r = rv_fail(-EINVAL, "password file %s is empty", L->password_file);
 		if (r < 0)
 			return rv_fail_wrap(r, "config %s line %lu (cluster.auth.password_file)", d->name,
 					    cfg_line(L->password_file_at));
@@ -443,6 +445,8 @@ static int read_files(struct cfg_doc *d, struct load *L)
 	}
 	if (L->secret_file) {
 		r = rv_read_secret_file(L->secret_file, "secret access key file", &c->store.s3.secret_access_key);
+		if (r == 0 && !*c->store.s3.secret_access_key)
+			r = rv_fail(-EINVAL, "secret access key file %s is empty", L->secret_file);
 		if (r < 0)
 			return rv_fail_wrap(r, "config %s line %lu (store.s3.secret_access_key_file)", d->name,
 					    cfg_line(L->secret_file_at));

@@ -421,6 +421,13 @@ TEST(config_password_file)
 	CHECK(!strstr(rv_errmsg(r), "s3cr3t"));
 	CHECK(c.cluster.password == NULL);
 
+	/* an empty one is refused */
+	write_tmp("pw", "\n", 0600, pw, sizeof pw);
+	r = config_load(cfgpath, &c);
+	CHECK_INT(r, -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(r), "line 8 (cluster.auth.password_file): password file ");
+	CHECK_CONTAINS(rv_errmsg(r), "/pw is empty");
+
 	/* a missing password file names it */
 	snprintf(y, sizeof y, CLUSTER "  auth: {user: root, password_file: %s/nope}\n", tmpdir);
 	r = config_parse(y, strlen(y), "t.yaml", &c);
