@@ -1,9 +1,167 @@
 /* restore.h - the restore module: coordinated restore of every member from one
- * artifact, with rollback, and drills into a scratch cluster. */
+ * artifact, with rollback, and drills into a scratch cluster.
+ *
+ * A restore runs in this order (docs/runbooks/restore.md):
+ *   resolve + preflight  -> confirm (the caller's callback)
+ *   fetch                   artifact -> plain etcd snapshot in a staging directory
+ *                           beside the data dirs (same filesystem, so later moves
+ *                           are renames)
+ *   verify                  sha256 of the staged db against its trailer and manifest
+ *   restore                 `etcdutl|etcdctl snapshot restore` per member, in
+ *                           parallel, into the staging directory; the old cluster
+ *                           still serves, so a failure here stops nothing
+ *   stop                    every member (local: pid file, systemd: systemctl)
+ *   swap                    data dir -> <data_dir>.before-restore-<stamp>, restored
+ *                           dir -> data dir (renames; nothing is deleted)
+ *   start                   every member, wait (bounded) for health and one leader
+ *   check                   same revision and HashKV on every member, revision ==
+ *                           the snapshot's
+ * From stop on, a journal in the state directory says where the restore is; any
+ * failure rolls back (restored dirs moved to <data_dir>.failed-restore-<stamp>, old
+ * dirs put back, old cluster started and checked). A restore killed outright leaves
+ * the journal, and restore_pending() reports it until restore_rollback() or
+ * restore_resume() finishes the job.
+ */
 #ifndef REGVAULT_RESTORE_H
 #define REGVAULT_RESTORE_H
 
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "maint/maint.h"
 #include "snapshot/snapshot.h"
+
+#define RESTORE_MAX_MEMBERS 16
+
+/* One member as the plan sees it. */
+struct restore_member_plan {
+	char name[64];
+	char data_dir[PATH_MAX];
+	char aside_dir[PATH_MAX];  /* <data_dir>.before-restore-<stamp> */
+	char staged_dir[PATH_MAX]; /* where the restored data dir is built */
+	bool has_data;             /* the data dir exists now */
+	bool running;              /* its etcd runs now */
+	bool healthy;
+	int64_t revision;          /* its revision now, 0 if it did not answer */
+};
+
+struct restore_plan {
+	char artifact[256];    /* artifact name, or the db file with restore_opts.db_file */
+	char store[512];       /* store_describe(), or "" with a db file */
+	struct snap_manifest m;  /* from the store's listing; m.revision is the snapshot's */
+	int64_t snapshot_revision;
+	int64_t cluster_revision; /* highest revision a member reported now; 0 if none */
+	bool cluster_serving;     /* a quorum of members healthy with a leader */
+	size_t n_healthy;
+	char stamp[17];           /* UTC time of this restore, 20261121T215213Z */
+	char token[256];          /* the new --initial-cluster-token */
+	char staging_dir[PATH_MAX];
+	char tool[PATH_MAX];      /* etcdutl or etcdctl that will run the restores */
+	size_t n_members;
+	struct restore_member_plan members[RESTORE_MAX_MEMBERS];
+};
+
+struct restore_phases {
+	double fetch, verify, restore, stop, start, check, total; /* seconds */
+};
+
+struct restore_report {
+	struct restore_plan plan;
+	struct restore_phases phases;
+	bool done;              /* the cluster now runs the snapshot's data */
+	int64_t revision;       /* the restored cluster's revision */
+	uint32_t hash;          /* its HashKV at that revision */
+	bool rolled_back;       /* a failure after stop was undone */
+	bool rollback_ok;       /* ... and the old cluster is healthy again */
+	char failure[1024];     /* what failed, when !done */
+	char rollback[1024];    /* what the rollback did or could not do */
+};
+
+typedef bool (*restore_confirm_fn)(const struct restore_plan *plan, void *ud);
+
+struct restore_opts {
+	const struct cluster_spec *cs;
+	const char *state_dir;   /* journal, lock, drill reports */
+	struct store *store;     /* any store (local, S3): read through the store API only */
+	const char *from;        /* artifact name or "latest" */
+	const char *db_file;     /* instead of store/from: a plain etcd snapshot file
+				  * (`etcdctl snapshot save`, with its sha256 trailer) */
+	bool force;              /* restore over a healthy, serving cluster */
+	bool dry_run;            /* plan only: resolve, verify the artifact, preflight */
+	int wait_ms;             /* bound on waiting for health; 0 = 60 s */
+	restore_confirm_fn confirm; /* after preflight; false aborts (-ECANCELED) */
+	void *confirm_ud;
+};
+
+/* The whole restore. Returns 0 when the cluster runs the snapshot's data; on a
+ * failure before stop nothing has changed; on a failure after stop out->rolled_back
+ * says the rollback ran and out->rollback_ok whether the old cluster is healthy. The
+ * recorded message says what failed (and how the rollback went). out is filled as
+ * far as the restore got, also on failure. */
+int restore_run(const struct restore_opts *o, struct restore_report *out);
+
+/* An interrupted restore (a journal in state_dir). */
+struct restore_pending {
+	char phase[32];          /* "stopping", "swapping", "starting", "checking", "rolling-back" */
+	char artifact[256];
+	char stamp[17];
+	char started_at[21];
+	char hint[1024];         /* what to run, in one sentence */
+};
+/* *found is false when no restore is pending. */
+int restore_pending(const char *state_dir, struct restore_pending *out, bool *found);
+/* Undo an interrupted restore: stop the members, put the old data dirs back (restored
+ * ones moved to .failed-restore-<stamp>), start what ran before, wait for health. */
+int restore_rollback(const struct cluster_spec *cs, const char *state_dir, int wait_ms, struct restore_report *out);
+/* Finish an interrupted restore from where the journal says it stopped (the staged
+ * data dirs must still be there); rolls back on failure like restore_run. */
+int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wait_ms, struct restore_report *out);
+
+/* Old data dirs kept by restores (<data_dir>.before-restore-*, .failed-restore-*) and
+ * the staging directory. */
+struct restore_leftover {
+	char path[PATH_MAX];
+	uint64_t bytes;
+};
+int restore_leftovers(const struct cluster_spec *cs, struct restore_leftover **out, size_t *n);
+/* Remove them (refused while a restore is pending). */
+int restore_cleanup(const struct cluster_spec *cs, const char *state_dir, struct restore_leftover **out, size_t *n);
+
+/* ---- drills ---- */
+struct drill_opts {
+	const struct cluster_spec *cs; /* only for the etcd flags, auth and cluster name */
+	const char *state_dir;         /* report goes to <state_dir>/drills/ */
+	struct store *store;
+	const char *from;              /* name or "latest" (default) */
+	const char *db_file;           /* instead of store/from */
+	const char *scratch_parent;    /* temp dir parent; NULL: $TMPDIR or /tmp */
+	int wait_ms;                   /* 0 = 60 s */
+	int sample_keys;               /* keys read and compared; 0 = 100 */
+};
+
+#define DRILL_MAX_REASONS 8
+struct drill_report {
+	char artifact[256];
+	char store[512];
+	char created_at[21];      /* the snapshot's time (RFC 3339), "" if unknown */
+	char drilled_at[21];
+	double age_s;             /* recovery point: snapshot age at drill time; -1 unknown */
+	double recovery_time_s;   /* start of drill to a healthy restored cluster; -1 never */
+	int64_t snapshot_revision, revision;
+	uint32_t hash;
+	int64_t key_count;
+	int sample_keys_read;
+	struct restore_phases phases;
+	bool passed;
+	char reasons[DRILL_MAX_REASONS][512];
+	int n_reasons;
+	char report_path[PATH_MAX];
+};
+/* Run a drill and write its report. Returns 0 whenever the report was written (pass
+ * or fail is in out->passed); a negative errno when not even that was possible. */
+int restore_drill(const struct drill_opts *o, struct drill_report *out);
+/* The report as JSON text (malloc'd), the same object the report file holds. */
+char *restore_drill_json(const struct drill_report *r);
 
 #endif

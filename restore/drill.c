@@ -1,0 +1,286 @@
+/* drill.c - proof that an artifact restores: the same fetch, verify and restore as a
+ * real restore, into a scratch three-member cluster on free loopback ports under a
+ * temporary directory (the configured members are never touched), then health, one
+ * leader, equal revision and HashKV, a sample of keys read from every member, and the
+ * key count. The report (recovery point = the snapshot's age, recovery time = time
+ * to a healthy restored cluster) goes to <state_dir>/drills/. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "restore/restore_impl.h"
+
+#define DRILL_MEMBERS 3
+
+static void reason(struct drill_report *d, const char *fmt, ...) RV_PRINTF(2, 3);
+static void reason(struct drill_report *d, const char *fmt, ...)
+{
+	va_list ap;
+	d->passed = false;
+	if (d->n_reasons >= DRILL_MAX_REASONS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(d->reasons[d->n_reasons++], sizeof d->reasons[0], fmt, ap);
+	va_end(ap);
+}
+
+struct scratch {
+	char dir[PATH_MAX];
+	struct cluster_spec cs;
+	struct member_spec m[DRILL_MEMBERS];
+	char urls[DRILL_MEMBERS][2][64];
+	char names[DRILL_MEMBERS][16];
+	char data[DRILL_MEMBERS][PATH_MAX];
+	char token[64];
+};
+
+/* Six distinct free ports, as URLs; the members use them moments later. */
+static int scratch_init(struct scratch *s, const struct drill_opts *o, const char *stamp)
+{
+	int ports[2 * DRILL_MEMBERS];
+	char tmpl[PATH_MAX];
+	const char *parent = o->scratch_parent ? o->scratch_parent : getenv("TMPDIR");
+
+	snprintf(tmpl, sizeof tmpl, "%s/regvault-drill-XXXXXX", parent && *parent ? parent : "/tmp");
+	if (!mkdtemp(tmpl))
+		return rv_fail(-errno, "cannot create a scratch directory %s: %s", tmpl, strerror(errno));
+	snprintf(s->dir, sizeof s->dir, "%s", tmpl);
+	for (int i = 0, tries = 0; i < 2 * DRILL_MEMBERS; tries++) {
+		bool dup = false;
+		int r = rv_free_port(&ports[i]);
+		if (r < 0 || tries > 100)
+			return rv_fail(r < 0 ? r : -EADDRINUSE, "cannot find free loopback ports for the scratch cluster");
+		for (int j = 0; j < i; j++)
+			dup |= ports[j] == ports[i]; /* the kernel may hand out a port twice */
+		if (!dup)
+			i++;
+	}
+	snprintf(s->token, sizeof s->token, "regvault-drill-%s", stamp);
+	s->cs.name = o->cs && o->cs->name ? o->cs->name : "drill";
+	s->cs.token = s->token;
+	s->cs.members = s->m;
+	s->cs.n_members = DRILL_MEMBERS;
+	if (o->cs) {
+		s->cs.etcd = o->cs->etcd;
+		/* The snapshot holds the source's users and roles: with auth on, the
+		 * configured credentials are what opens it. */
+		s->cs.user = o->cs->user;
+		s->cs.password = o->cs->password;
+	}
+	if (!s->cs.etcd.heartbeat_interval_ms)
+		s->cs.etcd.heartbeat_interval_ms = 100;
+	if (!s->cs.etcd.election_timeout_ms)
+		s->cs.etcd.election_timeout_ms = 1000;
+	for (int i = 0; i < DRILL_MEMBERS; i++) {
+		snprintf(s->names[i], sizeof s->names[i], "drill%d", i + 1);
+		snprintf(s->urls[i][0], sizeof s->urls[i][0], "http://127.0.0.1:%d", ports[2 * i]);
+		snprintf(s->urls[i][1], sizeof s->urls[i][1], "http://127.0.0.1:%d", ports[2 * i + 1]);
+		snprintf(s->data[i], sizeof s->data[i], "%s/%s", s->dir, s->names[i]);
+		s->m[i].name = s->names[i];
+		s->m[i].client_url = s->urls[i][0];
+		s->m[i].peer_url = s->urls[i][1];
+		s->m[i].data_dir = s->data[i];
+		s->m[i].control = MEMBER_CONTROL_LOCAL;
+	}
+	return 0;
+}
+
+static void scratch_teardown(struct scratch *s)
+{
+	if (!s->dir[0])
+		return;
+	for (size_t i = 0; i < s->cs.n_members; i++)
+		if (member_stop(&s->cs, i, 5000) < 0)
+			rv_warn("scratch member %s: %s", s->m[i].name, rv_errmsg(-EIO));
+	if (rs_rmtree(s->dir) < 0)
+		rv_warn("%s", rv_errmsg(-EIO));
+}
+
+/* Name, manifest and creation time of what is drilled. */
+static int drill_resolve(const struct drill_opts *o, struct drill_report *d, struct snap_manifest *m,
+			 int64_t *created, const char *tool)
+{
+	int r;
+	*created = -1;
+	if (o->db_file) {
+		struct stat sb;
+		snprintf(d->artifact, sizeof d->artifact, "%s", o->db_file);
+		if (stat(o->db_file, &sb) < 0)
+			return rv_fail(-errno, "cannot read the snapshot file %s: %s", o->db_file, strerror(errno));
+		*created = sb.st_mtime;
+		r = rs_db_revision(tool, o->db_file, &m->revision);
+		return r;
+	}
+	if (!o->store)
+		return rv_fail(-EINVAL, "no store to drill from; configure store.url or pass --store URL");
+	snprintf(d->store, sizeof d->store, "%s", store_describe(o->store));
+	r = snap_resolve(o->store, o->from ? o->from : "latest", d->artifact, sizeof d->artifact);
+	if (r < 0)
+		return r;
+	struct snap_info *list = NULL;
+	size_t n = 0;
+	if (snap_list(o->store, &list, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(list[i].name, d->artifact) == 0 && !list[i].foreign) {
+				*m = list[i].m;
+				*created = list[i].created;
+			}
+		free(list);
+	} else {
+		rv_err_clear();
+	}
+	return 0;
+}
+
+static int write_report(const char *state_dir, struct drill_report *d, const char *stamp)
+{
+	char dir[PATH_MAX];
+	char *text;
+	int r;
+	snprintf(dir, sizeof dir, "%s/drills", state_dir);
+	r = rv_mkdir_p(dir, 0700);
+	if (r < 0)
+		return rv_fail(r, "cannot create %s for the drill report: %s", dir, strerror(-r));
+	snprintf(d->report_path, sizeof d->report_path, "%s/drill-%s.json", dir, stamp);
+	text = restore_drill_json(d);
+	r = rs_write_atomic(d->report_path, text);
+	free(text);
+	return r;
+}
+
+int restore_drill(const struct drill_opts *o, struct drill_report *d)
+{
+	struct scratch *s = rv_xcalloc(1, sizeof *s);
+	struct snap_manifest m = {0};
+	struct rs_check chk;
+	char stamp[17], tool[PATH_MAX], db_path[PATH_MAX + 16];
+	int64_t now = rv_now_unix(), created = -1;
+	int wait_ms = o->wait_ms > 0 ? o->wait_ms : RS_DEFAULT_WAIT_MS;
+	double t0 = rv_now_mono(), t;
+	uint64_t db_size;
+	int r;
+
+	memset(d, 0, sizeof *d);
+	d->passed = true;
+	d->age_s = -1;
+	d->recovery_time_s = -1;
+	rv_utc_compact(now, stamp);
+	rv_utc_rfc3339(now, d->drilled_at);
+	etcd_global_init();
+
+	r = rs_find_tool(o->cs, tool, sizeof tool);
+	if (r == 0)
+		r = drill_resolve(o, d, &m, &created, tool);
+	if (r < 0) {
+		reason(d, "%s", rv_errmsg(r));
+		goto report;
+	}
+	d->snapshot_revision = m.revision;
+	if (created >= 0) {
+		rv_utc_rfc3339(created, d->created_at);
+		d->age_s = (double)(now - created);
+	}
+	r = scratch_init(s, o, stamp);
+	if (r < 0) {
+		reason(d, "%s", rv_errmsg(r));
+		goto report;
+	}
+	rv_info("drill: restoring %s into a scratch cluster under %s", d->artifact, s->dir);
+
+	snprintf(db_path, sizeof db_path, "%s/snapshot.db", s->dir);
+	t = rv_now_mono();
+	r = rs_fetch(o->store, d->artifact, o->db_file, db_path, &m);
+	d->phases.fetch = rv_now_mono() - t;
+	if (r == 0) {
+		t = rv_now_mono();
+		r = rs_verify_db(db_path, o->db_file ? NULL : m.sha256, &db_size);
+		d->phases.verify = rv_now_mono() - t;
+	}
+	if (r < 0) {
+		reason(d, "the artifact is refused: %s", rv_errmsg(r));
+		goto teardown;
+	}
+	if (m.revision)
+		d->snapshot_revision = m.revision;
+
+	t = rv_now_mono();
+	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true);
+	d->phases.restore = rv_now_mono() - t;
+	if (r < 0) {
+		reason(d, "%s", rv_errmsg(r));
+		goto teardown;
+	}
+	t = rv_now_mono();
+	for (size_t i = 0; i < s->cs.n_members && r == 0; i++)
+		r = member_start(&s->cs, i);
+	if (r == 0)
+		r = cluster_wait_healthy(&s->cs, wait_ms);
+	d->phases.start = rv_now_mono() - t;
+	if (r < 0) {
+		reason(d, "the restored cluster did not become healthy: %s", rv_errmsg(r));
+		goto teardown;
+	}
+	d->recovery_time_s = rv_now_mono() - t0;
+
+	t = rv_now_mono();
+	r = rs_check_cluster(&s->cs, d->snapshot_revision, o->sample_keys > 0 ? o->sample_keys : 100, &chk);
+	d->phases.check = rv_now_mono() - t;
+	d->revision = chk.revision;
+	d->hash = chk.hash;
+	d->key_count = chk.key_count;
+	d->sample_keys_read = chk.sample_read;
+	if (r < 0)
+		reason(d, "%s", rv_errmsg(r));
+
+teardown:
+	scratch_teardown(s);
+report:
+	d->phases.total = rv_now_mono() - t0;
+	rv_err_clear();
+	r = write_report(o->state_dir, d, stamp);
+	free(s);
+	etcd_global_shutdown();
+	return r;
+}
+
+char *restore_drill_json(const struct drill_report *d)
+{
+	json_t *j = json_object(), *ph = json_object(), *rs = json_array();
+	char hash[16];
+	char *text;
+
+	json_object_set_new(j, "artifact", json_string(d->artifact));
+	json_object_set_new(j, "store", d->store[0] ? json_string(d->store) : json_null());
+	json_object_set_new(j, "created_at", d->created_at[0] ? json_string(d->created_at) : json_null());
+	json_object_set_new(j, "drilled_at", json_string(d->drilled_at));
+	json_object_set_new(j, "recovery_point_s", d->age_s >= 0 ? json_real(d->age_s) : json_null());
+	json_object_set_new(j, "recovery_time_s", d->recovery_time_s >= 0 ? json_real(d->recovery_time_s) : json_null());
+	json_object_set_new(j, "snapshot_revision", json_integer(d->snapshot_revision));
+	json_object_set_new(j, "revision", json_integer(d->revision));
+	snprintf(hash, sizeof hash, "%08x", d->hash);
+	json_object_set_new(j, "hashkv", d->revision ? json_string(hash) : json_null());
+	json_object_set_new(j, "key_count", json_integer(d->key_count));
+	json_object_set_new(j, "sample_keys_read", json_integer(d->sample_keys_read));
+	json_object_set_new(ph, "fetch", json_real(d->phases.fetch));
+	json_object_set_new(ph, "verify", json_real(d->phases.verify));
+	json_object_set_new(ph, "restore", json_real(d->phases.restore));
+	json_object_set_new(ph, "start", json_real(d->phases.start));
+	json_object_set_new(ph, "check", json_real(d->phases.check));
+	json_object_set_new(ph, "total", json_real(d->phases.total));
+	json_object_set_new(j, "phases", ph);
+	json_object_set_new(j, "result", json_string(d->passed ? "pass" : "fail"));
+	json_object_set_new(j, "passed", json_boolean(d->passed));
+	for (int i = 0; i < d->n_reasons; i++)
+		json_array_append_new(rs, json_string(d->reasons[i]));
+	json_object_set_new(j, "reasons", rs);
+	if (d->report_path[0])
+		json_object_set_new(j, "report", json_string(d->report_path));
+	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return text;
+}

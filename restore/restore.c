@@ -1,0 +1,302 @@
+/* restore.c - the coordinated restore of every member from one snapshot (see the
+ * order in restore.h). Everything that can fail on a bad artifact or a bad tool runs
+ * while the old cluster still serves; from the stop on, a journal records each step
+ * and any failure rolls back. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "restore/restore_impl.h"
+
+static void db_path_of(const struct restore_plan *p, char *out, size_t len)
+{
+	snprintf(out, len, "%s/snapshot.db", p->staging_dir);
+}
+
+/* Name and manifest of the artifact to restore, without reading it. */
+static int resolve(const struct restore_opts *o, struct restore_plan *p)
+{
+	if (o->db_file) {
+		snprintf(p->artifact, sizeof p->artifact, "%s", o->db_file);
+		if (!rv_path_exists(o->db_file))
+			return rv_fail(-ENOENT, "the snapshot file %s does not exist", o->db_file);
+		int r = rs_db_revision(p->tool, o->db_file, &p->snapshot_revision);
+		p->m.revision = p->snapshot_revision;
+		return r;
+	}
+	if (!o->store)
+		return rv_fail(-EINVAL, "no store to restore from; configure store.url or pass --store URL");
+	snprintf(p->store, sizeof p->store, "%s", store_describe(o->store));
+	int r = snap_resolve(o->store, o->from ? o->from : "latest", p->artifact, sizeof p->artifact);
+	if (r < 0)
+		return r;
+	struct snap_info *list = NULL;
+	size_t n = 0;
+	r = snap_list(o->store, &list, &n);
+	if (r < 0)
+		return r;
+	r = rv_fail(-ENOENT, "artifact %s is not listed in %s", p->artifact, p->store);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].name, p->artifact) != 0)
+			continue;
+		if (list[i].foreign || list[i].problem[0]) {
+			r = rv_fail(-EBADMSG, "artifact %s in %s cannot be restored: %s", p->artifact, p->store,
+				    list[i].problem[0] ? list[i].problem : "not a regvault artifact");
+			break;
+		}
+		p->m = list[i].m;
+		p->snapshot_revision = list[i].m.revision;
+		rv_err_clear();
+		r = 0;
+		break;
+	}
+	free(list);
+	return r;
+}
+
+static int dry_run_verify(const struct restore_opts *o, struct restore_plan *p, struct restore_report *out)
+{
+	double t = rv_now_mono();
+	int r;
+	if (o->db_file) {
+		r = rs_verify_db(o->db_file, NULL, NULL);
+	} else {
+		struct snap_info info;
+		r = snap_verify(o->store, p->artifact, &info);
+	}
+	out->phases.verify = rv_now_mono() - t;
+	return r;
+}
+
+/* Move the old data dir aside and the restored one into its place. Can run again
+ * after an interruption: what is already moved is left alone. */
+static int swap_dirs(const struct restore_plan *p)
+{
+	for (size_t i = 0; i < p->n_members; i++) {
+		const struct restore_member_plan *m = &p->members[i];
+		int r;
+		if (m->has_data && !rv_path_exists(m->aside_dir) && rv_path_exists(m->data_dir)) {
+			r = rs_rename(m->data_dir, m->aside_dir);
+			if (r < 0)
+				return r;
+		}
+		if (rv_path_exists(m->staged_dir)) {
+			if (rv_path_exists(m->data_dir))
+				return rv_fail(-EEXIST, "%s is in the way of the restored data dir of member %s", m->data_dir,
+					       m->name);
+			r = rs_rename(m->staged_dir, m->data_dir);
+			if (r < 0)
+				return r;
+		} else if (!rv_path_exists(m->data_dir)) {
+			return rv_fail(-ENOENT, "the restored data dir of member %s is gone from %s", m->name, m->staged_dir);
+		}
+	}
+	return 0;
+}
+
+static int start_all(const struct cluster_spec *cs, int wait_ms)
+{
+	for (size_t i = 0; i < cs->n_members; i++) {
+		if (rs_member_running(cs, i))
+			continue;
+		int r = rs_member_start(cs, i);
+		if (r < 0)
+			return r;
+	}
+	return cluster_wait_healthy(cs, wait_ms);
+}
+
+enum step { STEP_STOP, STEP_SWAP, STEP_START, STEP_CHECK };
+static const char *const step_names[] = {"stopping", "swapping", "starting", "checking"};
+
+/* Steps stop..check from `from` on; on failure roll back and say both. */
+static int execute(const struct cluster_spec *cs, const char *state_dir, struct restore_plan *p, enum step from,
+		   int wait_ms, struct restore_report *out)
+{
+	struct rs_check chk;
+	enum step s = from;
+	double t;
+	int r = 0;
+
+	for (; s <= STEP_CHECK; s++) {
+		r = rs_journal_write(state_dir, step_names[s], p);
+		if (r < 0)
+			break;
+		rs_crash_point(step_names[s]);
+		t = rv_now_mono();
+		switch (s) {
+		case STEP_STOP:
+			rv_info("stopping %zu members", p->n_members);
+			r = rs_stop_all(cs);
+			out->phases.stop = rv_now_mono() - t;
+			break;
+		case STEP_SWAP:
+			rv_info("moving the old data dirs aside (to <data_dir>.before-restore-%s)", p->stamp);
+			r = swap_dirs(p);
+			out->phases.start = rv_now_mono() - t;
+			break;
+		case STEP_START:
+			rv_info("starting the restored members");
+			r = start_all(cs, wait_ms);
+			out->phases.start += rv_now_mono() - t;
+			break;
+		case STEP_CHECK:
+			rv_info("checking revision and HashKV on every member");
+			r = rs_check_cluster(cs, p->snapshot_revision, 0, &chk);
+			out->phases.check = rv_now_mono() - t;
+			if (r == 0) {
+				out->revision = chk.revision;
+				out->hash = chk.hash;
+			}
+			break;
+		}
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		out->done = true;
+		r = rs_journal_remove(state_dir);
+		if (r < 0)
+			rv_warn("%s", rv_errmsg(r));
+		if (rs_rmtree(p->staging_dir) < 0)
+			rv_err_clear();
+		return 0;
+	}
+	snprintf(out->failure, sizeof out->failure, "%s", rv_errmsg(r));
+	rv_warn("restore failed while %s: %s; rolling back", step_names[s <= STEP_CHECK ? s : STEP_CHECK], out->failure);
+	int rr = rs_rollback(cs, state_dir, p, wait_ms, out);
+	return rv_fail(r, "restore of %s failed while %s: %s; %s%s", p->artifact, step_names[s <= STEP_CHECK ? s : STEP_CHECK],
+		       out->failure, rr < 0 ? "the rollback failed too: " : "rolled back: ", out->rollback);
+}
+
+int restore_run(const struct restore_opts *o, struct restore_report *out)
+{
+	struct restore_plan *p = &out->plan;
+	const struct cluster_spec *cs = o->cs;
+	int wait_ms = o->wait_ms > 0 ? o->wait_ms : RS_DEFAULT_WAIT_MS;
+	double t0 = rv_now_mono(), t;
+	char db_path[PATH_MAX + 16];
+	uint64_t db_size = 0;
+	struct restore_pending pend;
+	bool found = false;
+	int lock = -1, r;
+
+	memset(out, 0, sizeof *out);
+	etcd_global_init();
+	r = rs_lock(o->state_dir, &lock);
+	if (r < 0)
+		goto out;
+	r = restore_pending(o->state_dir, &pend, &found);
+	if (r == 0 && found)
+		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
+	if (r == 0)
+		r = rs_plan_members(cs, p);
+	if (r == 0)
+		r = rs_find_tool(cs, p->tool, sizeof p->tool);
+	if (r == 0)
+		r = resolve(o, p);
+	if (r < 0)
+		goto out;
+	rs_preflight(cs, p);
+	if (p->cluster_serving && !o->force && !o->dry_run) {
+		r = rv_fail(-EBUSY,
+			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64
+			    ") would lose %s; nothing was changed; add --force to restore anyway",
+			    p->cluster_revision, p->artifact, p->snapshot_revision,
+			    p->cluster_revision > p->snapshot_revision ? "every write made since the snapshot" : "the current data");
+		goto out;
+	}
+	if (o->dry_run) {
+		r = dry_run_verify(o, p, out);
+		goto out;
+	}
+	if (o->confirm && !o->confirm(p, o->confirm_ud)) {
+		r = rv_fail(-ECANCELED, "restore cancelled; nothing was changed");
+		goto out;
+	}
+
+	/* Leftovers of an earlier run that did not get this far are copies: start clean. */
+	for (size_t i = 0; i < p->n_members && r == 0; i++) {
+		char dir[PATH_MAX];
+		rs_parent(p->members[i].staged_dir, dir, sizeof dir);
+		r = rs_rmtree(dir);
+		if (r == 0 && (r = rv_mkdir_p(dir, 0700)) < 0)
+			r = rv_fail(r, "cannot create the staging directory %s: %s", dir, strerror(-r));
+	}
+	if (r < 0)
+		goto out;
+
+	rv_info("fetching %s into %s", p->artifact, p->staging_dir);
+	db_path_of(p, db_path, sizeof db_path);
+	t = rv_now_mono();
+	struct snap_manifest fetched = {0};
+	r = rs_fetch(o->store, p->artifact, o->db_file, db_path, &fetched);
+	out->phases.fetch = rv_now_mono() - t;
+	if (r < 0) {
+		r = rv_fail_wrap(r, "artifact %s refused before any member was stopped", p->artifact);
+		goto out;
+	}
+	if (!o->db_file && fetched.revision)
+		p->snapshot_revision = fetched.revision;
+
+	t = rv_now_mono();
+	r = rs_verify_db(db_path, o->db_file ? NULL : p->m.sha256, &db_size);
+	out->phases.verify = rv_now_mono() - t;
+	if (r == 0)
+		r = rs_check_space(p, db_size);
+	if (r < 0) {
+		r = rv_fail_wrap(r, "artifact %s refused before any member was stopped", p->artifact);
+		goto out;
+	}
+
+	rv_info("restoring %zu members from %s with %s", p->n_members, p->artifact, p->tool);
+	t = rv_now_mono();
+	{
+		char (*dirs)[PATH_MAX] = rv_xcalloc(p->n_members, PATH_MAX);
+		for (size_t i = 0; i < p->n_members; i++)
+			snprintf(dirs[i], PATH_MAX, "%s", p->members[i].staged_dir);
+		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true);
+		free(dirs);
+	}
+	out->phases.restore = rv_now_mono() - t;
+	if (r < 0) {
+		r = rv_fail_wrap(r, "nothing was stopped or changed");
+		goto out;
+	}
+	unlink(db_path);
+
+	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
+out:
+	out->phases.total = rv_now_mono() - t0;
+	rs_unlock(lock);
+	etcd_global_shutdown();
+	return r;
+}
+
+int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wait_ms, struct restore_report *out)
+{
+	char phase[32];
+	double t0 = rv_now_mono();
+	enum step from = STEP_STOP;
+	int lock = -1, r;
+
+	memset(out, 0, sizeof *out);
+	etcd_global_init();
+	r = rs_lock(state_dir, &lock);
+	if (r == 0)
+		r = rs_load_pending(cs, state_dir, &out->plan, phase, sizeof phase);
+	if (r == 0 && strcmp(phase, "rolling-back") == 0)
+		r = rv_fail(-EINVAL, "the interrupted restore was rolling back; finish that with 'regvault restore --rollback'");
+	/* Every step is safe to repeat (stop what runs, move what is not moved yet,
+	 * start what is not running), so resume from the stop whatever the journal says:
+	 * members started before the interruption are restarted, nothing else changes. */
+	if (r == 0)
+		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
+	out->phases.total = rv_now_mono() - t0;
+	rs_unlock(lock);
+	etcd_global_shutdown();
+	return r;
+}

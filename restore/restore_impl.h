@@ -1,0 +1,99 @@
+/* restore_impl.h - what the files of the restore module share (not a public API). */
+#ifndef REGVAULT_RESTORE_IMPL_H
+#define REGVAULT_RESTORE_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "restore/restore.h"
+
+#define RS_STAGING_NAME ".regvault-restore-staging"
+#define RS_JOURNAL_NAME "restore-journal.json"
+#define RS_LOCK_NAME "restore.lock"
+#define RS_DEFAULT_WAIT_MS 60000
+#define RS_STOP_TIMEOUT_MS 15000
+
+/* ---- paths and files (files.c) ---- */
+/* dirname of path into out. */
+void rs_parent(const char *path, char *out, size_t len);
+/* rename with a message naming both paths; fsyncs both parents. */
+int rs_rename(const char *from, const char *to);
+/* Remove a tree we own (staging, scratch clusters, cleaned-up leftovers). */
+int rs_rmtree(const char *path);
+/* Bytes under path (files only, not following links). */
+uint64_t rs_du(const char *path);
+/* Take the restore lock in state_dir (created if needed); -EBUSY with a message when
+ * another restore holds it. */
+int rs_lock(const char *state_dir, int *fd);
+void rs_unlock(int fd);
+/* Write text to path atomically (temp, fsync, rename, fsync dir). */
+int rs_write_atomic(const char *path, const char *text);
+/* True when path is a mount point (its parent is on another device). */
+bool rs_is_mountpoint(const char *path);
+
+/* ---- the plan (plan.c) ---- */
+/* Fill the members part of the plan, the stamp, the token and the staging dir. */
+int rs_plan_members(const struct cluster_spec *cs, struct restore_plan *p);
+/* Ask every member for health and revision (fills running/healthy/revision and the
+ * cluster_* fields). Never fails: a member that does not answer is down. */
+void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p);
+/* The snapshot's revision of a plain db file (`etcdctl snapshot status`). */
+int rs_db_revision(const char *tool, const char *db_file, int64_t *rev);
+
+/* ---- staging (stage.c) ---- */
+/* Fetch the artifact (or copy the db file) to db_path, atomically. */
+int rs_fetch(struct store *st, const char *artifact, const char *db_file, const char *db_path,
+	     struct snap_manifest *m);
+/* Check a staged plain snapshot end to end: sha256 of the db bytes equals the trailer
+ * (and expect_sha256 when not empty). */
+int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size);
+/* Enough free space beside each data dir for its restored copy (and the db). */
+int rs_check_space(const struct restore_plan *p, uint64_t db_size);
+
+/* ---- etcdutl / etcdctl (etcdutl.c) ---- */
+/* etcdutl beside the etcd binary or on PATH, else etcdctl. */
+int rs_find_tool(const struct cluster_spec *cs, char *out, size_t len);
+/* Restore every member of cs from db_path into dirs[i], all in parallel. Logs go to
+ * <dir>.log beside each. skip_hash_check when the db was verified already. */
+int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path,
+		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check);
+
+/* ---- members (members.c) ---- */
+bool rs_member_running(const struct cluster_spec *cs, size_t i);
+int rs_member_start(const struct cluster_spec *cs, size_t i);
+int rs_member_stop(const struct cluster_spec *cs, size_t i);
+/* Stop every member, all of them even when one fails; returns the first error. */
+int rs_stop_all(const struct cluster_spec *cs);
+
+/* ---- checks of a running cluster (check.c) ---- */
+struct rs_check {
+	int64_t revision;
+	uint32_t hash;
+	uint64_t leader;
+	int64_t key_count;
+	int sample_read;
+};
+/* Every member at the same revision with the same HashKV and one leader; when
+ * want_revision > 0, the revision must be it. sample > 0 also reads that many keys
+ * from every member and compares them, and counts the keys. */
+int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int sample, struct rs_check *out);
+
+/* ---- journal (journal.c) ---- */
+int rs_journal_write(const char *state_dir, const char *phase, const struct restore_plan *p);
+int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct restore_plan *p,
+		    char started_at[21], bool *found);
+int rs_journal_remove(const char *state_dir);
+/* Test hook: RV_TEST_CRASH_AT=<phase> kills this process with SIGKILL right after the
+ * journal records that phase, so tests can interrupt a restore at a known point. */
+void rs_crash_point(const char *phase);
+
+/* ---- rollback (rollback.c) ---- */
+/* Read the journal for the configured members (-ENOENT with a message when none). */
+int rs_load_pending(const struct cluster_spec *cs, const char *state_dir, struct restore_plan *p, char *phase,
+		    size_t len);
+/* Undo from a plan (as restore_run or the journal knows it); fills out->rollback. */
+int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const struct restore_plan *p, int wait_ms,
+		struct restore_report *out);
+
+#endif

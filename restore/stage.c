@@ -1,0 +1,159 @@
+/* stage.c - the artifact as a plain etcd snapshot in the staging directory, checked
+ * end to end before anything is stopped, and room for the restored copies. The
+ * store is only read through the snapshot API, so a local store and S3 are alike. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "restore/restore_impl.h"
+
+#define SHA_LEN 32
+#define CHUNK (1u << 20)
+
+static int copy_file(const char *from, const char *to)
+{
+	char tmp[PATH_MAX + 16];
+	char *buf;
+	int in, out, r = 0;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return rv_fail(-errno, "cannot open the snapshot file %s: %s", from, strerror(errno));
+	snprintf(tmp, sizeof tmp, "%s.tmp", to);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = rv_fail(-errno, "cannot create %s: %s", tmp, strerror(errno));
+		close(in);
+		return r;
+	}
+	buf = rv_xmalloc(CHUNK);
+	for (;;) {
+		ssize_t n = read(in, buf, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = rv_fail(-errno, "cannot read %s: %s", from, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((r = rv_write_all(out, buf, (size_t)n)) < 0) {
+			r = rv_fail(r, "cannot write %s: %s", tmp, strerror(-r));
+			break;
+		}
+	}
+	free(buf);
+	close(in);
+	if (r == 0 && fsync(out) < 0)
+		r = rv_fail(-errno, "cannot write %s: %s", tmp, strerror(errno));
+	close(out);
+	if (r == 0)
+		r = rs_rename(tmp, to);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int rs_fetch(struct store *st, const char *artifact, const char *db_file, const char *db_path, struct snap_manifest *m)
+{
+	if (db_file)
+		return copy_file(db_file, db_path);
+	return snap_fetch(st, artifact, db_path, m);
+}
+
+int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size)
+{
+	struct stat sb;
+	uint8_t trailer[SHA_LEN], digest[SHA_LEN];
+	char hex[2 * SHA_LEN + 1];
+	unsigned dlen = 0;
+	uint64_t left;
+	char *buf;
+	int fd, r = 0;
+	EVP_MD_CTX *ctx;
+
+	fd = open(db_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		r = rv_fail(-errno, "cannot read the staged snapshot %s: %s", db_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	/* etcd's own test for a trailer (etcdctl snapshot restore does the same). */
+	if (sb.st_size < 512 + SHA_LEN || (sb.st_size % 512) != SHA_LEN) {
+		close(fd);
+		return rv_fail(-EBADMSG,
+			       "%s is not an etcd snapshot with its sha256 trailer (%lld bytes); the artifact is damaged or was "
+			       "not made by etcd's snapshot stream",
+			       db_path, (long long)sb.st_size);
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	buf = rv_xmalloc(CHUNK);
+	left = (uint64_t)sb.st_size - SHA_LEN;
+	while (left && r == 0) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK, got = 0;
+		r = rv_read_full(fd, buf, want, &got);
+		if (r == 0 && got != want)
+			r = -EIO;
+		if (r < 0)
+			break;
+		EVP_DigestUpdate(ctx, buf, got);
+		left -= got;
+	}
+	if (r == 0) {
+		size_t got = 0;
+		r = rv_read_full(fd, trailer, SHA_LEN, &got);
+		if (r == 0 && got != SHA_LEN)
+			r = -EIO;
+	}
+	EVP_DigestFinal_ex(ctx, digest, &dlen);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	close(fd);
+	if (r < 0)
+		return rv_fail(r, "cannot read the staged snapshot %s: %s", db_path, strerror(-r));
+	if (memcmp(digest, trailer, SHA_LEN) != 0)
+		return rv_fail(-EBADMSG, "the staged snapshot %s fails its sha256 check (the db bytes do not match etcd's trailer); "
+				       "the artifact is damaged",
+			       db_path);
+	rv_hex(trailer, SHA_LEN, hex);
+	if (expect_sha256 && *expect_sha256 && strcasecmp(hex, expect_sha256) != 0)
+		return rv_fail(-EBADMSG, "the staged snapshot %s has sha256 %s but its manifest says %s; the artifact is damaged",
+			       db_path, hex, expect_sha256);
+	if (db_size)
+		*db_size = (uint64_t)sb.st_size - SHA_LEN;
+	return 0;
+}
+
+int rs_check_space(const struct restore_plan *p, uint64_t db_size)
+{
+	/* Each restored member holds a copy of the db plus a WAL (64 MB preallocated). */
+	const uint64_t per_member = db_size + (80u << 20);
+	for (size_t i = 0; i < p->n_members; i++) {
+		uint64_t need = 0, free_b = 0;
+		char dir[PATH_MAX];
+		rs_parent(p->members[i].staged_dir, dir, sizeof dir);
+		for (size_t j = 0; j < p->n_members; j++) {
+			char other[PATH_MAX];
+			bool same = false;
+			rs_parent(p->members[j].staged_dir, other, sizeof other);
+			if (rv_same_fs(dir, other, &same) == 0 && same)
+				need += per_member;
+		}
+		if (rv_fs_free_bytes(dir, &free_b) < 0)
+			continue;
+		if (free_b < need) {
+			char a[32], b[32];
+			return rv_fail(-ENOSPC, "not enough space for the restored data dirs beside %s: %s needed, %s free",
+				       p->members[i].data_dir, rv_fmt_bytes(need, a, sizeof a), rv_fmt_bytes(free_b, b, sizeof b));
+		}
+	}
+	return 0;
+}
