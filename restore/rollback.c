@@ -17,6 +17,14 @@ static void add(struct rv_buf *b, const char *fmt, const char *a)
 	rv_buf_printf(b, fmt, a);
 }
 
+static bool anything_moved(const struct restore_plan *p)
+{
+	for (size_t i = 0; i < p->n_members; i++)
+		if (rv_path_exists(p->members[i].aside_dir) || (!p->members[i].has_data && rv_path_exists(p->members[i].data_dir)))
+			return true;
+	return false;
+}
+
 int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const struct restore_plan *p, int wait_ms,
 		struct restore_report *out)
 {
@@ -32,6 +40,12 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 	rs_crash_point("rolling-back");
 
 	r = rs_stop_all(cs);
+	if (r < 0 && !anything_moved(p)) {
+		/* Nothing was moved: the old data dirs are in place, and what still runs
+		 * is the old cluster. Start what was stopped. */
+		rv_buf_printf(&msg, "%s; ", rv_errmsg(r));
+		r = 0;
+	}
 	if (r < 0) {
 		/* A member we cannot stop keeps its data dir open: moving dirs under it
 		 * would not help. Say so and leave everything where it is. */
@@ -64,7 +78,7 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 		if (!p->members[i].running)
 			continue;
 		n_was_running++;
-		r = rs_member_start(cs, i);
+		r = rs_member_running(cs, i) ? 0 : rs_member_start(cs, i);
 		if (r < 0) {
 			if (!first)
 				first = r;
