@@ -142,7 +142,7 @@ static void print_json(const struct restore_report *rep, int r, bool dry_run)
 	json_object_set_new(j, "members", ms);
 	json_object_set_new(j, "error", r < 0 ? json_string(rv_errmsg(r)) : json_null());
 	json_object_set_new(j, "rollback", rep->rollback[0] ? json_string(rep->rollback) : json_null());
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	puts(text);
 	free(text);
 	json_decref(j);
@@ -212,7 +212,7 @@ static int do_cleanup(struct cli *cli, const struct rv_config *cfg, bool yes, bo
 			json_array_append_new(a, o);
 		}
 		json_object_set_new(j, dry_run ? "would_remove" : "removed", a);
-		char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		puts(text);
 		free(text);
 		json_decref(j);

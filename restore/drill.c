@@ -147,6 +147,8 @@ static int write_report(const char *state_dir, struct drill_report *d, const cha
 	if (r < 0)
 		return rv_fail(r, "cannot create %s for the drill report: %s", dir, strerror(-r));
 	snprintf(d->report_path, sizeof d->report_path, "%s/drill-%s.json", dir, stamp);
+	for (int i = 2; rv_path_exists(d->report_path) && i < 100; i++)
+		snprintf(d->report_path, sizeof d->report_path, "%s/drill-%s-%d.json", dir, stamp, i);
 	text = restore_drill_json(d);
 	r = rs_write_atomic(d->report_path, text);
 	free(text);
@@ -280,7 +282,7 @@ char *restore_drill_json(const struct drill_report *d)
 	json_object_set_new(j, "reasons", rs);
 	if (d->report_path[0])
 		json_object_set_new(j, "report", json_string(d->report_path));
-	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(j);
 	return text;
 }

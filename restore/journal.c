@@ -43,6 +43,7 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 		json_object_set_new(o, "staged_dir", json_string(m->staged_dir));
 		json_object_set_new(o, "had_data", json_boolean(m->has_data));
 		json_object_set_new(o, "was_running", json_boolean(m->running));
+		json_object_set_new(o, "was_healthy", json_boolean(m->healthy));
 		json_array_append_new(ms, o);
 	}
 	json_object_set_new(j, "members", ms);
@@ -104,6 +105,7 @@ int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct
 		copy_str(o, "staged_dir", m->staged_dir, sizeof m->staged_dir);
 		m->has_data = json_is_true(json_object_get(o, "had_data"));
 		m->running = json_is_true(json_object_get(o, "was_running"));
+		m->healthy = json_is_true(json_object_get(o, "was_healthy"));
 		p->n_members++;
 	}
 	json_decref(j);

@@ -91,23 +91,40 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 	r = rs_journal_remove(state_dir);
 	if (r < 0)
 		add(&msg, "%s; ", rv_errmsg(r));
+	size_t n_was_healthy = 0;
+	for (size_t i = 0; i < p->n_members; i++)
+		n_was_healthy += p->members[i].healthy;
 	if (n_was_running == 0) {
 		rv_buf_printf(&msg, "old data dirs put back; no member ran before the restore, so none was started");
 		out->rollback_ok = true;
-	} else if (!first && n_started == p->n_members) {
-		r = cluster_wait_healthy(cs, wait_ms);
+	} else if (first) {
+		rv_buf_printf(&msg, "old data dirs put back; started %zu of the %zu members that ran before", n_started,
+			      n_was_running);
+	} else if (n_was_healthy <= p->n_members / 2) {
+		rv_buf_printf(&msg, "old data dirs put back and the %zu members that ran before started; the cluster was "
+				    "not healthy before the restore, so its health was not awaited",
+			      n_started);
+		out->rollback_ok = true;
+	} else {
+		/* Wait for the members that ran before: those are the old cluster. */
+		struct cluster_spec sub = *cs;
+		sub.members = rv_xcalloc(cs->n_members, sizeof *sub.members);
+		sub.n_members = 0;
+		for (size_t i = 0; i < p->n_members; i++)
+			if (p->members[i].running)
+				sub.members[sub.n_members++] = cs->members[i];
+		r = cluster_wait_healthy(&sub, wait_ms);
+		free(sub.members);
 		if (r < 0) {
 			first = r;
 			rv_buf_printf(&msg, "old data dirs put back and the old cluster started, but it is not healthy: %s",
 				      rv_errmsg(r));
 		} else {
-			rv_buf_printf(&msg, "old data dirs put back; the old cluster is healthy again");
+			rv_buf_printf(&msg, "old data dirs put back; the old cluster is healthy again (%zu of %zu members, as "
+					    "before the restore)",
+				      n_started, p->n_members);
 			out->rollback_ok = true;
 		}
-	} else {
-		rv_buf_printf(&msg, "old data dirs put back; started %zu of the %zu members that ran before", n_started,
-			      n_was_running);
-		out->rollback_ok = !first;
 	}
 	snprintf(out->rollback, sizeof out->rollback, "%s", msg.data ? msg.data : "");
 	rv_buf_free(&msg);
