@@ -94,9 +94,12 @@ static void scratch_teardown(struct scratch *s)
 {
 	if (!s->dir[0])
 		return;
-	for (size_t i = 0; i < s->cs.n_members; i++)
-		if (member_stop(&s->cs, i, 5000) < 0)
-			rv_warn("scratch member %s: %s", s->m[i].name, rv_errmsg(-EIO));
+	int r = cluster_down(&s->cs, 5000);
+	if (r < 0) {
+		/* Keep the directory of a member that would not stop: it still uses it. */
+		rv_warn("drill: scratch cluster under %s did not stop: %s", s->dir, rv_errmsg(r));
+		return;
+	}
 	if (rs_rmtree(s->dir) < 0)
 		rv_warn("%s", rv_errmsg(-EIO));
 }

@@ -1,0 +1,121 @@
+# regvault drill: an artifact restored into a scratch cluster, checked and torn down,
+# with a report under <state_dir>/drills; the configured members are never touched.
+
+# Ports picked at random may be taken by another test's connection by the time etcd
+# binds them: start again on fresh ports rather than fail.
+start_fresh_cluster() {
+  local try
+  for try in 1 2 3; do
+    start_cluster "$1" && return 0
+    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
+    rm -rf "$1"
+  done
+  return 1
+}
+
+pids() { echo "$(cat "$T/c/etcd1.pid") $(cat "$T/c/etcd2.pid") $(cat "$T/c/etcd3.pid")"; }
+
+setup_data() {
+  start_fresh_cluster "$T/c" || fail "cluster up failed"
+  local i
+  for i in $(seq 1 150); do ectl put "/d/$i" "value-$i" >/dev/null || fail "put"; done
+  rv snapshot save
+  assert_ok
+  KEYS=$(ectl get --prefix "" --keys-only -w json | jq -r .count)
+  SNAPREV=$(ectl -w json get /d/1 | jq -r .header.revision)
+  ectl put /d/later x >/dev/null
+}
+
+# No etcd of a drill may outlive it.
+assert_no_scratch_left() {
+  local pid
+  for pid in $(pgrep -x etcd); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "regvault-drill-" &&
+      tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$T/" && fail "a scratch etcd still runs: pid $pid"
+  done
+  ls -d "$T/tmp/regvault-drill-"* >/dev/null 2>&1 && fail "the scratch directory was left behind"
+  return 0
+}
+
+test_drill_passes_on_a_good_artifact() {
+  setup_data
+  mkdir -p "$T/tmp"
+  local before; before=$(pids)
+  TMPDIR=$T/tmp rv -o json drill
+  assert_ok
+  assert_eq "$(json_get .result)" pass result
+  assert_eq "$(json_get .passed)" true passed
+  assert_eq "$(json_get .key_count)" "$KEYS" "key count"
+  assert_eq "$(json_get .revision)" "$SNAPREV" revision
+  assert_eq "$(json_get .snapshot_revision)" "$SNAPREV" "snapshot revision"
+  assert_eq "$(json_get .sample_keys_read)" 100 "sample keys read"
+  [ "$(json_get .recovery_time_s)" != null ] || fail "no recovery time"
+  [ "$(json_get .recovery_point_s)" != null ] || fail "no recovery point"
+  [ "$(json_get .hashkv)" != null ] || fail "no HashKV"
+  assert_eq "$(json_get '.reasons | length')" 0 reasons
+  # The report on disk is the same object.
+  local report; report=$(json_get .report)
+  assert_file "$report"
+  [[ $report == "$T/c/state/drills/drill-"*.json ]] || fail "report not under state_dir/drills: $report"
+  assert_eq "$(jq -r .key_count "$report")" "$KEYS" "key count in the report"
+  assert_eq "$(jq -r .result "$report")" pass "result in the report"
+  # The configured members were not touched.
+  assert_eq "$(pids)" "$before" "member pids"
+  [ "$(ectl get /d/later --print-value-only)" == x ] || fail "the configured cluster lost a write"
+  assert_no_scratch_left
+  # Table output.
+  TMPDIR=$T/tmp rv drill --from latest --sample 10
+  assert_ok
+  assert_out_contains "Drill PASS"
+  assert_out_contains "recovery time"
+  assert_out_contains "keys             $KEYS (10 read"
+  assert_eq "$(ls "$T/c/state/drills/" | wc -l)" 2 "reports written"
+}
+
+test_drill_fails_on_a_corrupted_artifact() {
+  setup_data
+  mkdir -p "$T/tmp"
+  local art size
+  art=$(ls "$T/c/backups/"*.tar.zst | head -1)
+  size=$(stat -c %s "$art")
+  printf '\xde\xad\xbe\xef' | dd of="$art" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+  TMPDIR=$T/tmp rv -o json drill --from "$(basename "$art")"
+  assert_rc 1
+  assert_eq "$(json_get .result)" fail result
+  [[ "$(json_get '.reasons[0]')" == *corrupt* ]] || fail "reason does not say corrupt: $(json_get '.reasons[0]')"
+  assert_err_contains "drill of"
+  assert_file "$(json_get .report)"
+  assert_eq "$(jq -r .passed "$(json_get .report)")" false "passed in the report"
+  assert_no_scratch_left
+}
+
+test_drill_from_an_etcdctl_snapshot_file() {
+  setup_data
+  mkdir -p "$T/tmp"
+  etcdctl --endpoints="$(echo "$ENDPOINTS" | cut -d, -f1)" snapshot save "$T/plain.db" >/dev/null 2>&1 || fail "etcdctl snapshot save"
+  TMPDIR=$T/tmp rv -o json drill --from-file "$T/plain.db"
+  assert_ok
+  assert_eq "$(json_get .key_count)" $((KEYS + 1)) "key count"
+  # Not a snapshot at all.
+  head -c 10000 /dev/urandom >"$T/junk.db"
+  TMPDIR=$T/tmp rv drill --from-file "$T/junk.db"
+  assert_rc 1
+  assert_out_contains "Drill FAIL"
+  assert_no_scratch_left
+}
+
+test_drill_usage_and_empty_store() {
+  write_cluster_config "$T/c"
+  rv drill --from a --from-file b
+  assert_rc 2
+  rv drill --sample 0
+  assert_rc 2
+  rv drill --bogus
+  assert_rc 2
+  rv drill extra
+  assert_rc 2
+  mkdir -p "$T/c/backups"
+  rv drill
+  assert_rc 1
+  assert_out_contains "Drill FAIL"
+}
