@@ -80,7 +80,7 @@ static int scratch_init(struct scratch *s, const struct drill_opts *o, const cha
 		snprintf(s->names[i], sizeof s->names[i], "drill%d", i + 1);
 		snprintf(s->urls[i][0], sizeof s->urls[i][0], "http://127.0.0.1:%d", ports[2 * i]);
 		snprintf(s->urls[i][1], sizeof s->urls[i][1], "http://127.0.0.1:%d", ports[2 * i + 1]);
-		snprintf(s->data[i], sizeof s->data[i], "%s/%s", s->dir, s->names[i]);
+		snprintf(s->data[i], sizeof s->data[i], "%s/drill%d", tmpl, i + 1);
 		s->m[i].name = s->names[i];
 		s->m[i].client_url = s->urls[i][0];
 		s->m[i].peer_url = s->urls[i][1];
