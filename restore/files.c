@@ -143,3 +143,28 @@ bool rs_is_mountpoint(const char *path)
 		return false;
 	return a.st_dev != b.st_dev;
 }
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) < 0 ? -errno : 0;
+}
+
+int rs_chown_like(const char *tree, const char *like)
+{
+	struct stat sb;
+	int r;
+	if (geteuid() != 0 || stat(like, &sb) < 0 || (sb.st_uid == 0 && sb.st_gid == 0))
+		return 0;
+	chown_uid = sb.st_uid;
+	chown_gid = sb.st_gid;
+	r = nftw(tree, chown_one, 16, FTW_PHYS);
+	if (r != 0)
+		return rv_fail(r < 0 ? r : -EIO, "cannot give %s the owner of %s (uid %d): %s", tree, like, (int)sb.st_uid,
+			       strerror(r < 0 ? -r : EIO));
+	return 0;
+}

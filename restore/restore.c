@@ -259,6 +259,9 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		for (size_t i = 0; i < p->n_members; i++)
 			snprintf(dirs[i], PATH_MAX, "%s", p->members[i].staged_dir);
 		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true);
+		for (size_t i = 0; r == 0 && i < p->n_members; i++)
+			if (p->members[i].has_data)
+				r = rs_chown_like(dirs[i], p->members[i].data_dir);
 		free(dirs);
 	}
 	out->phases.restore = rv_now_mono() - t;

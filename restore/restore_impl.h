@@ -29,6 +29,9 @@ int rs_lock(const char *state_dir, int *fd);
 void rs_unlock(int fd);
 /* Write text to path atomically (temp, fsync, rename, fsync dir). */
 int rs_write_atomic(const char *path, const char *text);
+/* As root: give tree the owner and group of like (an etcd run by a systemd unit as
+ * its own user must be able to open its restored data dir). No-op otherwise. */
+int rs_chown_like(const char *tree, const char *like);
 /* True when path is a mount point (its parent is on another device). */
 bool rs_is_mountpoint(const char *path);
 
