@@ -123,6 +123,8 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 
 	for (; s <= STEP_CHECK; s++) {
 		r = rs_journal_write(state_dir, step_names[s], p);
+		if (r < 0 && s == STEP_STOP && from == STEP_STOP)
+			return rv_fail_wrap(r, "nothing was stopped or changed"); /* no journal, no stop */
 		if (r < 0)
 			break;
 		rs_crash_point(step_names[s]);
