@@ -1,0 +1,252 @@
+/* lifecycle.c - the configured cluster as a whole: a client for its members, the
+ * --initial-cluster string, and `cluster up` / `cluster down`: start what is not
+ * running and wait until every member is healthy under one leader; stop what
+ * regvault started. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "registry/lifecycle_impl.h"
+#include "registry/registry.h"
+
+#define LOG_TAIL_LINES 15
+/* The error sentence has room for about 2 KiB: the log tail gets what fits. */
+#define LOG_TAIL_BUDGET 1400
+#define LOG_LINE_MAX 200
+
+int cluster_client_new(const struct cluster_spec *cs, int timeout_ms, etcd_client **out)
+{
+	struct etcd_client_opts o = {0};
+	if (cs->n_members == 0)
+		return rv_fail(-EINVAL, "the configuration has no cluster members");
+	o.endpoints = rv_xcalloc(cs->n_members, sizeof *o.endpoints);
+	for (size_t i = 0; i < cs->n_members; i++)
+		o.endpoints[i] = cs->members[i].client_url;
+	o.n_endpoints = cs->n_members;
+	o.tls = cs->tls;
+	o.user = cs->user;
+	o.password = cs->user ? cs->password : NULL;
+	o.timeout_ms = timeout_ms;
+	o.dial_timeout_ms = timeout_ms > 0 && timeout_ms < 2000 ? timeout_ms : 0;
+	int r = etcd_client_new(&o, out);
+	free(o.endpoints);
+	return r;
+}
+
+char *cluster_initial_cluster(const struct cluster_spec *cs)
+{
+	struct rv_buf b = {0};
+	for (size_t i = 0; i < cs->n_members; i++)
+		rv_buf_printf(&b, "%s%s=%s", i ? "," : "", cs->members[i].name, cs->members[i].peer_url);
+	if (!b.data)
+		rv_buf_append(&b, "", 0);
+	return b.data;
+}
+
+/* Record "<what>; last lines of <log>:\n    ..." as the error: the member's own
+ * words are what tells the operator why (port taken, bad flag, corrupt WAL). */
+static int fail_with_log(int code, const struct member_spec *m, const char *what)
+{
+	char path[PATH_MAX];
+	char *tail = member_log_tail(m, LOG_TAIL_LINES);
+	struct rv_buf lines = {0};
+
+	if (m->control == MEMBER_CONTROL_SYSTEMD)
+		snprintf(path, sizeof path, "journalctl -u %s", m->unit ? m->unit : "?");
+	else
+		member_log_path(m, path, sizeof path);
+	/* Keep the newest lines that fit, each cut to a readable width. */
+	size_t used = 0;
+	char *end = tail + strlen(tail);
+	while (end > tail) {
+		char *start = end;
+		while (start > tail && start[-1] != '\n')
+			start--;
+		size_t n = (size_t)(end - start);
+		if (n > LOG_LINE_MAX)
+			n = LOG_LINE_MAX;
+		if (used + n + 6 > LOG_TAIL_BUDGET)
+			break;
+		struct rv_buf line = {0};
+		rv_buf_printf(&line, "\n    %.*s%s", (int)n, start, (size_t)(end - start) > n ? "..." : "");
+		rv_buf_append(&line, lines.data ? lines.data : "", lines.len);
+		rv_buf_free(&lines);
+		lines = line;
+		used += n + 6;
+		end = start > tail ? start - 1 : tail;
+	}
+	free(tail);
+	if (lines.len)
+		code = rv_fail(code, "%s; last lines of %s:%s", what, path, lines.data);
+	else
+		code = rv_fail(code, "%s; its log %s is empty", what, path);
+	rv_buf_free(&lines);
+	return code;
+}
+
+/* A member regvault started whose process is gone: it exited (bad flag, port in
+ * use, corrupt data dir). No point waiting for its health. */
+static bool member_exited(const struct member_spec *m, pid_t *was)
+{
+	if (m->control != MEMBER_CONTROL_LOCAL)
+		return false;
+	pid_t pid = member_pidfile_pid(m);
+	if (!pid || member_pid_is_member(pid, m))
+		return false;
+	if (member_running_pid(m) > 0)
+		return false;
+	*was = pid;
+	return true;
+}
+
+/* Authentication or TLS refusals do not fix themselves by waiting. */
+static bool hopeless(int r)
+{
+	return r == -EPERM || r == -EACCES || r == -EINVAL;
+}
+
+int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
+{
+	etcd_client *c = NULL;
+	double deadline = rv_now_mono() + (wait_ms > 0 ? wait_ms : 60000) / 1000.0;
+	size_t n = cs->n_members;
+	struct etcd_member_health *h = rv_xcalloc(n, sizeof *h);
+	int r = cluster_client_new(cs, 2000, &c);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	for (;;) {
+		size_t healthy = 0, leaders = 0;
+		uint64_t leader = 0;
+		bool agree = true;
+		for (size_t i = 0; i < n; i++) {
+			const struct member_spec *m = &cs->members[i];
+			pid_t was;
+			char what[512];
+			if (member_exited(m, &was)) {
+				snprintf(what, sizeof what, "member %s (pid %d) exited while starting", m->name,
+					 (int)was);
+				r = fail_with_log(-ECHILD, m, what);
+				goto out;
+			}
+			memset(&h[i], 0, sizeof h[i]);
+			rv_err_clear();
+			r = etcd_member_health(c, (int)i, &h[i]);
+			if (r < 0) {
+				if (hopeless(r)) {
+					r = rv_fail_wrap(r, "member %s is not reachable", m->name);
+					goto out;
+				}
+				h[i].reachable = h[i].healthy = false;
+				snprintf(h[i].reason, sizeof h[i].reason, "%s", rv_errmsg(r));
+				continue;
+			}
+			if (!h[i].healthy)
+				continue;
+			healthy++;
+			if (h[i].status.leader && h[i].status.leader == h[i].status.hdr.member_id)
+				leaders++;
+			if (leader && h[i].status.leader != leader)
+				agree = false;
+			leader = h[i].status.leader;
+		}
+		if (healthy == n && leaders == 1 && agree) {
+			r = 0;
+			goto out;
+		}
+		if (rv_now_mono() >= deadline)
+			break;
+		rv_sleep_ms(250);
+	}
+	/* Timed out: name the first member that is not healthy, with its own words. */
+	for (size_t i = 0; i < n; i++) {
+		if (h[i].healthy)
+			continue;
+		char what[768];
+		snprintf(what, sizeof what, "member %s (%s) did not become healthy within %d s: %s",
+			 cs->members[i].name, cs->members[i].client_url, (wait_ms > 0 ? wait_ms : 60000) / 1000,
+			 h[i].reason[0] ? h[i].reason : "no answer");
+		r = fail_with_log(-ETIMEDOUT, &cs->members[i], what);
+		goto out;
+	}
+	r = rv_fail(-ETIMEDOUT,
+		    "the cluster's %zu members are healthy but do not agree on one leader after %d s; "
+		    "check 'regvault cluster status'",
+		    n, (wait_ms > 0 ? wait_ms : 60000) / 1000);
+out:
+	etcd_client_free(c);
+	free(h);
+	return r;
+}
+
+int cluster_up(const struct cluster_spec *cs, int wait_ms)
+{
+	if (cs->n_members == 0)
+		return rv_fail(-EINVAL, "the configuration has no cluster members");
+	for (size_t i = 0; i < cs->n_members; i++) {
+		const struct member_spec *m = &cs->members[i];
+		pid_t pid = member_running_pid(m);
+		if (pid > 0) {
+			rv_debug("member %s is running (pid %d)", m->name, (int)pid);
+			continue;
+		}
+		rv_debug("starting member %s", m->name);
+		int r = member_start(cs, i);
+		if (r < 0) {
+			char what[1024];
+			snprintf(what, sizeof what, "%s", rv_errmsg(r));
+			return fail_with_log(r, m, what);
+		}
+	}
+	return cluster_wait_healthy(cs, wait_ms);
+}
+
+int cluster_down(const struct cluster_spec *cs, int timeout_ms)
+{
+	size_t n = cs->n_members, k = 0;
+	size_t *idx = rv_xcalloc(n, sizeof *idx);
+	pid_t *pids = rv_xcalloc(n, sizeof *pids);
+	int r = 0;
+
+	/* Local members together (stopping them one by one would make the last ones
+	 * lose quorum and linger); systemd units through systemctl. */
+	for (size_t i = 0; i < n; i++) {
+		const struct member_spec *m = &cs->members[i];
+		if (m->control == MEMBER_CONTROL_SYSTEMD) {
+			int s = member_systemd_stop(m);
+			if (s < 0 && r == 0)
+				r = s;
+			continue;
+		}
+		pid_t pid = member_pidfile_pid(m);
+		if (pid && member_pid_is_member(pid, m)) {
+			idx[k] = i;
+			pids[k++] = pid;
+		}
+	}
+	if (k) {
+		int s = member_terminate(cs, idx, pids, k, timeout_ms);
+		if (s < 0 && r == 0)
+			r = s;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct member_spec *m = &cs->members[i];
+		pid_t pid;
+		if (m->control != MEMBER_CONTROL_LOCAL)
+			continue;
+		pid = member_pidfile_pid(m);
+		if (pid && !member_pid_is_member(pid, m)) {
+			char path[PATH_MAX];
+			member_pid_path(m, path, sizeof path);
+			unlink(path);
+		}
+	}
+	free(idx);
+	free(pids);
+	return r;
+}
