@@ -13,21 +13,16 @@
 /* Deadline of one member's Status: a member slower than this is not healthy. */
 #define STATUS_TIMEOUT_MS 3000
 
-/* For a local member that does not answer, say whether its process is there. */
+/* A local member that does not answer and has no process: say that, not how the
+ * connection failed. */
 static void explain_down(const struct member_spec *m, struct etcd_member_health *h)
 {
-	char more[160] = "";
-	if (m->control == MEMBER_CONTROL_LOCAL && member_running_pid(m) == 0)
-		snprintf(more, sizeof more, "not running (start it with 'regvault cluster up')");
-	if (!more[0])
+	char dir[PATH_MAX];
+	if (m->control != MEMBER_CONTROL_LOCAL || member_running_pid(m) > 0)
 		return;
-	if (!h->reason[0])
-		snprintf(h->reason, sizeof h->reason, "%s", more);
-	else if (!strstr(h->reason, "not running")) {
-		char old[sizeof h->reason];
-		snprintf(old, sizeof old, "%s", h->reason);
-		snprintf(h->reason, sizeof h->reason, "%s: %s", more, old);
-	}
+	member_abs_data_dir(m, dir, sizeof dir);
+	snprintf(h->reason, sizeof h->reason, "not running (no etcd process for %s); start it with 'regvault cluster up'",
+		 dir);
 }
 
 int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size_t *n)

@@ -1,7 +1,6 @@
-/* lifecycle.c - the configured cluster as a whole: a client for its members, the
- * --initial-cluster string, and `cluster up` / `cluster down`: start what is not
- * running and wait until every member is healthy under one leader; stop what
- * regvault started. */
+/* lifecycle.c - the configured cluster as a whole: the --initial-cluster string,
+ * `cluster up` (start what is not running, wait until every member is healthy under
+ * one leader) and `cluster down` (stop what regvault started). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,25 +16,6 @@
 /* The error sentence has room for about 2 KiB: the log tail gets what fits. */
 #define LOG_TAIL_BUDGET 1400
 #define LOG_LINE_MAX 200
-
-int cluster_client_new(const struct cluster_spec *cs, int timeout_ms, etcd_client **out)
-{
-	struct etcd_client_opts o = {0};
-	if (cs->n_members == 0)
-		return rv_fail(-EINVAL, "the configuration has no cluster members");
-	o.endpoints = rv_xcalloc(cs->n_members, sizeof *o.endpoints);
-	for (size_t i = 0; i < cs->n_members; i++)
-		o.endpoints[i] = cs->members[i].client_url;
-	o.n_endpoints = cs->n_members;
-	o.tls = cs->tls;
-	o.user = cs->user;
-	o.password = cs->user ? cs->password : NULL;
-	o.timeout_ms = timeout_ms;
-	o.dial_timeout_ms = timeout_ms > 0 && timeout_ms < 2000 ? timeout_ms : 0;
-	int r = etcd_client_new(&o, out);
-	free(o.endpoints);
-	return r;
-}
 
 char *cluster_initial_cluster(const struct cluster_spec *cs)
 {
@@ -59,14 +39,23 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 		snprintf(path, sizeof path, "journalctl -u %s", m->unit ? m->unit : "?");
 	else
 		member_log_path(m, path, sizeof path);
+	/* Only this start's lines: from the last line member_start wrote. */
+	char *first = tail, *mark;
+	for (char *p = tail; (mark = strstr(p, LOG_START_MARK)); p = mark + 1)
+		if (mark == tail || mark[-1] == '\n')
+			first = mark;
 	/* Keep the newest lines that fit, each cut to a readable width. */
 	size_t used = 0;
-	char *end = tail + strlen(tail);
-	while (end > tail) {
+	char *end = first + strlen(first);
+	while (end > first) {
 		char *start = end;
-		while (start > tail && start[-1] != '\n')
+		while (start > first && start[-1] != '\n')
 			start--;
 		size_t n = (size_t)(end - start);
+		if (strncmp(start, "[WARNING] Deprecated '--logger", 30) == 0) {
+			end = start > first ? start - 1 : first;
+			continue; /* etcd 3.4 says it on every start */
+		}
 		if (n > LOG_LINE_MAX)
 			n = LOG_LINE_MAX;
 		if (used + n + 6 > LOG_TAIL_BUDGET)
@@ -77,7 +66,7 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 		rv_buf_free(&lines);
 		lines = line;
 		used += n + 6;
-		end = start > tail ? start - 1 : tail;
+		end = start > first ? start - 1 : first;
 	}
 	free(tail);
 	if (lines.len)
@@ -206,15 +195,36 @@ int cluster_up(const struct cluster_spec *cs, int wait_ms)
 	return cluster_wait_healthy(cs, wait_ms);
 }
 
+/* The member id of the leader as seen by the local members, or 0. */
+static uint64_t find_leader(const struct cluster_spec *cs, uint64_t *ids)
+{
+	etcd_client *c = NULL;
+	uint64_t leader = 0;
+	if (cluster_client_new(cs, 1000, &c) < 0) {
+		rv_err_clear();
+		return 0;
+	}
+	for (size_t i = 0; i < cs->n_members; i++) {
+		struct etcd_status st;
+		if (etcd_status(c, (int)i, &st) < 0)
+			continue;
+		ids[i] = st.hdr.member_id;
+		if (st.leader)
+			leader = st.leader;
+	}
+	etcd_client_free(c);
+	rv_err_clear();
+	return leader;
+}
+
 int cluster_down(const struct cluster_spec *cs, int timeout_ms)
 {
-	size_t n = cs->n_members, k = 0;
-	size_t *idx = rv_xcalloc(n, sizeof *idx);
-	pid_t *pids = rv_xcalloc(n, sizeof *pids);
+	size_t n = cs->n_members, k = 0, n_followers;
+	size_t *idx = rv_xcalloc(n ? n : 1, sizeof *idx);
+	pid_t *pids = rv_xcalloc(n ? n : 1, sizeof *pids);
+	uint64_t *ids = rv_xcalloc(n ? n : 1, sizeof *ids);
 	int r = 0;
 
-	/* Local members together (stopping them one by one would make the last ones
-	 * lose quorum and linger); systemd units through systemctl. */
 	for (size_t i = 0; i < n; i++) {
 		const struct member_spec *m = &cs->members[i];
 		if (m->control == MEMBER_CONTROL_SYSTEMD) {
@@ -229,8 +239,30 @@ int cluster_down(const struct cluster_spec *cs, int timeout_ms)
 			pids[k++] = pid;
 		}
 	}
-	if (k) {
-		int s = member_terminate(cs, idx, pids, k, timeout_ms);
+	/* Followers together first, the leader last: a leader stopped while its
+	 * followers run hands leadership over (quick); one stopped together with its
+	 * followers waits for a transfer that cannot happen (7 s at default timings). */
+	uint64_t leader = k > 1 ? find_leader(cs, ids) : 0;
+	n_followers = k;
+	for (size_t j = 0; leader && j < k; j++) {
+		if (ids[idx[j]] != leader)
+			continue;
+		size_t ti = idx[j];
+		pid_t tp = pids[j];
+		idx[j] = idx[k - 1];
+		pids[j] = pids[k - 1];
+		idx[k - 1] = ti;
+		pids[k - 1] = tp;
+		n_followers = k - 1;
+		break;
+	}
+	if (n_followers) {
+		int s = member_terminate(cs, idx, pids, n_followers, timeout_ms);
+		if (s < 0 && r == 0)
+			r = s;
+	}
+	if (k > n_followers) {
+		int s = member_terminate(cs, idx + n_followers, pids + n_followers, k - n_followers, timeout_ms);
 		if (s < 0 && r == 0)
 			r = s;
 	}
@@ -248,5 +280,6 @@ int cluster_down(const struct cluster_spec *cs, int timeout_ms)
 	}
 	free(idx);
 	free(pids);
+	free(ids);
 	return r;
 }

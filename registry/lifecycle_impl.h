@@ -9,6 +9,10 @@
 
 #include "registry/registry.h"
 
+/* member_start writes this line into the member's log before each start, so that
+ * error messages quote only what the last start said. */
+#define LOG_START_MARK "==== "
+
 /* The pid recorded in the member's pid file, or 0 (no file, unreadable, garbage). */
 pid_t member_pidfile_pid(const struct member_spec *m);
 /* True when pid is a live (not zombie) etcd whose command line names this member's

@@ -374,7 +374,7 @@ int member_start(const struct cluster_spec *cs, size_t idx)
 			       strerror(errno));
 	char stamp[21], head[PATH_MAX + 128];
 	rv_utc_rfc3339(rv_now_unix(), stamp);
-	int hn = snprintf(head, sizeof head, "==== %s regvault starts member %s (%s, data dir %s)\n", stamp,
+	int hn = snprintf(head, sizeof head, LOG_START_MARK "%s regvault starts member %s (%s, data dir %s)\n", stamp,
 			  m->name, binary, data_dir);
 	rv_write_all(log_fd, head, (size_t)hn);
 
