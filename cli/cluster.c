@@ -249,9 +249,9 @@ static void status_cells(const struct member_row *row, char cells[N_COLS][300])
 	snprintf(cells[COL_ERROR], 300, "%s", h->healthy ? "" : h->reason);
 }
 
-static void print_rule(const size_t *w)
+static void print_rule(const size_t *w, int n_cols)
 {
-	for (int c = 0; c < N_COLS; c++) {
+	for (int c = 0; c < n_cols; c++) {
 		putchar('+');
 		for (size_t i = 0; i < w[c] + 2; i++)
 			putchar('-');
@@ -262,6 +262,10 @@ static void print_rule(const size_t *w)
 static void print_status_table(const struct member_row *rows, size_t n)
 {
 	size_t w[N_COLS];
+	int n_cols = COL_ERROR; /* the ERROR column only when a member has one */
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].h.healthy)
+			n_cols = N_COLS;
 	char(*cells)[N_COLS][300] = rv_xcalloc(n ? n : 1, sizeof *cells);
 	for (int c = 0; c < N_COLS; c++)
 		w[c] = strlen(col_title[c]);
@@ -271,20 +275,20 @@ static void print_status_table(const struct member_row *rows, size_t n)
 			if (strlen(cells[i][c]) > w[c])
 				w[c] = strlen(cells[i][c]);
 	}
-	print_rule(w);
-	for (int c = 0; c < N_COLS; c++) {
+	print_rule(w, n_cols);
+	for (int c = 0; c < n_cols; c++) {
 		/* centred titles, as etcdctl's tablewriter does */
 		size_t pad = w[c] - strlen(col_title[c]);
 		printf("| %*s%s%*s ", (int)(pad / 2), "", col_title[c], (int)(pad - pad / 2), "");
 	}
 	puts("|");
-	print_rule(w);
+	print_rule(w, n_cols);
 	for (size_t i = 0; i < n; i++) {
-		for (int c = 0; c < N_COLS; c++)
+		for (int c = 0; c < n_cols; c++)
 			printf("| %-*s ", (int)w[c], cells[i][c]);
 		puts("|");
 	}
-	print_rule(w);
+	print_rule(w, n_cols);
 	free(cells);
 }
 
@@ -362,15 +366,20 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 		print_status_table(rows, n);
 	}
 	fflush(stdout);
+	struct rv_buf names = {0};
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].h.healthy)
 			continue;
 		unhealthy++;
-		fprintf(stderr, "regvault: member %s (%s) is not healthy: %s\n", rows[i].name, rows[i].endpoint,
-			rows[i].h.reason[0] ? rows[i].h.reason : "no reason given");
+		rv_buf_printf(&names, "%s%s", names.len ? ", " : "", rows[i].name);
+		/* The table has an ERROR column; JSON readers get the reasons here too. */
+		if (cli->json)
+			fprintf(stderr, "regvault: member %s (%s) is not healthy: %s\n", rows[i].name,
+				rows[i].endpoint, rows[i].h.reason[0] ? rows[i].h.reason : "no reason given");
 	}
 	if (unhealthy)
-		fprintf(stderr, "regvault: %zu of %zu members are not healthy\n", unhealthy, n);
+		fprintf(stderr, "regvault: %zu of %zu members are not healthy: %s\n", unhealthy, n, names.data);
+	rv_buf_free(&names);
 	free(rows);
 	config_free(&cfg);
 	return unhealthy ? RV_EXIT_FAIL : RV_EXIT_OK;

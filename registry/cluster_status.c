@@ -1,7 +1,6 @@
 /* cluster_status.c - `cluster status`: one row per configured member, asked one by
  * one; a member that does not answer is a row that says why, never an abort. */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,9 @@
  * connection failed. */
 static void explain_down(const struct member_spec *m, struct etcd_member_health *h)
 {
-	char dir[PATH_MAX];
 	if (m->control != MEMBER_CONTROL_LOCAL || member_running_pid(m) > 0)
 		return;
-	member_abs_data_dir(m, dir, sizeof dir);
-	snprintf(h->reason, sizeof h->reason, "not running (no etcd process for %s); start it with 'regvault cluster up'",
-		 dir);
+	snprintf(h->reason, sizeof h->reason, "not running (start it with 'regvault cluster up')");
 }
 
 int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size_t *n)
