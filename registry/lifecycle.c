@@ -118,6 +118,9 @@ int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
 			pid_t was;
 			char what[512];
 			if (member_exited(m, &was)) {
+				/* Let what it says on its way out reach the log first. */
+				for (int t = 0; t < 40 && !member_pid_gone(was); t++)
+					rv_sleep_ms(50);
 				snprintf(what, sizeof what, "member %s (pid %d) exited while starting", m->name,
 					 (int)was);
 				r = fail_with_log(-ECHILD, m, what);

@@ -18,6 +18,8 @@ pid_t member_pidfile_pid(const struct member_spec *m);
 /* True when pid is a live (not zombie) etcd whose command line names this member's
  * data dir. */
 bool member_pid_is_member(pid_t pid, const struct member_spec *m);
+/* True when pid no longer exists or is a zombie. */
+bool member_pid_gone(pid_t pid);
 /* The member's data dir as an absolute path without trailing slashes. */
 void member_abs_data_dir(const struct member_spec *m, char *buf, size_t len);
 

@@ -101,6 +101,11 @@ static bool same_dir(const char *a, const char *b)
 	return la == lb && memcmp(a, b, la) == 0;
 }
 
+bool member_pid_gone(pid_t pid)
+{
+	return pid_is_zombie(pid);
+}
+
 bool member_pid_is_member(pid_t pid, const struct member_spec *m)
 {
 	char path[64], dir[PATH_MAX], *cmd;
