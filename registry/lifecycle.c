@@ -129,9 +129,16 @@ int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
 			memset(&h[i], 0, sizeof h[i]);
 			rv_err_clear();
 			r = etcd_member_health(c, (int)i, &h[i]);
+			if (r == 0 && !h[i].reachable) {
+				/* Health keeps only the reason; ask once more for the error code. */
+				struct etcd_status st;
+				r = etcd_status(c, (int)i, &st);
+				if (r == 0)
+					continue; /* it just came up: next round */
+			}
 			if (r < 0) {
 				if (hopeless(r)) {
-					r = rv_fail_wrap(r, "member %s is not reachable", m->name);
+					r = rv_fail_wrap(r, "cannot check the health of member %s", m->name);
 					goto out;
 				}
 				h[i].reachable = h[i].healthy = false;

@@ -132,3 +132,24 @@ test_plaintext_client_cannot_reach_a_tls_member() {
   assert_rc 1
   assert_eq "$(json_get '.[0].healthy')" false "healthy"
 }
+
+test_up_finds_the_member_started_by_hand_and_down_leaves_it() {
+  rv cluster up
+  assert_ok
+  assert_out_contains "already running"
+  assert_no_file "$T_FILE_DIR/m/etcd1.pid"
+  rv cluster down
+  assert_ok
+  assert_out_contains "not started by regvault"
+  rv -o json cluster status
+  assert_ok
+  assert_eq "$(json_get '.[0].healthy')" true "healthy after down"
+}
+
+test_up_with_a_wrong_password_fails_naming_the_member() {
+  config_with_password not-the-password 600
+  rv cluster up
+  assert_rc 1
+  assert_err_contains "member etcd1"
+  assert_err_contains "authentication failed"
+}
