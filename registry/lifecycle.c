@@ -13,8 +13,10 @@
 #include "registry/registry.h"
 
 #define LOG_TAIL_LINES 15
-/* The error sentence has room for about 2 KiB: the log tail gets what fits. */
-#define LOG_TAIL_BUDGET 1400
+/* The error sentence has room for about 2 KiB: the log tail gets what the
+ * sentence leaves, never less than a few lines. */
+#define ERRMSG_ROOM 1900
+#define LOG_TAIL_MIN 400
 #define LOG_LINE_MAX 200
 
 char *cluster_initial_cluster(const struct cluster_spec *cs)
@@ -45,7 +47,8 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 		if (mark == tail || mark[-1] == '\n')
 			first = mark;
 	/* Keep the newest lines that fit, each cut to a readable width. */
-	size_t used = 0;
+	size_t used = 0, budget = strlen(what) + strlen(path) + 40;
+	budget = budget + LOG_TAIL_MIN < ERRMSG_ROOM ? ERRMSG_ROOM - budget : LOG_TAIL_MIN;
 	char *end = first + strlen(first);
 	while (end > first) {
 		char *start = end;
@@ -58,14 +61,14 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 		}
 		if (n > LOG_LINE_MAX)
 			n = LOG_LINE_MAX;
-		if (used + n + 6 > LOG_TAIL_BUDGET)
+		if (used + n + 9 > budget)
 			break;
 		struct rv_buf line = {0};
 		rv_buf_printf(&line, "\n    %.*s%s", (int)n, start, (size_t)(end - start) > n ? "..." : "");
 		rv_buf_append(&line, lines.data ? lines.data : "", lines.len);
 		rv_buf_free(&lines);
 		lines = line;
-		used += n + 6;
+		used += n + 9;
 		end = start > first ? start - 1 : first;
 	}
 	free(tail);
