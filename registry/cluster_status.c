@@ -35,14 +35,23 @@ int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size
 		struct member_row *row = &out[i];
 		snprintf(row->name, sizeof row->name, "%s", m->name);
 		snprintf(row->endpoint, sizeof row->endpoint, "%s", m->client_url);
-		rv_err_clear();
-		r = etcd_member_health(c, (int)i, &row->h);
-		if (r < 0) {
-			row->h.reachable = row->h.healthy = false;
-			snprintf(row->h.reason, sizeof row->h.reason, "%s", rv_errmsg(r));
-		}
-		if (!row->h.reachable)
+		for (int attempt = 0; attempt < 2; attempt++) {
+			rv_err_clear();
+			r = etcd_member_health(c, (int)i, &row->h);
+			if (r < 0) {
+				row->h.reachable = row->h.healthy = false;
+				snprintf(row->h.reason, sizeof row->h.reason, "%s", rv_errmsg(r));
+			}
+			if (row->h.reachable)
+				break;
 			explain_down(m, &row->h);
+			if (strstr(row->h.reason, "not running"))
+				break;
+			/* A connection attempt can fail once on a busy machine: ask again
+			 * before calling the member down. */
+			if (attempt == 0)
+				rv_sleep_ms(200);
+		}
 		if (!row->h.healthy && !row->h.reason[0])
 			snprintf(row->h.reason, sizeof row->h.reason, "not healthy");
 		row->is_leader = row->h.reachable && row->h.status.leader != 0 &&
