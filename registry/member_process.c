@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -349,28 +350,12 @@ static int spawn_detached(char *const argv[], int log_fd, pid_t *pid_out, int *e
 	return 0;
 }
 
-int member_start(const struct cluster_spec *cs, size_t idx)
+/* Spawn etcd for member m and record its pid; the caller holds the start lock. */
+static int start_locked(const struct cluster_spec *cs, const struct member_spec *m, const char *data_dir,
+			const char *log_path)
 {
-	const struct member_spec *m = &cs->members[idx];
-	char data_dir[PATH_MAX], log_path[PATH_MAX], bin[PATH_MAX], parent[PATH_MAX];
+	char bin[PATH_MAX];
 	int r;
-
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		return member_systemd_start(m);
-	if (member_running_pid(m) > 0)
-		return 0;
-
-	member_abs_data_dir(m, data_dir, sizeof data_dir);
-	member_log_path(m, log_path, sizeof log_path);
-	snprintf(parent, sizeof parent, "%s", data_dir);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = 0;
-		r = rv_mkdir_p(parent, 0755);
-		if (r < 0)
-			return rv_fail(r, "cannot start member %s: cannot create %s: %s", m->name, parent,
-				       strerror(-r));
-	}
 
 	const char *binary = cs->etcd.binary && *cs->etcd.binary ? cs->etcd.binary : "etcd";
 	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -413,6 +398,42 @@ int member_start(const struct cluster_spec *cs, size_t idx)
 		return r;
 	}
 	return 0;
+}
+
+int member_start(const struct cluster_spec *cs, size_t idx)
+{
+	const struct member_spec *m = &cs->members[idx];
+	char data_dir[PATH_MAX], log_path[PATH_MAX], parent[PATH_MAX];
+	int r;
+
+	if (m->control == MEMBER_CONTROL_SYSTEMD)
+		return member_systemd_start(m);
+	if (member_running_pid(m) > 0)
+		return 0;
+
+	member_abs_data_dir(m, data_dir, sizeof data_dir);
+	member_log_path(m, log_path, sizeof log_path);
+	snprintf(parent, sizeof parent, "%s", data_dir);
+	char *slash = strrchr(parent, '/');
+	if (slash == parent)
+		parent[1] = 0; /* a data dir right under / */
+	else if (slash)
+		*slash = 0;
+	r = rv_mkdir_p(parent, 0755);
+	if (r < 0)
+		return rv_fail(r, "cannot start member %s: cannot create %s: %s", m->name, parent, strerror(-r));
+
+	/* Two regvaults starting the same member (an operator and the daemon) must
+	 * not start two etcds: the check and the start happen under a lock on the
+	 * directory that holds the data dir. */
+	int dir_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return rv_fail(-errno, "cannot start member %s: cannot open %s: %s", m->name, parent, strerror(errno));
+	while (flock(dir_fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	r = member_running_pid(m) > 0 ? 0 : start_locked(cs, m, data_dir, log_path);
+	close(dir_fd); /* releases the lock */
+	return r;
 }
 
 /* ---- stop ---- */
