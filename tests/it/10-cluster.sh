@@ -300,3 +300,16 @@ test_systemd_unit_that_fails_to_start_names_the_member() {
   PATH=$T/bin:$PATH rv cluster down
   assert_ok
 }
+
+test_two_ups_at_once_start_one_etcd_per_member() {
+  local n
+  own_cluster twice
+  "$RV_BIN" --config "$CFG" --no-progress cluster up >"$T/up1.out" 2>&1 &
+  rv cluster up
+  wait $!
+  assert_ok
+  n=$(pgrep -f -- "--data-dir=$T/c/etcd" | wc -l)
+  assert_eq "$n" 3 "etcd processes"
+  rv cluster down
+  assert_ok
+}
