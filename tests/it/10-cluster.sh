@@ -2,24 +2,6 @@
 # ports: health and leadership, idempotence, a member killed and brought back,
 # members that cannot start.
 
-# lib.sh's free_port draws from 20000-49999, which overlaps the kernel's ephemeral
-# range (32768-60999 here): on a machine busy with etcd clusters an outgoing
-# connection often holds such a port already, and etcd's bind fails. Until lib.sh
-# changes, this file draws below the ephemeral range and skips ports any socket
-# (listening or connected) uses.
-free_port() {
-  local p low
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  while :; do
-    p=$((10000 + RANDOM % (low - 10000)))
-    [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    [ -n "${RV_USED_PORTS:-}" ] && [[ " $RV_USED_PORTS " == *" $p "* ]] && continue
-    RV_USED_PORTS="${RV_USED_PORTS:-} $p"
-    echo "$p"
-    return
-  done
-}
 
 setup_file() {
   start_cluster "$T_FILE_DIR/c"
