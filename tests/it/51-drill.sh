@@ -1,22 +1,6 @@
 # regvault drill: an artifact restored into a scratch cluster, checked and torn down,
 # with a report under <state_dir>/drills; the configured members are never touched.
 
-# lib.sh's free_port only sees listeners; a port that is the local end of a
-# TIME_WAIT client connection (thousands of them on a shared machine) cannot be
-# bound by etcd either. Ask ss for any socket on the port, and stay below the
-# ephemeral range where client connections take their ports.
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    [ -n "$(ss -tanH "( sport = :$p )" 2>/dev/null)" ] && continue
-    [[ " ${RV_USED_PORTS:-} " == *" $p "* ]] && continue
-    RV_USED_PORTS="${RV_USED_PORTS:-} $p"
-    echo "$p"
-    return
-  done
-}
-
 # Ports picked at random may still be taken by the time etcd binds them: start again
 # on fresh ports rather than fail.
 start_fresh_cluster() {
