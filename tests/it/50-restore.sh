@@ -259,3 +259,18 @@ test_restore_of_a_cluster_that_is_down() {
   assert_ok
   assert_members_hold "$SNAPDUMP" "the snapshot's data"
 }
+
+test_restore_is_valgrind_clean() {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  make -s -C "$RV_ROOT" all >/dev/null
+  setup_data
+  local vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
+            --errors-for-leak-kinds=definite --child-silent-after-fork=yes
+            --suppressions="$RV_ROOT/tests/valgrind.supp")
+  run "${vg[@]}" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress restore --from latest --yes --force
+  assert_ok
+  assert_members_hold "$SNAPDUMP" "the snapshot's data"
+  RV_TEST_CRASH_AT=starting rv restore --from latest --yes --force
+  run "${vg[@]}" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress restore --rollback
+  assert_ok
+}

@@ -119,3 +119,16 @@ test_drill_usage_and_empty_store() {
   assert_rc 1
   assert_out_contains "Drill FAIL"
 }
+
+test_drill_is_valgrind_clean() {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  make -s -C "$RV_ROOT" all >/dev/null
+  setup_data
+  mkdir -p "$T/tmp"
+  TMPDIR=$T/tmp run valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite \
+    --errors-for-leak-kinds=definite --child-silent-after-fork=yes \
+    --suppressions="$RV_ROOT/tests/valgrind.supp" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress drill
+  assert_ok
+  assert_out_contains "Drill PASS"
+  assert_no_scratch_left
+}
