@@ -32,6 +32,10 @@ static int copy_file(const char *from, const char *to)
 		return r;
 	}
 	buf = rv_xmalloc(CHUNK);
+	struct rv_progress prog;
+	struct stat sb;
+	uint64_t done = 0;
+	rv_progress_start(&prog, "copy", fstat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
 	for (;;) {
 		ssize_t n = read(in, buf, CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -46,7 +50,10 @@ static int copy_file(const char *from, const char *to)
 			r = rv_fail(r, "cannot write %s: %s", tmp, strerror(-r));
 			break;
 		}
+		done += (uint64_t)n;
+		rv_progress_update(&prog, done);
 	}
+	rv_progress_end(&prog);
 	free(buf);
 	close(in);
 	if (r == 0 && fsync(out) < 0)
@@ -97,6 +104,8 @@ int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_si
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	buf = rv_xmalloc(CHUNK);
 	left = (uint64_t)sb.st_size - SHA_LEN;
+	struct rv_progress prog;
+	rv_progress_start(&prog, "verify", left);
 	while (left && r == 0) {
 		size_t want = left < CHUNK ? (size_t)left : CHUNK, got = 0;
 		r = rv_read_full(fd, buf, want, &got);
@@ -106,7 +115,9 @@ int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_si
 			break;
 		EVP_DigestUpdate(ctx, buf, got);
 		left -= got;
+		rv_progress_update(&prog, (uint64_t)sb.st_size - SHA_LEN - left);
 	}
+	rv_progress_end(&prog);
 	if (r == 0) {
 		size_t got = 0;
 		r = rv_read_full(fd, trailer, SHA_LEN, &got);
