@@ -128,6 +128,9 @@ void rs_crash_point(const char *phase)
 	const char *at = getenv("RV_TEST_CRASH_AT");
 	if (at && strcmp(at, phase) == 0)
 		raise(SIGKILL);
+	at = getenv("RV_TEST_SIGNAL_AT");
+	if (at && strcmp(at, phase) == 0)
+		raise(SIGTERM);
 }
 
 int restore_pending(const char *state_dir, struct restore_pending *out, bool *found)

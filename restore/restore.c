@@ -273,7 +273,10 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	}
 	unlink(db_path);
 
+	struct rs_guard g;
+	rs_guard_on(&g);
 	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
+	rs_guard_off(&g);
 out:
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
@@ -298,8 +301,12 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 	/* Every step is safe to repeat (stop what runs, move what is not moved yet,
 	 * start what is not running), so resume from the stop whatever the journal says:
 	 * members started before the interruption are restarted, nothing else changes. */
-	if (r == 0)
+	if (r == 0) {
+		struct rs_guard g;
+		rs_guard_on(&g);
 		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
+		rs_guard_off(&g);
+	}
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();

@@ -183,8 +183,12 @@ int restore_rollback(const struct cluster_spec *cs, const char *state_dir, int w
 	if (r < 0)
 		return r;
 	r = rs_load_pending(cs, state_dir, &out->plan, phase, sizeof phase);
-	if (r == 0)
+	if (r == 0) {
+		struct rs_guard g;
+		rs_guard_on(&g);
 		r = rs_rollback(cs, state_dir, &out->plan, wait_ms ? wait_ms : RS_DEFAULT_WAIT_MS, out);
+		rs_guard_off(&g);
+	}
 	if (r < 0 && out->rollback[0])
 		r = rv_fail(r, "%s", out->rollback);
 	out->phases.total = rv_now_mono() - t0;

@@ -274,3 +274,13 @@ test_restore_is_valgrind_clean() {
   run "${vg[@]}" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress restore --rollback
   assert_ok
 }
+
+test_sigterm_during_the_restore_waits_for_its_end() {
+  setup_data
+  # SIGTERM right after the members stopped: the restore goes on to the end.
+  RV_TEST_SIGNAL_AT=swapping rv restore --from latest --yes --force
+  assert_ok
+  assert_err_contains "signal 15 arrived during the restore"
+  assert_no_file "$T/c/state/restore-journal.json"
+  assert_members_hold "$SNAPDUMP" "the snapshot's data"
+}
