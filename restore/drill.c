@@ -203,7 +203,7 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	d->phases.fetch = rv_now_mono() - t;
 	if (r == 0) {
 		t = rv_now_mono();
-		r = rs_verify_db(db_path, o->db_file ? NULL : m.sha256, &db_size);
+		r = o->db_file ? rs_verify_db(db_path, NULL, &db_size) : rs_check_staged(db_path, &m, &db_size);
 		d->phases.verify = rv_now_mono() - t;
 	}
 	if (r < 0) {

@@ -245,7 +245,9 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		p->snapshot_revision = fetched.revision;
 
 	t = rv_now_mono();
-	r = rs_verify_db(db_path, o->db_file ? NULL : p->m.sha256, &db_size);
+	/* An artifact was verified byte for byte as it was fetched; a plain file was
+	 * only copied, so it is read again here. */
+	r = o->db_file ? rs_verify_db(db_path, NULL, &db_size) : rs_check_staged(db_path, &fetched, &db_size);
 	out->phases.verify = rv_now_mono() - t;
 	if (r == 0)
 		r = rs_check_space(p, db_size);

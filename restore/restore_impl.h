@@ -52,6 +52,10 @@ int rs_fetch(struct store *st, const char *artifact, const char *db_file, const 
 /* Check a staged plain snapshot end to end: sha256 of the db bytes equals the trailer
  * (and expect_sha256 when not empty). */
 int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size);
+/* The staged file as snap_fetch left it (which verified every byte on the way: zstd
+ * checksums, the db's sha256 against etcd's trailer and the manifest): its size,
+ * trailer and manifest agree. Cheap, so it does not read the db again. */
+int rs_check_staged(const char *db_path, const struct snap_manifest *m, uint64_t *db_size);
 /* Enough free space beside each data dir for its restored copy (and the db). */
 int rs_check_space(const struct restore_plan *p, uint64_t db_size);
 

@@ -168,3 +168,38 @@ int rs_check_space(const struct restore_plan *p, uint64_t db_size)
 	}
 	return 0;
 }
+
+int rs_check_staged(const char *db_path, const struct snap_manifest *m, uint64_t *db_size)
+{
+	struct stat sb;
+	uint8_t trailer[SHA_LEN];
+	char hex[2 * SHA_LEN + 1];
+	int fd, r;
+
+	fd = open(db_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		r = rv_fail(-errno, "cannot read the staged snapshot %s: %s", db_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	r = sb.st_size >= 512 + SHA_LEN && (sb.st_size % 512) == SHA_LEN ? 0 : -EBADMSG;
+	if (r == 0 && (pread(fd, trailer, SHA_LEN, sb.st_size - SHA_LEN) != SHA_LEN))
+		r = -EIO;
+	close(fd);
+	if (r == -EIO)
+		return rv_fail(r, "cannot read the trailer of the staged snapshot %s", db_path);
+	if (r < 0)
+		return rv_fail(r, "the staged snapshot %s is not an etcd snapshot with its sha256 trailer (%lld bytes)", db_path,
+			       (long long)sb.st_size);
+	rv_hex(trailer, SHA_LEN, hex);
+	if (m->sha256[0] && strcasecmp(hex, m->sha256) != 0)
+		return rv_fail(-EBADMSG, "the staged snapshot %s ends in sha256 %s but the manifest says %s", db_path, hex,
+			       m->sha256);
+	if (m->db_size > 0 && (uint64_t)sb.st_size - SHA_LEN != (uint64_t)m->db_size)
+		return rv_fail(-EBADMSG, "the staged snapshot %s holds %lld db bytes but the manifest says %lld", db_path,
+			       (long long)sb.st_size - SHA_LEN, (long long)m->db_size);
+	if (db_size)
+		*db_size = (uint64_t)sb.st_size - SHA_LEN;
+	return 0;
+}

@@ -73,6 +73,17 @@ TEST(restore_verify_staged_db)
 	CHECK_INT(size, 1024);
 	CHECK_INT(rs_verify_db(path, hex, NULL), 0);
 	/* The manifest says another hash. */
+	/* The cheap check of a file snap_fetch verified: size, trailer, manifest. */
+	struct snap_manifest m = {0};
+	snprintf(m.sha256, sizeof m.sha256, "%s", hex);
+	m.db_size = 1024;
+	CHECK_INT(rs_check_staged(path, &m, &size), 0);
+	m.db_size = 2048;
+	CHECK_INT(rs_check_staged(path, &m, NULL), -EBADMSG);
+	m.db_size = 1024;
+	m.sha256[0] = m.sha256[0] == 'a' ? 'b' : 'a';
+	CHECK_INT(rs_check_staged(path, &m, NULL), -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "manifest says");
 	CHECK_INT(rs_verify_db(path, "00000000000000000000000000000000000000000000000000000000000000ff", NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "manifest says");
 	/* One flipped db byte. */
