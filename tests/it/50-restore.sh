@@ -81,7 +81,7 @@ test_restore_replaces_the_data_of_every_member() {
   rv restore --cleanup --yes
   assert_ok
   assert_out_contains "removed $T/c/etcd1.before-restore-"
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "cleanup left old data dirs"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "cleanup left old data dirs"
   assert_file "$T/c/etcd1/member"
   [ "$(ectl get /k/after-restore --print-value-only)" == yes ] || fail "cleanup touched the live data"
 }
@@ -124,7 +124,7 @@ test_refusals_before_anything_changes() {
   rv restore
   assert_rc 2
   assert_eq "$(pids)" "$before" "member pids"
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "a refused restore moved data dirs"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "a refused restore moved data dirs"
   [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "a refused restore changed the data"
 }
 
@@ -139,7 +139,7 @@ test_corrupted_artifact_is_refused_before_any_member_stops() {
   assert_rc 1
   assert_err_contains "corrupt"
   assert_eq "$(pids)" "$before" "member pids after a refused artifact"
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "data dirs were moved"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "data dirs were moved"
   assert_no_file "$T/c/state/restore-journal.json"
   [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "the data changed"
 }
@@ -166,7 +166,7 @@ test_member_that_cannot_start_rolls_back() {
   for i in 1 2 3; do
     ls -d "$T/c/etcd$i.failed-restore-"* >/dev/null 2>&1 || fail "restored dir of etcd$i not kept aside"
   done
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "old data dirs were not put back"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "old data dirs were not put back"
   assert_no_file "$T/c/state/restore-journal.json"
   # The two members that ran serve the data from before the restore, later writes included.
   [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "the data after the rollback is not the data before"
@@ -183,7 +183,7 @@ test_killed_restore_leaves_a_message_and_rollback_undoes_it() {
   assert_rc 137
   assert_file "$T/c/state/restore-journal.json"
   assert_file "$T/c/etcd1/member/wal"
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "data dirs moved before the swap"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "data dirs moved before the swap"
   # The next run refuses and says how to finish or undo; so does cleanup.
   rv restore --from latest --yes --force
   assert_rc 1
@@ -218,7 +218,7 @@ test_killed_after_the_swap_rollback_puts_the_old_dirs_back() {
   rv -o json restore --rollback
   assert_ok
   assert_eq "$(json_get .result)" rolled-back result
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "old data dirs were not put back"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "old data dirs were not put back"
   assert_members_hold "$LATERDUMP" "the data from before the restore"
 }
 

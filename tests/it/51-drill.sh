@@ -33,7 +33,7 @@ assert_no_scratch_left() {
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "regvault-drill-" &&
       tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$T/" && fail "a scratch etcd still runs: pid $pid"
   done
-  ls -d "$T/tmp/regvault-drill-"* >/dev/null 2>&1 && fail "the scratch directory was left behind"
+  ! ls -d "$T/tmp/regvault-drill-"* >/dev/null 2>&1 || fail "the scratch directory was left behind"
   return 0
 }
 

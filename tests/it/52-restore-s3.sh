@@ -82,7 +82,7 @@ test_corrupted_s3_artifact_is_refused_before_any_member_stops() {
   rv restore --from "$name" --yes --force
   assert_rc 1
   assert_eq "$(cat "$T"/c/etcd*.pid)" "$pids_before" "member pids"
-  ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 && fail "data dirs were moved"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "data dirs were moved"
 }
 
 test_drill_against_both_stores() {
