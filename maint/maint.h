@@ -165,6 +165,7 @@ struct maint_diskcheck_opts {
 	uint64_t size;        /* 22 MiB */
 	uint64_t block_size;  /* 2300 */
 	int64_t threshold_us; /* 10000 */
+	const volatile int *stop; /* optional: set (by a signal handler) to end early */
 };
 struct maint_diskcheck_result {
 	char dir[4096];
