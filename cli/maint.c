@@ -125,7 +125,7 @@ static void catch_stop_signals(void)
 
 static void print_json(json_t *root)
 {
-	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (s) {
 		puts(s);
 		free(s);
