@@ -404,8 +404,9 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 		rule_text = cfg.maint.defrag_rule && *cfg.maint.defrag_rule ? cfg.maint.defrag_rule : DEFAULT_RULE;
 		if ((r = maint_rule_parse(rule_text, &rule, &pos)) < 0) {
 			fprintf(stderr, "regvault: maint.defrag_rule in %s is not valid:\n", cfg.path ? cfg.path : "the configuration");
+			rc = rule_error(rule_text, pos, r);
 			config_free(&cfg);
-			return rule_error(rule_text, pos, r);
+			return rc;
 		}
 	}
 	if ((r = cluster_client_new(&cfg.cluster, 0, &c)) < 0) {

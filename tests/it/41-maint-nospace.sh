@@ -2,16 +2,9 @@
 # recover-space refuses to disarm while the members are still too full, and then
 # makes the cluster writable again.
 
-start_small_quota_cluster() {
-  write_cluster_config "$1"
-  sed -i 's/^  etcd:$/  etcd:\n    quota_backend_bytes: 16MiB/' "$CFG"
-  grep -q "quota_backend_bytes: 16MiB" "$CFG" || { echo "cannot set the quota in $CFG"; return 1; }
-  "$RV_BIN" --config "$CFG" --no-progress cluster up || { echo "cluster up failed"; return 1; }
-  echo "$CFG" >>"$T_FILE_DIR/.clusters"
-}
-
 setup_file() {
-  start_small_quota_cluster "$T_FILE_DIR/c"
+  start_cluster_retry "$T_FILE_DIR/c" 's/^  etcd:$/  etcd:\n    quota_backend_bytes: 16MiB/' || return 1
+  grep -q "quota_backend_bytes: 16MiB" "$CFG" || { echo "cannot set the quota in $CFG"; return 1; }
   export_env CFG ENDPOINTS
 }
 
