@@ -20,6 +20,11 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 	for (size_t i = 0; i < cs->n_members && r == 0; i++) {
 		const char *name = cs->members[i].name;
 		r = etcd_status(c, (int)i, &st);
+		if (r == -EHOSTUNREACH || r == -ETIMEDOUT) {
+			/* Once more: a first connection can be slow to come up. */
+			rv_sleep_ms(500);
+			r = etcd_status(c, (int)i, &st);
+		}
 		if (r < 0) {
 			r = rv_fail_wrap(r, "member %s is not healthy, so nothing was changed", name);
 			break;
