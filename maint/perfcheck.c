@@ -73,7 +73,8 @@ static void *worker(void *arg)
 			double left_ms = (at - now) * 1000;
 			rv_sleep_ms(left_ms > 100 ? 100 : (int64_t)ceil(left_ms));
 		}
-		if (stopped(run))
+		/* Like etcdctl, the run ends at its duration even when puts fall behind. */
+		if (stopped(run) || rv_now_mono() >= run->end)
 			break;
 		int kl = snprintf(key, sizeof key, "%s%016llx-%012lld", MAINT_PERF_PREFIX,
 				  (unsigned long long)run->run_id, slot);

