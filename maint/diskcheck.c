@@ -97,6 +97,15 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 		goto out;
 	}
 	posix_fadvise(fd, 0, (off_t)o->size, POSIX_FADV_DONTNEED);
+	/* fio closes the laid-out file and opens it again for the run. */
+	close(fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		r = rv_fail(-errno, "cannot open the test file in %s again: %s", o->dir, strerror(errno));
+		goto out;
+	}
+	posix_fadvise(fd, 0, (off_t)o->size, POSIX_FADV_DONTNEED);
+	posix_fadvise(fd, 0, (off_t)o->size, POSIX_FADV_SEQUENTIAL);
 
 	uint64_t n = o->size / o->block_size;
 	lat = rv_xmalloc(n * sizeof *lat);
