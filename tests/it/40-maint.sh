@@ -225,12 +225,20 @@ test_continuous_writer_sees_no_failed_writes_during_defrag() {
   ) &
   wpid=$!
   sleep 1
+  # Leader defragmented in place, then with leadership handed over first.
+  rv -o json maint defrag --rule true
+  local rc1=$RC n1
+  n1=$(json_get .defragmented)
+  fill_and_delete 60
   rv -o json maint defrag --rule true --move-leader
-  local rc=$RC
+  local rc2=$RC
   sleep 1
   touch "$T/stop"
   wait "$wpid"
-  RC=$rc
+  RC=$rc1
+  assert_ok
+  assert_eq "$n1" 3 "members defragmented in place"
+  RC=$rc2
   assert_ok
   assert_eq "$(json_get .defragmented)" 3
   read -r ok failed <"$T/writer.result"
