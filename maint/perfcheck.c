@@ -38,6 +38,8 @@ struct perf_run {
 	double start, end; /* monotonic seconds */
 	atomic_llong next_slot;
 	uint64_t run_id; /* in every key, so runs never collide */
+	atomic_llong puts_done;
+	atomic_int workers_done;
 };
 
 struct perf_worker {
@@ -48,6 +50,7 @@ struct perf_worker {
 	size_t n, cap;
 	uint64_t errors;
 	char first_error[256];
+	double ended; /* when its last put returned */
 };
 
 static bool stopped(const struct perf_run *run)
@@ -91,8 +94,11 @@ static void *worker(void *arg)
 			w->lat = rv_xrealloc(w->lat, w->cap * sizeof *w->lat);
 		}
 		w->lat[w->n++] = took;
+		atomic_fetch_add(&run->puts_done, 1);
 	}
 	free(value);
+	w->ended = rv_now_mono();
+	atomic_fetch_add(&run->workers_done, 1);
 	return NULL;
 }
 
@@ -164,6 +170,8 @@ int maint_perfcheck(etcd_client *c, const struct maint_perfcheck_opts *o, struct
 	struct perf_run run = {.c = c, .o = o};
 	run.run_id = ((uint64_t)rv_now_unix() << 20) ^ (uint64_t)(rv_now_mono() * 1e6);
 	atomic_init(&run.next_slot, 0);
+	atomic_init(&run.puts_done, 0);
+	atomic_init(&run.workers_done, 0);
 	size_t n_workers = (size_t)o->load.clients;
 	struct perf_worker *w = rv_xcalloc(n_workers, sizeof *w);
 	size_t started = 0;
@@ -177,9 +185,20 @@ int maint_perfcheck(etcd_client *c, const struct maint_perfcheck_opts *o, struct
 		if (pthread_create(&w[started].tid, NULL, worker, &w[started]) != 0)
 			break;
 	}
-	for (size_t i = 0; i < started; i++)
+	/* Progress in bytes put, against what the load would put in the duration. */
+	struct rv_progress prog;
+	rv_progress_start(&prog, "perfcheck", (uint64_t)((double)o->load.rate * (double)o->duration_ms / 1000) * PERF_VALUE_SIZE);
+	while ((size_t)atomic_load(&run.workers_done) < started) {
+		rv_progress_update(&prog, (uint64_t)atomic_load(&run.puts_done) * PERF_VALUE_SIZE);
+		rv_sleep_ms(100);
+	}
+	rv_progress_end(&prog);
+	double finished = run.start;
+	for (size_t i = 0; i < started; i++) {
 		pthread_join(w[i].tid, NULL);
-	double finished = rv_now_mono();
+		if (w[i].ended > finished)
+			finished = w[i].ended;
+	}
 
 	/* Gather. */
 	size_t n = 0;
