@@ -144,8 +144,16 @@ static int one_member(struct run *run, struct maint_defrag_report *out, size_t k
 	r = etcd_defragment(run->c, ep, o->timeout_ms);
 	m->seconds = rv_now_mono() - t0;
 	m->finished = unix_now();
-	if (r < 0)
+	if (r < 0) {
+		/* etcd goes on defragmenting after a deadline: let it finish before anything
+		 * else happens, so that members are never defragmented at the same time. */
+		int saved = r;
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
+		wait_member_ready(run, ep, 0, 60000);
+		r = rv_fail(saved, "%s", msg);
 		goto fail;
+	}
 	if ((r = wait_member_ready(run, ep, 0, 30000)) < 0)
 		goto fail;
 	if ((r = etcd_status(run->c, ep, &st)) == 0) {

@@ -100,6 +100,12 @@ int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_
 	if (retry)
 		return rv_fail(-EAGAIN, "the members kept moving (writes or compactions) during the check, so their hashes could not be compared; run it again");
 
+	return maint_hash_judge(out);
+}
+
+int maint_hash_judge(struct maint_hash_report *out)
+{
+	size_t n = out->n;
 	/* The majority hash: the one more than half of the members have. */
 	uint32_t majority = 0;
 	bool have_majority = false;
@@ -125,7 +131,7 @@ int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_
 	if (out->consistent)
 		return 0;
 	if (!have_majority)
-		return rv_fail(-EIO, "possible corruption: no two members agree on the hash at revision %lld (%s); do not restore from any member until it is understood",
+		return rv_fail(-EIO, "possible corruption: no majority of the members agrees on the hash at revision %lld (%s); do not restore from any member until it is understood",
 			       (long long)out->revision, who);
 	return rv_fail(-EIO, "possible corruption: %s %s with the majority at revision %lld; restore %s from a snapshot or from the healthy members",
 		       who, n_bad > 1 ? "disagree" : "disagrees", (long long)out->revision, n_bad > 1 ? "them" : "it");

@@ -157,6 +157,9 @@ struct maint_hash_report {
 /* 0 when every member has the same hash; -EIO naming the members that disagree with
  * the majority (possible corruption); other errors when a member cannot answer. */
 int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_hash_report *out);
+/* The comparison itself, on rows that all answered: sets agrees and consistent;
+ * -EIO naming the members that disagree with the majority. */
+int maint_hash_judge(struct maint_hash_report *r);
 void maint_hash_report_free(struct maint_hash_report *r);
 
 /* ---- disk check, fio's etcd test in C (diskcheck.c) ---- */

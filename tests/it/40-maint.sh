@@ -246,6 +246,25 @@ test_continuous_writer_sees_no_failed_writes_during_defrag() {
   assert_eq "$failed" 0 "failed writes (of $((ok + failed)); $(head -3 "$T/writer.err"))"
 }
 
+test_defrag_failure_stops_and_says_where_each_member_is() {
+  fill_and_delete 60
+  # A deadline no Defragment meets: the first member fails.
+  rv -o json maint defrag --rule true --timeout 1ms
+  assert_rc 1
+  assert_err_contains "defragmenting $(json_get '.members[0].name') failed"
+  assert_err_contains "members left: $(json_get '.members[0].name') failed, $(json_get '.members[1].name') not-reached, $(json_get '.members[2].name') not-reached"
+  assert_eq "$(json_get '[.members[].outcome] | join(",")')" failed,not-reached,not-reached
+  assert_eq "$(json_get '.members[2].leader')" true "the leader is still last"
+  assert_eq "$(json_get .failed)" 1
+  # --continue-on-error goes on to the others, and still exits 1.
+  rv -o json maint defrag --rule true --timeout 1ms --continue-on-error
+  assert_rc 1
+  assert_eq "$(json_get '[.members[].outcome] | join(",")')" failed,failed,failed
+  # The cluster is fine afterwards.
+  rv maint defrag --rule true
+  assert_ok
+}
+
 test_hashcheck_passes_on_a_healthy_cluster() {
   ectl put /hash/a 1 >/dev/null
   rv maint hashcheck
