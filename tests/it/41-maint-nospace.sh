@@ -41,6 +41,13 @@ test_alarms_name_nospace_and_defrag_runs_under_it() {
   assert_eq "$(json_get .defragmented)" 3
   # Defragmentation alone does not disarm.
   nospace_raised || fail "defrag disarmed NOSPACE"
+  # alarms --disarm does, as etcdctl alarm disarm would.
+  rv -o json maint alarms --disarm
+  assert_ok
+  [ "$(json_get .disarmed)" -ge 1 ] || fail "disarmed $(json_get .disarmed) alarms"
+  assert_eq "$(json_get '[.members[].alarms[]] | length')" 0 "alarms left"
+  nospace_raised && fail "NOSPACE is still raised after --disarm"
+  return 0
 }
 
 test_recover_space_keeps_nospace_armed_while_members_are_too_full() {
