@@ -6,7 +6,7 @@
 # longer). Appends the results, with the command lines, to bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-7}
+RUNS=${1:-11}
 DIR=${2:-$PWD/bench/tmp/diskcheck}
 RV=${RV_BIN:-$PWD/build/regvault}
 command -v fio >/dev/null || { echo "fio is not installed (make deps)"; exit 2; }
@@ -23,7 +23,7 @@ now() { date +%s.%N; }
 settle() { sync; sleep 1; }
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-fio_p99=() fio_s=() rv_p99=() rv_s=() fio_n=() rv_n=()
+fio_p99=() fio_p50=() fio_s=() rv_p99=() rv_p50=() rv_s=() fio_n=() rv_n=()
 for i in $(seq 1 "$RUNS"); do
   settle
   t0=$(now)
@@ -31,6 +31,7 @@ for i in $(seq 1 "$RUNS"); do
   t1=$(now)
   rm -f "$DIR"/etcd-disk.*
   fio_p99+=("$(jq -r '.jobs[0].sync.lat_ns.percentile["99.000000"] / 1000' <<<"$out")")
+  fio_p50+=("$(jq -r '.jobs[0].sync.lat_ns.percentile["50.000000"] / 1000' <<<"$out")")
   fio_n+=("$(jq -r '.jobs[0].sync.lat_ns.N' <<<"$out")")
   fio_s+=("$(echo "$t1 - $t0" | bc -l)")
 
@@ -40,6 +41,7 @@ for i in $(seq 1 "$RUNS"); do
   out=$("${REGVAULT[@]}" || true) # exit 1 when p99 is over the threshold: still a result
   t1=$(now)
   rv_p99+=("$(jq -r '.p99_us' <<<"$out")")
+  rv_p50+=("$(jq -r '.p50_us' <<<"$out")")
   rv_n+=("$(jq -r '.writes' <<<"$out")")
   rv_s+=("$(echo "$t1 - $t0" | bc -l)")
   printf 'run %d: fio p99 %8.1f us in %5.2f s | regvault p99 %8.1f us in %5.2f s\n' "$i" \
@@ -48,6 +50,8 @@ done
 
 m_fio_p99=$(printf '%s\n' "${fio_p99[@]}" | median)
 m_rv_p99=$(printf '%s\n' "${rv_p99[@]}" | median)
+m_fio_p50=$(printf '%s\n' "${fio_p50[@]}" | median)
+m_rv_p50=$(printf '%s\n' "${rv_p50[@]}" | median)
 m_fio_s=$(printf '%s\n' "${fio_s[@]}" | median)
 m_rv_s=$(printf '%s\n' "${rv_s[@]}" | median)
 diff_pct=$(echo "($m_rv_p99 - $m_fio_p99) * 100 / $m_fio_p99" | bc -l)
@@ -65,10 +69,10 @@ Host: $(nproc) cores, $(uname -r); directory $DIR ($(df -T "$DIR" | awk 'NR==2 {
 - fio: \`${FIO[*]}\` (p99 from \`jobs[0].sync.lat_ns.percentile["99.000000"]\`, ${fio_n[0]} fdatasyncs)
 - regvault: \`${REGVAULT[*]#$PWD/}\` (\`p99_us\`, ${rv_n[0]} fdatasyncs)
 
-| | median p99 fdatasync | median wall time | p99 per run (us) |
-|---|---|---|---|
-| fio | $(printf '%.1f' "$m_fio_p99") us | $(printf '%.2f' "$m_fio_s") s | $(printf '%.0f ' "${fio_p99[@]}") |
-| regvault | $(printf '%.1f' "$m_rv_p99") us | $(printf '%.2f' "$m_rv_s") s | $(printf '%.0f ' "${rv_p99[@]}") |
+| | median p99 fdatasync | median p50 | median wall time | p99 per run (us) |
+|---|---|---|---|---|
+| fio | $(printf '%.1f' "$m_fio_p99") us | $(printf '%.1f' "$m_fio_p50") us | $(printf '%.2f' "$m_fio_s") s | $(printf '%.0f ' "${fio_p99[@]}") |
+| regvault | $(printf '%.1f' "$m_rv_p99") us | $(printf '%.1f' "$m_rv_p50") us | $(printf '%.2f' "$m_rv_s") s | $(printf '%.0f ' "${rv_p99[@]}") |
 
 regvault's p99 differs from fio's by $(printf '%+.1f' "$diff_pct") % (within 25 %: $verdict_p99); regvault takes no longer than fio: $verdict_time.
 EOF
