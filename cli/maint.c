@@ -178,7 +178,11 @@ static void close_cluster(struct rv_config *cfg, etcd_client *c)
 }
 
 /* getopt_long from the start of a subcommand's argv, quietly (we say what went wrong). */
-#define OPTS_BEGIN(argc, argv) (optind = 0, opterr = 0)
+static void opts_begin(void)
+{
+	optind = 0;
+	opterr = 0;
+}
 
 static int unknown_option(const char *sub, int argc, char **argv)
 {
@@ -208,7 +212,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 	const char *sub = "maint compact";
 	int64_t keep = -1, rev = 0;
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_compact, stdout); return RV_EXIT_OK;
@@ -362,7 +366,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	struct maint_defrag_opts o = {.allow_nospace = true};
 	int64_t ms;
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_defrag, stdout); return RV_EXIT_OK;
@@ -446,7 +450,7 @@ static int sub_alarms(struct cli *cli, int argc, char **argv)
 	const char *sub = "maint alarms";
 	bool disarm = false;
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_alarms, stdout); return RV_EXIT_OK;
@@ -511,7 +515,7 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	const char *sub = "maint recover-space";
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h') {
 			fputs(usage_recover, stdout);
@@ -573,7 +577,7 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	const char *sub = "maint hashcheck";
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h') {
 			fputs(usage_hashcheck, stdout);
@@ -701,7 +705,7 @@ static int sub_diskcheck(struct cli *cli, int argc, char **argv)
 	const char *sub = "maint diskcheck";
 	struct maint_diskcheck_opts o = {.size = 22u << 20, .block_size = 2300, .threshold_us = 10000};
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_diskcheck, stdout); return RV_EXIT_OK;
@@ -827,7 +831,7 @@ static int sub_perfcheck(struct cli *cli, int argc, char **argv)
 	struct maint_perfcheck_opts o = {.duration_ms = 60000};
 	const char *load = "s";
 	int ch;
-	OPTS_BEGIN(argc, argv);
+	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_perfcheck, stdout); return RV_EXIT_OK;

@@ -45,7 +45,6 @@ struct perf_run {
 struct perf_worker {
 	struct perf_run *run;
 	pthread_t tid;
-	int index;
 	double *lat;
 	size_t n, cap;
 	uint64_t errors;
@@ -181,7 +180,6 @@ int maint_perfcheck(etcd_client *c, const struct maint_perfcheck_opts *o, struct
 	run.end = run.start + (double)o->duration_ms / 1000;
 	for (; started < n_workers; started++) {
 		w[started].run = &run;
-		w[started].index = (int)started;
 		if (pthread_create(&w[started].tid, NULL, worker, &w[started]) != 0)
 			break;
 	}

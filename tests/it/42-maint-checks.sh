@@ -144,3 +144,30 @@ test_perfcheck_deletes_its_keys_when_interrupted() {
     assert_eq "$(perf_keys)" 0 "keys left after SIG$sig"
   done
 }
+
+# valgrind stays clean on the maint commands (normal build, as 95-valgrind does).
+test_maint_commands_are_valgrind_clean() {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  [ -x "$RV_ROOT/build/regvault" ] || skip "no normal build"
+  local vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
+    --errors-for-leak-kinds=definite --suppressions="$RV_ROOT/tests/valgrind.supp"
+    "$RV_ROOT/build/regvault" --config "$CFG" --no-progress -o json)
+  ectl put /vg/a 1 >/dev/null
+  run "${vg[@]}" maint alarms
+  assert_ok
+  run "${vg[@]}" maint compact --keep-revisions 0
+  assert_ok
+  run "${vg[@]}" maint defrag --rule 'dbSize > 0' --move-leader
+  assert_ok
+  run "${vg[@]}" maint hashcheck
+  assert_ok
+  run "${vg[@]}" maint recover-space
+  assert_ok
+  run "${vg[@]}" maint diskcheck --dir "$T" --size 100KiB --threshold 10s
+  assert_ok
+  run "${vg[@]}" maint perfcheck --duration 2s
+  [ "$RC" -eq 0 ] || [ "$RC" -eq 1 ] || fail "perfcheck under valgrind: exit $RC (${ERR:0:300})"
+  [ "$(json_get .deleted)" -gt 0 ] || fail "perfcheck wrote nothing"
+  run "${vg[@]}" maint defrag --rule 'dbSize >'
+  assert_rc 2
+}
