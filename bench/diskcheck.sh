@@ -6,6 +6,7 @@
 # longer). Appends the results, with the command lines, to bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS=${1:-11}
 DIR=${2:-$PWD/bench/tmp/diskcheck}
 RV=${RV_BIN:-$PWD/build/regvault}
@@ -64,7 +65,7 @@ report=$(cat <<EOF
 
 ## diskcheck: regvault maint diskcheck vs fio ($(date -u +%Y-%m-%dT%H:%M:%SZ))
 
-Host: $(nproc) cores, $(uname -r); directory $DIR ($(df -T "$DIR" | awk 'NR==2 {print $2}') on $(df "$DIR" | awk 'NR==2 {print $1}')); $RUNS runs each, alternating.
+Host: $(nproc) cores, $(uname -r); directory $DIR ($(df -T "$DIR" | awk 'NR==2 {print $2}') on $(df "$DIR" | awk 'NR==2 {print $1}')); $RUNS runs each, alternating; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg).
 
 - fio: \`${FIO[*]}\` (p99 from \`jobs[0].sync.lat_ns.percentile["99.000000"]\`, ${fio_n[0]} fdatasyncs)
 - regvault: \`${REGVAULT[*]#$PWD/}\` (\`p99_us\`, ${rv_n[0]} fdatasyncs)
