@@ -25,8 +25,12 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 			rv_sleep_ms(500);
 			r = etcd_status(c, (int)i, &st);
 		}
-		if (r < 0) {
+		if (r == -EHOSTUNREACH || r == -ETIMEDOUT) {
 			r = rv_fail_wrap(r, "member %s is not healthy, so nothing was changed", name);
+			break;
+		}
+		if (r < 0) {
+			r = rv_fail_wrap(r, "cannot ask member %s for its status, so nothing was changed", name);
 			break;
 		}
 		ids[i] = st.hdr.member_id;
