@@ -48,17 +48,26 @@ static int index_of_id(const struct run *run, uint64_t id)
 	return -1;
 }
 
-/* The leader now, as an endpoint index. */
+/* The leader now, as an endpoint index; an election under way gets 10 s to end. */
 static int current_leader(struct run *run, int *leader)
 {
+	double until = rv_now_mono() + 10;
 	struct etcd_status st;
-	int r = etcd_status(run->c, ETCD_ANY, &st);
+	int r;
+	for (;;) {
+		r = etcd_status(run->c, ETCD_ANY, &st);
+		*leader = r == 0 ? index_of_id(run, st.leader) : -1;
+		if (*leader >= 0) {
+			rv_err_clear();
+			return 0;
+		}
+		if (rv_now_mono() > until)
+			break;
+		rv_sleep_ms(200);
+	}
 	if (r < 0)
 		return rv_fail_wrap(r, "cannot find the leader");
-	*leader = index_of_id(run, st.leader);
-	if (*leader < 0)
-		return rv_fail(-EBUSY, "the cluster has no leader among the configured members right now");
-	return 0;
+	return rv_fail(-EBUSY, "the cluster has had no leader among the configured members for 10 s");
 }
 
 /* After a Defragment or a leader move: the member answers and knows a leader. */
