@@ -284,3 +284,19 @@ test_sigterm_during_the_restore_waits_for_its_end() {
   assert_no_file "$T/c/state/restore-journal.json"
   assert_members_hold "$SNAPDUMP" "the snapshot's data"
 }
+
+test_confirmation_on_a_terminal() {
+  setup_data
+  local before; before=$(pids)
+  # A terminal (script(1) gives regvault one): the plan, then a question.
+  run script -qec "$RV_BIN --config $CFG --no-progress restore --from latest --force" /dev/null < <(printf 'no\n')
+  assert_rc 1
+  assert_out_contains "Restore plan"
+  assert_out_contains "Type 'yes' to restore"
+  assert_out_contains "cancelled; nothing was changed"
+  assert_eq "$(pids)" "$before" "member pids"
+  run script -qec "$RV_BIN --config $CFG --no-progress restore --from latest --force" /dev/null < <(printf 'yes\n')
+  assert_ok
+  assert_out_contains "every member at revision $SNAPREV"
+  assert_members_hold "$SNAPDUMP" "the snapshot's data"
+}
