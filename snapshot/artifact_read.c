@@ -13,6 +13,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/evp.h>
 #include <zstd.h>
 
 #include "common/common.h"
@@ -38,6 +39,7 @@ struct reader {
 	size_t out_cap;
 	uint64_t out_total;
 	const char *entry; /* the tar entry being read, for messages */
+	EVP_MD_CTX *file_sha;
 	int err;
 };
 
@@ -60,6 +62,7 @@ static int fetch_more(struct reader *r)
 	if (e < 0)
 		return e;
 	r->in_off += r->in_len;
+	EVP_DigestUpdate(r->file_sha, r->in, r->in_len);
 	if (r->in_len < want)
 		r->in_eof = true;
 	return 0;
@@ -290,11 +293,16 @@ static void reader_init(struct reader *r, struct store *st, const char *name)
 	r->out_cap = ZSTD_DStreamOutSize();
 	r->out = rv_xmalloc(r->out_cap);
 	r->entry = "manifest.json";
+	r->file_sha = EVP_MD_CTX_new();
+	if (!r->file_sha)
+		abort();
+	EVP_DigestInit_ex(r->file_sha, EVP_sha256(), NULL);
 }
 
 static void reader_free(struct reader *r)
 {
 	ZSTD_freeDCtx(r->z);
+	EVP_MD_CTX_free(r->file_sha);
 	free(r->in);
 	free(r->out);
 }
@@ -323,8 +331,14 @@ int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, voi
 	memset(res, 0, sizeof *res);
 	reader_init(&r, st, name);
 	rc = run(&r, false, db_cb, ud, res);
-	if (rc == 0)
+	if (rc == 0) {
+		uint8_t md[EVP_MAX_MD_SIZE];
+		unsigned len = 0;
+		EVP_DigestFinal_ex(r.file_sha, md, &len);
+		rv_hex(md, 32, res->file_sha256);
+		res->file_size = r.in_off;
 		rc = cross_check(&r, res);
+	}
 	reader_free(&r);
 	return rc;
 }

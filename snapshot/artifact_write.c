@@ -14,13 +14,17 @@
  * frame without decompressing the db) but the sha256 is known only when the stream
  * has ended, and nothing may be buffered or rewritten (stores are streams). So the
  * first entry holds what is known up front and the last entry repeats it complete.
- * The store also gets the complete manifest as a sidecar object (snap_save.c). */
+ * The store also gets the complete manifest as a sidecar object (snap_save.c),
+ * with the sha256 of the whole artifact file: zstd ignores a few header bits (the
+ * frame descriptor's unused bit, a window size that is larger than needed), so only
+ * a hash of the file catches a flipped bit there. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/evp.h>
 #include <zstd.h>
 
 #include "common/common.h"
@@ -39,6 +43,9 @@ struct artifact_stage {
 	double started;
 	char name[256];
 	bool committed;
+	EVP_MD_CTX *file_sha;
+	uint64_t file_size;
+	char *file_sha_out;
 };
 
 /* Compress what libarchive hands us and pass it to the store. */
@@ -51,8 +58,12 @@ static int z_push(struct artifact_stage *s, const void *p, size_t n, ZSTD_EndDir
 		int r;
 		if (ZSTD_isError(left))
 			return rv_fail(-EIO, "zstd failed while writing %s: %s", s->name, ZSTD_getErrorName(left));
-		if (out.pos && (r = store_put_write(s->w, s->zout, out.pos)) < 0)
-			return r;
+		if (out.pos) {
+			EVP_DigestUpdate(s->file_sha, s->zout, out.pos);
+			s->file_size += out.pos;
+			if ((r = store_put_write(s->w, s->zout, out.pos)) < 0)
+				return r;
+		}
 		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
 			return 0;
 	}
@@ -138,6 +149,12 @@ static int art_finish(struct snap_stage *st)
 		return la_fail(s, "the end of the tar archive");
 	if ((r = z_push(s, NULL, 0, ZSTD_e_end)) < 0)
 		return r;
+	if (s->file_sha_out) {
+		uint8_t md[EVP_MAX_MD_SIZE];
+		unsigned len = 0;
+		EVP_DigestFinal_ex(s->file_sha, md, &len);
+		rv_hex(md, 32, s->file_sha_out);
+	}
 	s->committed = true; /* the writer is freed whatever commit says */
 	return store_put_commit(s->w);
 }
@@ -149,6 +166,7 @@ static void art_free(struct snap_stage *st)
 		store_put_abort(s->w);
 	archive_write_free(s->a);
 	ZSTD_freeCCtx(s->z);
+	EVP_MD_CTX_free(s->file_sha);
 	free(s->zout);
 	free(s);
 }
@@ -184,7 +202,7 @@ static int art_open(struct artifact_stage *s, int level)
 }
 
 struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_manifest *m, uint64_t db_bytes,
-					    int level, const char *name)
+					    int level, const char *name, char *file_sha_out)
 {
 	struct artifact_stage *s = rv_xcalloc(1, sizeof *s);
 	s->base.what = "artifact";
@@ -196,6 +214,11 @@ struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_
 	s->m = m;
 	s->db_bytes = db_bytes;
 	s->started = rv_now_mono();
+	s->file_sha_out = file_sha_out;
+	s->file_sha = EVP_MD_CTX_new();
+	if (!s->file_sha)
+		abort();
+	EVP_DigestInit_ex(s->file_sha, EVP_sha256(), NULL);
 	snprintf(s->name, sizeof s->name, "%s", name);
 	if (art_open(s, level) < 0) {
 		art_free(&s->base);

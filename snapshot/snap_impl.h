@@ -43,9 +43,10 @@ struct snap_stage *snap_stage_sha256_new(char *hex_out, const char *where, struc
  * (db_bytes long, trailer included) follows; at finish manifest.sha256 and
  * duration_s are taken from m (the sha256 stage has filled them) and written as a
  * last entry `manifest.final.json`, then the store writer is committed. Takes w:
- * on failure (NULL, message recorded) w has been aborted. */
+ * on failure (NULL, message recorded) w has been aborted. file_sha_out (65 bytes,
+ * optional) receives the sha256 of the whole compressed artifact at finish. */
 struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_manifest *m, uint64_t db_bytes,
-					    int level, const char *name);
+					    int level, const char *name, char *file_sha_out);
 
 /* ---- manifests (manifest.c) ---- */
 /* JSON text of m (malloc'd). complete=false leaves sha256 and duration_s null. */
@@ -60,6 +61,8 @@ struct snap_read_result {
 	bool have_head, have_final;
 	uint64_t db_bytes; /* snapshot.db size, trailer included */
 	char db_sha256[65];
+	char file_sha256[65]; /* of the whole artifact file as read */
+	uint64_t file_size;
 };
 /* Read the artifact end to end through zstd and tar, check every frame checksum,
  * the tar structure, both manifests, and the sha256 of the db against its trailer
@@ -70,6 +73,14 @@ int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, voi
 		       struct snap_read_result *res);
 /* Only the first manifest (from the first zstd frame, a few KiB): cheap, for list. */
 int snap_artifact_read_head(struct store *st, const char *name, struct snap_manifest *m);
+
+/* ---- sidecars (snap_ops.c) ----
+ * "<name without .tar.zst>.manifest.json": the complete manifest plus
+ * "artifact_sha256" and "artifact_size" of the artifact file. */
+int snap_sidecar_write(struct store *st, const char *name, const struct snap_manifest *m,
+		       const char *artifact_sha256, uint64_t artifact_size);
+/* -ENOENT (no message) when there is none. artifact_sha256 (65) may be NULL. */
+int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256);
 
 /* ---- names (snap_name.c) ---- */
 /* "<cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst" */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/common.h"
 #include "snapshot/snap_impl.h"
 
@@ -25,8 +27,31 @@ static int sidecar_cb(const void *p, size_t n, void *ud)
 	return rv_buf_append(b, p, n);
 }
 
-/* The sidecar's manifest; -ENOENT when there is none. */
-static int read_sidecar(struct store *st, const char *name, struct snap_manifest *m)
+int snap_sidecar_write(struct store *st, const char *name, const struct snap_manifest *m,
+		       const char *artifact_sha256, uint64_t artifact_size)
+{
+	char side[300];
+	struct store_writer *w;
+	char *mj = snap_manifest_to_json(m, true), *json;
+	json_t *o = json_loads(mj, 0, NULL);
+	int r;
+
+	free(mj);
+	json_object_set_new(o, "artifact_sha256", json_string(artifact_sha256));
+	json_object_set_new(o, "artifact_size", json_integer((json_int_t)artifact_size));
+	json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	json_decref(o);
+	snap_sidecar_name(name, side, sizeof side);
+	r = store_put_begin(st, side, strlen(json), &w);
+	if (r == 0 && (r = store_put_write(w, json, strlen(json))) < 0)
+		store_put_abort(w);
+	else if (r == 0)
+		r = store_put_commit(w);
+	free(json);
+	return r;
+}
+
+int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256)
 {
 	char side[300], where[600];
 	struct store_object o;
@@ -43,9 +68,14 @@ static int read_sidecar(struct store *st, const char *name, struct snap_manifest
 	if (r == -EFBIG)
 		r = rv_fail(-EBADMSG, "sidecar %s in store %s is too large to be a manifest", side,
 			    store_describe(st));
-	if (r == 0) {
-		snprintf(where, sizeof where, "sidecar %s in store %s", side, store_describe(st));
+	snprintf(where, sizeof where, "sidecar %s in store %s", side, store_describe(st));
+	if (r == 0)
 		r = snap_manifest_from_json(b.data ? b.data : "", b.len, where, m);
+	if (r == 0 && artifact_sha256) {
+		json_t *j = json_loadb(b.data, b.len, 0, NULL);
+		const char *h = json_string_value(json_object_get(j, "artifact_sha256"));
+		snprintf(artifact_sha256, 65, "%s", h && strlen(h) == 64 ? h : "");
+		json_decref(j);
 	}
 	rv_buf_free(&b);
 	return r;
@@ -109,7 +139,7 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 			snprintf(si->problem, sizeof si->problem, "not a regvault artifact (foreign file)");
 			continue;
 		}
-		r = read_sidecar(st, name, &m);
+		r = snap_sidecar_read(st, name, &m, NULL);
 		if (r == -ENOENT)
 			r = snap_artifact_read_head(st, name, &m);
 		if (r < 0) {
@@ -188,14 +218,17 @@ int snap_verify(struct store *st, const char *name, struct snap_info *out)
 	r = snap_artifact_read(st, name, NULL, NULL, res);
 	if (r == 0) {
 		info_from_manifest(out, &res->final);
-		r = read_sidecar(st, name, &side);
+		char file_sha[65], sn[300];
+		snap_sidecar_name(name, sn, sizeof sn);
+		r = snap_sidecar_read(st, name, &side, file_sha);
 		if (r == -ENOENT) {
 			r = 0; /* optional: list falls back to the head manifest */
 		} else if (r == 0 && strcmp(side.sha256, res->final.sha256) != 0) {
-			char sn[300];
-			snap_sidecar_name(name, sn, sizeof sn);
 			r = rv_fail(-EBADMSG, "sidecar %s in store %s does not match artifact %s (sha256 %s, artifact %s)",
 				    sn, store_describe(st), name, side.sha256, res->final.sha256);
+		} else if (r == 0 && file_sha[0] && strcmp(file_sha, res->file_sha256) != 0) {
+			r = rv_fail(-EBADMSG, "artifact %s in store %s is corrupt: its sha256 is %s but %s recorded %s when it was written (a changed byte that zstd does not check)",
+				    name, store_describe(st), res->file_sha256, sn, file_sha);
 		}
 	}
 	if (r < 0)

@@ -30,6 +30,7 @@ struct save_ctx {
 	uint64_t done;
 	bool store_failed;
 	char label[128];
+	char *file_sha;
 };
 
 static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
@@ -41,7 +42,7 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 		char where[200];
 		struct snap_stage *art;
 		c->m->db_size = (int64_t)total;
-		art = snap_artifact_writer_new(c->w, c->m, total + 32, c->level, c->name);
+		art = snap_artifact_writer_new(c->w, c->m, total + 32, c->level, c->name, c->file_sha);
 		c->w = NULL; /* the artifact stage owns it now */
 		if (!art) {
 			c->store_failed = true;
@@ -140,23 +141,6 @@ static void fill_manifest(const struct cluster_spec *cs, const struct member_spe
 		snprintf(m->tag, sizeof m->tag, "%s", tag);
 }
 
-static int write_sidecar(struct store *st, const char *name, const struct snap_manifest *m)
-{
-	char side[300];
-	struct store_writer *w;
-	char *json = snap_manifest_to_json(m, true);
-	int r;
-
-	snap_sidecar_name(name, side, sizeof side);
-	r = store_put_begin(st, side, strlen(json), &w);
-	if (r == 0 && (r = store_put_write(w, json, strlen(json))) < 0)
-		store_put_abort(w);
-	else if (r == 0)
-		r = store_put_commit(w);
-	free(json);
-	return r;
-}
-
 /* Leftovers of killed saves: temporary objects (the store knows them) and sidecars
  * whose artifact never got published. */
 static void cleanup_leftovers(struct store *st)
@@ -193,7 +177,7 @@ static void cleanup_leftovers(struct store *st)
 
 static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, struct store *st,
 		     const struct snap_save_opts *o, struct snap_manifest *m, char *name, size_t name_len,
-		     bool *store_failed)
+		     bool *store_failed, char *file_sha)
 {
 	const struct member_spec *mem = &cs->members[ep];
 	struct etcd_status s;
@@ -211,6 +195,7 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, str
 	c.st = st;
 	c.member = mem;
 	c.m = m;
+	c.file_sha = file_sha;
 	c.level = o->settings ? o->settings->compression_level : 3;
 	if (c.level == 0)
 		c.level = 3;
@@ -252,7 +237,9 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	int *order = NULL;
 	size_t n_order = 0;
 	struct snap_manifest m;
-	char name[256];
+	char name[256], file_sha[65] = "";
+	uint64_t file_size = 0;
+	struct store_object so;
 	int r, tried = 0, ep = -1;
 
 	if (o->tag && (r = snap_tag_check(o->tag)) < 0)
@@ -271,7 +258,7 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 		bool store_failed;
 		ep = order[k];
 		tried++;
-		r = save_from(cs, ec, ep, st, o, &m, name, sizeof name, &store_failed);
+		r = save_from(cs, ec, ep, st, o, &m, name, sizeof name, &store_failed, file_sha);
 		if (r == 0 || store_failed)
 			break;
 		if (k + 1 < n_order && tried < 2)
@@ -279,21 +266,21 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	}
 	if (r < 0)
 		goto out;
-	if ((r = write_sidecar(st, name, &m)) < 0) {
+	if (store_stat(st, name, &so) == 0) {
+		file_size = so.size;
+		free(so.name);
+	}
+	rv_err_clear();
+	if ((r = snap_sidecar_write(st, name, &m, file_sha, file_size)) < 0) {
 		rv_warn("%s (list will read the artifact's own manifest)", rv_errmsg(r));
 		r = 0;
 	}
 	if (out) {
-		struct store_object so;
 		memset(out, 0, sizeof *out);
 		snprintf(out->name, sizeof out->name, "%s", name);
 		out->m = m;
+		out->size = file_size;
 		rv_parse_rfc3339(m.created_at, &out->created);
-		if (store_stat(st, name, &so) == 0) {
-			out->size = so.size;
-			free(so.name);
-		}
-		rv_err_clear();
 	}
 out:
 	free(order);
