@@ -1,5 +1,6 @@
-/* manifest.c - manifest.json <-> struct snap_manifest (jansson). Integers that can
- * exceed 2^53 (ids) are written as JSON integers; jansson keeps 64 bits. */
+/* manifest.c - manifest.json <-> struct snap_manifest (jansson). cluster_id and
+ * member_id are 16-digit hex strings, as etcdctl prints them: a JSON integer in
+ * jansson is signed 64-bit and many etcd ids are above 2^63. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +10,42 @@
 #include "common/common.h"
 #include "snapshot/snap_impl.h"
 
+static const char *hex_id(uint64_t id, char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)id);
+	return out;
+}
+
+/* An id as a 16-digit hex string (etcd's own notation; JSON integers cannot hold
+ * every uint64), or an integer. */
+static int get_id(json_t *o, const char *key, uint64_t *dst, const char *where)
+{
+	json_t *v = json_object_get(o, key);
+	char *end;
+	if (v && json_is_integer(v)) {
+		*dst = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (!v || !json_is_string(v) || !*json_string_value(v))
+		return rv_fail(-EBADMSG, "the manifest of %s lacks \"%s\"", where, key);
+	*dst = strtoull(json_string_value(v), &end, 16);
+	if (*end)
+		return rv_fail(-EBADMSG, "the manifest of %s has a bad \"%s\"", where, key);
+	return 0;
+}
+
 char *snap_manifest_to_json(const struct snap_manifest *m, bool complete)
 {
 	json_t *o = json_object();
+	char cid[17], mid[17];
 	char *text;
 
 	json_object_set_new(o, "format", json_integer(m->format));
 	json_object_set_new(o, "regvault_version", json_string(m->regvault_version));
 	json_object_set_new(o, "cluster_name", json_string(m->cluster_name));
-	json_object_set_new(o, "cluster_id", json_integer((json_int_t)m->cluster_id));
+	json_object_set_new(o, "cluster_id", json_string(hex_id(m->cluster_id, cid)));
 	json_object_set_new(o, "member_name", json_string(m->member_name));
-	json_object_set_new(o, "member_id", json_integer((json_int_t)m->member_id));
+	json_object_set_new(o, "member_id", json_string(hex_id(m->member_id, mid)));
 	json_object_set_new(o, "etcd_version", json_string(m->etcd_version));
 	json_object_set_new(o, "revision", json_integer(m->revision));
 	json_object_set_new(o, "raft_term", json_integer((json_int_t)m->raft_term));
@@ -97,8 +123,9 @@ int snap_manifest_from_json(const char *text, size_t len, const char *where, str
 			goto out;                                 \
 		m->dst = (type)v;                                 \
 	} while (0)
-	INT_FIELD("cluster_id", cluster_id, uint64_t);
-	INT_FIELD("member_id", member_id, uint64_t);
+	if ((r = get_id(o, "cluster_id", &m->cluster_id, where)) < 0 ||
+	    (r = get_id(o, "member_id", &m->member_id, where)) < 0)
+		goto out;
 	INT_FIELD("revision", revision, int64_t);
 	INT_FIELD("raft_term", raft_term, uint64_t);
 	INT_FIELD("raft_index", raft_index, uint64_t);

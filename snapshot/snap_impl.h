@@ -88,8 +88,6 @@ void snap_name_format(const char *cluster, int64_t created, int64_t revision, co
 		      size_t len);
 /* True for a name of that shape; *created gets its time. */
 bool snap_name_parse(const char *name, int64_t *created, int64_t *revision);
-/* A tag is 1-63 of [A-Za-z0-9._]. -EINVAL with a message otherwise. */
-int snap_tag_check(const char *tag);
 /* The sidecar object "<name without .tar.zst>.manifest.json". */
 void snap_sidecar_name(const char *name, char *out, size_t len);
 bool snap_is_sidecar(const char *name);
