@@ -132,7 +132,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 	snprintf(full, sizeof full, "snapshot %s", cmd);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		bool ok = true;
 		switch (c) {
 		case 's':
