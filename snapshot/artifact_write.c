@@ -42,7 +42,7 @@ struct artifact_stage {
 	int err; /* first store error, returned from the libarchive callback path */
 	double started;
 	char name[256];
-	bool committed;
+	bool committed, discarding;
 	EVP_MD_CTX *file_sha;
 	uint64_t file_size;
 	char *file_sha_out;
@@ -72,7 +72,10 @@ static int z_push(struct artifact_stage *s, const void *p, size_t n, ZSTD_EndDir
 static la_ssize_t tar_out(struct archive *a, void *ud, const void *p, size_t n)
 {
 	struct artifact_stage *s = ud;
-	int r = z_push(s, p, n, ZSTD_e_continue);
+	int r;
+	if (s->discarding) /* archive_write_free() closing an aborted archive */
+		return (la_ssize_t)n;
+	r = z_push(s, p, n, ZSTD_e_continue);
 	if (r < 0) {
 		s->err = r;
 		archive_set_error(a, -r, "%s", rv_errmsg(r));
@@ -162,9 +165,12 @@ static int art_finish(struct snap_stage *st)
 static void art_free(struct snap_stage *st)
 {
 	struct artifact_stage *s = (struct artifact_stage *)st;
+	/* Free the archive first: on an unfinished one it writes its end through
+	 * tar_out, which must not reach a writer that is gone. */
+	s->discarding = true;
+	archive_write_free(s->a);
 	if (!s->committed)
 		store_put_abort(s->w);
-	archive_write_free(s->a);
 	ZSTD_freeCCtx(s->z);
 	EVP_MD_CTX_free(s->file_sha);
 	free(s->zout);

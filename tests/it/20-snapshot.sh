@@ -358,8 +358,10 @@ test_prune_dry_run_and_prune() {
   sed -i "s#^store:#snapshot:\n  retention:\n    keep_monthly: 2\nstore:#" "$T/cfg.yaml"
   run "$RV_BIN" --config "$T/cfg.yaml" --no-progress snapshot prune --dry-run --store "$s"
   assert_ok
-  assert_out_contains "keep   registry-20261121T100000Z-r1.tar.zst keep_monthly 2026-11"
-  assert_out_contains "keep   registry-20261020T100000Z-r1.tar.zst keep_monthly 2026-10"
+  OUT=$(tr -s ' ' <<<"$OUT")
+  assert_out_contains "keep registry-20261121T100000Z-r1.tar.zst keep_monthly 2026-11"
+  assert_out_contains "keep registry-20261020T100000Z-r1.tar.zst keep_monthly 2026-10"
+  assert_out_contains "remove registry-20261001T100000Z-r1.tar.zst not kept by any rule"
   assert_out_contains "remove registry-20260810T100000Z-r1.tar.zst not kept by any rule"
   assert_out_contains "3 would be removed (dry run)"
   [ "$(ls "$s" | grep -c 'tar.zst$')" = 5 ] || fail "dry run removed files"
