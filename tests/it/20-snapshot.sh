@@ -3,59 +3,18 @@
 # full stores, foreign files. Each test that damages artifacts works on a copy of the
 # store (--store $T/...), so the tests do not depend on each other.
 
-# The cluster: `regvault cluster up` (start_cluster); until that command exists on
-# this branch, the same three members started by hand from the same configuration.
-snap_member_field() { # snap_member_field N KEY
+snap_member_field() { # snap_member_field N KEY: a member's value from $CFG
   awk -v n="etcd$1" -v k="$2:" '$2=="name:"{cur=$3} $1==k && cur==n{print $2}' "$CFG"
 }
 
-snap_start_member_by_hand() { # N
-  local i=$1 ic="" j
-  for j in 1 2 3; do ic="${ic:+$ic,}etcd$j=$(snap_member_field "$j" peer_url)"; done
-  local cu pu
-  cu=$(snap_member_field "$i" client_url); pu=$(snap_member_field "$i" peer_url)
-  etcd --name "etcd$i" --data-dir "$CLUSTER_DIR/etcd$i" --listen-client-urls "$cu" --advertise-client-urls "$cu" \
-    --listen-peer-urls "$pu" --initial-advertise-peer-urls "$pu" --initial-cluster "$ic" \
-    --initial-cluster-token "snap-test-$$" --initial-cluster-state new \
-    --heartbeat-interval 100 --election-timeout 1000 >>"$CLUSTER_DIR/etcd$i.log" 2>&1 &
-  echo $! >"$CLUSTER_DIR/etcd$i.pid"
-}
-
-snap_wait_healthy() {
-  local n
-  for n in $(seq 1 60); do
-    etcdctl --endpoints="$ENDPOINTS" --dial-timeout=1s --command-timeout=2s endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.3
-  done
-  echo "cluster did not become healthy"; return 1
-}
-
-snap_member_alive() { # N: running and not a zombie waiting to be reaped
-  local pid st
-  [ -f "$CLUSTER_DIR/etcd$1.pid" ] || return 1
-  pid=$(cat "$CLUSTER_DIR/etcd$1.pid")
-  st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
-  [[ $st != Z* ]]
-}
-
+# Start what is not running (a member a test killed) and wait until healthy.
 snap_cluster_up() {
-  if "$RV_BIN" --config "$CFG" --no-progress cluster up 2>"$CLUSTER_DIR/up.err"; then
-    return 0
-  fi
-  grep -q "not implemented" "$CLUSTER_DIR/up.err" || { cat "$CLUSTER_DIR/up.err"; return 1; }
-  local i
-  for i in 1 2 3; do
-    snap_member_alive "$i" && continue
-    snap_start_member_by_hand "$i"
-  done
-  snap_wait_healthy
+  "$RV_BIN" --config "$CFG" --no-progress cluster up
 }
 
 setup_file() {
   CLUSTER_DIR=$T_FILE_DIR/cluster
-  write_cluster_config "$CLUSTER_DIR"
-  echo "$CFG" >>"$T_FILE_DIR/.clusters"
-  snap_cluster_up
+  start_cluster "$CLUSTER_DIR"
   # keys to compare after a restore
   for i in $(seq 1 50); do ectl put "/registry/pods/p$i" "pod-$i-$RANDOM" >/dev/null; done
   # about 24 MB of half-compressible values, so that a save takes a moment
@@ -66,14 +25,6 @@ setup_file() {
   "$RV_BIN" --config "$CFG" --no-progress snapshot save --tag base >/dev/null
   BASE=$(ls "$CLUSTER_DIR/backups" | grep 'base.tar.zst$')
   export_env CLUSTER_DIR CFG ENDPOINTS BASE
-}
-
-teardown_file() {
-  local i
-  for i in 1 2 3; do
-    [ -f "$CLUSTER_DIR/etcd$i.pid" ] && kill -9 "$(cat "$CLUSTER_DIR/etcd$i.pid")" 2>/dev/null
-  done
-  return 0
 }
 
 # A store of its own holding a copy of the base artifact (and its sidecar).
@@ -250,8 +201,7 @@ test_member_down_before_save_is_skipped() {
   rv -o json snapshot save --tag down
   local rc=$RC src
   src=$(json_get .source_member)
-  snap_cluster_up >/dev/null 2>&1 || true
-  snap_wait_healthy
+  snap_cluster_up >/dev/null 2>&1 || fail "cluster up after the test failed"
   [ "$rc" -eq 0 ] || fail "save with etcd$victim down failed: $ERR"
   [ "$src" != "etcd$victim" ] || fail "the save used the member that is down"
   assert_err_contains "skipping member etcd$victim"
@@ -264,10 +214,38 @@ test_named_source_down_fails_with_member_name() {
   sleep 0.3
   run "$RV_BIN" --config "$T/cfg.yaml" --no-progress snapshot save
   local rc=$RC err=$ERR
-  snap_cluster_up >/dev/null 2>&1 || true
-  snap_wait_healthy
+  snap_cluster_up >/dev/null 2>&1 || fail "cluster up after the test failed"
   [ "$rc" -eq 1 ] || fail "exit $rc, expected 1"
   [[ $err == *"etcd3"* ]] || fail "message does not name etcd3: $err"
+}
+
+test_member_failing_mid_stream_is_retried_on_another() {
+  # the source: etcd2 by name would not be retried elsewhere, so find the first
+  # follower (what the default source picks) and kill it once its stream has begun
+  local victim="" i st store=$T/s pid n
+  for i in 1 2 3; do
+    st=$(etcdctl --endpoints="$(snap_member_field $i client_url)" endpoint status -w json 2>/dev/null)
+    if [ "$(jq '.[0].Status.leader == .[0].Status.header.member_id' <<<"$st")" = false ]; then victim=$i; break; fi
+  done
+  mkdir -p "$store"
+  "$RV_BIN" --config "$CFG" --no-progress -o json snapshot save --store "$store" >"$T/out" 2>"$T/err" &
+  pid=$!
+  for n in $(seq 1 2000); do
+    ls -A "$store" | grep -q '\.tmp-' && break
+    sleep 0.005
+  done
+  kill -9 "$(cat "$CLUSTER_DIR/etcd$victim.pid")"
+  wait $pid
+  local rc=$?
+  snap_cluster_up >/dev/null 2>&1 || fail "cluster up after the test failed"
+  [ "$(jq -r .source_member "$T/out" 2>/dev/null)" = "etcd$victim" ] && skip "the stream ended before the member was killed"
+  [ $rc -eq 0 ] || fail "save was not retried: $(cat "$T/err")"
+  grep -q "etcd$victim" "$T/err" || fail "the message does not name etcd$victim: $(cat "$T/err")"
+  grep -q "trying member" "$T/err" || fail "no retry message: $(cat "$T/err")"
+  [ -z "$(ls -A "$store" | grep '\.tmp-')" ] || fail "a temporary file was left: $(ls -A "$store")"
+  OUT=$(cat "$T/out")
+  run "$RV_BIN" --config "$CFG" --no-progress snapshot verify latest --store "$store"
+  assert_ok
 }
 
 test_save_killed_leaves_nothing_visible() {
