@@ -20,7 +20,7 @@
 #include "snapshot/snap_impl.h"
 
 #define HEAD_CHUNK (64u << 10)
-#define CHUNK (1u << 20)
+#define CHUNK (4u << 20) /* one range request per 4 MiB: few requests on S3, bounded memory */
 
 struct reader {
 	struct store *st;
