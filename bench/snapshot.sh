@@ -41,13 +41,17 @@ start_cluster_by_hand() {
   echo "cluster did not start"; exit 1
 }
 
-fill_to() { # MB
-  local have=$(( $(etcdctl --endpoints="$SRC_EP" endpoint status -w json | jq '.[0].Status.dbSize') / 1048576 ))
-  local i=$have
-  while [ "$i" -lt "$1" ]; do
-    { head -c 524288 /dev/urandom; head -c 524288 /dev/zero; } | etcdctl --endpoints="$ENDPOINTS" put "/bench/v$i" >/dev/null
-    i=$((i + 1))
+db_bytes() { etcdctl --endpoints="$SRC_EP" endpoint status -w json | jq '.[0].Status.dbSize'; }
+
+fill_to() { # MB (10^6 bytes) of db on the source member
+  local i=${FILLED:-0} j
+  while [ "$(db_bytes)" -lt $(($1 * 1000000)) ]; do
+    for j in $(seq 1 10); do
+      { head -c 524288 /dev/urandom; head -c 524288 /dev/zero; } | etcdctl --endpoints="$ENDPOINTS" put "/bench/v$i" >/dev/null
+      i=$((i + 1))
+    done
   done
+  FILLED=$i
 }
 
 # time_it OUTFILE CMD...: appends "seconds maxrss_kb" (the largest RSS of the
@@ -91,7 +95,7 @@ CMDLINE="bash bench/snapshot.sh \"$SIZES\" $RUNS"
 for size in $SIZES; do
   echo "filling to $size MB..." >&2
   fill_to "$size"
-  db=$(etcdctl --endpoints="$SRC_EP" endpoint status -w json | jq '.[0].Status.dbSize')
+  db=$(db_bytes)
   rm -f "$W"/rv.* "$W"/ectl.* "$W"/ez.*
   for r in $(seq 1 "$RUNS"); do
     case $((r % 3)) in
@@ -113,4 +117,5 @@ for size in $SIZES; do
   } >>"$W/results.md"
 done
 cat "$W/results.md"
+[ -s bench/RESULTS.md ] || echo "# Benchmarks" >bench/RESULTS.md
 cat "$W/results.md" >>bench/RESULTS.md
