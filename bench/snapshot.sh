@@ -117,5 +117,5 @@ for size in $SIZES; do
   } >>"$W/results.md"
 done
 cat "$W/results.md"
-[ -s bench/RESULTS.md ] || echo "# Benchmarks" >bench/RESULTS.md
+[ -s bench/RESULTS.md ] || echo "# Benchmark results" >bench/RESULTS.md
 cat "$W/results.md" >>bench/RESULTS.md

@@ -442,3 +442,38 @@ TEST(artifact_names)
 		CHECK_STR(side, "c-20261121T215213Z-r5-pre_upgrade.manifest.json");
 	}
 }
+
+TEST(manifest_round_trip_and_bad_manifests)
+{
+	struct snap_manifest m, got;
+	char *json;
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"not json", "is not valid JSON"},
+		{"[1]", "is not valid JSON"},
+		{"{\"format\": 2}", "has format 2"},
+		{"{\"format\": 1}", "lacks \"cluster_id\""},
+		{"{\"format\": 1, \"cluster_id\": \"zz\"}", "bad \"cluster_id\""},
+	};
+	fill_manifest(&m);
+	strcpy(m.sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	m.duration_s = 1.5;
+	json = snap_manifest_to_json(&m, true);
+	CHECK_CONTAINS(json, "\"cluster_id\": \"deadbeefcafe1234\"");
+	CHECK_INT(snap_manifest_from_json(json, strlen(json), "test", &got), 0);
+	free(json);
+	CHECK(got.cluster_id == m.cluster_id);
+	CHECK_STR(got.sha256, m.sha256);
+	CHECK_STR(got.created_at, m.created_at);
+	CHECK(got.duration_s == 1.5);
+	json = snap_manifest_to_json(&m, false);
+	CHECK_CONTAINS(json, "\"sha256\": null");
+	free(json);
+	for (size_t i = 0; i < RV_ARRAY_LEN(bad); i++) {
+		int r = snap_manifest_from_json(bad[i].text, strlen(bad[i].text), "artifact X", &got);
+		CHECK_INT(r, -EBADMSG);
+		CHECK_CONTAINS(rv_errmsg(r), bad[i].want);
+		CHECK_CONTAINS(rv_errmsg(r), "artifact X");
+	}
+}
