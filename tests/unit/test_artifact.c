@@ -19,6 +19,15 @@
 
 static char tmp_root[256];
 
+static void remove_scratch(void)
+{
+	struct rv_buf b = {0};
+	rv_buf_printf(&b, "rm -rf '%s'", tmp_root);
+	if (system(b.data) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp_root);
+	rv_buf_free(&b);
+}
+
 static const char *scratch(const char *name)
 {
 	static char paths[8][512];
@@ -29,6 +38,7 @@ static const char *scratch(const char *name)
 		snprintf(tmp_root, sizeof tmp_root, "%s/rv-unit-artifact-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 		if (!mkdtemp(tmp_root))
 			abort();
+		atexit(remove_scratch);
 	}
 	rv_buf_printf(&b, "rm -rf '%s/%s'", tmp_root, name);
 	if (system(b.data) != 0)
