@@ -129,6 +129,7 @@ static void print_json(const struct restore_report *rep, int r, bool dry_run)
 	json_object_set_new(j, "cluster_serving_before", json_boolean(p->cluster_serving));
 	json_object_set_new(j, "token", p->token[0] ? json_string(p->token) : json_null());
 	json_object_set_new(j, "revision", rep->done ? json_integer(rep->revision) : json_null());
+	json_object_set_new(j, "revision_now", rep->done ? json_integer(rep->revision_now) : json_null());
 	snprintf(hash, sizeof hash, "%08x", rep->hash);
 	json_object_set_new(j, "hashkv", rep->done ? json_string(hash) : json_null());
 	json_object_set_new(j, "phases", phases_json(&rep->phases));

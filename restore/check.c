@@ -46,7 +46,7 @@ static int count_keys(etcd_client *c, int ep, int64_t rev, int64_t *count)
 	return 0;
 }
 
-int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int sample, struct rs_check *out)
+int rs_check_cluster(const struct cluster_spec *cs, int64_t base_revision, int sample, struct rs_check *out)
 {
 	etcd_client *c = NULL;
 	struct etcd_status *st = rv_xcalloc(cs->n_members, sizeof *st);
@@ -58,7 +58,8 @@ int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int s
 	if (r < 0)
 		goto done;
 	/* Right after an election the followers may still apply the last entries: ask a
-	 * few times before calling revisions unequal. */
+	 * few times for one view. Clients that reconnect at once may write meanwhile, so
+	 * equal revisions are not required: the proof is HashKV at the base revision. */
 	for (int attempt = 0; attempt < 10; attempt++) {
 		bool same = true;
 		for (size_t i = 0; i < cs->n_members; i++) {
@@ -67,27 +68,28 @@ int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int s
 				r = rv_fail_wrap(r, "member %s did not answer Status after the start", cs->members[i].name);
 				goto done;
 			}
-			if (st[i].hdr.revision != st[0].hdr.revision || st[i].leader != st[0].leader ||
-			    st[i].raft_applied_index != st[0].raft_applied_index)
+			if (st[i].hdr.revision != st[0].hdr.revision || st[i].leader != st[0].leader)
 				same = false;
 		}
 		if (same)
 			break;
 		rv_sleep_ms(200);
 	}
-	out->revision = st[0].hdr.revision;
 	out->leader = st[0].leader;
+	out->revision = st[0].hdr.revision;
 	for (size_t i = 0; i < cs->n_members; i++) {
 		if (st[i].leader == 0 || st[i].leader != st[0].leader) {
 			r = rv_fail(-EIO, "members disagree on the leader (%s sees %" PRIx64 ", %s sees %" PRIx64 ")",
 				    cs->members[0].name, st[0].leader, cs->members[i].name, st[i].leader);
 			goto done;
 		}
-		if (st[i].hdr.revision != out->revision) {
-			r = rv_fail(-EIO, "members are at different revisions (%s at %" PRId64 ", %s at %" PRId64 ")",
-				    cs->members[0].name, out->revision, cs->members[i].name, st[i].hdr.revision);
+		if (base_revision > 0 && st[i].hdr.revision < base_revision) {
+			r = rv_fail(-EIO, "member %s is at revision %" PRId64 ", below the snapshot's revision %" PRId64,
+				    cs->members[i].name, st[i].hdr.revision, base_revision);
 			goto done;
 		}
+		if (st[i].hdr.revision < out->revision)
+			out->revision = st[i].hdr.revision;
 	}
 	bool leader_is_member = false;
 	for (size_t i = 0; i < cs->n_members; i++)
@@ -96,25 +98,23 @@ int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int s
 		r = rv_fail(-EIO, "the leader %" PRIx64 " is none of the configured members", out->leader);
 		goto done;
 	}
-	if (want_revision > 0 && out->revision != want_revision) {
-		r = rv_fail(-EIO, "the restored cluster is at revision %" PRId64 " but the snapshot is at revision %" PRId64,
-			    out->revision, want_revision);
-		goto done;
-	}
+	/* HashKV at one revision every member has: the snapshot's when known. */
+	out->hash_revision = base_revision > 0 ? base_revision : out->revision;
 	for (size_t i = 0; i < cs->n_members; i++) {
 		uint32_t h;
 		int64_t compact;
 		struct etcd_header hdr;
-		r = etcd_hashkv(c, (int)i, out->revision, &h, &compact, &hdr);
+		r = etcd_hashkv(c, (int)i, out->hash_revision, &h, &compact, &hdr);
 		if (r < 0) {
-			r = rv_fail_wrap(r, "HashKV at revision %" PRId64 " on member %s", out->revision, cs->members[i].name);
+			r = rv_fail_wrap(r, "HashKV at revision %" PRId64 " on member %s", out->hash_revision,
+					 cs->members[i].name);
 			goto done;
 		}
 		if (i == 0)
 			out->hash = h;
 		else if (h != out->hash) {
 			r = rv_fail(-EIO, "members hold different data: HashKV at revision %" PRId64 " is %08x on %s and %08x on %s",
-				    out->revision, out->hash, cs->members[0].name, h, cs->members[i].name);
+				    out->hash_revision, out->hash, cs->members[0].name, h, cs->members[i].name);
 			goto done;
 		}
 	}
@@ -123,9 +123,9 @@ int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int s
 			struct rv_buf b = {0};
 			int got = 0;
 			int64_t count = 0;
-			r = read_sample(c, (int)i, out->revision, sample, &b, &got);
+			r = read_sample(c, (int)i, out->hash_revision, sample, &b, &got);
 			if (r == 0)
-				r = count_keys(c, (int)i, out->revision, &count);
+				r = count_keys(c, (int)i, out->hash_revision, &count);
 			if (r < 0) {
 				rv_buf_free(&b);
 				r = rv_fail_wrap(r, "reading keys from member %s", cs->members[i].name);

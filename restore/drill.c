@@ -106,7 +106,7 @@ static void scratch_teardown(struct scratch *s)
 
 /* Name, manifest and creation time of what is drilled. */
 static int drill_resolve(const struct drill_opts *o, struct drill_report *d, struct snap_manifest *m,
-			 int64_t *created, const char *tool)
+			 int64_t *created)
 {
 	int r;
 	*created = -1;
@@ -116,8 +116,8 @@ static int drill_resolve(const struct drill_opts *o, struct drill_report *d, str
 		if (stat(o->db_file, &sb) < 0)
 			return rv_fail(-errno, "cannot read the snapshot file %s: %s", o->db_file, strerror(errno));
 		*created = sb.st_mtime;
-		r = rs_db_revision(tool, o->db_file, &m->revision);
-		return r;
+		r = rs_db_last_revision(o->db_file, &m->revision);
+		return r < 0 ? rv_fail_wrap(r, "%s is not an etcd snapshot", o->db_file) : 0;
 	}
 	if (!o->store)
 		return rv_fail(-EINVAL, "no store to drill from; configure store.url or pass --store URL");
@@ -180,7 +180,7 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 
 	r = rs_find_tool(o->cs, tool, sizeof tool);
 	if (r == 0)
-		r = drill_resolve(o, d, &m, &created, tool);
+		r = drill_resolve(o, d, &m, &created);
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));
 		goto report;
@@ -212,6 +212,12 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	}
 	if (m.revision)
 		d->snapshot_revision = m.revision;
+	{
+		int64_t held = 0;
+		if (rs_db_last_revision(db_path, &held) == 0 && held >= d->snapshot_revision)
+			d->snapshot_revision = held; /* the db can be newer than its manifest */
+		rv_err_clear();
+	}
 
 	t = rv_now_mono();
 	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true);
@@ -235,7 +241,7 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	t = rv_now_mono();
 	r = rs_check_cluster(&s->cs, d->snapshot_revision, o->sample_keys > 0 ? o->sample_keys : 100, &chk);
 	d->phases.check = rv_now_mono() - t;
-	d->revision = chk.revision;
+	d->revision = chk.hash_revision;
 	d->hash = chk.hash;
 	d->key_count = chk.key_count;
 	d->sample_keys_read = chk.sample_read;

@@ -4,7 +4,6 @@
  * large db the three run in the time of one (given the cores). */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,44 +151,4 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 	free(pids);
 	free(ic);
 	return first;
-}
-
-int rs_db_revision(const char *tool, const char *db_file, int64_t *rev)
-{
-	char log[PATH_MAX];
-	char *argv[] = {(char *)tool, "snapshot", "status", (char *)db_file, "-w", "json", NULL};
-	char *text = NULL;
-	pid_t pid;
-	int st, r, fd;
-	json_t *j;
-
-	snprintf(log, sizeof log, "%s/regvault-status-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	fd = mkstemp(log);
-	if (fd < 0)
-		return rv_fail(-errno, "cannot create a temporary file in %s: %s", log, strerror(errno));
-	close(fd);
-	r = spawn_logged(argv, log, &pid);
-	if (r == 0) {
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		r = rv_read_file(log, &text, NULL, 1 << 20);
-	}
-	unlink(log);
-	if (r < 0)
-		return rv_fail(r, "cannot run %s snapshot status %s: %s", tool, db_file, strerror(-r));
-	/* etcdctl may log before the JSON line: parse from the first '{' on a line. */
-	char *brace = strstr(text, "\n{");
-	brace = text[0] == '{' ? text : brace ? brace + 1 : NULL;
-	j = brace ? json_loads(brace, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
-	if (!j || !json_is_integer(json_object_get(j, "revision"))) {
-		char *nl = strchr(text, '\n');
-		if (nl)
-			*nl = 0;
-		r = rv_fail(-EBADMSG, "%s is not a usable etcd snapshot: %s", db_file, text[0] ? text : "snapshot status said nothing");
-	} else {
-		*rev = json_integer_value(json_object_get(j, "revision"));
-	}
-	json_decref(j);
-	free(text);
-	return r < 0 ? r : 0;
 }

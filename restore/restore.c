@@ -23,9 +23,9 @@ static int resolve(const struct restore_opts *o, struct restore_plan *p)
 		snprintf(p->artifact, sizeof p->artifact, "%s", o->db_file);
 		if (!rv_path_exists(o->db_file))
 			return rv_fail(-ENOENT, "the snapshot file %s does not exist", o->db_file);
-		int r = rs_db_revision(p->tool, o->db_file, &p->snapshot_revision);
+		int r = rs_db_last_revision(o->db_file, &p->snapshot_revision);
 		p->m.revision = p->snapshot_revision;
-		return r;
+		return r < 0 ? rv_fail_wrap(r, "%s is not an etcd snapshot", o->db_file) : 0;
 	}
 	if (!o->store)
 		return rv_fail(-EINVAL, "no store to restore from; configure store.url or pass --store URL");
@@ -146,11 +146,12 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 			out->phases.start += rv_now_mono() - t;
 			break;
 		case STEP_CHECK:
-			rv_info("checking revision and HashKV on every member");
+			rv_info("checking revision and HashKV at revision %" PRId64 " on every member", p->snapshot_revision);
 			r = rs_check_cluster(cs, p->snapshot_revision, 0, &chk);
 			out->phases.check = rv_now_mono() - t;
 			if (r == 0) {
-				out->revision = chk.revision;
+				out->revision = chk.hash_revision;
+				out->revision_now = chk.revision;
 				out->hash = chk.hash;
 			}
 			break;
@@ -243,6 +244,17 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	}
 	if (!o->db_file && fetched.revision)
 		p->snapshot_revision = fetched.revision;
+	/* The db can be a little newer than its manifest (the manifest's revision is
+	 * read just before the stream starts): check against what the db holds. */
+	if (!o->db_file) {
+		int64_t held = 0;
+		if (rs_db_last_revision(db_path, &held) == 0 && held >= p->snapshot_revision)
+			p->snapshot_revision = held;
+		else
+			rv_warn("%s: the db's own revision could not be read; checking against the manifest's %" PRId64,
+				p->artifact, p->snapshot_revision);
+		rv_err_clear();
+	}
 
 	t = rv_now_mono();
 	/* An artifact was verified byte for byte as it was fetched; a plain file was

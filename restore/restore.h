@@ -70,8 +70,10 @@ struct restore_report {
 	struct restore_plan plan;
 	struct restore_phases phases;
 	bool done;              /* the cluster now runs the snapshot's data */
-	int64_t revision;       /* the restored cluster's revision */
-	uint32_t hash;          /* its HashKV at that revision */
+	int64_t revision;       /* the restored revision (the snapshot's, as its db holds it) */
+	uint32_t hash;          /* HashKV at that revision, the same on every member */
+	int64_t revision_now;   /* the cluster's revision at the check: higher only when
+				 * clients wrote (or leases expired) after the start */
 	bool rolled_back;       /* a failure after stop was undone */
 	bool rollback_ok;       /* ... and the old cluster is healthy again */
 	char failure[1024];     /* what failed, when !done */

@@ -42,8 +42,9 @@ int rs_plan_members(const struct cluster_spec *cs, struct restore_plan *p);
 /* Ask every member for health and revision (fills running/healthy/revision and the
  * cluster_* fields). Never fails: a member that does not answer is down. */
 void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p);
-/* The snapshot's revision of a plain db file (`etcdctl snapshot status`). */
-int rs_db_revision(const char *tool, const char *db_file, int64_t *rev);
+/* The revision an etcd db (or snapshot file) holds: the last key of its "key" bucket,
+ * read from the bbolt file directly (boltdb.c). */
+int rs_db_last_revision(const char *path, int64_t *rev);
 
 /* ---- staging (stage.c) ---- */
 /* Fetch the artifact (or copy the db file) to db_path, atomically. */
@@ -76,15 +77,18 @@ int rs_stop_all(const struct cluster_spec *cs);
 
 /* ---- checks of a running cluster (check.c) ---- */
 struct rs_check {
-	int64_t revision;
+	int64_t revision;      /* the lowest revision a member reports now */
+	int64_t hash_revision; /* where HashKV was taken: the snapshot's revision */
 	uint32_t hash;
 	uint64_t leader;
 	int64_t key_count;
 	int sample_read;
 };
-/* Every member at the same revision with the same HashKV and one leader; when
- * want_revision > 0, the revision must be it. sample > 0 also reads that many keys
- * from every member and compares them, and counts the keys. */
+/* One leader every member agrees on, every member at base_revision or later (clients
+ * may write as soon as the cluster serves), and the same HashKV at base_revision on
+ * every member: the same data as of the snapshot. sample > 0 also reads that many
+ * keys at base_revision from every member alone, compares them, and counts the
+ * keys. base_revision 0: HashKV at the lowest current revision. */
 int rs_check_cluster(const struct cluster_spec *cs, int64_t want_revision, int sample, struct rs_check *out);
 
 /* ---- journal (journal.c) ---- */

@@ -96,6 +96,15 @@ TEST(restore_verify_staged_db)
 	CHECK_INT(rs_verify_db(path, NULL, NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "trailer");
 	CHECK_INT(rs_verify_db("/nonexistent/snapshot.db", NULL, NULL), -ENOENT);
+	/* Not a bbolt file: no revision to read (and no crash on junk). */
+	int64_t rev = 0;
+	uint8_t junk[20000];
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	write_file(path, junk, sizeof junk);
+	CHECK_INT(rs_db_last_revision(path, &rev), -EBADMSG);
+	write_file(path, junk, 100);
+	CHECK_INT(rs_db_last_revision(path, &rev), -EBADMSG);
 	CHECK_INT(rs_rmtree(dir), 0);
 }
 
