@@ -168,3 +168,16 @@ int rs_chown_like(const char *tree, const char *like)
 			       strerror(r < 0 ? -r : EIO));
 	return 0;
 }
+
+/* The staging dirs hold copies only (the fetched db, restored dirs not yet swapped
+ * in): gone once a restore is over, whichever way it ended before the stop. */
+void rs_remove_staging(const struct restore_plan *p)
+{
+	for (size_t i = 0; i < p->n_members; i++) {
+		char dir[PATH_MAX];
+		rs_parent(p->members[i].staged_dir, dir, sizeof dir);
+		if (rs_rmtree(dir) < 0)
+			rv_warn("%s", rv_errmsg(-EIO));
+	}
+	rv_err_clear();
+}

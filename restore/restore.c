@@ -164,8 +164,7 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 		r = rs_journal_remove(state_dir);
 		if (r < 0)
 			rv_warn("%s", rv_errmsg(r));
-		if (rs_rmtree(p->staging_dir) < 0)
-			rv_err_clear();
+		rs_remove_staging(p);
 		return 0;
 	}
 	snprintf(out->failure, sizeof out->failure, "%s", rv_errmsg(r));
@@ -184,7 +183,7 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	char db_path[PATH_MAX + 16];
 	uint64_t db_size = 0;
 	struct restore_pending pend;
-	bool found = false;
+	bool found = false, staged = false;
 	int lock = -1, r;
 
 	memset(out, 0, sizeof *out);
@@ -231,6 +230,7 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	}
 	if (r < 0)
 		goto out;
+	staged = true;
 
 	rv_info("fetching %s into %s", p->artifact, p->staging_dir);
 	db_path_of(p, db_path, sizeof db_path);
@@ -282,6 +282,9 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	}
 	out->phases.restore = rv_now_mono() - t;
 	if (r < 0) {
+		/* Keep the staging with the tools' logs the message points to; the next
+		 * restore or --cleanup removes it. */
+		staged = false;
 		r = rv_fail_wrap(r, "nothing was stopped or changed");
 		goto out;
 	}
@@ -291,7 +294,14 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	rs_guard_on(&g);
 	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
 	rs_guard_off(&g);
+	staged = false; /* from the stop on, the journal decides what the staging holds */
 out:
+	if (staged && r < 0) {
+		char msg[2048];
+		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
+		rs_remove_staging(p);
+		rv_fail(r, "%s", msg);
+	}
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();

@@ -33,6 +33,8 @@ int rs_write_atomic(const char *path, const char *text);
 /* As root: give tree the owner and group of like (an etcd run by a systemd unit as
  * its own user must be able to open its restored data dir). No-op otherwise. */
 int rs_chown_like(const char *tree, const char *like);
+/* Remove every member's staging dir (copies only; never a data dir). */
+void rs_remove_staging(const struct restore_plan *p);
 /* True when path is a mount point (its parent is on another device). */
 bool rs_is_mountpoint(const char *path);
 

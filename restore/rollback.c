@@ -87,10 +87,13 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 			n_started++;
 		}
 	}
-	/* The data dirs are as before the restore: the journal has done its job. */
+	/* The data dirs are as before the restore: the journal has done its job, and
+	 * what is left in staging are copies. */
 	r = rs_journal_remove(state_dir);
 	if (r < 0)
 		add(&msg, "%s; ", rv_errmsg(r));
+	else
+		rs_remove_staging(p);
 	size_t n_was_healthy = 0;
 	for (size_t i = 0; i < p->n_members; i++)
 		n_was_healthy += p->members[i].healthy;

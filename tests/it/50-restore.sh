@@ -139,6 +139,7 @@ test_corrupted_artifact_is_refused_before_any_member_stops() {
   assert_rc 1
   assert_err_contains "corrupt"
   assert_eq "$(pids)" "$before" "member pids after a refused artifact"
+  assert_no_file "$T/c/.regvault-restore-staging"
   ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "data dirs were moved"
   assert_no_file "$T/c/state/restore-journal.json"
   [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "the data changed"
@@ -168,6 +169,7 @@ test_member_that_cannot_start_rolls_back() {
   done
   ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "old data dirs were not put back"
   assert_no_file "$T/c/state/restore-journal.json"
+  assert_no_file "$T/c/.regvault-restore-staging"
   # The two members that ran serve the data from before the restore, later writes included.
   [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "the data after the rollback is not the data before"
   # With its port free, etcd3 joins again with its old data: all three hold it.
