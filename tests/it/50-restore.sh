@@ -316,3 +316,23 @@ test_client_writes_after_the_start_do_not_fail_the_check() {
   [ "$(json_get .revision_now)" -gt "$SNAPREV" ] || fail "revision_now $(json_get .revision_now) is not past $SNAPREV"
   [ "$(ectl get /k/client-after-start --print-value-only)" == yes ] || fail "the client's write is gone"
 }
+
+test_restore_tool_failure_stops_nothing() {
+  setup_data
+  # The etcd tools beside cluster.etcd.binary come first: a broken etcdctl there.
+  mkdir -p "$T/bin"
+  printf '#!/bin/sh\nexec /usr/bin/etcd "$@"\n' >"$T/bin/etcd"
+  printf '#!/bin/sh\necho "Error: simulated restore failure" >&2\nexit 3\n' >"$T/bin/etcdctl"
+  chmod +x "$T/bin/etcd" "$T/bin/etcdctl"
+  sed -i "s|^  etcd:\$|  etcd:\\n    binary: $T/bin/etcd|" "$CFG"
+  local before; before=$(pids)
+  rv restore --from latest --yes --force
+  assert_rc 1
+  assert_err_contains "etcdctl snapshot restore for member etcd"
+  assert_err_contains "simulated restore failure"
+  assert_err_contains "nothing was stopped or changed"
+  assert_eq "$(pids)" "$before" "member pids"
+  ! ls -d "$T/c/"*.before-restore-* >/dev/null 2>&1 || fail "data dirs were moved"
+  assert_no_file "$T/c/state/restore-journal.json"
+  [ "$(ectl get --prefix '')" == "$LATERDUMP" ] || fail "the data changed"
+}
