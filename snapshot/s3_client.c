@@ -45,7 +45,32 @@ struct xfer {
 	struct s3_resp *rs;
 	size_t body_off; /* upload position */
 	long status;     /* of the current response (after 1xx) */
+	curl_off_t last_dl, last_ul;
+	double last_move; /* monotonic time a byte last moved */
+	int timeout_s;
+	bool stalled;
 };
+
+/* curl's own low-speed check averages over several seconds, so a stall right
+ * after a fast start goes unnoticed; this one times out when no byte moved. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	double now = rv_now_mono();
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow != x->last_dl || ulnow != x->last_ul || x->last_move == 0) {
+		x->last_dl = dlnow;
+		x->last_ul = ulnow;
+		x->last_move = now;
+		return 0;
+	}
+	if (now - x->last_move >= x->timeout_s) {
+		x->stalled = true;
+		return 1;
+	}
+	return 0;
+}
 
 static size_t on_read(char *dst, size_t size, size_t nitems, void *ud)
 {
@@ -163,7 +188,7 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	struct s3_signed sg;
 	struct s3_sign_in in = {0};
 	char payload[65];
-	struct xfer x = {.h = h, .rq = rq, .rs = rs};
+	struct xfer x = {.h = h, .rq = rq, .rs = rs, .timeout_s = cfg->timeout_s};
 	CURLcode e;
 
 	if (cfg->path_style)
@@ -237,8 +262,9 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(cfg->timeout_s < 30 ? cfg->timeout_s : 30));
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)cfg->timeout_s);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (cfg->ca_file)
@@ -262,6 +288,10 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 
 	errbuf[0] = 0;
 	e = curl_easy_perform(h);
+	if (e == CURLE_ABORTED_BY_CALLBACK && x.stalled) {
+		e = CURLE_OPERATION_TIMEDOUT;
+		snprintf(errbuf, CURL_ERROR_SIZE, "no byte moved for %d s", cfg->timeout_s);
+	}
 	*status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
