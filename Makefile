@@ -46,7 +46,8 @@ $(BUILD)/obj/gen/etcd.pb-c.o: $(BUILD)/gen/etcd.pb-c.c
 # Every object may include the generated header: make it exist first.
 $(BUILD)/obj/%.o: %.c $(BUILD)/gen/etcd.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libregvault.a: $(LIB_OBJS)
 	@rm -f $@

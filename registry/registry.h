@@ -44,6 +44,7 @@ struct etcd_client_opts {
 	const char *user, *password; /* NULL: no authentication */
 	int timeout_ms;              /* deadline of one unary call; 0 = 5000 */
 	int dial_timeout_ms;         /* time allowed to connect; 0 = 2000 */
+	char **names;                /* optional member names, one per endpoint, for messages */
 };
 
 struct etcd_header {

@@ -1,0 +1,61 @@
+/* etcd_internal.h - private to the registry module: the client's state and the one
+ * function every RPC goes through. */
+#ifndef REGVAULT_ETCD_INTERNAL_H
+#define REGVAULT_ETCD_INTERNAL_H
+
+#include <pthread.h>
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "registry/registry.h"
+
+struct etcd_endpoint {
+	char *url;    /* as configured */
+	char *name;   /* member name, or NULL */
+	char target[256];
+	bool tls;
+	grpc_channel *ch; /* created on first use */
+	char label[320];  /* "etcd member etcd2 (http://127.0.0.1:2379)" */
+};
+
+struct etcd_client {
+	struct etcd_endpoint *eps;
+	size_t n;
+	grpc_channel_credentials *plain_creds, *tls_creds;
+	pthread_mutex_t mu; /* channels, token, cursor */
+	char *user, *password, *token;
+	unsigned token_gen; /* bumped on each authentication */
+	int timeout_ms, dial_timeout_ms;
+	int cursor; /* the endpoint ETCD_ANY tries first */
+};
+
+/* Options of one call. */
+struct etcd_call {
+	const char *method;                       /* "/etcdserverpb.KV/Range" */
+	const char *what;                         /* "Range", for messages */
+	const ProtobufCMessage *req;
+	const ProtobufCMessageDescriptor *resp_desc;
+	int timeout_ms;                           /* 0: the client's */
+	bool require_leader;                      /* etcd's "hasleader" metadata */
+	bool no_auth;                             /* Authenticate itself */
+};
+
+/* Run one unary (or single-message bidi) call on ep, or on any endpoint with
+ * failover when ep is ETCD_ANY. *resp is freed with protobuf_c_message_free_unpacked. */
+int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp);
+
+/* Internals shared with the streaming call. */
+int etcd_ep_ready(etcd_client *c, int ep, int timeout_ms);
+int etcd_auth_metadata(etcd_client *c, grpc_metadata *md, size_t *n, bool require_leader, unsigned *gen);
+int etcd_status_to_errno(grpc_status_code st);
+int etcd_call_error(etcd_client *c, int ep, const char *what, grpc_status_code st, grpc_slice details,
+		    const char *error_string);
+bool etcd_is_auth_expired(grpc_status_code st, grpc_slice details);
+int etcd_authenticate(etcd_client *c, int ep, unsigned seen_gen);
+gpr_timespec etcd_deadline_ms(int64_t ms);
+grpc_byte_buffer *etcd_pack(const ProtobufCMessage *m);
+ProtobufCMessage *etcd_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb);
+void etcd_copy_header(struct etcd_header *out, const void *pb_header);
+
+#endif

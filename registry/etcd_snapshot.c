@@ -1,0 +1,194 @@
+/* etcd_snapshot.c - the server-streamed Maintenance.Snapshot of one member,
+ * delivered chunk by chunk to the caller. One RECV_MESSAGE is in flight at a time
+ * (gRPC allows no more); the next is armed before the chunk is handed on, so the
+ * transport keeps receiving while the caller compresses and writes. */
+#include <errno.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/support/alloc.h>
+
+#include "common/common.h"
+#include "etcd.pb-c.h"
+#include "registry/etcd_internal.h"
+
+enum { TAG_START = 1, TAG_MSG, TAG_STATUS };
+
+struct stream {
+	etcd_client *c;
+	int ep;
+	etcd_snapshot_cb cb;
+	void *ud;
+	uint64_t total, received;
+	bool have_total;
+	int cb_error;
+};
+
+/* One SnapshotResponse: returns the callback's verdict. */
+static int deliver(struct stream *s, grpc_byte_buffer *bb)
+{
+	Etcdserverpb__SnapshotResponse *r =
+		(Etcdserverpb__SnapshotResponse *)etcd_unpack(&etcdserverpb__snapshot_response__descriptor, bb);
+	int rc;
+	if (!r)
+		return rv_fail(-EBADMSG, "Snapshot from %s sent a message regvault cannot decode", s->c->eps[s->ep].label);
+	if (!s->have_total) {
+		/* The first message tells the db size: its blob plus what remains. */
+		s->total = r->blob.len + r->remaining_bytes;
+		s->have_total = true;
+	}
+	s->received += r->blob.len;
+	rc = r->blob.len ? s->cb(r->blob.data, r->blob.len, s->total, s->ud) : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
+static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud, bool *auth_expired)
+{
+	Etcdserverpb__SnapshotRequest req = ETCDSERVERPB__SNAPSHOT_REQUEST__INIT;
+	struct stream s = {.c = c, .ep = ep, .cb = cb, .ud = ud};
+	grpc_metadata md[2];
+	size_t n_md = 0;
+	unsigned gen;
+	grpc_byte_buffer *req_bb, *recv_bb = NULL;
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	const char *error_string = NULL;
+	grpc_completion_queue *cq;
+	grpc_call *gc;
+	grpc_op ops[4], st_op, rm_op;
+	int outstanding = 0, r;
+
+	*auth_expired = false;
+	r = etcd_ep_ready(c, ep, c->dial_timeout_ms);
+	if (r < 0)
+		return r;
+	etcd_auth_metadata(c, md, &n_md, false, &gen);
+	req_bb = etcd_pack(&req.base); /* empty, but still a message */
+	grpc_metadata_array_init(&initial_md);
+	grpc_metadata_array_init(&trailing_md);
+	cq = grpc_completion_queue_create_for_next(NULL);
+	gc = grpc_channel_create_call(c->eps[ep].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+				      grpc_slice_from_static_string("/etcdserverpb.Maintenance/Snapshot"), NULL,
+				      etcd_deadline_ms(timeout_ms), NULL);
+
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = n_md;
+	ops[0].data.send_initial_metadata.metadata = md;
+	ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = req_bb;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	memset(&st_op, 0, sizeof st_op);
+	st_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	st_op.data.recv_status_on_client.trailing_metadata = &trailing_md;
+	st_op.data.recv_status_on_client.status = &status;
+	st_op.data.recv_status_on_client.status_details = &details;
+	st_op.data.recv_status_on_client.error_string = &error_string;
+	memset(&rm_op, 0, sizeof rm_op);
+	rm_op.op = GRPC_OP_RECV_MESSAGE;
+	rm_op.data.recv_message.recv_message = &recv_bb;
+
+	if (grpc_call_start_batch(gc, ops, 4, (void *)TAG_START, NULL) == GRPC_CALL_OK)
+		outstanding++;
+	if (outstanding && grpc_call_start_batch(gc, &st_op, 1, (void *)TAG_STATUS, NULL) == GRPC_CALL_OK)
+		outstanding++;
+	if (outstanding == 2 && grpc_call_start_batch(gc, &rm_op, 1, (void *)TAG_MSG, NULL) == GRPC_CALL_OK)
+		outstanding++;
+	if (outstanding < 3) {
+		grpc_call_cancel(gc, NULL);
+		if (!outstanding)
+			s.cb_error = rv_fail(-EIO, "Snapshot on %s could not start", c->eps[ep].label);
+	}
+
+	while (outstanding > 0) {
+		grpc_event ev = grpc_completion_queue_next(cq, etcd_deadline_ms((int64_t)timeout_ms + 5000), NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			grpc_call_cancel(gc, NULL);
+			continue;
+		}
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		outstanding--;
+		if ((intptr_t)ev.tag != TAG_MSG)
+			continue;
+		grpc_byte_buffer *got = recv_bb;
+		recv_bb = NULL;
+		if (!ev.success || !got) /* end of stream, or the call failed: see status */
+			continue;
+		if (!s.cb_error && grpc_call_start_batch(gc, &rm_op, 1, (void *)TAG_MSG, NULL) == GRPC_CALL_OK)
+			outstanding++;
+		if (!s.cb_error)
+			s.cb_error = deliver(&s, got);
+		grpc_byte_buffer_destroy(got);
+		if (s.cb_error)
+			grpc_call_cancel(gc, NULL);
+	}
+
+	if (s.cb_error) {
+		r = s.cb_error; /* the caller's reason beats our CANCELLED */
+	} else if (status != GRPC_STATUS_OK) {
+		*auth_expired = c->user && etcd_is_auth_expired(status, details);
+		r = etcd_call_error(c, ep, "Snapshot", status, details, error_string);
+		if (s.received)
+			r = rv_fail_wrap(r, "the snapshot stream broke after %llu of %llu bytes",
+					 (unsigned long long)s.received, (unsigned long long)s.total + 32);
+	} else if (!s.have_total || s.received != s.total + 32) {
+		r = rv_fail(-EPROTO, "Snapshot from %s ended after %llu bytes, expected %llu (db and 32-byte checksum)",
+			    c->eps[ep].label, (unsigned long long)s.received, (unsigned long long)s.total + 32);
+	} else {
+		r = 0;
+	}
+
+	if (recv_bb)
+		grpc_byte_buffer_destroy(recv_bb);
+	grpc_byte_buffer_destroy(req_bb);
+	grpc_metadata_array_destroy(&initial_md);
+	grpc_metadata_array_destroy(&trailing_md);
+	grpc_slice_unref(details);
+	gpr_free((void *)error_string);
+	for (size_t i = 0; i < n_md; i++) {
+		grpc_slice_unref(md[i].key);
+		grpc_slice_unref(md[i].value);
+	}
+	grpc_call_unref(gc);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return r;
+}
+
+int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud)
+{
+	bool expired;
+	int r;
+
+	if (ep < 0 || (size_t)ep >= c->n)
+		return rv_fail(-EINVAL, "a snapshot needs one member; no endpoint number %d", ep);
+	if (timeout_ms <= 0)
+		timeout_ms = 3600 * 1000;
+	if (c->user) {
+		pthread_mutex_lock(&c->mu);
+		bool have = c->token != NULL;
+		unsigned gen = c->token_gen;
+		pthread_mutex_unlock(&c->mu);
+		if (!have && (r = etcd_authenticate(c, ep, gen)) < 0)
+			return r;
+	}
+	r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired);
+	/* An expired token shows before any byte arrives: safe to start over. */
+	if (r < 0 && expired) {
+		pthread_mutex_lock(&c->mu);
+		unsigned gen = c->token_gen;
+		pthread_mutex_unlock(&c->mu);
+		if ((r = etcd_authenticate(c, ep, gen)) < 0)
+			return r;
+		r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired);
+	}
+	return r;
+}

@@ -1,0 +1,99 @@
+# Configuration errors as the user sees them: regvault with a bad config prints one
+# message naming the file, the key and its line, and exits 2. No cluster needed.
+
+# check_config CFGFILE: run a command that loads the config first.
+check_config() {
+  run "$RV_BIN" --config "$1" --no-progress cluster status
+  [[ $ERR == *"not implemented yet"* ]] && skip "cluster status does not load the config yet"
+  return 0
+}
+
+# A good three-member config in $T, then a copy with one line changed.
+good_config() { write_cluster_config "$T" >/dev/null; }
+
+test_missing_file_names_it_and_how_it_was_chosen() {
+  check_config "$T/none.yaml"
+  assert_rc 2
+  assert_err_contains "cannot read config $T/none.yaml (given with --config): No such file or directory"
+  REGVAULT_CONFIG=$T/env.yaml run "$RV_BIN" --no-progress cluster status
+  [[ $ERR == *"not implemented yet"* ]] && skip "cluster status does not load the config yet"
+  assert_rc 2
+  assert_err_contains "cannot read config $T/env.yaml (from \$REGVAULT_CONFIG)"
+}
+
+test_unknown_key_names_path_and_line() {
+  good_config
+  local line
+  line=$(grep -n 'data_dir:' "$CFG" | sed -n 2p | cut -d: -f1)   # the second member's
+  sed -i "${line}s/data_dir:/dataa_dir:/" "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "regvault: config $CFG line $line: unknown key cluster.members[1].dataa_dir"
+  assert_eq "$(grep -c . <<<"$ERR")" 1 "lines on stderr"
+}
+
+test_wrong_type_names_key_and_line() {
+  good_config
+  local line
+  line=$(grep -n 'heartbeat_interval_ms:' "$CFG" | cut -d: -f1)
+  sed -i 's/heartbeat_interval_ms: 100/heartbeat_interval_ms: fast/' "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: cluster.etcd.heartbeat_interval_ms must be an integer, not 'fast'"
+}
+
+test_yaml_syntax_error() {
+  printf 'cluster:\n  name: [a\n' >"$T/bad.yaml"
+  check_config "$T/bad.yaml"
+  assert_rc 2
+  assert_err_contains "config $T/bad.yaml line 3: YAML syntax error: did not find expected ',' or ']'"
+}
+
+test_empty_file() {
+  : >"$T/empty.yaml"
+  check_config "$T/empty.yaml"
+  assert_rc 2
+  assert_err_contains "config $T/empty.yaml is empty"
+}
+
+test_unknown_section_and_duplicate_key() {
+  good_config
+  echo "backups: {}" >>"$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "unknown key backups"
+  good_config
+  echo "state_dir: /elsewhere" >>"$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "duplicate key state_dir"
+}
+
+test_password_file_readable_by_others_is_refused() {
+  good_config
+  printf 'pa55-w0rd-xyz\n' >"$T/pw"
+  chmod 644 "$T/pw"
+  sed -i "/^store:/i\\  auth:\\n    user: root\\n    password_file: $T/pw" "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "(cluster.auth.password_file): password file $T/pw is readable by other users"
+  assert_err_contains "chmod 600 $T/pw"
+  [[ $ERR$OUT != *pa55-w0rd-xyz* ]] || fail "the password was printed"
+}
+
+test_inline_s3_secret_in_public_file_is_refused() {
+  good_config
+  sed -i '/^  url:/a\  s3:\n    secret_access_key: sk-inline-xyz' "$CFG"
+  chmod 644 "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "store.s3.secret_access_key is written inline but this file is readable by other users"
+  [[ $ERR$OUT != *sk-inline-xyz* ]] || fail "the secret was printed"
+}
+
+test_good_config_is_not_a_config_error() {
+  good_config
+  check_config "$CFG"
+  [ "$RC" -ne 2 ] || fail "exit 2 for a good config: ${ERR:0:300}"
+  [[ $ERR != *"config $CFG"* ]] || fail "a config message for a good config: ${ERR:0:300}"
+}
