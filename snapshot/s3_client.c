@@ -262,6 +262,9 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(cfg->timeout_s < 30 ? cfg->timeout_s : 30));
+	/* small requests have a deadline too; transfers of data only the stall check */
+	if (!rq->sink && rq->body_len < 1024 * 1024)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)cfg->timeout_s);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);

@@ -1,10 +1,12 @@
 # The S3 store (snapshot/store_s3.c) against a real S3 server (Ceph RGW), driven
 # through the store API by build/store-tool; faults through tests/tools/faultproxy.py.
 
-ST=$RV_ROOT/build/store-tool
+# the sanitizer build beside the regvault under test, when that is the one tested
+ST=$(dirname "$RV_BIN")/store-tool
 
 setup_file() {
-  make -s -C "$RV_ROOT" build/store-tool >/dev/null
+  if [[ $ST == */asan/* ]]; then make -s -C "$RV_ROOT" SAN=1 build/asan/store-tool >/dev/null
+  else make -s -C "$RV_ROOT" build/store-tool >/dev/null; fi
   RGW_DIR=$T_FILE_DIR/rgw
   local osd
   osd=$(free_port)
