@@ -3,6 +3,7 @@
  * object only at commit (CompleteMultipartUpload); small writes are one PUT at
  * commit. Abort removes the upload, cleanup removes uploads killed writers left. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,17 +27,34 @@ struct s3_store {
 	char *url; /* s3://bucket/prefix, for messages */
 };
 
+struct s3_writer;
+
+/* The part being uploaded by a second thread while the writer fills the next. */
+struct part_job {
+	struct s3_writer *w;
+	uint8_t *buf;
+	size_t len, cap;
+	int number;
+	int result;
+	char etag[256];
+	char *err; /* the failed upload's sentence, moved to the writer's thread */
+	pthread_t th;
+	bool running, joinable;
+};
+
 struct s3_writer {
 	struct store_writer base;
 	struct s3_store *s;
+	struct s3_client cl; /* the writer's own connection: parts go up from a second thread */
 	char *name, *key;
 	uint8_t *buf;
-	size_t len, part_size;
+	size_t len, cap, part_size;
+	struct part_job job;
 	char *upload_id;
 	struct rv_buf parts; /* <Part> elements for CompleteMultipartUpload */
-	int nparts;
+	int nparts;          /* parts handed to upload */
 	uint64_t total;
-	int failed; /* an earlier error: nothing more is sent */
+	int failed;          /* an earlier error: nothing more is sent */
 };
 
 /* ---- configuration ---- */
@@ -236,8 +254,10 @@ static int put_begin_s3(struct store *st, const char *name, uint64_t expected_si
 	w->s = s;
 	w->name = rv_strdup(name);
 	w->key = key_of(s, name);
-	w->part_size = choose_part_size(expected_size);
+	w->part_size = w->cap = choose_part_size(expected_size);
 	w->buf = rv_xmalloc(w->part_size);
+	w->job.w = w;
+	s3_client_init(&w->cl, &s->cfg);
 	*out = &w->base;
 	return 0;
 }
@@ -252,9 +272,9 @@ static int initiate(struct s3_writer *w)
 	int r;
 
 	snprintf(what, sizeof(what), "starting the upload of %s", w->name);
-	r = s3_request(&s->cl, &rq, &rs);
+	r = s3_request(&w->cl, &rq, &rs);
 	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&s->cl, &rs, what);
+		r = s3_fail_status(&w->cl, &rs, what);
 	if (r == 0) {
 		struct s3_xml_span sp = {rs.body.data ? rs.body.data : "", rs.body.len};
 		w->upload_id = s3_xml_get(sp, "UploadId");
@@ -276,48 +296,105 @@ static size_t next_part_size(struct s3_writer *w)
 	return ps;
 }
 
-static int upload_part(struct s3_writer *w)
+/* In the upload thread: PUT one part. */
+static int send_part(struct part_job *j)
 {
-	struct s3_store *s = w->s;
+	struct s3_writer *w = j->w;
 	char num[16], what[512];
 	struct s3_query q[] = {{"partNumber", num}, {"uploadId", w->upload_id}};
 	struct s3_resp rs;
 	int r;
 
-	if (w->nparts + 1 > PARTS_LIMIT)
-		return rv_fail(-EFBIG, "%s is too large for S3's 10,000 parts of %zu MiB", w->name, w->part_size / (size_t)MiB);
-	snprintf(num, sizeof(num), "%d", w->nparts + 1);
-	snprintf(what, sizeof(what), "uploading part %d of %s", w->nparts + 1, w->name);
-	struct s3_req rq = {.method = "PUT", .key = w->key, .query = q, .nquery = 2, .body = w->buf,
-			    .body_len = w->len, .what = what};
-	r = s3_request(&s->cl, &rq, &rs);
+	snprintf(num, sizeof(num), "%d", j->number);
+	snprintf(what, sizeof(what), "uploading part %d of %s", j->number, w->name);
+	struct s3_req rq = {.method = "PUT", .key = w->key, .query = q, .nquery = 2, .body = j->buf,
+			    .body_len = j->len, .what = what};
+	r = s3_request(&w->cl, &rq, &rs);
 	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&s->cl, &rs, what);
+		r = s3_fail_status(&w->cl, &rs, what);
 	if (r == 0 && !rs.etag[0])
-		r = rv_fail(-EIO, "S3 endpoint %s answered %s without an ETag", s->cfg.endpoint, what);
-	if (r == 0) {
-		w->nparts++;
-		rv_buf_printf(&w->parts, "<Part><PartNumber>%d</PartNumber><ETag>", w->nparts);
-		for (const char *p = rs.etag; *p; p++) {
-			if (*p == '&')
-				rv_buf_printf(&w->parts, "&amp;");
-			else if (*p == '<')
-				rv_buf_printf(&w->parts, "&lt;");
-			else if (*p == '>')
-				rv_buf_printf(&w->parts, "&gt;");
-			else
-				rv_buf_append(&w->parts, p, 1);
-		}
-		rv_buf_printf(&w->parts, "</ETag></Part>");
-		w->len = 0;
-		size_t ps = next_part_size(w);
-		if (ps != w->part_size) {
-			w->part_size = ps;
-			w->buf = rv_xrealloc(w->buf, ps);
-		}
-	}
+		r = rv_fail(-EIO, "S3 endpoint %s answered %s without an ETag", w->s->cfg.endpoint, what);
+	if (r == 0)
+		snprintf(j->etag, sizeof(j->etag), "%s", rs.etag);
+	else
+		j->err = rv_strdup(rv_errmsg(r));
 	s3_resp_free(&rs);
 	return r;
+}
+
+static void *part_thread(void *arg)
+{
+	struct part_job *j = arg;
+	j->result = send_part(j);
+	return NULL;
+}
+
+/* Wait for the part in flight; record its ETag or its error. */
+static int finish_part(struct s3_writer *w)
+{
+	struct part_job *j = &w->job;
+	int r;
+
+	if (!j->running)
+		return 0;
+	if (j->joinable)
+		pthread_join(j->th, NULL);
+	j->running = j->joinable = false;
+	r = j->result;
+	if (r < 0) {
+		rv_fail(r, "%s", j->err ? j->err : "uploading a part failed");
+		free(j->err);
+		j->err = NULL;
+		return r;
+	}
+	rv_buf_printf(&w->parts, "<Part><PartNumber>%d</PartNumber><ETag>", j->number);
+	for (const char *p = j->etag; *p; p++) {
+		if (*p == '&')
+			rv_buf_printf(&w->parts, "&amp;");
+		else if (*p == '<')
+			rv_buf_printf(&w->parts, "&lt;");
+		else if (*p == '>')
+			rv_buf_printf(&w->parts, "&gt;");
+		else
+			rv_buf_append(&w->parts, p, 1);
+	}
+	rv_buf_printf(&w->parts, "</ETag></Part>");
+	return 0;
+}
+
+/* Hand the filled buffer to the upload thread (after the previous part is up)
+ * and go on filling the other one: at most two parts in memory. */
+static int start_part(struct s3_writer *w)
+{
+	struct part_job *j = &w->job;
+	uint8_t *spare;
+	size_t spare_cap;
+	int r = finish_part(w);
+
+	if (r < 0)
+		return r;
+	if (w->nparts + 1 > PARTS_LIMIT)
+		return rv_fail(-EFBIG, "%s is too large for S3's 10,000 parts of %zu MiB", w->name,
+			       w->part_size / (size_t)MiB);
+	spare = j->buf;
+	spare_cap = j->cap;
+	j->buf = w->buf;
+	j->cap = w->cap;
+	j->len = w->len;
+	j->number = ++w->nparts;
+	w->part_size = next_part_size(w);
+	if (!spare || spare_cap < w->part_size) {
+		spare = rv_xrealloc(spare, w->part_size);
+		spare_cap = w->part_size;
+	}
+	w->buf = spare;
+	w->cap = spare_cap;
+	w->len = 0;
+	j->running = true;
+	j->joinable = pthread_create(&j->th, NULL, part_thread, j) == 0;
+	if (!j->joinable)
+		part_thread(j); /* no thread to be had: upload here */
+	return 0;
 }
 
 static int put_write_s3(struct store_writer *ww, const void *p, size_t n)
@@ -340,7 +417,7 @@ static int put_write_s3(struct store_writer *ww, const void *p, size_t n)
 		if (w->len == w->part_size) {
 			r = w->upload_id ? 0 : initiate(w);
 			if (r == 0)
-				r = upload_part(w);
+				r = start_part(w);
 			if (r < 0)
 				return w->failed = r;
 		}
@@ -348,7 +425,8 @@ static int put_write_s3(struct store_writer *ww, const void *p, size_t n)
 	return 0;
 }
 
-static void abort_upload(struct s3_store *s, const char *key, const char *upload_id, const char *name)
+static void abort_upload(struct s3_store *s, struct s3_client *cl, const char *key, const char *upload_id,
+			 const char *name)
 {
 	struct s3_query q[] = {{"uploadId", upload_id}};
 	char what[512];
@@ -356,17 +434,22 @@ static void abort_upload(struct s3_store *s, const char *key, const char *upload
 	struct s3_req rq = {.method = "DELETE", .key = key, .query = q, .nquery = 1, .what = what};
 
 	snprintf(what, sizeof(what), "aborting the upload of %s", name);
-	int r = s3_request(&s->cl, &rq, &rs);
+	int r = s3_request(cl, &rq, &rs);
 	if (r == 0 && rs.status / 100 != 2 && rs.status != 404)
 		r = -EIO;
 	if (r < 0)
-		rv_warn("could not abort the unfinished upload of %s in %s; `regvault snapshot prune` or the next cleanup removes it",
-			name, s->url);
+		rv_warn("could not abort the unfinished upload of %s in %s; the next store cleanup removes it", name,
+			s->url);
 	s3_resp_free(&rs);
 }
 
 static void writer_free(struct s3_writer *w)
 {
+	if (w->job.running && w->job.joinable)
+		pthread_join(w->job.th, NULL);
+	free(w->job.buf);
+	free(w->job.err);
+	s3_client_cleanup(&w->cl);
 	free(w->name);
 	free(w->key);
 	free(w->buf);
@@ -390,7 +473,7 @@ static int complete(struct s3_writer *w)
 	snprintf(what, sizeof(what), "completing the upload of %s", w->name);
 	struct s3_req rq = {.method = "POST", .key = w->key, .query = q, .nquery = 1, .body = body.data,
 			    .body_len = body.len, .sign_body = true, .content_type = "application/xml", .what = what};
-	r = s3_request(&s->cl, &rq, &rs);
+	r = s3_request(&w->cl, &rq, &rs);
 	if (r == 0) {
 		char *code = s3_error_code(&rs);
 		/* A retried complete whose first try succeeded finds no upload: the
@@ -404,11 +487,11 @@ static int complete(struct s3_writer *w)
 					    w->name);
 			free(o.name);
 		} else if (rs.status / 100 != 2) {
-			r = s3_fail_status(&s->cl, &rs, what);
+			r = s3_fail_status(&w->cl, &rs, what);
 		} else if (*code) {
 			/* 200 with an <Error> body: S3 failed while completing */
 			rs.status = 500;
-			r = s3_fail_status(&s->cl, &rs, what);
+			r = s3_fail_status(&w->cl, &rs, what);
 		}
 		free(code);
 	}
@@ -419,16 +502,15 @@ static int complete(struct s3_writer *w)
 
 static int put_single(struct s3_writer *w)
 {
-	struct s3_store *s = w->s;
 	char what[512];
 	struct s3_resp rs;
 	int r;
 
 	snprintf(what, sizeof(what), "uploading %s", w->name);
 	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what};
-	r = s3_request(&s->cl, &rq, &rs);
+	r = s3_request(&w->cl, &rq, &rs);
 	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&s->cl, &rs, what);
+		r = s3_fail_status(&w->cl, &rs, what);
 	s3_resp_free(&rs);
 	return r;
 }
@@ -442,7 +524,9 @@ static int put_commit_s3(struct store_writer *ww)
 		r = put_single(w);
 	} else if (r == 0) {
 		if (w->len)
-			r = upload_part(w);
+			r = start_part(w);
+		if (r == 0)
+			r = finish_part(w);
 		if (r == 0)
 			r = complete(w);
 	}
@@ -455,8 +539,10 @@ static int put_commit_s3(struct store_writer *ww)
 				    (unsigned long long)o.size, (unsigned long long)w->total);
 		free(o.name);
 	}
-	if (r < 0 && w->upload_id)
-		abort_upload(w->s, w->key, w->upload_id, w->name);
+	if (r < 0 && w->upload_id) {
+		finish_part(w);
+		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
+	}
 	writer_free(w);
 	return r;
 }
@@ -464,8 +550,10 @@ static int put_commit_s3(struct store_writer *ww)
 static void put_abort_s3(struct store_writer *ww)
 {
 	struct s3_writer *w = (struct s3_writer *)ww;
-	if (w->upload_id)
-		abort_upload(w->s, w->key, w->upload_id, w->name);
+	if (w->upload_id) {
+		finish_part(w);
+		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
+	}
 	writer_free(w);
 }
 
@@ -681,7 +769,7 @@ static int cleanup_s3(struct store *st)
 			int64_t t = s3_parse_iso8601(ini);
 			if (k && id && t >= 0 && now - t >= age) {
 				rv_info("aborting the unfinished upload of %s started %lld s ago", k, (long long)(now - t));
-				abort_upload(s, k, id, k);
+				abort_upload(s, &s->cl, k, id, k);
 				aborted++;
 			}
 			free(k);
