@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -167,6 +168,19 @@ static bool retryable_status(long s)
 	return s == 500 || s == 502 || s == 503 || s == 504 || s == 429;
 }
 
+/* Per-thread xorshift seeded from the clock and pid: processes retrying
+ * together must not draw the same delays (random() is seeded alike everywhere). */
+static uint64_t jitter_rand(void)
+{
+	static _Thread_local uint64_t x;
+	if (!x)
+		x = ((uint64_t)(rv_now_mono() * 1e9) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&x) | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 static void backoff(int attempt)
 {
 	int64_t cap = BACKOFF_BASE_MS << (attempt < 6 ? attempt - 1 : 5);
@@ -174,7 +188,7 @@ static void backoff(int attempt)
 		cap = BACKOFF_CAP_MS;
 	/* "equal jitter": half the delay fixed, half random, so retries of many
 	 * clients spread out but never come back at once */
-	rv_sleep_ms(cap / 2 + (int64_t)(random() % (cap / 2 + 1)));
+	rv_sleep_ms(cap / 2 + (int64_t)(jitter_rand() % (uint64_t)(cap / 2 + 1)));
 }
 
 /* One attempt: build, sign, perform. Returns the CURLcode. */
