@@ -338,7 +338,7 @@ int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs)
 		uint64_t resumed = rs->delivered;
 		rv_buf_free(&rs->body);
 		rs->sink_error = 0;
-		e = perform(c, rq, rs, errbuf, resumed, resumed ? etag : NULL, &status);
+		e = perform(c, rq, rs, errbuf, resumed, resumed && etag[0] ? etag : rq->if_match, &status);
 		rs->status = status;
 		if (rs->sink_error)
 			return rs->sink_error;

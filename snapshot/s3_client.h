@@ -45,6 +45,7 @@ struct s3_req {
 	void *ud;
 	bool ranged;
 	uint64_t range_start, range_end;
+	const char *if_match;            /* ETag the object must still have */
 	const char *what;                /* "uploading part 3 of NAME", for messages */
 };
 

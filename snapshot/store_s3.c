@@ -25,7 +25,20 @@ struct s3_store {
 	struct s3_cfg cfg;
 	struct s3_client cl;
 	char *url; /* s3://bucket/prefix, for messages */
+	/* Read-ahead for sequential ranged reads (the artifact reader asks for 1 MiB
+	 * at a time): one request per RA_SIZE instead of one per call. */
+	struct {
+		char *name;
+		char etag[256];
+		uint64_t off; /* object offset of buf[0] */
+		size_t len;
+		bool eof;     /* buf ends where the object ends */
+		uint8_t *buf;
+	} ra;
 };
+
+#define RA_SIZE (8 * MiB)
+#define RA_MAX_READ (4 * MiB) /* larger reads go straight through */
 
 struct s3_writer;
 
@@ -215,6 +228,8 @@ static void close_s3(struct store *st)
 	struct s3_store *s = (struct s3_store *)st;
 	s3_client_cleanup(&s->cl);
 	cfg_free(&s->cfg);
+	free(s->ra.name);
+	free(s->ra.buf);
 	free(s->url);
 	free(s);
 }
@@ -459,6 +474,7 @@ static void writer_free(struct s3_writer *w)
 }
 
 static int stat_key(struct s3_store *s, const char *name, struct store_object *out);
+static void ra_drop(struct s3_store *s, const char *name);
 
 static int complete(struct s3_writer *w)
 {
@@ -520,6 +536,7 @@ static int put_commit_s3(struct store_writer *ww)
 	struct s3_writer *w = (struct s3_writer *)ww;
 	int r = w->failed;
 
+	ra_drop(w->s, w->name);
 	if (r == 0 && !w->upload_id) {
 		r = put_single(w);
 	} else if (r == 0) {
@@ -610,35 +627,118 @@ static int stat_s3(struct store *st, const char *name, struct store_object *out)
 	return r < 0 ? r : stat_key(s, name, out);
 }
 
+static void ra_drop(struct s3_store *s, const char *name)
+{
+	if (s->ra.name && (!name || !strcmp(s->ra.name, name))) {
+		free(s->ra.name);
+		s->ra.name = NULL;
+		s->ra.len = 0;
+	}
+}
+
+/* One GET of [offset, offset+len) (len 0: to the end) into cb; reading at or
+ * past the end delivers nothing, like pread. */
+static int get_range(struct s3_store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb,
+		     void *ud, const char *if_match, struct s3_resp *rs)
+{
+	char what[512];
+	char *key = key_of(s, name);
+	int r;
+
+	snprintf(what, sizeof(what), "reading %s", name);
+	struct s3_req rq = {.method = "GET", .key = key, .sink = cb, .ud = ud, .what = what, .if_match = if_match,
+			    .ranged = offset > 0 || len > 0, .range_start = offset,
+			    .range_end = len ? offset + len - 1 : UINT64_MAX};
+	r = s3_request(&s->cl, &rq, rs);
+	if (r == 0 && rs->status == 404) {
+		char *code = s3_error_code(rs);
+		r = strcmp(code, "NoSuchBucket") ? rv_fail(-ENOENT, "%s has no object %s", s->url, name)
+						 : s3_fail_status(&s->cl, rs, what);
+		free(code);
+	} else if (r == 0 && rs->status == 416) {
+		rs->status = 206; /* nothing in range */
+	} else if (r == 0 && rs->status == 412) {
+		r = rv_fail(-EAGAIN, "%s in %s was replaced while it was being read; try again", name, s->url);
+	} else if (r == 0 && rs->status / 100 != 2) {
+		r = s3_fail_status(&s->cl, rs, what);
+	}
+	free(key);
+	return r;
+}
+
+static int ra_sink(const void *p, size_t n, void *ud)
+{
+	struct s3_store *s = ud;
+	if (s->ra.len + n > RA_SIZE)
+		return -EOVERFLOW;
+	memcpy(s->ra.buf + s->ra.len, p, n);
+	s->ra.len += n;
+	return 0;
+}
+
+/* Refill the read-ahead buffer with [offset, offset+want). */
+static int ra_fill(struct s3_store *s, const char *name, uint64_t offset, size_t want)
+{
+	struct s3_resp rs;
+	bool same = s->ra.name && !strcmp(s->ra.name, name);
+	char etag[256];
+	int r;
+
+	snprintf(etag, sizeof(etag), "%s", same ? s->ra.etag : "");
+	if (!same) {
+		ra_drop(s, NULL);
+		s->ra.name = rv_strdup(name);
+	}
+	if (!s->ra.buf)
+		s->ra.buf = rv_xmalloc(RA_SIZE);
+	s->ra.off = offset;
+	s->ra.len = 0;
+	s->ra.eof = false;
+	r = get_range(s, name, offset, want, ra_sink, s, etag[0] ? etag : NULL, &rs);
+	if (r == 0) {
+		s->ra.eof = s->ra.len < want;
+		snprintf(s->ra.etag, sizeof(s->ra.etag), "%s", rs.etag[0] ? rs.etag : etag);
+	} else {
+		ra_drop(s, NULL);
+	}
+	s3_resp_free(&rs);
+	return r;
+}
+
 static int get_s3(struct store *st, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char what[512];
 	struct s3_resp rs;
-	char *key;
 	int r = check_name(s, name);
 
 	if (r < 0)
 		return r;
-	key = key_of(s, name);
-	snprintf(what, sizeof(what), "reading %s", name);
-	struct s3_req rq = {.method = "GET", .key = key, .sink = cb, .ud = ud, .what = what,
-			    .ranged = offset > 0 || len > 0, .range_start = offset,
-			    .range_end = len ? offset + len - 1 : UINT64_MAX};
-	r = s3_request(&s->cl, &rq, &rs);
-	if (r == 0 && rs.status == 404) {
-		char *code = s3_error_code(&rs);
-		r = strcmp(code, "NoSuchBucket") ? rv_fail(-ENOENT, "%s has no object %s", s->url, name)
-						 : s3_fail_status(&s->cl, &rs, what);
-		free(code);
-	} else if (r == 0 && rs.status == 416) {
-		r = rv_fail(-EINVAL, "%s in %s is shorter than offset %llu", name, s->url, (unsigned long long)offset);
-	} else if (r == 0 && rs.status / 100 != 2) {
-		r = s3_fail_status(&s->cl, &rs, what);
+	if (len == 0 || len > RA_MAX_READ) {
+		r = get_range(s, name, offset, len, cb, ud, NULL, &rs);
+		s3_resp_free(&rs);
+		return r;
 	}
-	s3_resp_free(&rs);
-	free(key);
-	return r;
+	while (len > 0) {
+		bool same = s->ra.name && !strcmp(s->ra.name, name);
+		uint64_t end = s->ra.off + s->ra.len;
+		if (same && offset >= s->ra.off && offset < end) {
+			size_t k = (size_t)(end - offset < len ? end - offset : len);
+			if ((r = cb(s->ra.buf + (offset - s->ra.off), k, ud)) != 0)
+				return r;
+			offset += k;
+			len -= k;
+			continue;
+		}
+		if (same && offset >= end && s->ra.eof)
+			return 0; /* past the end */
+		/* a read that continues the last one is likely sequential: read ahead */
+		bool sequential = same && offset == end;
+		if ((r = ra_fill(s, name, offset, sequential ? RA_SIZE : (size_t)len)) < 0)
+			return r;
+		if (s->ra.len == 0)
+			return 0;
+	}
+	return 0;
 }
 
 /* ---- listing ---- */
@@ -720,6 +820,7 @@ static int del_s3(struct store *st, const char *name)
 	free(o.name);
 	if (r < 0)
 		return r;
+	ra_drop(s, name);
 	key = key_of(s, name);
 	snprintf(what, sizeof(what), "deleting %s", name);
 	struct s3_req rq = {.method = "DELETE", .key = key, .what = what};

@@ -75,6 +75,23 @@ test_multipart_put_get_is_byte_identical_and_ranged_reads() {
   assert_eq "$(stat -c %s "$T/tail")" 10 "size of the tail read"
 }
 
+test_sequential_ranged_reads_are_read_ahead() {
+  s3env readahead "$PROXY"
+  plan
+  run "$ST" put "$T_FILE_DIR/big" r.tar.zst
+  assert_ok
+  : >"$PROXY_DIR/log"
+  # as the artifact reader does: 64 KiB, then 1 MiB at a time until a short read
+  run "$ST" getchunks r.tar.zst "$T/out" 1048576 65536
+  assert_ok
+  cmp "$T_FILE_DIR/big" "$T/out" || fail "chunked read differs"
+  assert_eq "$(proxied 'GET .*r.tar.zst')" 4 "GET requests for 20 MB read 1 MiB at a time"
+  # reading at or past the end delivers nothing, like pread
+  run "$ST" get r.tar.zst "$T/past" 20000000 100
+  assert_ok
+  assert_eq "$(stat -c %s "$T/past")" 0 "bytes read past the end"
+}
+
 test_interop_with_aws_cli() {
   s3env interop
   run "$ST" put "$T_FILE_DIR/big" by-regvault.tar.zst

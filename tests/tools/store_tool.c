@@ -7,6 +7,8 @@
  *   store-tool put-exit FILE NAME              write FILE, then exit without commit or abort
  *   store-tool putmany COUNT PREFIX            COUNT small objects PREFIX000000...
  *   store-tool get NAME FILE [OFFSET [LEN]]    download (FILE - = stdout)
+ *   store-tool getchunks NAME FILE CHUNK FIRST  download by ranged reads as the artifact reader does:
+ *                                              FIRST bytes, then CHUNK at a time until a short read
  *   store-tool ls | stat NAME | rm NAME | cleanup
  * Exit 0 ok, 1 failed (message on stderr), 2 usage. */
 #include <errno.h>
@@ -22,13 +24,25 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: store-tool put FILE NAME [SIZE] | put-abort FILE NAME | put-exit FILE NAME | "
-			"putmany COUNT PREFIX | get NAME FILE [OFFSET [LEN]] | ls | stat NAME | rm NAME | cleanup\n");
+			"putmany COUNT PREFIX | get NAME FILE [OFFSET [LEN]] | getchunks NAME FILE CHUNK FIRST | ls | stat NAME | rm NAME | cleanup\n");
 	return 2;
 }
 
 static int write_fd(const void *p, size_t n, void *ud)
 {
 	return rv_write_all(*(int *)ud, p, n);
+}
+
+struct chunk_sink {
+	int fd;
+	uint64_t got;
+};
+
+static int chunk_write(const void *p, size_t n, void *ud)
+{
+	struct chunk_sink *c = ud;
+	c->got += n;
+	return rv_write_all(c->fd, p, n);
 }
 
 static int put_file(struct store *st, const char *file, const char *name, uint64_t expected, int mode)
@@ -116,6 +130,21 @@ int main(int argc, char **argv)
 			if (fd != 1)
 				close(fd);
 		}
+	} else if (!strcmp(cmd, "getchunks") && argc == 6) {
+		struct chunk_sink cs = {.fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644)};
+		uint64_t off = 0, want = strtoull(argv[5], NULL, 10), chunk = strtoull(argv[4], NULL, 10);
+		if (cs.fd < 0)
+			r = rv_fail(-errno, "cannot create %s", argv[3]);
+		while (r == 0 && cs.fd >= 0) {
+			cs.got = 0;
+			r = store_get(st, argv[2], off, want, chunk_write, &cs);
+			off += cs.got;
+			if (cs.got < want)
+				break;
+			want = chunk;
+		}
+		if (cs.fd >= 0)
+			close(cs.fd);
 	} else if (!strcmp(cmd, "ls") && argc == 2) {
 		struct store_object *o;
 		size_t n;
