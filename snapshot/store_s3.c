@@ -258,6 +258,9 @@ static size_t choose_part_size(uint64_t expected)
 	return ps > PART_MAX ? PART_MAX : (size_t)ps;
 }
 
+static int initiate(struct s3_writer *w);
+static void writer_free(struct s3_writer *w);
+
 static int put_begin_s3(struct store *st, const char *name, uint64_t expected_size, struct store_writer **out)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -273,6 +276,15 @@ static int put_begin_s3(struct store *st, const char *name, uint64_t expected_si
 	w->buf = rv_xmalloc(w->part_size);
 	w->job.w = w;
 	s3_client_init(&w->cl, &s->cfg);
+	/* Unless the object is known to be small, start the upload now: wrong
+	 * credentials or a missing bucket show before anything is streamed. */
+	if (expected_size == 0 || expected_size >= w->part_size) {
+		r = initiate(w);
+		if (r < 0) {
+			writer_free(w);
+			return r;
+		}
+	}
 	*out = &w->base;
 	return 0;
 }

@@ -48,9 +48,18 @@ plan() { printf '%s\n' "$@" >"$PROXY_DIR/plan"; : >"$PROXY_DIR/log"; }
 proxied() { grep -c "$1" "$PROXY_DIR/log"; }
 
 test_small_object_put_get_is_byte_identical() {
-  s3env small
-  run "$ST" put "$T_FILE_DIR/small" a.tar.zst
+  s3env small "$PROXY"
+  plan
+  # known to be small: one PUT
+  run "$ST" put "$T_FILE_DIR/small" a.tar.zst 150000
   assert_ok
+  assert_eq "$(cat "$PROXY_DIR/log")" "PUT /$S3_BUCKET/small/a.tar.zst pass" "requests"
+  # size unknown: a multipart upload of one part
+  run "$ST" put "$T_FILE_DIR/small" b.tar.zst
+  assert_ok
+  run "$ST" get b.tar.zst "$T/out"
+  assert_ok
+  cmp "$T_FILE_DIR/small" "$T/out" || fail "downloaded object differs"
   run "$ST" get a.tar.zst "$T/out"
   assert_ok
   cmp "$T_FILE_DIR/small" "$T/out" || fail "downloaded object differs"
@@ -182,6 +191,16 @@ test_wrong_secret_key_is_one_sentence_without_secrets() {
   assert_err_contains "S3 rejected the credentials for bucket $S3_BUCKET: 403 InvalidAccessKeyId"
 }
 
+test_wrong_credentials_fail_before_anything_is_streamed() {
+  s3env creds
+  export AWS_SECRET_ACCESS_KEY=notTheRightSecretKey0000000000000000000000
+  # the store-tool reads nothing from a FIFO nobody writes: put_begin must fail first
+  mkfifo "$T/fifo"
+  run timeout 20 "$ST" put "$T/fifo" x
+  assert_rc 1
+  assert_err_contains "S3 rejected the credentials for bucket $S3_BUCKET: 403 SignatureDoesNotMatch"
+}
+
 test_missing_credentials_is_configuration_error() {
   s3env creds
   unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
@@ -238,8 +257,9 @@ test_fault_part_upload_retried_after_drop_500_503() {
 test_fault_single_put_and_list_retried() {
   s3env fault-small "$PROXY"
   plan "status PUT f.tar.zst 503 x2" "dropresp GET list-type 100"
-  run "$ST" put "$T_FILE_DIR/small" f.tar.zst
+  run "$ST" put "$T_FILE_DIR/small" f.tar.zst 150000
   assert_ok
+  assert_eq "$(proxied 'PUT .*f.tar.zst')" 3 "PUT requests"
   run "$ST" ls
   assert_ok
   assert_out_contains "f.tar.zst"

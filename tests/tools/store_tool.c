@@ -49,13 +49,17 @@ static int put_file(struct store *st, const char *file, const char *name, uint64
 {
 	static char buf[1 << 20];
 	struct store_writer *w;
-	int fd = strcmp(file, "-") ? open(file, O_RDONLY) : 0;
-	int r;
-	if (fd < 0)
-		return rv_fail(-errno, "cannot open %s: %s", file, strerror(errno));
+	int fd, r;
+	/* begin first: a store that refuses fails before anything is read */
 	r = store_put_begin(st, name, expected, &w);
 	if (r < 0)
 		return r;
+	fd = strcmp(file, "-") ? open(file, O_RDONLY) : 0;
+	if (fd < 0) {
+		r = rv_fail(-errno, "cannot open %s: %s", file, strerror(errno));
+		store_put_abort(w);
+		return r;
+	}
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
@@ -114,7 +118,7 @@ int main(int argc, char **argv)
 			char name[512];
 			struct store_writer *w;
 			snprintf(name, sizeof(name), "%s%06d", argv[3], i);
-			r = store_put_begin(st, name, 0, &w);
+			r = store_put_begin(st, name, strlen(name), &w);
 			if (r == 0 && (r = store_put_write(w, name, strlen(name))) < 0)
 				store_put_abort(w);
 			else if (r == 0)
