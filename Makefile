@@ -77,9 +77,16 @@ demo: deps all
 	bash tests/demo.sh
 
 PREFIX ?= /usr
+RV_PKG_VERSION := $(shell sed -n 's/^#define RV_VERSION "\(.*\)"/\1/p' common/common.h)
 DESTDIR ?=
 install: all
 	install -D -m 0755 $(BUILD)/regvault $(DESTDIR)$(PREFIX)/bin/regvault
+
+deb: all
+	bash packaging/deb/build.sh $(BUILD) $(BUILD)/pkg $(RV_PKG_VERSION)
+
+rpm: all
+	bash packaging/rpm/build.sh $(BUILD) $(BUILD)/pkg $(RV_PKG_VERSION)
 
 clean:
 	rm -rf build

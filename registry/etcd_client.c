@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #include "common/common.h"
@@ -22,11 +23,20 @@ static pthread_mutex_t global_mu = PTHREAD_MUTEX_INITIALIZER;
 static int global_refs;
 static _Thread_local int last_ep = -1;
 
+/* gRPC core logs to stderr by itself (TLS handshake failures, for one); the
+ * failing call reports the cause once, so its own lines are only for -v. */
+static void grpc_log_to_debug(gpr_log_func_args *a)
+{
+	rv_debug("grpc: %s", a->message);
+}
+
 void etcd_global_init(void)
 {
 	pthread_mutex_lock(&global_mu);
-	if (global_refs++ == 0)
+	if (global_refs++ == 0) {
+		gpr_set_log_function(grpc_log_to_debug);
 		grpc_init();
+	}
 	pthread_mutex_unlock(&global_mu);
 }
 
@@ -229,13 +239,13 @@ static grpc_channel *channel(etcd_client *c, int ep)
 	pthread_mutex_lock(&c->mu);
 	if (!e->ch) {
 		/* Reconnect quickly after a member comes back (default backoff grows to
-		 * two minutes); allow large Range responses. */
+		 * two minutes); allow large Range responses. Not MIN_RECONNECT_BACKOFF:
+		 * in gRPC 1.51 it is also the connect timeout, and TLS under load needs
+		 * more than 100 ms. */
 		grpc_arg args[] = {
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 			 .value.integer = 1 << 30},
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-			 .value.integer = 100},
-			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
 			 .value.integer = 100},
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
 			 .value.integer = 1000},

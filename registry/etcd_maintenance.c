@@ -210,6 +210,7 @@ int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out)
 	r = etcd_status(c, ep, &out->status);
 	if (r < 0) {
 		snprintf(out->reason, sizeof out->reason, "%s", rv_errmsg(r));
+		out->err = r;
 		return 0;
 	}
 	out->reachable = true;

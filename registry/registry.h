@@ -170,6 +170,7 @@ struct etcd_member_health {
 	struct etcd_status status;
 	char alarms[64];   /* "NOSPACE,CORRUPT" raised on this member, or "" */
 	char reason[256];  /* why not healthy */
+	int err;           /* the call's negative errno when not reachable, else 0 */
 };
 int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out);
 

@@ -10,13 +10,16 @@ DEMO=$ROOT/build/demo
 CFG=$DEMO/regvault.yaml
 mkdir -p "$DEMO"
 
+# Ports below the kernel's range for outgoing connections, not in use, not reused.
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (low - 10000)))
+    grep -qx "$p" "$DEMO/.ports" 2>/dev/null && continue
+    [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    [[ " ${USED:-} " == *" $p "* ]] && continue
-    USED="${USED:-} $p"; echo "$p"; return
+    echo "$p" >>"$DEMO/.ports"; echo "$p"; return
   done
 }
 

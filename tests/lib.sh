@@ -41,15 +41,20 @@ assert_file() { [ -e "$1" ] || fail "$1 does not exist"; }
 assert_no_file() { [ ! -e "$1" ] || fail "$1 exists"; }
 json_get() { jq -r "$1" <<<"$OUT"; }
 
-# A TCP port on 127.0.0.1 that nothing listens on, chosen at random so that test
-# files running at the same time on one machine rarely collide.
+# A TCP port on 127.0.0.1 that nothing uses, chosen at random below the kernel's
+# range for outgoing connections (which would otherwise take "free" ports from
+# under us), and never the same twice in one test file (recorded in a file, since
+# this runs in $(...) subshells).
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  touch "$T_FILE_DIR/.ports"
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (low - 10000)))
+    grep -qx "$p" "$T_FILE_DIR/.ports" && continue
+    [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    [ -n "${RV_USED_PORTS:-}" ] && [[ " $RV_USED_PORTS " == *" $p "* ]] && continue
-    RV_USED_PORTS="${RV_USED_PORTS:-} $p"
+    echo "$p" >>"$T_FILE_DIR/.ports"
     echo "$p"
     return
   done

@@ -1,0 +1,55 @@
+# Packages: the .deb and .rpm hold the binary, the systemd timers and the example
+# configuration, declare their dependencies, and the packaged binary runs.
+
+setup_file() {
+  make -s -C "$RV_ROOT" all >/dev/null
+  bash "$RV_ROOT/packaging/deb/build.sh" "$RV_ROOT/build" "$T_FILE_DIR/pkg" 0.0.0-test >/dev/null
+  bash "$RV_ROOT/packaging/rpm/build.sh" "$RV_ROOT/build" "$T_FILE_DIR/pkg" 0.0.0test >/dev/null
+}
+
+test_deb_has_binary_units_and_dependencies() {
+  local deb
+  deb=$(ls "$T_FILE_DIR"/pkg/regvault_0.0.0-test_*.deb)
+  run dpkg-deb -c "$deb"
+  assert_ok
+  assert_out_contains "./usr/bin/regvault"
+  assert_out_contains "./lib/systemd/system/regvault-snapshot.timer"
+  assert_out_contains "./lib/systemd/system/regvault-drill.timer"
+  assert_out_contains "./etc/regvault/regvault.yaml.example"
+  run dpkg-deb -f "$deb" Depends
+  assert_out_contains "libgrpc29"
+  assert_out_contains "etcd-client"
+}
+
+test_packaged_binary_runs() {
+  local deb
+  deb=$(ls "$T_FILE_DIR"/pkg/regvault_0.0.0-test_*.deb)
+  dpkg-deb -x "$deb" "$T/root"
+  run "$T/root/usr/bin/regvault" --version
+  assert_ok
+  assert_out_contains "regvault "
+}
+
+test_units_run_the_packaged_binary() {
+  local u
+  for u in "$RV_ROOT"/packaging/systemd/*.service; do
+    grep -q '^ExecStart=/usr/bin/regvault ' "$u" || fail "$u does not run /usr/bin/regvault"
+    timer=${u%.service}.timer
+    [ -f "$timer" ] || fail "$u has no timer"
+  done
+}
+
+test_example_config_loads() {
+  CFG=$RV_ROOT/packaging/regvault.yaml.example
+  # status against members that do not run: a failed operation (1), not a config error (2)
+  rv cluster status
+  [ "$RC" -ne 2 ] || fail "the example configuration does not load: $ERR"
+}
+
+test_rpm_has_binary_and_units() {
+  command -v rpm >/dev/null || skip "rpm is not installed"
+  run rpm -qpl "$T_FILE_DIR"/pkg/regvault-0.0.0test-1.*.rpm
+  assert_ok
+  assert_out_contains "/usr/bin/regvault"
+  assert_out_contains "/lib/systemd/system/regvault-snapshot.timer"
+}
