@@ -10,6 +10,7 @@ setup_file() {
   RGW_DIR=$T_FILE_DIR/rgw
   local osd
   osd=$(free_port)
+  seq "$osd" $((osd + 30)) >>"$T_FILE_DIR/.ports" # the OSD binds in this range: keep it for itself
   RGW_PORT=$(free_port) RGW_MON_PORT=$(free_port) RGW_OSD_PORT_MIN=$osd RGW_OSD_PORT_MAX=$((osd + 30)) \
     bash "$RV_ROOT/tests/s3-rgw/start-rgw.sh" "$RGW_DIR" >/dev/null
   # shellcheck disable=SC1091
