@@ -118,3 +118,24 @@ rv_kill_leftovers() {
   done
   return 0
 }
+
+# ---- maint area (tests/it/4*.sh) ----
+# start_cluster_retry DIR [SED_EXPR]: start_cluster, with the configuration edited by
+# sed first when SED_EXPR is given, retried on fresh ports when cluster up fails (a
+# random port can be taken meanwhile, e.g. as another client's ephemeral port). A
+# failed attempt's directory is moved aside, not deleted.
+start_cluster_retry() {
+  local dir=$1 expr=${2:-} attempt
+  for attempt in 1 2 3; do
+    write_cluster_config "$dir"
+    if [ -n "$expr" ]; then sed -i "$expr" "$CFG"; fi
+    if "$RV_BIN" --config "$CFG" --no-progress cluster up; then
+      echo "$CFG" >>"$T_FILE_DIR/.clusters"
+      return 0
+    fi
+    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
+    mv "$dir" "$dir.failed-$attempt"
+  done
+  echo "cluster up failed 3 times"
+  return 1
+}

@@ -1,0 +1,72 @@
+/* health.c - the gate every maintenance run passes first: all members answer, agree
+ * on one leader, and none is marked CORRUPT. Defragmenting or compacting a cluster
+ * that is already degraded is how one lost member becomes a lost quorum. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "maint/maint.h"
+
+int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_nospace, int *leader_ep)
+{
+	struct etcd_status st;
+	struct etcd_alarm *alarms = NULL;
+	uint64_t leader = 0;
+	uint64_t *ids = rv_xcalloc(cs->n_members + 1, sizeof *ids);
+	size_t n_alarms = 0;
+	int r = 0, lead = -1;
+
+	for (size_t i = 0; i < cs->n_members && r == 0; i++) {
+		const char *name = cs->members[i].name;
+		r = etcd_status(c, (int)i, &st);
+		if (r == -EHOSTUNREACH || r == -ETIMEDOUT) {
+			/* Once more: a first connection can be slow to come up. */
+			rv_sleep_ms(500);
+			r = etcd_status(c, (int)i, &st);
+		}
+		if (r == -EHOSTUNREACH || r == -ETIMEDOUT) {
+			r = rv_fail_wrap(r, "member %s is not healthy, so nothing was changed", name);
+			break;
+		}
+		if (r < 0) {
+			r = rv_fail_wrap(r, "cannot ask member %s for its status, so nothing was changed", name);
+			break;
+		}
+		ids[i] = st.hdr.member_id;
+		if (st.leader == 0)
+			r = rv_fail(-EBUSY, "member %s sees no leader, so nothing was changed; wait until the cluster has a leader (regvault cluster status)",
+				    name);
+		else if (leader && st.leader != leader)
+			r = rv_fail(-EBUSY, "the members disagree on the leader (an election is under way), so nothing was changed; try again in a few seconds");
+		leader = st.leader;
+	}
+	for (size_t i = 0; r == 0 && i < cs->n_members; i++)
+		if (ids[i] == leader)
+			lead = (int)i;
+	if (r == 0 && lead < 0)
+		r = rv_fail(-EBUSY, "the leader (member id %016llx) is not one of the configured members, so nothing was changed; check cluster.members",
+			    (unsigned long long)leader);
+	if (r == 0) {
+		r = etcd_alarm_list(c, ETCD_ANY, &alarms, &n_alarms);
+		if (r < 0)
+			r = rv_fail_wrap(r, "cannot read the cluster's alarms, so nothing was changed");
+	}
+	for (size_t a = 0; r == 0 && a < n_alarms; a++) {
+		const char *who = "an unknown member";
+		for (size_t i = 0; i < cs->n_members; i++)
+			if (ids[i] == alarms[a].member_id)
+				who = cs->members[i].name;
+		if (alarms[a].type == ETCD_ALARM_CORRUPT)
+			r = rv_fail(-EBUSY, "member %s has a CORRUPT alarm, so nothing was changed; find the member that diverged (regvault maint hashcheck) and restore it before any maintenance",
+				    who);
+		else if (alarms[a].type == ETCD_ALARM_NOSPACE && !allow_nospace)
+			r = rv_fail(-EBUSY, "member %s has a NOSPACE alarm, so nothing was changed; run regvault maint recover-space",
+				    who);
+	}
+	free(alarms);
+	free(ids);
+	if (r == 0 && leader_ep)
+		*leader_ep = lead;
+	return r;
+}
