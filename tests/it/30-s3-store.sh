@@ -344,3 +344,30 @@ test_cleanup_removes_only_old_unfinished_uploads() {
   assert_ok
   assert_eq "$(uploads killed/)" "" "unfinished uploads after cleanup of old ones"
 }
+
+# valgrind stays clean on the S3 store (normal build; threads, curl, retries, an abort).
+test_store_is_valgrind_clean() {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  make -s -C "$RV_ROOT" build/store-tool >/dev/null || fail "cannot build build/store-tool"
+  local vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
+    --errors-for-leak-kinds=definite --suppressions="$RV_ROOT/tests/valgrind.supp" "$RV_ROOT/build/store-tool")
+  s3env vg "$PROXY"
+  plan "status PUT partNumber=1 503" "dropresp GET v.tar.zst 3000000"
+  run "${vg[@]}" put "$T_FILE_DIR/big" v.tar.zst
+  assert_ok
+  run "${vg[@]}" get v.tar.zst "$T/out"
+  assert_ok
+  cmp "$T_FILE_DIR/big" "$T/out" || fail "object differs"
+  run "${vg[@]}" getchunks v.tar.zst "$T/out2" 1048576 65536
+  assert_ok
+  run "${vg[@]}" ls
+  assert_ok
+  plan "status PUT partNumber=2 503 x*"
+  REGVAULT_S3_MAX_ATTEMPTS=2 run "${vg[@]}" put "$T_FILE_DIR/big" w.tar.zst
+  assert_rc 1
+  plan
+  run "${vg[@]}" rm v.tar.zst
+  assert_ok
+  REGVAULT_S3_CLEANUP_AGE_S=0 run "${vg[@]}" cleanup
+  assert_ok
+}
