@@ -371,3 +371,28 @@ test_store_is_valgrind_clean() {
   REGVAULT_S3_CLEANUP_AGE_S=0 run "${vg[@]}" cleanup
   assert_ok
 }
+
+# HTTPS: verified against store.s3.ca_file; an unknown CA is a TLS failure, not retried.
+test_tls_endpoint_verified_with_ca_file() {
+  local d=$T/tls port
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$d/key.pem" -out "$d/cert.pem" >/dev/null 2>&1 || fail "openssl could not make a certificate"
+  FAULTPROXY_TLS_CERT=$d/cert.pem FAULTPROXY_TLS_KEY=$d/key.pem \
+    python3 "$RV_ROOT/tests/tools/faultproxy.py" "$d/port" "${S3_ENDPOINT##*:}" "$d/plan" "$d/log" >"$d/out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 50); do [ -s "$d/port" ] && break; sleep 0.1; done
+  port=$(cat "$d/port")
+  s3env tls "https://127.0.0.1:$port"
+  STORE_S3_CA_FILE=$d/cert.pem run "$ST" put "$T_FILE_DIR/small" t.tar.zst
+  assert_ok
+  STORE_S3_CA_FILE=$d/cert.pem run "$ST" get t.tar.zst "$T/out"
+  assert_ok
+  cmp "$T_FILE_DIR/small" "$T/out" || fail "object differs over TLS"
+  run "$ST" ls
+  assert_rc 1
+  assert_err_contains "the TLS connection to S3 endpoint https://127.0.0.1:$port failed"
+  assert_err_contains "store.s3.ca_file"
+  assert_eq "$(grep -c list-type "$d/log")" 0 "listings that got through without a trusted certificate"
+  kill "$pid"
+}

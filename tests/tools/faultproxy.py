@@ -14,9 +14,11 @@ METHOD is GET/PUT/POST/DELETE/HEAD or *; PATTERN a substring of the request targ
     dropresp forward, pass ARG bytes of the answer, then close the connection
     delay    wait ARG seconds, then forward (a slow server)
 Used rules are removed from PLAN. LOG gets one line per request: METHOD TARGET ACTION.
+With FAULTPROXY_TLS_CERT and FAULTPROXY_TLS_KEY set it speaks HTTPS (to test TLS).
 """
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -153,9 +155,25 @@ def main():
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.getsockname()[1])
     os.replace(tmp, PORTFILE)
+    ctx = None
+    if os.environ.get("FAULTPROXY_TLS_CERT"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["FAULTPROXY_TLS_CERT"], os.environ["FAULTPROXY_TLS_KEY"])
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        threading.Thread(target=serve, args=(conn, ctx), daemon=True).start()
+
+
+def serve(conn, ctx):
+    if ctx:
+        try:
+            conn.settimeout(10)
+            conn = ctx.wrap_socket(conn, server_side=True)
+            conn.settimeout(None)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+    handle(conn)
 
 
 main()
