@@ -1,12 +1,442 @@
-/* snapshot.c - 'regvault snapshot': placeholder until the command lands. */
+/* snapshot.c - 'regvault snapshot save|list|verify|fetch|delete|prune': options and
+ * output over the snapshot module. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 
+static const char usage_group[] =
+	"usage: regvault snapshot COMMAND [options]\n"
+	"\n"
+	"Streamed, verified, zstd-compressed snapshots of the cluster in a store.\n"
+	"\n"
+	"Commands:\n"
+	"  save [--store URL] [--tag TAG]     take a snapshot from a healthy member\n"
+	"  list                               artifacts in the store, newest first\n"
+	"  verify NAME|latest|--all           read artifacts end to end and check them\n"
+	"  fetch NAME|latest FILE             write the plain etcd snapshot to FILE\n"
+	"  delete NAME                        remove one artifact\n"
+	"  prune [--dry-run]                  apply snapshot.retention\n"
+	"\n"
+	"Every command takes --store URL (default store.url) and -o json.\n"
+	"'regvault snapshot COMMAND --help' for a command.\n";
+
+static const struct {
+	const char *name, *usage;
+} helps[] = {
+	{"save", "usage: regvault snapshot save [--store URL] [--tag TAG] [-o json]\n"
+		 "\n"
+		 "Stream Maintenance.Snapshot from a healthy member (snapshot.source: follower by default,\n"
+		 "leader, or a member name), check etcd's sha256 trailer, compress with zstd (level\n"
+		 "snapshot.compression_level) and publish <cluster>-<UTC time>-r<revision>[-<tag>].tar.zst\n"
+		 "atomically in the store. A member that is down is skipped; if the member fails while\n"
+		 "streaming, the save is retried once on another member.\n"
+		 "\n"
+		 "  --store URL   a directory, file:///path or s3://bucket/prefix (default store.url)\n"
+		 "  --tag TAG     appended to the name: letters, digits, '.' and '_'\n"},
+	{"list", "usage: regvault snapshot list [--store URL] [-o json]\n"
+		 "\n"
+		 "Artifacts newest first: name, created, revision, db size, artifact size, source member,\n"
+		 "tag. Files that are not regvault artifacts are listed as foreign. Reads only manifests.\n"},
+	{"verify", "usage: regvault snapshot verify NAME|latest|--all [--store URL] [-o json]\n"
+		   "\n"
+		   "Read artifacts end to end: zstd frames and checksums, the tar structure, the manifests,\n"
+		   "the sha256 of snapshot.db against etcd's trailer and the manifest. Exit 1 when anything\n"
+		   "is wrong (a foreign file in the store counts with --all). NAME may omit .tar.zst.\n"},
+	{"fetch", "usage: regvault snapshot fetch NAME|latest FILE [--store URL] [-o json]\n"
+		  "\n"
+		  "Write the plain etcd snapshot (db + sha256 trailer, as 'etcdctl snapshot save' writes it),\n"
+		  "verified, to FILE, which must not exist.\n"},
+	{"delete", "usage: regvault snapshot delete NAME [--store URL] [-o json]\n"
+		   "\n"
+		   "Remove one artifact (and its sidecar manifest). NAME may omit .tar.zst.\n"},
+	{"prune", "usage: regvault snapshot prune [--dry-run] [--store URL] [-o json]\n"
+		  "\n"
+		  "Apply snapshot.retention (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly;\n"
+		  "restic's semantics, UTC periods) and say what is kept and why. The newest good artifact\n"
+		  "is never removed; files that are not regvault artifacts are left alone.\n"
+		  "\n"
+		  "  --dry-run     only show the decisions\n"},
+};
+
+static const char *help_of(const char *cmd)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(helps); i++)
+		if (strcmp(helps[i].name, cmd) == 0)
+			return helps[i].usage;
+	return usage_group;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	puts(s);
+	free(s);
+	json_decref(j);
+}
+
+/* The keys save -o json and list -o json share. */
+static json_t *info_json(const struct snap_info *si)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(si->name));
+	if (si->foreign) {
+		json_object_set_new(o, "size", json_integer((json_int_t)si->size));
+		json_object_set_new(o, "foreign", json_true());
+		json_object_set_new(o, "problem", json_string(si->problem));
+		return o;
+	}
+	json_object_set_new(o, "revision", json_integer(si->m.revision));
+	json_object_set_new(o, "db_size", json_integer(si->m.db_size));
+	json_object_set_new(o, "size", json_integer((json_int_t)si->size));
+	json_object_set_new(o, "sha256", si->m.sha256[0] ? json_string(si->m.sha256) : json_null());
+	json_object_set_new(o, "created_at", json_string(si->m.created_at));
+	json_object_set_new(o, "source_member", json_string(si->m.member_name));
+	json_object_set_new(o, "tag", si->m.tag[0] ? json_string(si->m.tag) : json_null());
+	json_object_set_new(o, "cluster_name", json_string(si->m.cluster_name));
+	{
+		char id[17];
+		snprintf(id, sizeof id, "%016llx", (unsigned long long)si->m.cluster_id);
+		json_object_set_new(o, "cluster_id", json_string(id));
+	}
+	json_object_set_new(o, "etcd_version", json_string(si->m.etcd_version));
+	json_object_set_new(o, "raft_term", json_integer((json_int_t)si->m.raft_term));
+	json_object_set_new(o, "raft_index", json_integer((json_int_t)si->m.raft_index));
+	json_object_set_new(o, "db_size_in_use", json_integer(si->m.db_size_in_use));
+	json_object_set_new(o, "compression", json_string(si->m.compression));
+	json_object_set_new(o, "duration_s", json_real(si->m.duration_s));
+	json_object_set_new(o, "foreign", json_false());
+	return o;
+}
+
+/* Common options: --store, plus the command's own. Returns the index of the first
+ * operand, or -1 after printing a usage error. */
+struct opts {
+	const char *store, *tag;
+	bool dry_run, all;
+};
+
+static int parse(const char *cmd, int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{"store", required_argument, NULL, 's'}, {"tag", required_argument, NULL, 't'},
+		{"dry-run", no_argument, NULL, 'n'},     {"all", no_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0},
+	};
+	char full[64];
+	int c;
+	snprintf(full, sizeof full, "snapshot %s", cmd);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		bool ok = true;
+		switch (c) {
+		case 's':
+			o->store = optarg;
+			break;
+		case 't':
+			o->tag = optarg;
+			ok = strcmp(cmd, "save") == 0;
+			break;
+		case 'n':
+			o->dry_run = true;
+			ok = strcmp(cmd, "prune") == 0;
+			break;
+		case 'a':
+			o->all = true;
+			ok = strcmp(cmd, "verify") == 0;
+			break;
+		default:
+			if (optopt)
+				return cli_usage_error(full, "option -%c is unknown or needs a value", optopt), -1;
+			return cli_usage_error(full, "unknown option %s", argv[optind - 1]), -1;
+		}
+		if (!ok)
+			return cli_usage_error(full, "option %s does not apply to '%s'", argv[optind - 1], cmd), -1;
+	}
+	return optind;
+}
+
+static int open_store(struct rv_config *cfg, const struct opts *o, struct store **st)
+{
+	struct store_spec spec = cfg->store;
+	int r;
+	if (o->store)
+		spec.url = (char *)o->store;
+	r = store_open(&spec, st);
+	if (r < 0)
+		return cli_fail(r);
+	return RV_EXIT_OK;
+}
+
+static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", si->m.created_at[0] ? si->m.created_at : "-");
+}
+
+static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
+{
+	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot};
+	struct snap_info si;
+	char db[16], sz[16], dur[16], rate[16];
+	int r = snap_save(&cfg->cluster, st, &so, &si);
+	double d;
+
+	if (r < 0)
+		return cli_fail(r);
+	if (cli->json) {
+		print_json(info_json(&si));
+		return RV_EXIT_OK;
+	}
+	d = si.m.duration_s > 0 ? si.m.duration_s : 1e-9;
+	printf("saved %s\n", si.name);
+	printf("  revision   %lld (member %s, etcd %s)\n", (long long)si.m.revision, si.m.member_name,
+	       si.m.etcd_version);
+	printf("  db size    %s\n", rv_fmt_bytes((uint64_t)si.m.db_size, db, sizeof db));
+	printf("  artifact   %s (ratio %.2f)\n", rv_fmt_bytes(si.size, sz, sizeof sz),
+	       si.size ? (double)si.m.db_size / (double)si.size : 0.0);
+	printf("  duration   %s (%s/s)\n", rv_fmt_duration(si.m.duration_s, dur, sizeof dur),
+	       rv_fmt_bytes((uint64_t)((double)si.m.db_size / d), rate, sizeof rate));
+	printf("  sha256     %s\n", si.m.sha256);
+	printf("  store      %s\n", store_describe(st));
+	return RV_EXIT_OK;
+}
+
+static int do_list(struct cli *cli, struct store *st)
+{
+	struct snap_info *v;
+	size_t n;
+	int r = snap_list(st, &v, &n);
+	if (r < 0)
+		return cli_fail(r);
+	if (cli->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, info_json(&v[i]));
+		print_json(a);
+	} else if (n == 0) {
+		printf("no snapshots in %s\n", store_describe(st));
+	} else {
+		printf("%-52s %-20s %10s %10s %10s %-8s %s\n", "NAME", "CREATED", "REVISION", "DB SIZE", "SIZE",
+		       "MEMBER", "TAG");
+		for (size_t i = 0; i < n; i++) {
+			char db[16], sz[16], when[32];
+			const struct snap_info *si = &v[i];
+			if (si->foreign) {
+				printf("%-52s %-20s %10s %10s %10s %-8s %s\n", si->name, "-", "-", "-",
+				       rv_fmt_bytes(si->size, sz, sizeof sz), "-", "(foreign)");
+				continue;
+			}
+			fmt_ago(si, when, sizeof when);
+			printf("%-52s %-20s %10lld %10s %10s %-8s %s\n", si->name, when, (long long)si->m.revision,
+			       rv_fmt_bytes((uint64_t)si->m.db_size, db, sizeof db),
+			       rv_fmt_bytes(si->size, sz, sizeof sz), si->m.member_name,
+			       si->m.tag[0] ? si->m.tag : "-");
+		}
+		for (size_t i = 0; i < n; i++)
+			if (v[i].foreign)
+				fprintf(stderr, "regvault: %s: %s\n", v[i].name, v[i].problem);
+	}
+	free(v);
+	return RV_EXIT_OK;
+}
+
+static json_t *verify_json(const struct snap_info *si, bool ok)
+{
+	json_t *o = ok ? info_json(si) : json_object();
+	if (!ok) {
+		json_object_set_new(o, "name", json_string(si->name));
+		json_object_set_new(o, "problem", json_string(si->problem));
+	}
+	json_object_set_new(o, "ok", json_boolean(ok));
+	return o;
+}
+
+static int do_verify(struct cli *cli, struct store *st, const struct opts *o, int argc, char **argv, int first)
+{
+	struct snap_info *v = NULL;
+	size_t n = 0;
+	char name[256];
+	int bad = 0, r;
+	json_t *a = json_array();
+
+	if (o->all) {
+		if (first < argc)
+			return json_decref(a), cli_usage_error("snapshot verify", "give NAME or --all, not both");
+		if ((r = snap_list(st, &v, &n)) < 0)
+			return json_decref(a), cli_fail(r);
+	} else {
+		if (first + 1 != argc)
+			return json_decref(a), cli_usage_error("snapshot verify", "give one NAME, latest or --all");
+		if ((r = snap_resolve(st, argv[first], name, sizeof name)) < 0)
+			return json_decref(a), cli_fail(r);
+		v = rv_xcalloc(1, sizeof *v);
+		snprintf(v[0].name, sizeof v[0].name, "%s", name);
+		n = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct snap_info si;
+		r = snap_verify(st, v[i].name, &si);
+		if (r < 0) {
+			bad++;
+			snprintf(si.name, sizeof si.name, "%s", v[i].name);
+			snprintf(si.problem, sizeof si.problem, "%s", rv_errmsg(r));
+			fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+			rv_err_clear();
+		} else if (!cli->json) {
+			printf("ok  %s (revision %lld, sha256 %s)\n", si.name, (long long)si.m.revision, si.m.sha256);
+		}
+		if (cli->json)
+			json_array_append_new(a, verify_json(&si, r == 0));
+	}
+	if (cli->json && o->all) {
+		print_json(a);
+	} else if (cli->json) {
+		json_t *e = json_incref(json_array_get(a, 0));
+		json_decref(a);
+		print_json(e);
+	} else {
+		json_decref(a);
+	}
+	if (!cli->json && o->all && n == 0)
+		printf("no snapshots in %s\n", store_describe(st));
+	free(v);
+	return bad ? RV_EXIT_FAIL : RV_EXIT_OK;
+}
+
+static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, int first)
+{
+	struct snap_manifest m;
+	char name[256];
+	int r;
+	if (first + 2 != argc)
+		return cli_usage_error("snapshot fetch", "give NAME|latest and FILE");
+	if ((r = snap_resolve(st, argv[first], name, sizeof name)) < 0)
+		return cli_fail(r);
+	if ((r = snap_fetch(st, name, argv[first + 1], &m)) < 0)
+		return cli_fail(r);
+	if (cli->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(name));
+		json_object_set_new(o, "file", json_string(argv[first + 1]));
+		json_object_set_new(o, "revision", json_integer(m.revision));
+		json_object_set_new(o, "db_size", json_integer(m.db_size));
+		json_object_set_new(o, "sha256", json_string(m.sha256));
+		print_json(o);
+	} else {
+		printf("wrote %s from %s (revision %lld, verified)\n", argv[first + 1], name, (long long)m.revision);
+	}
+	return RV_EXIT_OK;
+}
+
+static int do_delete(struct cli *cli, struct store *st, int argc, char **argv, int first)
+{
+	char name[256];
+	int r;
+	if (first + 1 != argc)
+		return cli_usage_error("snapshot delete", "give one NAME");
+	if (strcmp(argv[first], "latest") == 0)
+		return cli_usage_error("snapshot delete", "name the artifact to delete; 'latest' is not accepted here");
+	if ((r = snap_resolve(st, argv[first], name, sizeof name)) < 0)
+		return cli_fail(r);
+	if ((r = snap_delete(st, name)) < 0)
+		return cli_fail(r);
+	if (cli->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(name));
+		json_object_set_new(o, "deleted", json_true());
+		print_json(o);
+	} else {
+		printf("deleted %s\n", name);
+	}
+	return RV_EXIT_OK;
+}
+
+static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
+{
+	struct prune_decision *d;
+	size_t n, removed = 0;
+	int r = snap_prune(st, &cfg->snapshot.retention, o->dry_run, &d, &n);
+	if (r < 0)
+		return cli_fail(r);
+	for (size_t i = 0; i < n; i++)
+		removed += !d[i].keep;
+	if (cli->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_object();
+			json_object_set_new(e, "name", json_string(d[i].name));
+			json_object_set_new(e, "keep", json_boolean(d[i].keep));
+			json_object_set_new(e, "reason", json_string(d[i].reason));
+			json_object_set_new(e, "removed", json_boolean(!d[i].keep && !o->dry_run));
+			json_array_append_new(a, e);
+		}
+		print_json(a);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"), d[i].name,
+			       d[i].reason);
+		printf("%zu kept, %zu %s%s\n", n - removed, removed, o->dry_run ? "would be removed" : "removed",
+		       o->dry_run ? " (dry run)" : "");
+	}
+	free(d);
+	return RV_EXIT_OK;
+}
+
 int cmd_snapshot(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
-	(void)argc;
-	fprintf(stderr, "regvault: '%s' is not implemented yet\n", argv[0]);
-	return RV_EXIT_FAIL;
+	struct rv_config cfg = {0};
+	struct opts o = {0};
+	struct store *st = NULL;
+	const char *cmd;
+	int first, rc;
+
+	if (argc < 2 || (argv[1][0] == '-' && cli_wants_help(argc, argv))) {
+		fputs(usage_group, argc < 2 ? stderr : stdout);
+		return argc < 2 ? RV_EXIT_USAGE : RV_EXIT_OK;
+	}
+	cmd = argv[1];
+	if (strcmp(help_of(cmd), usage_group) == 0)
+		return cli_usage_error("snapshot", "unknown command '%s'", cmd);
+	if (cli_wants_help(argc - 1, argv + 1)) {
+		fputs(help_of(cmd), stdout);
+		return RV_EXIT_OK;
+	}
+	first = parse(cmd, argc - 1, argv + 1, &o);
+	if (first < 0)
+		return RV_EXIT_USAGE;
+	first += 1; /* index into argv */
+	if (o.tag && (rc = snap_tag_check(o.tag)) < 0) {
+		fprintf(stderr, "regvault snapshot save: %s\n", rv_errmsg(rc));
+		return RV_EXIT_USAGE;
+	}
+	if ((strcmp(cmd, "save") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "prune") == 0) && first < argc) {
+		char full[64];
+		snprintf(full, sizeof full, "snapshot %s", cmd);
+		return cli_usage_error(full, "unexpected argument '%s'", argv[first]);
+	}
+	if ((rc = cli_load_config(cli, &cfg)) != RV_EXIT_OK)
+		return rc;
+	if ((rc = open_store(&cfg, &o, &st)) != RV_EXIT_OK)
+		goto out;
+	if (strcmp(cmd, "save") == 0)
+		rc = do_save(cli, &cfg, st, &o);
+	else if (strcmp(cmd, "list") == 0)
+		rc = do_list(cli, st);
+	else if (strcmp(cmd, "verify") == 0)
+		rc = do_verify(cli, st, &o, argc, argv, first);
+	else if (strcmp(cmd, "fetch") == 0)
+		rc = do_fetch(cli, st, argc, argv, first);
+	else if (strcmp(cmd, "delete") == 0)
+		rc = do_delete(cli, st, argc, argv, first);
+	else
+		rc = do_prune(cli, &cfg, st, &o);
+out:
+	store_close(st);
+	config_free(&cfg);
+	return rc;
 }

@@ -122,6 +122,8 @@ struct snap_save_opts {
 	int timeout_ms;                           /* whole stream; 0 = 1 hour */
 };
 
+/* A tag is 1-63 of [A-Za-z0-9._]; -EINVAL with a message otherwise. */
+int snap_tag_check(const char *tag);
 /* Save one snapshot of the cluster into the store (the whole pipeline). */
 int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap_save_opts *o,
 	      struct snap_info *out);

@@ -1,0 +1,358 @@
+/* artifact_read.c - the streaming artifact reader: store ranges -> zstd -> tar
+ * (libarchive) -> manifest.json, snapshot.db (through a sha256 check), and
+ * manifest.final.json. Memory is bounded by one compressed chunk and one zstd
+ * output buffer, whatever the db size.
+ *
+ * zstd is decoded here rather than by libarchive's filter so that the reader knows
+ * exactly where a frame fails or ends: a truncated artifact (the last frame not
+ * complete) and bytes after the tar end are caught too, not only what libarchive
+ * happens to read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include "common/common.h"
+#include "snapshot/snap_impl.h"
+
+#define HEAD_CHUNK (64u << 10)
+#define CHUNK (4u << 20) /* one range request per 4 MiB: few requests on S3, bounded memory */
+
+struct reader {
+	struct store *st;
+	const char *name;
+	char where[512]; /* "artifact X in store S" */
+	/* compressed input */
+	uint8_t *in;
+	size_t in_len, in_pos, in_cap;
+	uint64_t in_off; /* file offset of in[0] + in_len, i.e. next to fetch */
+	bool in_eof;
+	/* zstd */
+	ZSTD_DCtx *z;
+	size_t frame_left; /* last ZSTD_decompressStream result: 0 = at a frame end */
+	bool any_frame, out_full;
+	uint8_t *out;
+	size_t out_cap;
+	uint64_t out_total;
+	const char *entry; /* the tar entry being read, for messages */
+	EVP_MD_CTX *file_sha;
+	int err;
+};
+
+static int copy_cb(const void *p, size_t n, void *ud)
+{
+	struct reader *r = ud;
+	if (r->in_len + n > r->in_cap)
+		return -EOVERFLOW;
+	memcpy(r->in + r->in_len, p, n);
+	r->in_len += n;
+	return 0;
+}
+
+static int fetch_more(struct reader *r)
+{
+	size_t want = r->in_off == 0 ? HEAD_CHUNK : CHUNK;
+	int e;
+	r->in_len = r->in_pos = 0;
+	e = store_get(r->st, r->name, r->in_off, want, copy_cb, r);
+	if (e < 0)
+		return e;
+	r->in_off += r->in_len;
+	EVP_DigestUpdate(r->file_sha, r->in, r->in_len);
+	if (r->in_len < want)
+		r->in_eof = true;
+	return 0;
+}
+
+/* Decompress the next block; *n == 0 at the end of the input. */
+static int next_block(struct reader *r, size_t *n)
+{
+	*n = 0;
+	for (;;) {
+		ZSTD_inBuffer in;
+		ZSTD_outBuffer out = {r->out, r->out_cap, 0};
+		size_t ret;
+		/* A full output buffer may leave decoded bytes inside zstd: drain first. */
+		if (r->in_pos == r->in_len && !r->out_full) {
+			if (r->in_eof) {
+				if (!r->any_frame)
+					return rv_fail(-EBADMSG, "%s is empty or not zstd-compressed", r->where);
+				if (r->frame_left != 0)
+					return rv_fail(-EBADMSG, "%s is truncated: it ends after %llu bytes in the middle of a zstd frame (in %s)",
+						       r->where, (unsigned long long)r->in_off, r->entry);
+				return 0;
+			}
+			int e = fetch_more(r);
+			if (e < 0)
+				return e;
+			continue;
+		}
+		in = (ZSTD_inBuffer){r->in, r->in_len, r->in_pos};
+		ret = ZSTD_decompressStream(r->z, &out, &in);
+		if (ZSTD_isError(ret))
+			return rv_fail(-EBADMSG, "%s is corrupt: zstd says \"%s\" near byte %llu of the file (in %s)",
+				       r->where, ZSTD_getErrorName(ret),
+				       (unsigned long long)(r->in_off - r->in_len + in.pos), r->entry);
+		r->in_pos = in.pos;
+		r->out_full = out.pos == out.size;
+		r->any_frame = true;
+		r->frame_left = ret;
+		if (out.pos) {
+			*n = out.pos;
+			r->out_total += out.pos;
+			return 0;
+		}
+	}
+}
+
+static la_ssize_t tar_in(struct archive *a, void *ud, const void **buf)
+{
+	struct reader *r = ud;
+	size_t n;
+	int e = next_block(r, &n);
+	if (e < 0) {
+		r->err = e;
+		archive_set_error(a, EBADMSG, "%s", rv_errmsg(e));
+		return -1;
+	}
+	*buf = r->out;
+	return (la_ssize_t)n;
+}
+
+static int tar_fail(struct reader *r, struct archive *a, const char *what)
+{
+	if (r->err)
+		return r->err;
+	return rv_fail(-EBADMSG, "%s has a damaged tar structure %s: %s", r->where, what,
+		       archive_error_string(a) ? archive_error_string(a) : "unknown error");
+}
+
+/* Read a small text entry (a manifest) into memory. */
+static int read_text(struct reader *r, struct archive *a, struct archive_entry *e, char **out, size_t *len)
+{
+	int64_t size = archive_entry_size(e);
+	char *buf;
+	la_ssize_t got;
+	if (size < 0 || size > (1 << 20))
+		return rv_fail(-EBADMSG, "%s has a %s of %lld bytes, not a manifest", r->where,
+			       archive_entry_pathname(e), (long long)size);
+	buf = rv_xmalloc((size_t)size + 1);
+	got = archive_read_data(a, buf, (size_t)size);
+	if (got != (la_ssize_t)size) {
+		free(buf);
+		return got < 0 ? tar_fail(r, a, "in its manifest")
+			       : rv_fail(-EBADMSG, "%s is truncated inside %s", r->where, archive_entry_pathname(e));
+	}
+	buf[size] = '\0';
+	*out = buf;
+	*len = (size_t)size;
+	return 0;
+}
+
+static int read_manifest(struct reader *r, struct archive *a, struct archive_entry *e, struct snap_manifest *m)
+{
+	char *text = NULL, where[600];
+	size_t len = 0;
+	int rc = read_text(r, a, e, &text, &len);
+	if (rc < 0)
+		return rc;
+	snprintf(where, sizeof where, "%s (%s)", r->where, archive_entry_pathname(e));
+	rc = snap_manifest_from_json(text, len, where, m);
+	free(text);
+	return rc;
+}
+
+static int read_db(struct reader *r, struct archive *a, struct archive_entry *e, snap_db_cb cb, void *ud,
+		   struct snap_read_result *res)
+{
+	char where[600];
+	struct snap_stage *sha;
+	uint64_t got = 0;
+	int rc = 0;
+
+	snprintf(where, sizeof where, "snapshot.db in %s", r->where);
+	sha = snap_stage_sha256_new(res->db_sha256, where, NULL);
+	for (;;) {
+		const void *p;
+		size_t n;
+		la_int64_t off;
+		int ar = archive_read_data_block(a, &p, &n, &off);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK) {
+			rc = tar_fail(r, a, "inside snapshot.db");
+			break;
+		}
+		if ((uint64_t)off != got) { /* a sparse hole: never written by regvault */
+			rc = rv_fail(-EBADMSG, "%s has a sparse snapshot.db, which regvault never writes", r->where);
+			break;
+		}
+		got += n;
+		if ((rc = sha->write(sha, p, n)) < 0 || (cb && (rc = cb(p, n, ud)) < 0))
+			break;
+	}
+	if (rc == 0 && got != (uint64_t)archive_entry_size(e))
+		rc = rv_fail(-EBADMSG, "%s is truncated inside snapshot.db", r->where);
+	if (rc == 0)
+		rc = sha->finish(sha);
+	sha->free(sha);
+	res->db_bytes = got;
+	return rc;
+}
+
+static int run(struct reader *r, bool head_only, snap_db_cb cb, void *ud, struct snap_read_result *res)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int idx = 0, rc = 0;
+	bool seen_db = false;
+
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, r, NULL, tar_in, NULL) != ARCHIVE_OK) {
+		rc = tar_fail(r, a, "at its start");
+		goto out;
+	}
+	for (;; idx++) {
+		const char *path;
+		int ar = archive_read_next_header(a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
+			rc = tar_fail(r, a, idx == 0 ? "at its first entry" : "after its last good entry");
+			goto out;
+		}
+		path = archive_entry_pathname(e);
+		r->entry = idx == 0 ? "manifest.json" : path;
+		if (idx == 0) {
+			if (!path || strcmp(path, "manifest.json") != 0) {
+				rc = rv_fail(-EBADMSG, "%s does not start with manifest.json (first entry: %s)", r->where,
+					     path ? path : "?");
+				goto out;
+			}
+			if ((rc = read_manifest(r, a, e, &res->head)) < 0)
+				goto out;
+			res->have_head = true;
+			if (head_only)
+				goto out;
+		} else if (strcmp(path, "snapshot.db") == 0 && !seen_db) {
+			seen_db = true;
+			if ((rc = read_db(r, a, e, cb, ud, res)) < 0)
+				goto out;
+		} else if (strcmp(path, "manifest.final.json") == 0 && seen_db && !res->have_final) {
+			if ((rc = read_manifest(r, a, e, &res->final)) < 0)
+				goto out;
+			res->have_final = true;
+		} else {
+			rc = rv_fail(-EBADMSG, "%s holds an unexpected entry %s", r->where, path);
+			goto out;
+		}
+	}
+	r->entry = "the tar end";
+	if (!seen_db) {
+		rc = rv_fail(-EBADMSG, "%s holds no snapshot.db", r->where);
+		goto out;
+	}
+	if (!res->have_final) {
+		rc = rv_fail(-EBADMSG, "%s lacks its final manifest (manifest.final.json)", r->where);
+		goto out;
+	}
+	/* Whatever follows the tar end must still decompress cleanly (frame checksums,
+	 * truncation) and be zero padding. */
+	for (;;) {
+		size_t n;
+		if ((rc = next_block(r, &n)) < 0)
+			goto out;
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			if (r->out[i]) {
+				rc = rv_fail(-EBADMSG, "%s has data after the end of its tar archive", r->where);
+				goto out;
+			}
+	}
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+static void reader_init(struct reader *r, struct store *st, const char *name)
+{
+	memset(r, 0, sizeof *r);
+	r->st = st;
+	r->name = name;
+	snprintf(r->where, sizeof r->where, "artifact %s in store %s", name, store_describe(st));
+	r->in_cap = CHUNK;
+	r->in = rv_xmalloc(r->in_cap);
+	r->z = ZSTD_createDCtx();
+	if (!r->z)
+		abort();
+	r->out_cap = ZSTD_DStreamOutSize();
+	r->out = rv_xmalloc(r->out_cap);
+	r->entry = "manifest.json";
+	r->file_sha = EVP_MD_CTX_new();
+	if (!r->file_sha)
+		abort();
+	EVP_DigestInit_ex(r->file_sha, EVP_sha256(), NULL);
+}
+
+static void reader_free(struct reader *r)
+{
+	ZSTD_freeDCtx(r->z);
+	EVP_MD_CTX_free(r->file_sha);
+	free(r->in);
+	free(r->out);
+}
+
+/* The complete manifest must agree with the head and with the db. */
+static int cross_check(struct reader *r, struct snap_read_result *res)
+{
+	const struct snap_manifest *h = &res->head, *f = &res->final;
+	if (strcmp(f->sha256, res->db_sha256) != 0)
+		return rv_fail(-EBADMSG, "%s: the sha256 in its manifest (%s) differs from the sha256 of its snapshot.db (%s)",
+			       r->where, f->sha256, res->db_sha256);
+	if (h->revision != f->revision || h->cluster_id != f->cluster_id || h->db_size != f->db_size ||
+	    strcmp(h->created_at, f->created_at) != 0 || strcmp(h->cluster_name, f->cluster_name) != 0)
+		return rv_fail(-EBADMSG, "%s: manifest.json and manifest.final.json disagree", r->where);
+	if ((uint64_t)f->db_size + 32 != res->db_bytes)
+		return rv_fail(-EBADMSG, "%s: snapshot.db holds %llu bytes but the manifest says db_size %lld (+32 trailer)",
+			       r->where, (unsigned long long)res->db_bytes, (long long)f->db_size);
+	return 0;
+}
+
+int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, void *ud,
+		       struct snap_read_result *res)
+{
+	struct reader r;
+	int rc;
+	memset(res, 0, sizeof *res);
+	reader_init(&r, st, name);
+	rc = run(&r, false, db_cb, ud, res);
+	if (rc == 0) {
+		uint8_t md[EVP_MAX_MD_SIZE];
+		unsigned len = 0;
+		EVP_DigestFinal_ex(r.file_sha, md, &len);
+		rv_hex(md, 32, res->file_sha256);
+		res->file_size = r.in_off;
+		rc = cross_check(&r, res);
+	}
+	reader_free(&r);
+	return rc;
+}
+
+int snap_artifact_read_head(struct store *st, const char *name, struct snap_manifest *m)
+{
+	struct reader r;
+	struct snap_read_result *res = rv_xcalloc(1, sizeof *res);
+	int rc;
+	reader_init(&r, st, name);
+	rc = run(&r, true, NULL, NULL, res);
+	if (rc == 0)
+		*m = res->head;
+	reader_free(&r);
+	free(res);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/* snap_impl.h - private to the snapshot module: the pipeline stages, the artifact
+ * writer and reader, manifests, artifact names and retention.
+ *
+ * The save path is a chain of stages with one interface (write bytes, finish,
+ * abort): etcd stream -> sha256 check -> artifact (tar framing + zstd) -> store.
+ * A stage forwards what it is given to the next one; finish flushes and checks in
+ * order (the sha256 stage first, so nothing is published before the trailer
+ * matched); abort propagates so nothing half-written is published.
+ */
+#ifndef REGVAULT_SNAP_IMPL_H
+#define REGVAULT_SNAP_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot/snapshot.h"
+
+/* ---- stages (pipeline.c) ---- */
+struct snap_stage {
+	const char *what; /* "sha256 check", "artifact" */
+	int (*write)(struct snap_stage *st, const void *p, size_t n);
+	int (*finish)(struct snap_stage *st); /* flush, check, publish */
+	void (*abort)(struct snap_stage *st); /* discard; frees the stage */
+	void (*free)(struct snap_stage *st);  /* after finish */
+	struct snap_stage *next;
+};
+int snap_stage_write(struct snap_stage *first, const void *p, size_t n);
+/* Finish every stage in order; on failure the stages after the one that failed are
+ * aborted. Frees the chain. */
+int snap_stage_finish(struct snap_stage *first);
+void snap_stage_abort(struct snap_stage *first);
+
+/* sha256 of every byte but the last 32, compared with those 32 at finish (etcd's
+ * trailer). On a match the hex digest goes to hex_out (65 bytes). Passes every
+ * byte on. `where` names the stream for messages ("the snapshot stream from
+ * member etcd2"). */
+struct snap_stage *snap_stage_sha256_new(char *hex_out, const char *where, struct snap_stage *next);
+
+/* The artifact writer: a tar (pax) archive compressed with zstd, written to a store
+ * writer. manifest.json (m, sha256 and duration_s still unknown) is the first entry
+ * and ends the first zstd frame, so its head can be read cheaply; snapshot.db
+ * (db_bytes long, trailer included) follows; at finish manifest.sha256 and
+ * duration_s are taken from m (the sha256 stage has filled them) and written as a
+ * last entry `manifest.final.json`, then the store writer is committed. Takes w:
+ * on failure (NULL, message recorded) w has been aborted. file_sha_out (65 bytes,
+ * optional) receives the sha256 of the whole compressed artifact at finish. */
+struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_manifest *m, uint64_t db_bytes,
+					    int level, const char *name, char *file_sha_out);
+
+/* ---- manifests (manifest.c) ---- */
+/* JSON text of m (malloc'd). complete=false leaves sha256 and duration_s null. */
+char *snap_manifest_to_json(const struct snap_manifest *m, bool complete);
+/* Parse; -EBADMSG with a message naming `where` when it is not a manifest. */
+int snap_manifest_from_json(const char *text, size_t len, const char *where, struct snap_manifest *m);
+
+/* ---- reading artifacts (artifact_read.c) ---- */
+struct snap_read_result {
+	struct snap_manifest head;  /* manifest.json */
+	struct snap_manifest final; /* manifest.final.json (complete) */
+	bool have_head, have_final;
+	uint64_t db_bytes; /* snapshot.db size, trailer included */
+	char db_sha256[65];
+	char file_sha256[65]; /* of the whole artifact file as read */
+	uint64_t file_size;
+};
+/* Read the artifact end to end through zstd and tar, check every frame checksum,
+ * the tar structure, both manifests, and the sha256 of the db against its trailer
+ * and the manifest. db_cb (optional) receives the snapshot.db bytes. -EBADMSG with
+ * one sentence saying what is wrong and where. */
+typedef int (*snap_db_cb)(const void *p, size_t n, void *ud);
+int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, void *ud,
+		       struct snap_read_result *res);
+/* Only the first manifest (from the first zstd frame, a few KiB): cheap, for list. */
+int snap_artifact_read_head(struct store *st, const char *name, struct snap_manifest *m);
+
+/* ---- sidecars (snap_ops.c) ----
+ * "<name without .tar.zst>.manifest.json": the complete manifest plus
+ * "artifact_sha256" and "artifact_size" of the artifact file. */
+int snap_sidecar_write(struct store *st, const char *name, const struct snap_manifest *m,
+		       const char *artifact_sha256, uint64_t artifact_size);
+/* -ENOENT (no message) when there is none. artifact_sha256 (65) may be NULL. */
+int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256);
+
+/* ---- names (snap_name.c) ---- */
+/* "<cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst" */
+void snap_name_format(const char *cluster, int64_t created, int64_t revision, const char *tag, char *out,
+		      size_t len);
+/* True for a name of that shape; *created gets its time. */
+bool snap_name_parse(const char *name, int64_t *created, int64_t *revision);
+/* The sidecar object "<name without .tar.zst>.manifest.json". */
+void snap_sidecar_name(const char *name, char *out, size_t len);
+bool snap_is_sidecar(const char *name);
+
+/* ---- retention (retention.c) ---- */
+struct retention_item {
+	const char *name;
+	int64_t created;
+	bool good; /* a regvault artifact with a readable manifest */
+};
+/* Decide over items (any order): out[i] is for items[i]. Restic's semantics: newest
+ * first, keep_last keeps the n newest, each keep_<period> keeps the newest artifact
+ * of each of the n most recent UTC periods that have one; the newest good artifact is
+ * always kept; no rule at all keeps everything. */
+void snap_retention_decide(const struct retention_policy *p, const struct retention_item *items, size_t n,
+			   struct prune_decision *out);
+
+#endif
