@@ -25,8 +25,8 @@ struct s3_store {
 	struct s3_cfg cfg;
 	struct s3_client cl;
 	char *url; /* s3://bucket/prefix, for messages */
-	/* Read-ahead for sequential ranged reads (the artifact reader asks for 1 MiB
-	 * at a time): one request per RA_SIZE instead of one per call. */
+	/* Read-ahead for small sequential ranged reads: one request per RA_SIZE
+	 * instead of one per call. Reads above RA_MAX_READ bypass it. */
 	struct {
 		char *name;
 		char etag[256];
@@ -34,11 +34,12 @@ struct s3_store {
 		size_t len;
 		bool eof;     /* buf ends where the object ends */
 		uint8_t *buf;
+		size_t cap;
 	} ra;
 };
 
 #define RA_SIZE (8 * MiB)
-#define RA_MAX_READ (4 * MiB) /* larger reads go straight through */
+#define RA_MAX_READ (1 * MiB) /* larger reads are few already: straight through */
 
 struct s3_writer;
 
@@ -681,7 +682,7 @@ static int get_range(struct s3_store *s, const char *name, uint64_t offset, uint
 static int ra_sink(const void *p, size_t n, void *ud)
 {
 	struct s3_store *s = ud;
-	if (s->ra.len + n > RA_SIZE)
+	if (s->ra.len + n > s->ra.cap)
 		return -EOVERFLOW;
 	memcpy(s->ra.buf + s->ra.len, p, n);
 	s->ra.len += n;
@@ -701,8 +702,10 @@ static int ra_fill(struct s3_store *s, const char *name, uint64_t offset, size_t
 		ra_drop(s, NULL);
 		s->ra.name = rv_strdup(name);
 	}
-	if (!s->ra.buf)
-		s->ra.buf = rv_xmalloc(RA_SIZE);
+	if (s->ra.cap < want) {
+		s->ra.buf = rv_xrealloc(s->ra.buf, want);
+		s->ra.cap = want;
+	}
 	s->ra.off = offset;
 	s->ra.len = 0;
 	s->ra.eof = false;
