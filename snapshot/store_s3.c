@@ -550,6 +550,12 @@ static int put_commit_s3(struct store_writer *ww)
 	int r = w->failed;
 
 	ra_drop(w->s, w->name);
+	if (r == 0 && w->upload_id && w->nparts == 0 && w->len == 0) {
+		/* nothing was written: S3 completes no upload without parts */
+		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
+		free(w->upload_id);
+		w->upload_id = NULL;
+	}
 	if (r == 0 && !w->upload_id) {
 		r = put_single(w);
 	} else if (r == 0) {

@@ -67,6 +67,16 @@ test_small_object_put_get_is_byte_identical() {
   run "$ST" stat a.tar.zst
   assert_ok
   assert_out_contains $'a.tar.zst\t150000\t'
+  # an empty object, size unknown beforehand
+  run "$ST" put /dev/null empty
+  assert_ok
+  run "$ST" stat empty
+  assert_ok
+  assert_out_contains $'empty\t0\t'
+  run "$ST" get empty "$T/empty"
+  assert_ok
+  assert_eq "$(stat -c %s "$T/empty")" 0 "size of the empty object"
+  assert_eq "$(uploads small/)" "" "unfinished uploads"
 }
 
 test_multipart_put_get_is_byte_identical_and_ranged_reads() {
