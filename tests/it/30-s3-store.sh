@@ -391,7 +391,7 @@ test_tls_endpoint_verified_with_ca_file() {
   FAULTPROXY_TLS_CERT=$d/cert.pem FAULTPROXY_TLS_KEY=$d/key.pem \
     python3 "$RV_ROOT/tests/tools/faultproxy.py" "$d/port" "${S3_ENDPOINT##*:}" "$d/plan" "$d/log" >"$d/out" 2>&1 &
   local pid=$!
-  trap 'kill $pid 2>/dev/null' EXIT # the test runs in a subshell: stop the proxy however it ends
+  trap "kill $pid 2>/dev/null" EXIT # the test runs in a subshell: stop the proxy however it ends
   for _ in $(seq 1 50); do [ -s "$d/port" ] && break; sleep 0.1; done
   port=$(cat "$d/port")
   s3env tls "https://127.0.0.1:$port"
