@@ -92,3 +92,7 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Test driver for the store API (tests/it/30-s3-store.sh); not installed.
+$(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
