@@ -114,7 +114,7 @@ echo "median: regvault $RV_MED s, manual $MAN_MED s, ratio $RATIO (target <= 0.6
 
 {
   echo
-  echo "### restore, $(date -u +%Y-%m-%d) — db $((DB_SIZE / 1000000)) MB, $ROUNDS rounds"
+  echo "## restore: regvault restore vs the manual runbook script, db $((DB_SIZE / 1000000)) MB, $ROUNDS rounds ($(date -u +%Y-%m-%dT%H:%MZ))"
   echo
   echo "\`bash bench/restore.sh $SIZE_MB $ROUNDS\` on $(nproc) cores, etcd $(etcd --version | head -1 | awk '{print $3}'), three members on loopback."
   echo
