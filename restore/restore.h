@@ -5,8 +5,10 @@
  *   resolve + preflight  -> confirm (the caller's callback)
  *   fetch                   artifact -> plain etcd snapshot in a staging directory
  *                           beside the data dirs (same filesystem, so later moves
- *                           are renames)
- *   verify                  sha256 of the staged db against its trailer and manifest
+ *                           are renames), verified byte for byte on the way
+ *   verify                  the staged file against the manifest (a --from-file
+ *                           snapshot: sha256 of every byte against its trailer);
+ *                           the revision the db really holds (boltdb.c)
  *   restore                 `etcdutl|etcdctl snapshot restore` per member, in
  *                           parallel, into the staging directory; the old cluster
  *                           still serves, so a failure here stops nothing
@@ -14,8 +16,8 @@
  *   swap                    data dir -> <data_dir>.before-restore-<stamp>, restored
  *                           dir -> data dir (renames; nothing is deleted)
  *   start                   every member, wait (bounded) for health and one leader
- *   check                   same revision and HashKV on every member, revision ==
- *                           the snapshot's
+ *   check                   one leader, every member at the snapshot's revision or
+ *                           later, the same HashKV at the snapshot's revision
  * From stop on, a journal in the state directory says where the restore is; any
  * failure rolls back (restored dirs moved to <data_dir>.failed-restore-<stamp>, old
  * dirs put back, old cluster started and checked). A restore killed outright leaves
