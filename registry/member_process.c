@@ -229,7 +229,7 @@ static char **build_etcd_argv(const struct cluster_spec *cs, const struct member
 {
 	const struct etcd_flags *f = &cs->etcd;
 	char *ic = cluster_initial_cluster(cs);
-	char **argv = rv_xcalloc(24, sizeof *argv);
+	char **argv = rv_xcalloc(24 + f->n_extra_args, sizeof *argv);
 	size_t n = 0;
 	char buf[PATH_MAX + 64];
 #define ARG(...)                                           \
@@ -254,6 +254,9 @@ static char **build_etcd_argv(const struct cluster_spec *cs, const struct member
 	ARG("--auto-compaction-mode=periodic");
 	ARG("--auto-compaction-retention=%s",
 	    f->auto_compaction_retention && *f->auto_compaction_retention ? f->auto_compaction_retention : "1h");
+	/* Last, so an operator's flag can refine the defaults above (etcd takes the last). */
+	for (size_t i = 0; i < f->n_extra_args; i++)
+		argv[n++] = rv_strdup(f->extra_args[i]);
 #undef ARG
 	argv[n] = NULL;
 	return argv;

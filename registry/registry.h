@@ -191,6 +191,8 @@ struct etcd_flags {
 	int64_t quota_backend_bytes;     /* 8 GiB */
 	char *auto_compaction_retention; /* "1h" */
 	char *binary;                    /* etcd binary, default "etcd" from PATH */
+	char **extra_args;               /* more etcd flags, as given ("--auth-token-ttl=60") */
+	size_t n_extra_args;
 };
 
 struct cluster_spec {

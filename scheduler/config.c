@@ -139,6 +139,46 @@ static int parse_members(struct cfg_doc *d, struct load *L, const char *path, ya
 	return 0;
 }
 
+/* cluster.etcd.extra_args: a list of flags, each "--flag" or "--flag=value". The
+ * flags regvault sets itself are refused: a second value would silently win. */
+static int parse_extra_args(struct cfg_doc *d, const char *path, yaml_node_t *v, struct etcd_flags *e)
+{
+	static const char *const owned[] = {
+		"--name", "--data-dir", "--listen-client-urls", "--advertise-client-urls", "--listen-peer-urls",
+		"--initial-advertise-peer-urls", "--initial-cluster", "--initial-cluster-token",
+		"--initial-cluster-state",
+	};
+	char item[CFG_PATH_MAX];
+	size_t n;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return cfg_fail(d, v, "%s must be a list of etcd flags, like [\"--auth-token-ttl=60\"]", path);
+	for (size_t i = 0; i < e->n_extra_args; i++)
+		free(e->extra_args[i]);
+	free(e->extra_args);
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	e->extra_args = rv_xcalloc(n ? n : 1, sizeof(char *));
+	e->n_extra_args = 0;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *it = cfg_node(d, v->data.sequence.items.start[i]);
+		char *s = NULL;
+		snprintf(item, sizeof item, "%s[%zu]", path, i);
+		int r = cfg_string(d, item, it, &s);
+		if (r < 0)
+			return r;
+		e->extra_args[e->n_extra_args++] = s;
+		if (strncmp(s, "--", 2) != 0)
+			return cfg_fail(d, it, "%s is '%s'; etcd flags start with --", item, s);
+		for (size_t k = 0; k < RV_ARRAY_LEN(owned); k++) {
+			size_t l = strlen(owned[k]);
+			if (strncmp(s, owned[k], l) == 0 && (s[l] == 0 || s[l] == '='))
+				return cfg_fail(d, it, "%s sets %s, which regvault sets from the member's configuration",
+						item, owned[k]);
+		}
+	}
+	return 0;
+}
+
 static int etcd_pair(struct cfg_doc *d, const char *path, const char *key, yaml_node_t *v, void *ud)
 {
 	struct etcd_flags *e = ud;
@@ -152,6 +192,8 @@ static int etcd_pair(struct cfg_doc *d, const char *path, const char *key, yaml_
 		return cfg_string(d, path, v, &e->auto_compaction_retention);
 	if (strcmp(key, "binary") == 0)
 		return cfg_string(d, path, v, &e->binary);
+	if (strcmp(key, "extra_args") == 0)
+		return parse_extra_args(d, path, v, e);
 	return CFG_UNKNOWN;
 }
 
@@ -557,6 +599,9 @@ void config_free(struct rv_config *c)
 	free(cs->token);
 	free(cs->etcd.auto_compaction_retention);
 	free(cs->etcd.binary);
+	for (size_t i = 0; i < cs->etcd.n_extra_args; i++)
+		free(cs->etcd.extra_args[i]);
+	free(cs->etcd.extra_args);
 	free(cs->tls.ca_file);
 	free(cs->tls.cert_file);
 	free(cs->tls.key_file);

@@ -15,7 +15,10 @@ TESTS=$(for t in $TESTS; do echo "$(grep -n "^$t *()" "$FILE" | cut -d: -f1) $t"
 
 trap 'declare -F teardown_file >/dev/null && teardown_file >/dev/null 2>&1; rv_kill_leftovers' EXIT
 if declare -F setup_file >/dev/null; then
-  if ! (set -e; setup_file) >"$T_FILE_DIR/setup.log" 2>&1; then
+  # Not in an if: bash ignores set -e inside a condition, and a failed step must stop setup.
+  (set -e; setup_file) >"$T_FILE_DIR/setup.log" 2>&1
+  setup_rc=$?
+  if [ $setup_rc -ne 0 ]; then
     echo "setup_file failed:"; tail -30 "$T_FILE_DIR/setup.log"
     for t in $TESTS; do echo "FAIL $TEST_FILE_NAME/${t#test_}: setup_file failed"; done
     exit 1

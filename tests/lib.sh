@@ -104,7 +104,7 @@ start_cluster() {
   echo "$CFG" >>"$T_FILE_DIR/.clusters"
 }
 
-ectl() { etcdctl --endpoints="$ENDPOINTS" --command-timeout=10s "$@"; }
+ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }
 
 # Called when a test file ends: stop every cluster it started, kill stray etcds
 # whose data dirs live under this file's scratch directory.

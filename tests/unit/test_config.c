@@ -122,6 +122,15 @@ static const struct bad_case bad_cases[] = {
 	 "line 8: snapshot.retention.keep_daily must be between 0 and 1000000, not -1"},
 	{"retention unknown", CLUSTER "snapshot:\n  retention: {keep_yearly: 1}\n", -EINVAL, "unknown key snapshot.retention.keep_yearly"},
 	{"retention a list", CLUSTER "snapshot:\n  retention: [1, 2]\n", -EINVAL, "snapshot.retention must be a mapping"},
+	/* cluster.etcd.extra_args */
+	{"extra_args a string", CLUSTER "  etcd: {extra_args: --auth-token-ttl=5}\n", -EINVAL,
+	 "cluster.etcd.extra_args must be a list of etcd flags"},
+	{"extra_args not a flag", CLUSTER "  etcd: {extra_args: [auth-token-ttl=5]}\n", -EINVAL,
+	 "cluster.etcd.extra_args[0] is 'auth-token-ttl=5'; etcd flags start with --"},
+	{"extra_args owned flag", CLUSTER "  etcd: {extra_args: [--log-level=warn, --data-dir=/x]}\n", -EINVAL,
+	 "cluster.etcd.extra_args[1] sets --data-dir, which regvault sets"},
+	{"extra_args a mapping item", CLUSTER "  etcd: {extra_args: [{a: b}]}\n", -EINVAL,
+	 "cluster.etcd.extra_args[0] must be a string"},
 	/* maint, state_dir */
 	{"disarm zero", CLUSTER "maint: {disarm_threshold: 0}\n", -EINVAL, "maint.disarm_threshold must be more than 0 and at most 1, not 0"},
 	{"disarm 1.5", CLUSTER "maint: {disarm_threshold: 1.5}\n", -EINVAL, "at most 1, not 1.5"},
@@ -153,6 +162,18 @@ TEST(config_bad_input)
 		}
 		CHECK(cfg.cluster.members == NULL && cfg.path == NULL); /* freed and zeroed */
 	}
+}
+
+TEST(config_etcd_extra_args)
+{
+	static const char y[] = CLUSTER "  etcd:\n    extra_args: [\"--auth-token-ttl=5\", --log-level=warn]\n";
+	struct rv_config cfg;
+	int r = config_parse(y, strlen(y), "t.yaml", &cfg);
+	CHECK_INT(r, 0);
+	CHECK_INT(cfg.cluster.etcd.n_extra_args, 2);
+	CHECK_STR(cfg.cluster.etcd.extra_args[0], "--auth-token-ttl=5");
+	CHECK_STR(cfg.cluster.etcd.extra_args[1], "--log-level=warn");
+	config_free(&cfg);
 }
 
 TEST(config_minimal_defaults)
