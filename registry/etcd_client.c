@@ -380,7 +380,10 @@ bool etcd_is_auth_expired(grpc_status_code st, grpc_slice details)
 {
 	const char *d = (const char *)GRPC_SLICE_START_PTR(details);
 	size_t n = GRPC_SLICE_LENGTH(details);
-	if (st != GRPC_STATUS_UNAUTHENTICATED && st != GRPC_STATUS_INVALID_ARGUMENT)
+	/* KV calls say UNAUTHENTICATED "etcdserver: invalid auth token"; etcd 3.4's
+	 * maintenance calls (Defragment, Status...) pass the raw error through as
+	 * UNKNOWN "auth: invalid auth token". */
+	if (st != GRPC_STATUS_UNAUTHENTICATED && st != GRPC_STATUS_INVALID_ARGUMENT && st != GRPC_STATUS_UNKNOWN)
 		return false;
 	return (n && memmem(d, n, "invalid auth token", 18)) || (n && memmem(d, n, "auth store is old", 17));
 }
