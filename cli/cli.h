@@ -27,6 +27,10 @@ int cmd_maint(struct cli *cli, int argc, char **argv);
  * return RV_EXIT_USAGE (configuration errors are exit 2). */
 int cli_load_config(struct cli *cli, struct rv_config *cfg);
 
+/* Open the configured store, or the one --store URL names (store_url non-NULL).
+ * On failure print the message and return RV_EXIT_FAIL. */
+int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st);
+
 /* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
 int cli_fail(int r);
 /* Print a usage error and return RV_EXIT_USAGE. */

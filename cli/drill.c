@@ -101,15 +101,9 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
 		return rc;
-	if (!from_file) {
-		struct store_spec spec = cfg.store;
-		if (store_url)
-			spec.url = (char *)store_url;
-		r = store_open(&spec, &st);
-		if (r < 0) {
-			config_free(&cfg);
-			return cli_fail(r);
-		}
+	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		config_free(&cfg);
+		return rc;
 	}
 	struct drill_opts o = {
 		.cs = &cfg.cluster,

@@ -77,6 +77,18 @@ int cli_load_config(struct cli *cli, struct rv_config *cfg)
 	return RV_EXIT_OK;
 }
 
+int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st)
+{
+	struct store_spec spec = cfg->store;
+	int r;
+	if (store_url)
+		spec.url = (char *)store_url;
+	r = store_open(&spec, st);
+	if (r < 0)
+		return cli_fail(r);
+	return RV_EXIT_OK;
+}
+
 /* Take the global options out of argv wherever they stand (before "--"), so
  * "regvault -o json cluster status" and "regvault cluster status -o json" agree.
  * Returns -1 on a usage error. */

@@ -508,27 +508,36 @@ static int sub_alarms(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
-/* ---- recover-space ---- */
-
-static int sub_recover(struct cli *cli, int argc, char **argv)
+/* Subcommands whose only option is --help: an exit code when done (help printed,
+ * or a usage error), -1 to go on. */
+static int only_help_option(const char *sub, const char *usage, int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-	const char *sub = "maint recover-space";
 	int ch;
 	opts_begin();
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h') {
-			fputs(usage_recover, stdout);
+			fputs(usage, stdout);
 			return RV_EXIT_OK;
 		}
 		return unknown_option(sub, argc, argv);
 	}
 	if (extra_args(sub, argc, argv))
 		return RV_EXIT_USAGE;
+	return -1;
+}
+
+/* ---- recover-space ---- */
+
+static int sub_recover(struct cli *cli, int argc, char **argv)
+{
+	int rc = only_help_option("maint recover-space", usage_recover, argc, argv);
+	if (rc >= 0)
+		return rc;
 
 	struct rv_config cfg = {0};
 	etcd_client *c = NULL;
-	int rc = open_cluster(cli, &cfg, &c);
+	rc = open_cluster(cli, &cfg, &c);
 	if (rc != RV_EXIT_OK)
 		return rc;
 	struct maint_recover_report rep;
@@ -574,23 +583,13 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 
 static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-	const char *sub = "maint hashcheck";
-	int ch;
-	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (ch == 'h') {
-			fputs(usage_hashcheck, stdout);
-			return RV_EXIT_OK;
-		}
-		return unknown_option(sub, argc, argv);
-	}
-	if (extra_args(sub, argc, argv))
-		return RV_EXIT_USAGE;
+	int rc = only_help_option("maint hashcheck", usage_hashcheck, argc, argv);
+	if (rc >= 0)
+		return rc;
 
 	struct rv_config cfg = {0};
 	etcd_client *c = NULL;
-	int rc = open_cluster(cli, &cfg, &c);
+	rc = open_cluster(cli, &cfg, &c);
 	if (rc != RV_EXIT_OK)
 		return rc;
 	struct maint_hash_report rep;

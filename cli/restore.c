@@ -303,15 +303,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 				"(stdin is not a terminal, so regvault cannot ask)\n");
 		return RV_EXIT_USAGE;
 	}
-	if (!from_file) {
-		struct store_spec spec = cfg.store;
-		if (store_url)
-			spec.url = (char *)store_url;
-		r = store_open(&spec, &st);
-		if (r < 0) {
-			config_free(&cfg);
-			return cli_fail(r);
-		}
+	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		config_free(&cfg);
+		return rc;
 	}
 
 	struct restore_opts o = {

@@ -161,18 +161,6 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 	return optind;
 }
 
-static int open_store(struct rv_config *cfg, const struct opts *o, struct store **st)
-{
-	struct store_spec spec = cfg->store;
-	int r;
-	if (o->store)
-		spec.url = (char *)o->store;
-	r = store_open(&spec, st);
-	if (r < 0)
-		return cli_fail(r);
-	return RV_EXIT_OK;
-}
-
 static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", si->m.created_at[0] ? si->m.created_at : "-");
@@ -421,7 +409,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_load_config(cli, &cfg)) != RV_EXIT_OK)
 		return rc;
-	if ((rc = open_store(&cfg, &o, &st)) != RV_EXIT_OK)
+	if ((rc = cli_open_store(&cfg, o.store, &st)) != RV_EXIT_OK)
 		goto out;
 	if (strcmp(cmd, "save") == 0)
 		rc = do_save(cli, &cfg, st, &o);

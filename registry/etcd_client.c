@@ -53,6 +53,21 @@ gpr_timespec etcd_deadline_ms(int64_t ms)
 	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
+void etcd_request_ops(grpc_op ops[4], grpc_metadata *md, size_t n_md, grpc_byte_buffer *req,
+		      grpc_metadata_array *initial_md)
+{
+	memset(ops, 0, 4 * sizeof *ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = n_md;
+	ops[0].data.send_initial_metadata.metadata = md;
+	ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = req;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = initial_md;
+}
+
 grpc_byte_buffer *etcd_pack(const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
@@ -487,15 +502,7 @@ static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, Prot
 				      grpc_slice_from_static_string(call->method), NULL, etcd_deadline_ms(timeout),
 				      NULL);
 	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = n_md;
-	ops[0].data.send_initial_metadata.metadata = md;
-	ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = req_bb;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	etcd_request_ops(ops, md, n_md, req_bb, &initial_md);
 	ops[4].op = GRPC_OP_RECV_MESSAGE;
 	ops[4].data.recv_message.recv_message = &resp_bb;
 	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;

@@ -54,6 +54,10 @@ int etcd_call_error(etcd_client *c, int ep, const char *what, grpc_status_code s
 bool etcd_is_auth_expired(grpc_status_code st, grpc_slice details);
 int etcd_authenticate(etcd_client *c, int ep, unsigned seen_gen);
 gpr_timespec etcd_deadline_ms(int64_t ms);
+/* The first four ops of every call: send metadata (waiting for the channel rather
+ * than failing fast), the one request message, half-close, receive initial metadata. */
+void etcd_request_ops(grpc_op ops[4], grpc_metadata *md, size_t n_md, grpc_byte_buffer *req,
+		      grpc_metadata_array *initial_md);
 grpc_byte_buffer *etcd_pack(const ProtobufCMessage *m);
 ProtobufCMessage *etcd_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb);
 void etcd_copy_header(struct etcd_header *out, const void *pb_header);

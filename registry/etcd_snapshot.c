@@ -73,16 +73,7 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 				      grpc_slice_from_static_string("/etcdserverpb.Maintenance/Snapshot"), NULL,
 				      etcd_deadline_ms(timeout_ms), NULL);
 
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = n_md;
-	ops[0].data.send_initial_metadata.metadata = md;
-	ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = req_bb;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	etcd_request_ops(ops, md, n_md, req_bb, &initial_md);
 	memset(&st_op, 0, sizeof st_op);
 	st_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
 	st_op.data.recv_status_on_client.trailing_metadata = &trailing_md;

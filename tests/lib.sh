@@ -97,11 +97,22 @@ export_env() {
   for v in "$@"; do printf 'export %s=%q\n' "$v" "${!v}" >>"$T_FILE_DIR/env"; done
 }
 
-# start_cluster DIR: config + `regvault cluster up`; fails loudly.
+# start_cluster DIR [SED_EXPR]: a configuration (edited by SED_EXPR when given) and
+# `regvault cluster up`. A port chosen free can still be taken before etcd binds it,
+# so a failed start is tried again on fresh ports (the failed attempt's directory is
+# moved aside, not deleted, for the log).
 start_cluster() {
-  write_cluster_config "$@"
-  "$RV_BIN" --config "$CFG" --no-progress cluster up || { echo "cluster up failed"; return 1; }
-  echo "$CFG" >>"$T_FILE_DIR/.clusters"
+  local dir=$1 expr=${2:-} attempt
+  for attempt in 1 2 3; do
+    write_cluster_config "$dir"
+    if [ -n "$expr" ]; then sed -i "$expr" "$CFG"; fi
+    echo "$CFG" >>"$T_FILE_DIR/.clusters"
+    "$RV_BIN" --config "$CFG" --no-progress cluster up && return 0
+    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
+    mv "$dir" "$dir.failed-$attempt"
+  done
+  echo "cluster up failed 3 times"
+  return 1
 }
 
 ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }
@@ -119,23 +130,42 @@ rv_kill_leftovers() {
   return 0
 }
 
-# ---- maint area (tests/it/4*.sh) ----
-# start_cluster_retry DIR [SED_EXPR]: start_cluster, with the configuration edited by
-# sed first when SED_EXPR is given, retried on fresh ports when cluster up fails (a
-# random port can be taken meanwhile, e.g. as another client's ephemeral port). A
-# failed attempt's directory is moved aside, not deleted.
-start_cluster_retry() {
-  local dir=$1 expr=${2:-} attempt
-  for attempt in 1 2 3; do
-    write_cluster_config "$dir"
-    if [ -n "$expr" ]; then sed -i "$expr" "$CFG"; fi
-    if "$RV_BIN" --config "$CFG" --no-progress cluster up; then
-      echo "$CFG" >>"$T_FILE_DIR/.clusters"
-      return 0
-    fi
-    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
-    mv "$dir" "$dir.failed-$attempt"
-  done
-  echo "cluster up failed 3 times"
-  return 1
+# ---- S3 (Ceph RGW) fixtures ----
+
+# start_rgw (in setup_file): a real S3 server for this test file on free ports, its
+# data under $T_FILE_DIR/rgw. Sets and saves for the tests RGW_DIR, S3_ENDPOINT,
+# S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET, S3_REGION. stop_rgw in teardown_file.
+start_rgw() {
+  local osd
+  RGW_DIR=$T_FILE_DIR/rgw
+  osd=$(free_port)
+  seq "$osd" $((osd + 30)) >>"$T_FILE_DIR/.ports" # the OSD binds in this range: keep it for itself
+  RGW_PORT=$(free_port) RGW_MON_PORT=$(free_port) RGW_OSD_PORT_MIN=$osd RGW_OSD_PORT_MAX=$((osd + 30)) \
+    bash "$RV_ROOT/tests/s3-rgw/start-rgw.sh" "$RGW_DIR" >/dev/null
+  # shellcheck disable=SC1091
+  source "$RGW_DIR/s3.env"
+  export_env RGW_DIR S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION
+}
+
+stop_rgw() {
+  [ -n "${RGW_DIR:-}" ] && [ -d "$RGW_DIR" ] && bash "$RV_ROOT/tests/s3-rgw/stop-rgw.sh" "$RGW_DIR" --purge
+  return 0
+}
+
+# start_fault_proxy (after start_rgw): tests/tools/faultproxy.py in front of the S3
+# server. Sets and saves PROXY (its URL) and PROXY_DIR (its plan and log).
+start_fault_proxy() {
+  PROXY_DIR=$T_FILE_DIR/proxy
+  mkdir -p "$PROXY_DIR"
+  python3 "$RV_ROOT/tests/tools/faultproxy.py" "$PROXY_DIR/port" "${S3_ENDPOINT##*:}" "$PROXY_DIR/plan" \
+    "$PROXY_DIR/log" >"$PROXY_DIR/out" 2>&1 &
+  echo $! >"$PROXY_DIR/pid"
+  for _ in $(seq 1 50); do [ -s "$PROXY_DIR/port" ] && break; sleep 0.1; done
+  PROXY=http://127.0.0.1:$(cat "$PROXY_DIR/port")
+  export_env PROXY_DIR PROXY
+}
+
+stop_fault_proxy() {
+  [ -f "${PROXY_DIR:-/nonexistent}/pid" ] && kill "$(cat "$PROXY_DIR/pid")" 2>/dev/null
+  return 0
 }

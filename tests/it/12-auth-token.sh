@@ -3,11 +3,8 @@
 # Also exercises cluster.etcd.extra_args, which passes the TTL to the members.
 
 setup_file() {
-  write_cluster_config "$T_FILE_DIR/c"
-  sed -i 's|^  etcd:$|  etcd:\n    extra_args: ["--auth-token-ttl=1"]|' "$CFG"
+  start_cluster "$T_FILE_DIR/c" 's|^  etcd:$|  etcd:\n    extra_args: ["--auth-token-ttl=1"]|'
   grep -q -- "--auth-token-ttl=1" "$CFG"
-  "$RV_BIN" --config "$CFG" --no-progress cluster up
-  echo "$CFG" >>"$T_FILE_DIR/.clusters"
   ectl user add root:token-test-pw >/dev/null
   ectl auth enable >/dev/null
   printf 'token-test-pw\n' >"$T_FILE_DIR/c/password"

@@ -7,29 +7,15 @@ ST=$(dirname "$RV_BIN")/store-tool
 setup_file() {
   if [[ $ST == */asan/* ]]; then make -s -C "$RV_ROOT" SAN=1 build/asan/store-tool >/dev/null
   else make -s -C "$RV_ROOT" build/store-tool >/dev/null; fi
-  RGW_DIR=$T_FILE_DIR/rgw
-  local osd
-  osd=$(free_port)
-  seq "$osd" $((osd + 30)) >>"$T_FILE_DIR/.ports" # the OSD binds in this range: keep it for itself
-  RGW_PORT=$(free_port) RGW_MON_PORT=$(free_port) RGW_OSD_PORT_MIN=$osd RGW_OSD_PORT_MAX=$((osd + 30)) \
-    bash "$RV_ROOT/tests/s3-rgw/start-rgw.sh" "$RGW_DIR" >/dev/null
-  # shellcheck disable=SC1091
-  source "$RGW_DIR/s3.env"
-  PROXY_DIR=$T_FILE_DIR/proxy
-  mkdir -p "$PROXY_DIR"
-  python3 "$RV_ROOT/tests/tools/faultproxy.py" "$PROXY_DIR/port" "${S3_ENDPOINT##*:}" "$PROXY_DIR/plan" \
-    "$PROXY_DIR/log" >"$PROXY_DIR/out" 2>&1 &
-  echo $! >"$PROXY_DIR/pid"
-  for _ in $(seq 1 50); do [ -s "$PROXY_DIR/port" ] && break; sleep 0.1; done
-  PROXY=http://127.0.0.1:$(cat "$PROXY_DIR/port")
+  start_rgw
+  start_fault_proxy
   head -c 150000 /dev/urandom >"$T_FILE_DIR/small"
   head -c 20000000 /dev/urandom >"$T_FILE_DIR/big" # 3 parts of 8 MiB
-  export_env RGW_DIR PROXY_DIR PROXY S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION
 }
 
 teardown_file() {
-  [ -f "$PROXY_DIR/pid" ] && kill "$(cat "$PROXY_DIR/pid")" 2>/dev/null
-  bash "$RV_ROOT/tests/s3-rgw/stop-rgw.sh" "$RGW_DIR" --purge
+  stop_fault_proxy
+  stop_rgw
 }
 
 # s3env PREFIX [ENDPOINT]: the store-tool's environment for s3://bucket/PREFIX

@@ -2,29 +2,8 @@
 # with interop through the aws CLI and faults through tests/tools/faultproxy.py.
 
 setup_file() {
-  # Until the snapshot commands are on this branch, every test here skips.
-  local probe
-  probe=$("$RV_BIN" snapshot list 2>&1 || true)
-  if [[ $probe == *"not implemented"* ]]; then
-    SNAP_MISSING=1
-    export_env SNAP_MISSING
-    return 0
-  fi
-  RGW_DIR=$T_FILE_DIR/rgw
-  local osd i
-  osd=$(free_port)
-  seq "$osd" $((osd + 30)) >>"$T_FILE_DIR/.ports" # the OSD binds in this range: keep it for itself
-  RGW_PORT=$(free_port) RGW_MON_PORT=$(free_port) RGW_OSD_PORT_MIN=$osd RGW_OSD_PORT_MAX=$((osd + 30)) \
-    bash "$RV_ROOT/tests/s3-rgw/start-rgw.sh" "$RGW_DIR" >/dev/null
-  # shellcheck disable=SC1091
-  source "$RGW_DIR/s3.env"
-  PROXY_DIR=$T_FILE_DIR/proxy
-  mkdir -p "$PROXY_DIR"
-  python3 "$RV_ROOT/tests/tools/faultproxy.py" "$PROXY_DIR/port" "${S3_ENDPOINT##*:}" "$PROXY_DIR/plan" \
-    "$PROXY_DIR/log" >"$PROXY_DIR/out" 2>&1 &
-  echo $! >"$PROXY_DIR/pid"
-  for _ in $(seq 1 50); do [ -s "$PROXY_DIR/port" ] && break; sleep 0.1; done
-  PROXY=http://127.0.0.1:$(cat "$PROXY_DIR/port")
+  start_rgw
+  start_fault_proxy
   start_cluster "$T_FILE_DIR/c"
   # about 12 MB of values that do not compress well: artifacts of several 8 MiB parts
   head -c 9000000 /dev/urandom | base64 -w 100000 >"$T_FILE_DIR/values"
@@ -35,18 +14,16 @@ setup_file() {
   printf '%s\n' "wrongSecretKey000000000000000000000000000" >"$T_FILE_DIR/wrong-secret"
   chmod 600 "$T_FILE_DIR/secret" "$T_FILE_DIR/wrong-secret"
   BASE_CFG=$CFG
-  export_env RGW_DIR PROXY_DIR PROXY S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION CFG ENDPOINTS BASE_CFG
+  export_env CFG ENDPOINTS BASE_CFG
 }
 
 teardown_file() {
-  [ -n "${SNAP_MISSING:-}" ] && return 0
-  [ -f "$PROXY_DIR/pid" ] && kill "$(cat "$PROXY_DIR/pid")" 2>/dev/null
-  bash "$RV_ROOT/tests/s3-rgw/stop-rgw.sh" "$RGW_DIR" --purge
+  stop_fault_proxy
+  stop_rgw
 }
 
 # s3cfg PREFIX [ENDPOINT [SECRET_FILE]]: CFG becomes a copy of the cluster's config
 # with store.url s3://bucket/PREFIX
-need_snapshot() { [ -z "${SNAP_MISSING:-}" ] || skip "the snapshot commands are not on this branch yet"; }
 s3cfg() {
   local prefix=$1 ep=${2:-$S3_ENDPOINT} sf=${3:-$T_FILE_DIR/secret}
   CFG=$T/regvault.yaml
@@ -68,7 +45,6 @@ plan() { printf '%s\n' "$@" >"$PROXY_DIR/plan"; : >"$PROXY_DIR/log"; }
 proxied() { grep -c "$1" "$PROXY_DIR/log"; }
 
 test_save_list_verify_fetch_delete() {
-  need_snapshot
   s3cfg e2e
   rv -o json snapshot save
   assert_ok
@@ -96,7 +72,6 @@ test_save_list_verify_fetch_delete() {
 }
 
 test_interop_aws_cli_download_is_a_valid_artifact() {
-  need_snapshot
   s3cfg interop
   rv -o json snapshot save --tag interop
   assert_ok
@@ -128,7 +103,6 @@ test_interop_aws_cli_download_is_a_valid_artifact() {
 }
 
 test_prune_keeps_what_retention_says() {
-  need_snapshot
   s3cfg prune
   local t
   for t in a b c; do
@@ -145,7 +119,6 @@ test_prune_keeps_what_retention_says() {
 }
 
 test_wrong_secret_key_and_unknown_bucket() {
-  need_snapshot
   s3cfg creds "$S3_ENDPOINT" "$T_FILE_DIR/wrong-secret"
   rv snapshot list
   assert_rc 1
@@ -161,7 +134,6 @@ test_wrong_secret_key_and_unknown_bucket() {
 }
 
 test_save_retries_through_faults() {
-  need_snapshot
   s3cfg faults "$PROXY"
   plan "status PUT partNumber=1 503" "dropreq PUT partNumber=2 2000000" "status POST uploadId= 500"
   rv snapshot save
@@ -173,7 +145,6 @@ test_save_retries_through_faults() {
 }
 
 test_save_that_cannot_finish_leaves_nothing() {
-  need_snapshot
   s3cfg give-up "$PROXY"
   plan "status PUT partNumber=2 503 x*"
   REGVAULT_S3_MAX_ATTEMPTS=2 rv snapshot save

@@ -3,7 +3,7 @@
 # (etcdctl endpoint status, their logs).
 
 setup_file() {
-  start_cluster_retry "$T_FILE_DIR/c" || return 1
+  start_cluster "$T_FILE_DIR/c" || return 1
   export_env CFG ENDPOINTS
 }
 

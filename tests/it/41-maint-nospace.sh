@@ -3,7 +3,7 @@
 # makes the cluster writable again.
 
 setup_file() {
-  start_cluster_retry "$T_FILE_DIR/c" 's/^  etcd:$/  etcd:\n    quota_backend_bytes: 16MiB/' || return 1
+  start_cluster "$T_FILE_DIR/c" 's/^  etcd:$/  etcd:\n    quota_backend_bytes: 16MiB/' || return 1
   grep -q "quota_backend_bytes: 16MiB" "$CFG" || { echo "cannot set the quota in $CFG"; return 1; }
   export_env CFG ENDPOINTS
 }

@@ -2,7 +2,7 @@
 # numbers, bad arguments refused, nothing left behind, also when interrupted.
 
 setup_file() {
-  start_cluster_retry "$T_FILE_DIR/c" || return 1
+  start_cluster "$T_FILE_DIR/c" || return 1
   export_env CFG ENDPOINTS
 }
 

@@ -4,15 +4,6 @@
 
 # Ports picked at random may still be taken by the time etcd binds them: start again
 # on fresh ports rather than fail.
-start_fresh_cluster() {
-  local try
-  for try in 1 2 3; do
-    start_cluster "$1" && return 0
-    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
-    rm -rf "$1"
-  done
-  return 1
-}
 
 # Every key and value a member holds, read from that member alone.
 member_dump() { # member_dump CLIENT_URL
@@ -30,7 +21,7 @@ peer_port() { grep -A2 "name: etcd$1\$" "$CFG" | sed -n 's/.*peer_url: http:\/\/
 # /k/a overwritten, /k/b deleted. SNAPDUMP is what every member must hold after a
 # restore; LATERDUMP what it holds now.
 setup_data() {
-  start_fresh_cluster "$T/c" || fail "cluster up failed"
+  start_cluster "$T/c" || fail "cluster up failed"
   local i
   for i in $(seq 1 20); do ectl put "/k/$i" "value-$i" >/dev/null || fail "put"; done
   ectl put /k/a alpha >/dev/null; ectl put /k/b beta >/dev/null

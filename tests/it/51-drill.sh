@@ -3,20 +3,11 @@
 
 # Ports picked at random may still be taken by the time etcd binds them: start again
 # on fresh ports rather than fail.
-start_fresh_cluster() {
-  local try
-  for try in 1 2 3; do
-    start_cluster "$1" && return 0
-    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
-    rm -rf "$1"
-  done
-  return 1
-}
 
 pids() { echo "$(cat "$T/c/etcd1.pid") $(cat "$T/c/etcd2.pid") $(cat "$T/c/etcd3.pid")"; }
 
 setup_data() {
-  start_fresh_cluster "$T/c" || fail "cluster up failed"
+  start_cluster "$T/c" || fail "cluster up failed"
   local i
   for i in $(seq 1 150); do ectl put "/d/$i" "value-$i" >/dev/null || fail "put"; done
   rv snapshot save

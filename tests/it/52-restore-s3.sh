@@ -2,40 +2,20 @@
 # artifact only through the store API, so S3 and a local directory behave alike.
 
 setup_file() {
-  # The S3 store and its test server land separately: without them these tests skip.
-  [ -f "$RV_ROOT/tests/s3-rgw/start-rgw.sh" ] || return 0
-  command -v radosgw >/dev/null || return 0
-  RGW_DIR=$T_FILE_DIR/rgw
-  local osd
-  osd=$(free_port)
-  RGW_PORT=$(free_port) RGW_MON_PORT=$(free_port) RGW_OSD_PORT_MIN=$osd RGW_OSD_PORT_MAX=$((osd + 30)) \
-    bash "$RV_ROOT/tests/s3-rgw/start-rgw.sh" "$RGW_DIR" >/dev/null
-  # shellcheck disable=SC1091
-  source "$RGW_DIR/s3.env"
-  export_env RGW_DIR S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION
+  start_rgw
 }
 
 teardown_file() {
-  [ -n "${RGW_DIR:-}" ] && [ -d "$RGW_DIR" ] && bash "$RV_ROOT/tests/s3-rgw/stop-rgw.sh" "$RGW_DIR" --purge
-  return 0
+  stop_rgw
 }
 
 need_s3() { [ -n "${S3_ENDPOINT:-}" ] || skip "no S3 test server here (tests/s3-rgw and Ceph RGW are needed)"; }
 
-start_fresh_cluster() {
-  local try
-  for try in 1 2 3; do
-    start_cluster "$1" && return 0
-    "$RV_BIN" --config "$CFG" cluster down >/dev/null 2>&1
-    rm -rf "$1"
-  done
-  return 1
-}
 
 # A cluster whose configured store is s3://bucket/PREFIX; the local directory
 # $T/c/backups stays usable with --store.
 s3_cluster() { # s3_cluster PREFIX
-  start_fresh_cluster "$T/c" || fail "cluster up failed"
+  start_cluster "$T/c" || fail "cluster up failed"
   printf '%s\n' "$S3_SECRET_KEY" >"$T/s3-secret"
   chmod 600 "$T/s3-secret"
   sed -i "s|^  url: .*/backups\$|  url: s3://$S3_BUCKET/$1|" "$CFG"
