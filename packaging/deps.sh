@@ -9,6 +9,8 @@ PKGS=(
   libzstd-dev libarchive-dev libcurl4-openssl-dev libyaml-dev libssl-dev libjansson-dev
   # the etcd regvault runs and the tools tests compare with
   etcd-server etcd-client zstd fio curl openssl jq
+  # what the tests and benchmarks call besides: ss, pgrep, /usr/bin/time
+  iproute2 procps time
   # S3 tests: the fault-injecting proxy (tests/tools/faultproxy.py) and the aws CLI for interop checks
   python3 awscli
   # S3 server for integration tests (Ceph RGW) and its helpers
