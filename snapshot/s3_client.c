@@ -401,6 +401,14 @@ static const char *reason(long status)
 	}
 }
 
+int s3_request_ok(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs, const char *what)
+{
+	int r = s3_request(c, rq, rs);
+	if (r == 0 && rs->status / 100 != 2)
+		r = s3_fail_status(c, rs, what);
+	return r;
+}
+
 int s3_fail_status(const struct s3_client *c, const struct s3_resp *rs, const char *what)
 {
 	const struct s3_cfg *cfg = c->cfg;

@@ -69,6 +69,8 @@ void s3_resp_free(struct s3_resp *rs);
 /* Record the sentence for a non-2xx answer and return its errno. obj names the
  * object for 404 NoSuchKey ("NAME in s3://bucket/prefix"). */
 int s3_fail_status(const struct s3_client *c, const struct s3_resp *rs, const char *what);
+/* s3_request, with any answer but 2xx turned into its sentence and errno. */
+int s3_request_ok(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs, const char *what);
 /* The S3 error code of an answer ("NoSuchKey"), or "" (malloc'd). */
 char *s3_error_code(const struct s3_resp *rs);
 

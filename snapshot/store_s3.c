@@ -300,9 +300,7 @@ static int initiate(struct s3_writer *w)
 	int r;
 
 	snprintf(what, sizeof(what), "starting the upload of %s", w->name);
-	r = s3_request(&w->cl, &rq, &rs);
-	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&w->cl, &rs, what);
+	r = s3_request_ok(&w->cl, &rq, &rs, what);
 	if (r == 0) {
 		struct s3_xml_span sp = {rs.body.data ? rs.body.data : "", rs.body.len};
 		w->upload_id = s3_xml_get(sp, "UploadId");
@@ -337,9 +335,7 @@ static int send_part(struct part_job *j)
 	snprintf(what, sizeof(what), "uploading part %d of %s", j->number, w->name);
 	struct s3_req rq = {.method = "PUT", .key = w->key, .query = q, .nquery = 2, .body = j->buf,
 			    .body_len = j->len, .what = what};
-	r = s3_request(&w->cl, &rq, &rs);
-	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&w->cl, &rs, what);
+	r = s3_request_ok(&w->cl, &rq, &rs, what);
 	if (r == 0 && !rs.etag[0])
 		r = rv_fail(-EIO, "S3 endpoint %s answered %s without an ETag", w->s->cfg.endpoint, what);
 	if (r == 0)
@@ -537,9 +533,7 @@ static int put_single(struct s3_writer *w)
 
 	snprintf(what, sizeof(what), "uploading %s", w->name);
 	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what};
-	r = s3_request(&w->cl, &rq, &rs);
-	if (r == 0 && rs.status / 100 != 2)
-		r = s3_fail_status(&w->cl, &rs, what);
+	r = s3_request_ok(&w->cl, &rq, &rs, what);
 	s3_resp_free(&rs);
 	return r;
 }
@@ -780,9 +774,7 @@ static int list_s3(struct store *st, struct store_object **objs, size_t *n)
 		if (token)
 			q[nq++] = (struct s3_query){"continuation-token", token};
 		struct s3_req rq = {.method = "GET", .query = q, .nquery = nq, .what = what};
-		r = s3_request(&s->cl, &rq, &rs);
-		if (r == 0 && rs.status / 100 != 2)
-			r = s3_fail_status(&s->cl, &rs, what);
+		r = s3_request_ok(&s->cl, &rq, &rs, what);
 		if (r < 0) {
 			s3_resp_free(&rs);
 			break;
@@ -877,9 +869,7 @@ static int cleanup_s3(struct store *st)
 			q[nq++] = (struct s3_query){"upload-id-marker", id_marker ? id_marker : ""};
 		}
 		struct s3_req rq = {.method = "GET", .query = q, .nquery = nq, .what = what};
-		r = s3_request(&s->cl, &rq, &rs);
-		if (r == 0 && rs.status / 100 != 2)
-			r = s3_fail_status(&s->cl, &rs, what);
+		r = s3_request_ok(&s->cl, &rq, &rs, what);
 		if (r < 0) {
 			s3_resp_free(&rs);
 			break;
