@@ -547,6 +547,19 @@ out:
 	return r;
 }
 
+int etcd_ensure_token(etcd_client *c, int ep)
+{
+	bool have;
+	unsigned gen;
+	if (!c->user)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	have = c->token != NULL;
+	gen = c->token_gen;
+	pthread_mutex_unlock(&c->mu);
+	return have ? 0 : etcd_authenticate(c, ep, gen);
+}
+
 /* Log in when needed, and once more when the token has expired. */
 static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp)
 {
@@ -554,14 +567,8 @@ static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, Pr
 	unsigned gen = 0;
 	int r;
 
-	if (!call->no_auth && c->user) {
-		pthread_mutex_lock(&c->mu);
-		bool have = c->token != NULL;
-		gen = c->token_gen;
-		pthread_mutex_unlock(&c->mu);
-		if (!have && (r = etcd_authenticate(c, ep, gen)) < 0)
-			return r;
-	}
+	if (!call->no_auth && (r = etcd_ensure_token(c, ep)) < 0)
+		return r;
 	r = unary_once(c, ep, call, resp, &expired, &gen);
 	if (r < 0 && expired) {
 		rv_debug("auth token expired on %s; logging in again", c->eps[ep].label);
@@ -569,6 +576,15 @@ static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, Pr
 			return r;
 		r = unary_once(c, ep, call, resp, &expired, &gen);
 	}
+	return r;
+}
+
+int etcd_unary_noreply(etcd_client *c, int ep, const struct etcd_call *call)
+{
+	ProtobufCMessage *resp;
+	int r = etcd_unary(c, ep, call, &resp);
+	if (r == 0)
+		protobuf_c_message_free_unpacked(resp, NULL);
 	return r;
 }
 

@@ -53,6 +53,10 @@ int etcd_call_error(etcd_client *c, int ep, const char *what, grpc_status_code s
 		    const char *error_string);
 bool etcd_is_auth_expired(grpc_status_code st, grpc_slice details);
 int etcd_authenticate(etcd_client *c, int ep, unsigned seen_gen);
+/* With a user configured and no token held yet, log in through ep. */
+int etcd_ensure_token(etcd_client *c, int ep);
+/* etcd_unary for calls whose answer carries nothing regvault uses. */
+int etcd_unary_noreply(etcd_client *c, int ep, const struct etcd_call *call);
 gpr_timespec etcd_deadline_ms(int64_t ms);
 /* The first four ops of every call: send metadata (waiting for the channel rather
  * than failing fast), the one request message, half-close, receive initial metadata. */

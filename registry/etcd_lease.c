@@ -64,11 +64,6 @@ int etcd_lease_revoke(etcd_client *c, int64_t id)
 		.resp_desc = &etcdserverpb__lease_revoke_response__descriptor,
 		.require_leader = true,
 	};
-	ProtobufCMessage *r;
-	int rc;
 	req.id = id;
-	rc = etcd_unary(c, ETCD_ANY, &call, &r);
-	if (rc == 0)
-		protobuf_c_message_free_unpacked(r, NULL);
-	return rc;
+	return etcd_unary_noreply(c, ETCD_ANY, &call);
 }

@@ -135,17 +135,12 @@ int etcd_compact(etcd_client *c, int64_t revision, bool physical)
 	Etcdserverpb__CompactionRequest req = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
 	struct etcd_call call = CALL("/etcdserverpb.KV/Compact", "Compact", req,
 				     etcdserverpb__compaction_response__descriptor);
-	ProtobufCMessage *r;
-	int rc;
 	req.revision = revision;
 	req.physical = physical;
 	call.require_leader = true;
 	/* A physical compaction of a large db takes a while. */
 	call.timeout_ms = physical ? 300000 : 0;
-	rc = etcd_unary(c, ETCD_ANY, &call, &r);
-	if (rc == 0)
-		protobuf_c_message_free_unpacked(r, NULL);
-	return rc;
+	return etcd_unary_noreply(c, ETCD_ANY, &call);
 }
 
 int etcd_defragment(etcd_client *c, int ep, int timeout_ms)
@@ -153,13 +148,8 @@ int etcd_defragment(etcd_client *c, int ep, int timeout_ms)
 	Etcdserverpb__DefragmentRequest req = ETCDSERVERPB__DEFRAGMENT_REQUEST__INIT;
 	struct etcd_call call = CALL("/etcdserverpb.Maintenance/Defragment", "Defragment", req,
 				     etcdserverpb__defragment_response__descriptor);
-	ProtobufCMessage *r;
-	int rc;
 	call.timeout_ms = timeout_ms > 0 ? timeout_ms : 600000;
-	rc = etcd_unary(c, ep, &call, &r);
-	if (rc == 0)
-		protobuf_c_message_free_unpacked(r, NULL);
-	return rc;
+	return etcd_unary_noreply(c, ep, &call);
 }
 
 int etcd_hashkv(etcd_client *c, int ep, int64_t revision, uint32_t *hash, int64_t *compact_revision,
@@ -190,14 +180,9 @@ int etcd_move_leader(etcd_client *c, int leader_ep, uint64_t target_id)
 	Etcdserverpb__MoveLeaderRequest req = ETCDSERVERPB__MOVE_LEADER_REQUEST__INIT;
 	struct etcd_call call = CALL("/etcdserverpb.Maintenance/MoveLeader", "MoveLeader", req,
 				     etcdserverpb__move_leader_response__descriptor);
-	ProtobufCMessage *r;
-	int rc;
 	req.targetid = target_id;
 	call.timeout_ms = 30000;
-	rc = etcd_unary(c, leader_ep, &call, &r);
-	if (rc == 0)
-		protobuf_c_message_free_unpacked(r, NULL);
-	return rc;
+	return etcd_unary_noreply(c, leader_ep, &call);
 }
 
 int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out)

@@ -43,13 +43,14 @@ static int deliver(struct stream *s, grpc_byte_buffer *bb)
 	return rc;
 }
 
-static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud, bool *auth_expired)
+/* *gen: the token generation the call was made with, for a second login. */
+static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud, bool *auth_expired,
+			 unsigned *gen)
 {
 	Etcdserverpb__SnapshotRequest req = ETCDSERVERPB__SNAPSHOT_REQUEST__INIT;
 	struct stream s = {.c = c, .ep = ep, .cb = cb, .ud = ud};
 	grpc_metadata md[2];
 	size_t n_md = 0;
-	unsigned gen;
 	grpc_byte_buffer *req_bb, *recv_bb = NULL;
 	grpc_metadata_array initial_md, trailing_md;
 	grpc_status_code status = GRPC_STATUS_UNKNOWN;
@@ -64,7 +65,7 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 	r = etcd_ep_ready(c, ep, c->dial_timeout_ms);
 	if (r < 0)
 		return r;
-	etcd_auth_metadata(c, md, &n_md, false, &gen);
+	etcd_auth_metadata(c, md, &n_md, false, gen);
 	req_bb = etcd_pack(&req.base); /* empty, but still a message */
 	grpc_metadata_array_init(&initial_md);
 	grpc_metadata_array_init(&trailing_md);
@@ -157,29 +158,21 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud)
 {
 	bool expired;
+	unsigned gen = 0;
 	int r;
 
 	if (ep < 0 || (size_t)ep >= c->n)
 		return rv_fail(-EINVAL, "a snapshot needs one member; no endpoint number %d", ep);
 	if (timeout_ms <= 0)
 		timeout_ms = 3600 * 1000;
-	if (c->user) {
-		pthread_mutex_lock(&c->mu);
-		bool have = c->token != NULL;
-		unsigned gen = c->token_gen;
-		pthread_mutex_unlock(&c->mu);
-		if (!have && (r = etcd_authenticate(c, ep, gen)) < 0)
-			return r;
-	}
-	r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired);
+	if ((r = etcd_ensure_token(c, ep)) < 0)
+		return r;
+	r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired, &gen);
 	/* An expired token shows before any byte arrives: safe to start over. */
 	if (r < 0 && expired) {
-		pthread_mutex_lock(&c->mu);
-		unsigned gen = c->token_gen;
-		pthread_mutex_unlock(&c->mu);
 		if ((r = etcd_authenticate(c, ep, gen)) < 0)
 			return r;
-		r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired);
+		r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired, &gen);
 	}
 	return r;
 }
