@@ -42,6 +42,10 @@ struct s3_signed {
 /* Append s URI-encoded by the AWS rules: only A-Z a-z 0-9 - _ . ~ stay as they are
  * ('/' too when keep_slash); everything else is %XX, uppercase. */
 void s3_uri_encode(struct rv_buf *b, const char *s, bool keep_slash);
+/* Undo the encoding of keys in listings asked for with encoding-type=url: %XX,
+ * and '+' for a space (S3's form encoding). NULL when malformed or when it would
+ * hold a NUL byte (malloc'd). */
+char *s3_uri_decode(const char *s);
 void s3_sha256_hex(const void *p, size_t n, char out[65]);
 int s3_sign(const struct s3_sign_in *in, struct s3_signed *out);
 void s3_signed_free(struct s3_signed *s);

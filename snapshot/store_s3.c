@@ -758,6 +758,30 @@ static int get_s3(struct store *st, const char *name, uint64_t offset, uint64_t 
 
 /* ---- listing ---- */
 
+/* Listings ask for encoding-type=url: XML 1.0 cannot carry every byte a key may
+ * hold (control characters), and a server that honours it says so in the answer. */
+static bool url_encoded(struct s3_xml_span all)
+{
+	char *et = s3_xml_get(all, "EncodingType");
+	bool yes = et && !strcmp(et, "url");
+	free(et);
+	return yes;
+}
+
+/* The text of <tag> in span, decoded when the listing is url-encoded (malloc'd);
+ * NULL when absent or malformed. */
+static char *listed_text(struct s3_xml_span span, const char *tag, bool encoded)
+{
+	char *t = s3_xml_get(span, tag), *d;
+	if (!t || !encoded)
+		return t;
+	d = s3_uri_decode(t);
+	if (!d)
+		rv_warn("S3 listed a key that is not valid url encoding (%.80s); skipping it", t);
+	free(t);
+	return d;
+}
+
 static int list_s3(struct store *st, struct store_object **objs, size_t *n)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -768,8 +792,11 @@ static int list_s3(struct store *st, struct store_object **objs, size_t *n)
 
 	snprintf(what, sizeof(what), "listing %s", s->url);
 	for (;;) {
-		struct s3_query q[4] = {{"list-type", "2"}, {"prefix", s->cfg.prefix}, {"max-keys", "1000"}};
-		size_t nq = 3;
+		struct s3_query q[5] = {{"list-type", "2"},
+					{"prefix", s->cfg.prefix},
+					{"max-keys", "1000"},
+					{"encoding-type", "url"}};
+		size_t nq = 4;
 		struct s3_resp rs;
 		if (token)
 			q[nq++] = (struct s3_query){"continuation-token", token};
@@ -781,8 +808,9 @@ static int list_s3(struct store *st, struct store_object **objs, size_t *n)
 		}
 		struct s3_xml_span all = {rs.body.data ? rs.body.data : "", rs.body.len}, c;
 		size_t pos = 0;
+		bool enc = url_encoded(all);
 		while (s3_xml_next(all, &pos, "Contents", &c)) {
-			char *k = s3_xml_get(c, "Key"), *sz = s3_xml_get(c, "Size"), *lm = s3_xml_get(c, "LastModified");
+			char *k = listed_text(c, "Key", enc), *sz = s3_xml_get(c, "Size"), *lm = s3_xml_get(c, "LastModified");
 			if (k && strlen(k) > plen && !strncmp(k, s->cfg.prefix, plen)) {
 				if (cnt == cap) {
 					cap = cap ? cap * 2 : 64;
@@ -861,6 +889,9 @@ static int cleanup_s3(struct store *st)
 		age = 2LL * s->cfg.timeout_s;
 	snprintf(what, sizeof(what), "listing unfinished uploads in %s", s->url);
 	for (;;) {
+		/* No encoding-type=url here: RGW then encodes <Key> but neither says so
+		 * nor encodes NextKeyMarker, so a key could not be told from its
+		 * encoding. Control characters come as &#xN; references instead. */
 		struct s3_query q[4] = {{"uploads", ""}, {"prefix", s->cfg.prefix}};
 		size_t nq = 2;
 		struct s3_resp rs;

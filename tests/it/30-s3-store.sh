@@ -27,7 +27,7 @@ s3env() {
 awss3() { aws --endpoint-url "$S3_ENDPOINT" "$@"; }
 # the unfinished multipart uploads under a prefix, one key per line
 uploads() {
-  awss3 s3api list-multipart-uploads --bucket "$S3_BUCKET" --prefix "$1" --output json |
+  awss3 s3api list-multipart-uploads --bucket "$S3_BUCKET" --prefix "$1" --encoding-type url --output json |
     jq -r '.Uploads // [] | .[].Key'
 }
 # plan RULE...: the fault proxy's rules for the next requests
@@ -153,6 +153,43 @@ test_names_and_prefixes_that_must_be_encoded() {
   # the keys S3 holds are exactly prefix + name
   run awss3 s3api head-object --bucket "$S3_BUCKET" --key 'we ird+pre=fix&/sub~dir/a b+c=d&e.tar.zst'
   assert_ok
+}
+
+# Keys XML 1.0 cannot carry (control characters) come back intact: listings ask
+# for encoding-type=url. Names here are only what an upload by another tool may
+# leave in the prefix; the list must neither break nor garble them.
+test_names_with_control_characters_list_and_read_back() {
+  s3env ctl
+  local n names=($'bell\x01.tar.zst' $'cr\rlf.tar.zst' $'del\x7fx' $'esc\x1b[0m' 'plain+plus and space')
+  for n in "${names[@]}"; do
+    run "$ST" put "$T_FILE_DIR/small" "$n"
+    assert_ok
+  done
+  run "$ST" ls
+  assert_ok
+  assert_eq "$(wc -l <<<"$OUT")" ${#names[@]} "objects listed"
+  local listing=$OUT
+  for n in "${names[@]}"; do
+    [[ $listing == *"$n"$'\t150000'* ]] || fail "'$n' is not listed as it was stored"
+    run "$ST" get "$n" "$T/out"
+    assert_ok
+    cmp "$T_FILE_DIR/small" "$T/out" || fail "object '$n' differs"
+  done
+  # unfinished uploads under such keys are found and removed by cleanup (the aws
+  # CLI cannot parse RGW's listing of the control character: our own log says it)
+  run "$ST" put-exit "$T_FILE_DIR/big" 'kil led+%41.tar.zst'
+  assert_ok
+  run "$ST" put-exit "$T_FILE_DIR/big" $'killed\x02.tar.zst'
+  assert_ok
+  REGVAULT_S3_CLEANUP_AGE_S=0 run "$ST" cleanup
+  assert_ok
+  assert_err_contains $'upload of ctl/killed\x02.tar.zst started'
+  assert_err_contains 'upload of ctl/kil led+%41.tar.zst started'
+  run "$ST" put-exit "$T_FILE_DIR/big" 'kil led+%41.tar.zst'
+  assert_eq "$(uploads ctl/ | wc -l)" 1 "unfinished uploads after a killed writer"
+  REGVAULT_S3_CLEANUP_AGE_S=0 run "$ST" cleanup
+  assert_ok
+  assert_eq "$(uploads ctl/)" "" "unfinished uploads after cleanup"
 }
 
 test_delete_and_missing_objects() {

@@ -39,6 +39,19 @@ TEST(s3_sigv4_encodes_and_sorts_query_and_path)
 	s3_signed_free(&s);
 }
 
+TEST(s3_uri_decode_undoes_listing_encoding)
+{
+	char *d = s3_uri_decode("p/a+b%2Bc%01%7f%C3%A9%0D~");
+	CHECK_STR(d, "p/a b+c\x01\x7f\xc3\xa9\r~");
+	free(d);
+	d = s3_uri_decode("");
+	CHECK_STR(d, "");
+	free(d);
+	CHECK(s3_uri_decode("bad%2") == NULL);
+	CHECK(s3_uri_decode("bad%zz") == NULL);
+	CHECK(s3_uri_decode("nul%00byte") == NULL);
+}
+
 TEST(s3_xml_extracts_and_unescapes)
 {
 	const char *x = "<ListBucketResult><IsTruncated>true</IsTruncated>"
