@@ -33,6 +33,8 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
 
 /* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
 int cli_fail(int r);
+/* "regvault: " + the error's sentence on stderr, control characters escaped. */
+void cli_say_error(const char *lead, int r);
 /* Print a usage error and return RV_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) RV_PRINTF(2, 3);
 /* True when argv holds -h/--help. */

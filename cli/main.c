@@ -39,9 +39,16 @@ static const struct {
 	{"drill", cmd_drill},     {"maint", cmd_maint},
 };
 
+void cli_say_error(const char *lead, int r)
+{
+	fputs(lead, stderr);
+	rv_fputs_printable(rv_errmsg(r), stderr);
+	fputc('\n', stderr);
+}
+
 int cli_fail(int r)
 {
-	fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+	cli_say_error("regvault: ", r);
 	return RV_EXIT_FAIL;
 }
 
@@ -71,7 +78,7 @@ int cli_load_config(struct cli *cli, struct rv_config *cfg)
 {
 	int r = config_load(cli->config_path, cfg);
 	if (r < 0) {
-		fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+		cli_say_error("regvault: ", r);
 		return RV_EXIT_USAGE;
 	}
 	return RV_EXIT_OK;

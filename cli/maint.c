@@ -165,7 +165,7 @@ static int open_cluster(struct cli *cli, struct rv_config *cfg, etcd_client **c)
 	int r = cluster_client_new(&cfg->cluster, 0, c);
 	if (r < 0) {
 		config_free(cfg);
-		fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+		cli_say_error("regvault: ", r);
 		return RV_EXIT_USAGE;
 	}
 	return RV_EXIT_OK;
@@ -291,7 +291,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 /* The rule error, and the rule with a caret under the position. */
 static int rule_error(const char *rule, size_t pos, int r)
 {
-	fprintf(stderr, "regvault maint defrag: %s\n", rv_errmsg(r));
+	cli_say_error("regvault maint defrag: ", r);
 	if (pos > 0 && strlen(rule) < 200 && !strchr(rule, '\n')) {
 		fprintf(stderr, "  %s\n  %*s^\n", rule, (int)(pos - 1), "");
 	}
@@ -416,7 +416,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	if ((r = cluster_client_new(&cfg.cluster, 0, &c)) < 0) {
 		maint_rule_free(rule);
 		config_free(&cfg);
-		fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+		cli_say_error("regvault: ", r);
 		return RV_EXIT_USAGE;
 	}
 	o.rule = rule;

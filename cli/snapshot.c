@@ -212,10 +212,10 @@ static int do_list(struct cli *cli, struct store *st)
 		printf("%-52s %-20s %10s %10s %10s %-8s %s\n", "NAME", "CREATED", "REVISION", "DB SIZE", "SIZE",
 		       "MEMBER", "TAG");
 		for (size_t i = 0; i < n; i++) {
-			char db[16], sz[16], when[32];
+			char db[16], sz[16], when[32], name[sizeof v[i].name * 4];
 			const struct snap_info *si = &v[i];
 			if (si->foreign) {
-				printf("%-52s %-20s %10s %10s %10s %-8s %s\n", si->name, "-", "-", "-",
+				printf("%-52s %-20s %10s %10s %10s %-8s %s\n", rv_printable(si->name, name, sizeof name), "-", "-", "-",
 				       rv_fmt_bytes(si->size, sz, sizeof sz), "-", "(foreign)");
 				continue;
 			}
@@ -227,7 +227,7 @@ static int do_list(struct cli *cli, struct store *st)
 		}
 		for (size_t i = 0; i < n; i++)
 			if (v[i].foreign)
-				fprintf(stderr, "regvault: %s: %s\n", v[i].name, v[i].problem);
+				rv_warn("%s: %s", v[i].name, v[i].problem);
 	}
 	free(v);
 	return RV_EXIT_OK;
@@ -273,7 +273,7 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 			bad++;
 			snprintf(si.name, sizeof si.name, "%s", v[i].name);
 			snprintf(si.problem, sizeof si.problem, "%s", rv_errmsg(r));
-			fprintf(stderr, "regvault: %s\n", rv_errmsg(r));
+			cli_say_error("regvault: ", r);
 			rv_err_clear();
 		} else if (!cli->json) {
 			printf("ok  %s (revision %lld, sha256 %s)\n", si.name, (long long)si.m.revision, si.m.sha256);
@@ -365,9 +365,11 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		}
 		print_json(a);
 	} else {
-		for (size_t i = 0; i < n; i++)
-			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"), d[i].name,
-			       d[i].reason);
+		for (size_t i = 0; i < n; i++) {
+			char name[sizeof d[i].name * 4];
+			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),
+			       rv_printable(d[i].name, name, sizeof name), d[i].reason);
+		}
 		printf("%zu kept, %zu %s%s\n", n - removed, removed, o->dry_run ? "would be removed" : "removed",
 		       o->dry_run ? " (dry run)" : "");
 	}
@@ -399,7 +401,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		return RV_EXIT_USAGE;
 	first += 1; /* index into argv */
 	if (o.tag && (rc = snap_tag_check(o.tag)) < 0) {
-		fprintf(stderr, "regvault snapshot save: %s\n", rv_errmsg(rc));
+		cli_say_error("regvault snapshot save: ", rc);
 		return RV_EXIT_USAGE;
 	}
 	if ((strcmp(cmd, "save") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "prune") == 0) && first < argc) {

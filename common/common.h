@@ -88,6 +88,12 @@ int rv_parse_size(const char *s, uint64_t *out);
 int rv_parse_duration_ms(const char *s, int64_t *out_ms);
 /* "284.1 MB" style, decimal, for humans. buf >= 16. */
 const char *rv_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* s with control characters written as \n \r \t \xNN, for terminals: names
+ * that come from a store may hold any byte. Returns s itself when it has none,
+ * else buf (truncated to len). */
+const char *rv_printable(const char *s, char *buf, size_t len);
+/* The same, written to f. */
+void rv_fputs_printable(const char *s, FILE *f);
 /* "1.2 s", "3m05s". buf >= 16. */
 const char *rv_fmt_duration(double seconds, char *buf, size_t len);
 

@@ -9,13 +9,16 @@ int rv_log_verbosity = RV_LOG_INFO;
 void rv_log(enum rv_log_level lvl, const char *fmt, ...)
 {
 	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
+	char msg[4096];
 	va_list ap;
 	if ((int)lvl > rv_log_verbosity)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
 	fputs("regvault: ", stderr);
 	fputs(prefix[lvl], stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
+	/* one line per message, whatever names it quotes */
+	rv_fputs_printable(msg, stderr);
 	fputc('\n', stderr);
 }

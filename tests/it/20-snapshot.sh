@@ -188,6 +188,24 @@ test_foreign_file_is_reported() {
   assert_eq "$(json_get '[.[] | select(.ok)] | length')" 1 "good artifacts"
 }
 
+# A file name with control characters (anyone can drop one into the store) is
+# shown escaped: it cannot recolour the terminal or forge a line of output.
+test_names_with_control_characters_are_shown_escaped() {
+  copy_store "$T/s"
+  echo "x" >"$T/s/"$'evil\x1b[31m\nok  fake'
+  rv snapshot list --store "$T/s"
+  assert_ok
+  assert_out_contains 'evil\x1b[31m\nok  fake'
+  assert_err_contains 'evil\x1b[31m\nok  fake: not a regvault artifact'
+  [[ $OUT$ERR != *$'\x1b'* ]] || fail "an escape character reached the terminal"
+  rv snapshot verify --all --store "$T/s"
+  assert_rc 1
+  assert_err_contains 'evil\x1b[31m\nok  fake in store'
+  [[ $OUT$ERR != *$'\x1b'* ]] || fail "an escape character reached the terminal"
+  rv -o json snapshot list --store "$T/s"
+  assert_eq "$(json_get '.[] | select(.foreign) | .name')" $'evil\x1b[31m\nok  fake' "name in JSON"
+}
+
 test_member_down_before_save_is_skipped() {
   # stop the member a follower-sourced save would pick first
   local victim="" i st
