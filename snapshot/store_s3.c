@@ -220,6 +220,8 @@ static int open_s3(const struct store_spec *spec, const char *location, struct s
 	if (u.len > 5 && u.data[u.len - 1] == '/')
 		u.data[--u.len] = 0;
 	s->url = u.data;
+	rv_debug("S3 store %s at %s (%s addressing)", s->url, s->cfg.base_url,
+		 s->cfg.path_style ? "path-style" : "virtual-hosted");
 	*out = &s->base;
 	return 0;
 }

@@ -102,6 +102,27 @@ test_interop_aws_cli_download_is_a_valid_artifact() {
   assert_ok
 }
 
+# path_style: false puts the bucket in the host name (BUCKET.localhost:PORT; curl
+# resolves *.localhost to loopback by itself, RGW knows it by rgw dns name).
+test_virtual_hosted_addressing() {
+  s3cfg vhost "http://localhost:${S3_ENDPOINT##*:}"
+  sed -i 's|^    timeout_s: 5|    timeout_s: 5\n    path_style: false|' "$CFG"
+  rv -v -o json snapshot save
+  assert_ok
+  assert_err_contains "$S3_BUCKET.localhost"
+  local name
+  name=$(json_get .name)
+  rv -o json snapshot list
+  assert_ok
+  assert_eq "$(json_get '.[0].name')" "$name" "listed name"
+  rv snapshot verify "$name"
+  assert_ok
+  rv snapshot delete "$name"
+  assert_ok
+  assert_eq "$(objects vhost/)" "" "objects left after delete"
+  assert_eq "$(uploads vhost/)" "" "unfinished uploads"
+}
+
 test_prune_keeps_what_retention_says() {
   s3cfg prune
   local t
