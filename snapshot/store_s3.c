@@ -181,6 +181,15 @@ static int build_cfg(const struct s3_opts *o, const char *location, struct s3_cf
 	while (e.len && e.data[e.len - 1] == '/')
 		e.data[--e.len] = 0;
 	c->endpoint = e.data;
+	/* BUCKET.host with a dotted bucket is several DNS labels: no wildcard
+	 * certificate matches it over https. */
+	if (!c->path_style && strchr(c->bucket, '.')) {
+		if (o->path_style == 0 && !strncmp(c->endpoint, "https://", 8))
+			return rv_fail(-EINVAL, "bucket %s has dots in its name, so virtual-hosted addressing over https cannot match the server's certificate; set store.s3.path_style: true",
+				       c->bucket);
+		if (o->path_style != 0)
+			c->path_style = true;
+	}
 	ep = c->endpoint;
 	if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8))
 		return rv_fail(-EINVAL, "store.s3.endpoint %s must start with http:// or https://", ep);

@@ -121,6 +121,12 @@ test_virtual_hosted_addressing() {
   assert_ok
   assert_eq "$(objects vhost/)" "" "objects left after delete"
   assert_eq "$(uploads vhost/)" "" "unfinished uploads"
+  # a dotted bucket cannot be a host name under https: refused with the fix named
+  sed -i "s|s3://$S3_BUCKET/|s3://my.dotted.bucket/|; s|endpoint: http://|endpoint: https://|" "$CFG"
+  rv snapshot list
+  [ "$RC" -ne 0 ] || fail "a dotted bucket with virtual-hosted https was accepted"
+  assert_err_contains "bucket my.dotted.bucket has dots in its name"
+  assert_err_contains "store.s3.path_style: true"
 }
 
 test_prune_keeps_what_retention_says() {
