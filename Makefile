@@ -96,3 +96,7 @@ clean:
 # Test driver for the store API (tests/it/30-s3-store.sh); not installed.
 $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
+# The bare Snapshot stream, discarded: the floor the benchmarks compare against.
+$(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
