@@ -317,6 +317,8 @@ static int s3_pair(struct cfg_doc *d, const char *path, const char *key, yaml_no
 		return cfg_string(d, path, v, &s->ca_file);
 	if (strcmp(key, "timeout_s") == 0)
 		return cfg_int32(d, path, v, 1, 86400, &s->timeout_s);
+	if (strcmp(key, "parts_in_flight") == 0)
+		return cfg_int32(d, path, v, 1, S3_PARTS_IN_FLIGHT_MAX, &s->parts_in_flight);
 	return CFG_UNKNOWN;
 }
 

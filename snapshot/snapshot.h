@@ -26,7 +26,11 @@ struct s3_opts {
 	int path_style;          /* -1 unset: true when an endpoint is given */
 	char *ca_file;
 	int timeout_s;           /* 300 */
+	int parts_in_flight;     /* parts uploading at once; 0 = S3_PARTS_IN_FLIGHT_DEFAULT */
 };
+
+#define S3_PARTS_IN_FLIGHT_DEFAULT 2
+#define S3_PARTS_IN_FLIGHT_MAX 8
 
 struct store_spec {
 	char *url; /* a path, file:///path, or s3://bucket/prefix */

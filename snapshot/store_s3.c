@@ -24,6 +24,7 @@ struct s3_store {
 	struct store base;
 	struct s3_cfg cfg;
 	struct s3_client cl;
+	int parts_in_flight;
 	char *url; /* s3://bucket/prefix, for messages */
 	/* Read-ahead for small sequential ranged reads: one request per RA_SIZE
 	 * instead of one per call. Reads above RA_MAX_READ bypass it. */
@@ -43,9 +44,12 @@ struct s3_store {
 
 struct s3_writer;
 
-/* The part being uploaded by a second thread while the writer fills the next. */
+/* A part being uploaded by its own thread and connection while the writer
+ * fills the next. Up to parts_in_flight of them; slots are reused in turn, so
+ * parts finish (and are recorded) in ascending order. */
 struct part_job {
 	struct s3_writer *w;
+	struct s3_client cl;
 	uint8_t *buf;
 	size_t len, cap;
 	int number;
@@ -59,11 +63,12 @@ struct part_job {
 struct s3_writer {
 	struct store_writer base;
 	struct s3_store *s;
-	struct s3_client cl; /* the writer's own connection: parts go up from a second thread */
+	struct s3_client cl; /* the writer's own connection; parts have theirs */
 	char *name, *key;
 	uint8_t *buf;
 	size_t len, cap, part_size;
-	struct part_job job;
+	struct part_job jobs[S3_PARTS_IN_FLIGHT_MAX];
+	int n_jobs;
 	char *upload_id;
 	struct rv_buf parts; /* <Part> elements for CompleteMultipartUpload */
 	int nparts;          /* parts handed to upload */
@@ -224,6 +229,9 @@ static int open_s3(const struct store_spec *spec, const char *location, struct s
 		return r;
 	}
 	s3_client_init(&s->cl, &s->cfg);
+	s->parts_in_flight = spec->s3.parts_in_flight > 0 ? spec->s3.parts_in_flight : S3_PARTS_IN_FLIGHT_DEFAULT;
+	if (s->parts_in_flight > S3_PARTS_IN_FLIGHT_MAX)
+		s->parts_in_flight = S3_PARTS_IN_FLIGHT_MAX;
 	struct rv_buf u = {0};
 	rv_buf_printf(&u, "s3://%s/%s", s->cfg.bucket, s->cfg.prefix);
 	if (u.len > 5 && u.data[u.len - 1] == '/')
@@ -286,7 +294,11 @@ static int put_begin_s3(struct store *st, const char *name, uint64_t expected_si
 	w->key = key_of(s, name);
 	w->part_size = w->cap = choose_part_size(expected_size);
 	w->buf = rv_xmalloc(w->part_size);
-	w->job.w = w;
+	w->n_jobs = s->parts_in_flight;
+	for (int i = 0; i < w->n_jobs; i++) {
+		w->jobs[i].w = w;
+		s3_client_init(&w->jobs[i].cl, &s->cfg);
+	}
 	s3_client_init(&w->cl, &s->cfg);
 	/* Unless the object is known to be small, start the upload now: wrong
 	 * credentials or a missing bucket show before anything is streamed. */
@@ -346,7 +358,7 @@ static int send_part(struct part_job *j)
 	snprintf(what, sizeof(what), "uploading part %d of %s", j->number, w->name);
 	struct s3_req rq = {.method = "PUT", .key = w->key, .query = q, .nquery = 2, .body = j->buf,
 			    .body_len = j->len, .what = what};
-	r = s3_request_ok(&w->cl, &rq, &rs, what);
+	r = s3_request_ok(&j->cl, &rq, &rs, what);
 	if (r == 0 && !rs.etag[0])
 		r = rv_fail(-EIO, "S3 endpoint %s answered %s without an ETag", w->s->cfg.endpoint, what);
 	if (r == 0)
@@ -364,10 +376,9 @@ static void *part_thread(void *arg)
 	return NULL;
 }
 
-/* Wait for the part in flight; record its ETag or its error. */
-static int finish_part(struct s3_writer *w)
+/* Wait for the part in slot j; record its ETag or its error. */
+static int finish_part(struct s3_writer *w, struct part_job *j)
 {
-	struct part_job *j = &w->job;
 	int r;
 
 	if (!j->running)
@@ -397,14 +408,41 @@ static int finish_part(struct s3_writer *w)
 	return 0;
 }
 
-/* Hand the filled buffer to the upload thread (after the previous part is up)
- * and go on filling the other one: at most two parts in memory. */
+/* After a failure: wait for the parts still in flight, keeping the first
+ * failure's sentence (theirs would only repeat or hide it). */
+static void drain(struct s3_writer *w)
+{
+	for (int i = 0; i < w->n_jobs; i++) {
+		struct part_job *j = &w->jobs[i];
+		if (j->running && j->joinable)
+			pthread_join(j->th, NULL);
+		j->running = j->joinable = false;
+		free(j->err);
+		j->err = NULL;
+	}
+}
+
+/* Every part still in flight, oldest first; the first error wins. */
+static int finish_all(struct s3_writer *w)
+{
+	int r = 0;
+	for (int i = 0; i < w->n_jobs; i++) {
+		int k = finish_part(w, &w->jobs[(w->nparts + i) % w->n_jobs]);
+		if (r == 0)
+			r = k;
+	}
+	return r;
+}
+
+/* Hand the filled buffer to the next slot's thread (after that slot's previous
+ * part is up) and go on filling its old buffer: at most parts_in_flight + 1
+ * parts in memory. */
 static int start_part(struct s3_writer *w)
 {
-	struct part_job *j = &w->job;
+	struct part_job *j = &w->jobs[w->nparts % w->n_jobs];
 	uint8_t *spare;
 	size_t spare_cap;
-	int r = finish_part(w);
+	int r = finish_part(w, j);
 
 	if (r < 0)
 		return r;
@@ -480,10 +518,14 @@ static void abort_upload(struct s3_store *s, struct s3_client *cl, const char *k
 
 static void writer_free(struct s3_writer *w)
 {
-	if (w->job.running && w->job.joinable)
-		pthread_join(w->job.th, NULL);
-	free(w->job.buf);
-	free(w->job.err);
+	for (int i = 0; i < w->n_jobs; i++) {
+		struct part_job *j = &w->jobs[i];
+		if (j->running && j->joinable)
+			pthread_join(j->th, NULL);
+		free(j->buf);
+		free(j->err);
+		s3_client_cleanup(&j->cl);
+	}
 	s3_client_cleanup(&w->cl);
 	free(w->name);
 	free(w->key);
@@ -567,7 +609,7 @@ static int put_commit_s3(struct store_writer *ww)
 		if (w->len)
 			r = start_part(w);
 		if (r == 0)
-			r = finish_part(w);
+			r = finish_all(w);
 		if (r == 0)
 			r = complete(w);
 	}
@@ -581,7 +623,7 @@ static int put_commit_s3(struct store_writer *ww)
 		free(o.name);
 	}
 	if (r < 0 && w->upload_id) {
-		finish_part(w);
+		drain(w);
 		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
 	}
 	writer_free(w);
@@ -592,7 +634,7 @@ static void put_abort_s3(struct store_writer *ww)
 {
 	struct s3_writer *w = (struct s3_writer *)ww;
 	if (w->upload_id) {
-		finish_part(w);
+		drain(w);
 		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
 	}
 	writer_free(w);

@@ -183,7 +183,7 @@ test_names_with_control_characters_list_and_read_back() {
   assert_ok
   REGVAULT_S3_CLEANUP_AGE_S=0 run "$ST" cleanup
   assert_ok
-  assert_err_contains $'upload of ctl/killed\x02.tar.zst started'
+  assert_err_contains 'upload of ctl/killed\x02.tar.zst started' # escaped on the terminal
   assert_err_contains 'upload of ctl/kil led+%41.tar.zst started'
   run "$ST" put-exit "$T_FILE_DIR/big" 'kil led+%41.tar.zst'
   assert_eq "$(uploads ctl/ | wc -l)" 1 "unfinished uploads after a killed writer"
@@ -286,6 +286,41 @@ test_fault_part_upload_retried_after_drop_500_503() {
   assert_ok
   cmp "$T_FILE_DIR/big" "$T/out" || fail "object differs after retried parts"
   assert_eq "$(uploads fault-part/)" "" "unfinished uploads"
+}
+
+# store.s3.parts_in_flight parts go up at once, each on its own connection (the
+# proxy holds every part 0.5 s, so parts that may overlap do), and the object is
+# still assembled in order.
+test_parts_upload_in_parallel_up_to_parts_in_flight() {
+  s3env inflight "$PROXY"
+  local n most
+  for n in 1 2 3; do
+    plan "delay PUT partNumber= 0.5 x*"
+    : >"$PROXY_DIR/log.active"
+    STORE_S3_PARTS_IN_FLIGHT=$n run "$ST" put "$T_FILE_DIR/big" "p$n.tar.zst"
+    assert_ok
+    most=$(awk '$1 == "PUT" && /partNumber=/ {if ($3 > m) m = $3} END {print m + 0}' "$PROXY_DIR/log.active")
+    assert_eq "$most" "$n" "parts in flight at most (parts_in_flight $n)"
+    run "$ST" get "p$n.tar.zst" "$T/out"
+    assert_ok
+    cmp "$T_FILE_DIR/big" "$T/out" || fail "object differs with $n parts in flight"
+  done
+  plan
+  assert_eq "$(uploads inflight/)" "" "unfinished uploads"
+}
+
+# A part that fails for good while others are in flight: the first failure is
+# the one reported, and nothing is left behind.
+test_failed_part_among_parallel_parts_leaves_nothing() {
+  s3env inflight-fail "$PROXY"
+  plan "delay PUT partNumber=1 0.5 x*" "status PUT partNumber=2 500 x*"
+  STORE_S3_PARTS_IN_FLIGHT=3 REGVAULT_S3_MAX_ATTEMPTS=2 run "$ST" put "$T_FILE_DIR/big" f.tar.zst
+  assert_rc 1
+  assert_err_contains "uploading part 2 of f.tar.zst"
+  plan
+  run awss3 s3api head-object --bucket "$S3_BUCKET" --key inflight-fail/f.tar.zst
+  [ "$RC" -ne 0 ] || fail "an object appeared after a failed part"
+  assert_eq "$(uploads inflight-fail/)" "" "unfinished uploads"
 }
 
 test_fault_single_put_and_list_retried() {

@@ -13,7 +13,8 @@ METHOD is GET/PUT/POST/DELETE/HEAD or *; PATTERN a substring of the request targ
     dropreq  read ARG bytes of the request body, then close the connection
     dropresp forward, pass ARG bytes of the answer, then close the connection
     delay    wait ARG seconds, then forward (a slow server)
-Used rules are removed from PLAN. LOG gets one line per request: METHOD TARGET ACTION.
+Used rules are removed from PLAN. LOG gets one line per request: METHOD TARGET ACTION;
+LOG.active one line per request: METHOD TARGET N, N the requests in progress with it.
 With FAULTPROXY_TLS_CERT and FAULTPROXY_TLS_KEY set it speaks HTTPS (to test TLS).
 """
 import os
@@ -25,6 +26,7 @@ import time
 
 PORTFILE, TARGET, PLAN, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 lock = threading.Lock()
+active = 0
 
 
 def take_rule(method, target):
@@ -83,11 +85,18 @@ def read_request(conn):
 
 
 def handle(conn):
+    global active
+    counted = False
     try:
         lines, rest, length = read_request(conn)
         if lines is None:
             return
         method, target = lines[0].decode().split(" ")[:2]
+        with lock:
+            active += 1
+            counted = True
+            with open(LOG + ".active", "a") as f:
+                f.write("%s %s %d\n" % (method, target, active))
         rule = take_rule(method, target)
         act, arg = rule if rule else ("pass", "")
         log("%s %s %s" % (method, target, act))
@@ -143,6 +152,9 @@ def handle(conn):
     except OSError:
         pass
     finally:
+        if counted:
+            with lock:
+                active -= 1
         conn.close()
 
 

@@ -109,6 +109,8 @@ static const struct bad_case bad_cases[] = {
 	{"path_style yes", CLUSTER "store:\n  s3: {path_style: yes}\n", -EINVAL, "store.s3.path_style must be true or false, not 'yes'"},
 	{"path_style a list", CLUSTER "store:\n  s3: {path_style: [true]}\n", -EINVAL, "store.s3.path_style must be true or false, not a list"},
 	{"timeout zero", CLUSTER "store:\n  s3: {timeout_s: 0}\n", -EINVAL, "store.s3.timeout_s must be between 1 and 86400"},
+	{"parts in flight zero", CLUSTER "store:\n  s3: {parts_in_flight: 0}\n", -EINVAL, "store.s3.parts_in_flight must be between 1 and 8"},
+	{"parts in flight too many", CLUSTER "store:\n  s3: {parts_in_flight: 9}\n", -EINVAL, "store.s3.parts_in_flight must be between 1 and 8"},
 	{"key id twice", CLUSTER "store:\n  s3: {access_key_id: AK, access_key_id_file: /f}\n", -EINVAL,
 	 "access_key_id and store.s3.access_key_id_file exclude each other"},
 	{"secret twice", CLUSTER "store:\n  s3: {secret_access_key: SK, secret_access_key_file: /f}\n", -EINVAL,
@@ -251,6 +253,7 @@ TEST(config_every_key)
 		"    path_style: true\n"
 		"    ca_file: /s3-ca.pem\n"
 		"    timeout_s: 60\n"
+		"    parts_in_flight: 3\n"
 		"snapshot:\n"
 		"  source: etcd2\n"
 		"  compression_level: 19\n"
@@ -286,6 +289,7 @@ TEST(config_every_key)
 	CHECK_INT(c.store.s3.path_style, 1);
 	CHECK_STR(c.store.s3.ca_file, "/s3-ca.pem");
 	CHECK_INT(c.store.s3.timeout_s, 60);
+	CHECK_INT(c.store.s3.parts_in_flight, 3);
 	CHECK_INT(c.snapshot.source, SNAP_SOURCE_MEMBER);
 	CHECK_STR(c.snapshot.source_member, "etcd2");
 	CHECK_INT(c.snapshot.compression_level, 19);
