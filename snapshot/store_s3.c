@@ -9,6 +9,7 @@
 
 #include "common/common.h"
 #include "snapshot/s3_client.h"
+#include "snapshot/s3_prefetch.h"
 #include "snapshot/s3_xml.h"
 #include "snapshot/store_impl.h"
 
@@ -24,7 +25,13 @@ struct s3_store {
 	struct store base;
 	struct s3_cfg cfg;
 	struct s3_client cl;
-	int parts_in_flight;
+	int parts_in_flight; /* parts of an upload, ranges of a download */
+	/* Large reads that follow each other (a restore reading its artifact) are
+	 * fetched ahead, parts_in_flight ranges at once. */
+	struct s3_prefetch *pf;
+	char *seq_name;   /* the last large read: name, where it ended, its ETag */
+	uint64_t seq_end;
+	char seq_etag[256];
 	char *url; /* s3://bucket/prefix, for messages */
 	/* Read-ahead for small sequential ranged reads: one request per RA_SIZE
 	 * instead of one per call. Reads above RA_MAX_READ bypass it. */
@@ -246,6 +253,8 @@ static int open_s3(const struct store_spec *spec, const char *location, struct s
 static void close_s3(struct store *st)
 {
 	struct s3_store *s = (struct s3_store *)st;
+	s3_prefetch_free(s->pf);
+	free(s->seq_name);
 	s3_client_cleanup(&s->cl);
 	cfg_free(&s->cfg);
 	free(s->ra.name);
@@ -536,7 +545,7 @@ static void writer_free(struct s3_writer *w)
 }
 
 static int stat_key(struct s3_store *s, const char *name, struct store_object *out);
-static void ra_drop(struct s3_store *s, const char *name);
+static void forget_reads(struct s3_store *s, const char *name);
 
 static int complete(struct s3_writer *w)
 {
@@ -596,7 +605,7 @@ static int put_commit_s3(struct store_writer *ww)
 	struct s3_writer *w = (struct s3_writer *)ww;
 	int r = w->failed;
 
-	ra_drop(w->s, w->name);
+	forget_reads(w->s, w->name);
 	if (r == 0 && w->upload_id && w->nparts == 0 && w->len == 0) {
 		/* nothing was written: S3 completes no upload without parts */
 		abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);
@@ -704,8 +713,8 @@ static void ra_drop(struct s3_store *s, const char *name)
 
 /* One GET of [offset, offset+len) (len 0: to the end) into cb; reading at or
  * past the end delivers nothing, like pread. */
-static int get_range(struct s3_store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb,
-		     void *ud, const char *if_match, struct s3_resp *rs)
+static int get_range(struct s3_store *s, struct s3_client *cl, const char *name, uint64_t offset, uint64_t len,
+		     store_read_cb cb, void *ud, const char *if_match, struct s3_resp *rs)
 {
 	char what[512];
 	char *key = key_of(s, name);
@@ -715,20 +724,101 @@ static int get_range(struct s3_store *s, const char *name, uint64_t offset, uint
 	struct s3_req rq = {.method = "GET", .key = key, .sink = cb, .ud = ud, .what = what, .if_match = if_match,
 			    .ranged = offset > 0 || len > 0, .range_start = offset,
 			    .range_end = len ? offset + len - 1 : UINT64_MAX};
-	r = s3_request(&s->cl, &rq, rs);
+	r = s3_request(cl, &rq, rs);
 	if (r == 0 && rs->status == 404) {
 		char *code = s3_error_code(rs);
 		r = strcmp(code, "NoSuchBucket") ? rv_fail(-ENOENT, "%s has no object %s", s->url, name)
-						 : s3_fail_status(&s->cl, rs, what);
+						 : s3_fail_status(cl, rs, what);
 		free(code);
 	} else if (r == 0 && rs->status == 416) {
 		rs->status = 206; /* nothing in range */
 	} else if (r == 0 && rs->status == 412) {
 		r = rv_fail(-EAGAIN, "%s in %s was replaced while it was being read; try again", name, s->url);
 	} else if (r == 0 && rs->status / 100 != 2) {
-		r = s3_fail_status(&s->cl, rs, what);
+		r = s3_fail_status(cl, rs, what);
 	}
 	free(key);
+	return r;
+}
+
+/* get_range for the prefetch threads: their own connection, the ETag kept. */
+static int prefetch_range(void *ctx, struct s3_client *cl, const char *name, uint64_t off, uint64_t len,
+			  store_read_cb cb, void *ud, const char *if_match, char etag[256])
+{
+	struct s3_resp rs;
+	int r = get_range(ctx, cl, name, off, len, cb, ud, if_match, &rs);
+	snprintf(etag, 256, "%s", r == 0 ? rs.etag : "");
+	s3_resp_free(&rs);
+	return r;
+}
+
+static void pf_drop(struct s3_store *s)
+{
+	s3_prefetch_free(s->pf);
+	s->pf = NULL;
+}
+
+/* name is written or deleted: nothing read of it before may be served again. */
+static void forget_reads(struct s3_store *s, const char *name)
+{
+	ra_drop(s, name);
+	if (s->seq_name && !strcmp(s->seq_name, name)) {
+		pf_drop(s);
+		free(s->seq_name);
+		s->seq_name = NULL;
+	}
+}
+
+/* A large read: from the prefetch when it is the next range, else directly
+ * (and a read that continues the last one starts a prefetch). */
+static int get_large(struct s3_store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb,
+		     void *ud)
+{
+	bool same_seq = s->seq_name && !strcmp(s->seq_name, name);
+	bool served = false;
+	char known[256];
+	struct s3_resp rs;
+	int r;
+
+	/* every read of one object after the first names its ETag (If-Match): an
+	 * object replaced half way fails the read instead of splicing two */
+	if (same_seq && s->seq_etag[0])
+		snprintf(known, sizeof(known), "%s", s->seq_etag);
+	else if (s->ra.name && !strcmp(s->ra.name, name))
+		snprintf(known, sizeof(known), "%s", s->ra.etag);
+	else
+		known[0] = 0;
+
+	if (s->pf) {
+		r = s3_prefetch_read(s->pf, name, offset, len, cb, ud, &served);
+		if (served && r == 0)
+			goto done;
+		pf_drop(s);
+		if (served)
+			return r;
+	}
+	if (len > 0 && s->parts_in_flight > 1 && same_seq && offset == s->seq_end) {
+		s->pf = s3_prefetch_new(&s->cfg, s->parts_in_flight, prefetch_range, s, name, known, offset, len);
+		snprintf(known, sizeof(known), "%s", s3_prefetch_etag(s->pf));
+		r = s3_prefetch_read(s->pf, name, offset, len, cb, ud, &served);
+		if (r != 0)
+			pf_drop(s);
+		if (r != 0 || served)
+			goto done;
+	}
+	r = get_range(s, &s->cl, name, offset, len, cb, ud, known[0] ? known : NULL, &rs);
+	if (r == 0 && rs.etag[0])
+		snprintf(known, sizeof(known), "%s", rs.etag);
+	s3_resp_free(&rs);
+done:
+	if (r == 0 && len > 0) {
+		if (!same_seq) {
+			free(s->seq_name);
+			s->seq_name = rv_strdup(name);
+		}
+		s->seq_end = offset + len;
+		snprintf(s->seq_etag, sizeof(s->seq_etag), "%s", known);
+	}
 	return r;
 }
 
@@ -762,7 +852,7 @@ static int ra_fill(struct s3_store *s, const char *name, uint64_t offset, size_t
 	s->ra.off = offset;
 	s->ra.len = 0;
 	s->ra.eof = false;
-	r = get_range(s, name, offset, want, ra_sink, s, etag[0] ? etag : NULL, &rs);
+	r = get_range(s, &s->cl, name, offset, want, ra_sink, s, etag[0] ? etag : NULL, &rs);
 	if (r == 0) {
 		s->ra.eof = s->ra.len < want;
 		snprintf(s->ra.etag, sizeof(s->ra.etag), "%s", rs.etag[0] ? rs.etag : etag);
@@ -781,8 +871,10 @@ static int get_s3(struct store *st, const char *name, uint64_t offset, uint64_t 
 
 	if (r < 0)
 		return r;
-	if (len == 0 || len > RA_MAX_READ) {
-		r = get_range(s, name, offset, len, cb, ud, NULL, &rs);
+	if (len > RA_MAX_READ)
+		return get_large(s, name, offset, len, cb, ud);
+	if (len == 0) {
+		r = get_range(s, &s->cl, name, offset, len, cb, ud, NULL, &rs);
 		s3_resp_free(&rs);
 		return r;
 	}
@@ -914,7 +1006,7 @@ static int del_s3(struct store *st, const char *name)
 	free(o.name);
 	if (r < 0)
 		return r;
-	ra_drop(s, name);
+	forget_reads(s, name);
 	key = key_of(s, name);
 	snprintf(what, sizeof(what), "deleting %s", name);
 	struct s3_req rq = {.method = "DELETE", .key = key, .what = what};

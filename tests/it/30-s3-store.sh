@@ -33,6 +33,23 @@ uploads() {
 # plan RULE...: the fault proxy's rules for the next requests
 plan() { printf '%s\n' "$@" >"$PROXY_DIR/plan"; : >"$PROXY_DIR/log"; }
 proxied() { grep -c "$1" "$PROXY_DIR/log"; }
+# most_at_once REGEX: the most requests matching REGEX that overlapped at the
+# proxy by more than 0.1 s (a request that ends as the next begins is not two)
+most_at_once() {
+  python3 - "$1" "$PROXY_DIR/log.times" <<'PY'
+import re, sys
+ev = []
+for line in open(sys.argv[2]):
+    what, start, end = line.rsplit(" ", 2)
+    if re.search(sys.argv[1], what) and float(end) - float(start) > 0.1:
+        ev += [(float(start), 1), (float(end) - 0.1, -1)]
+most = cur = 0
+for _, d in sorted(ev):
+    cur += d
+    most = max(most, cur)
+print(most)
+PY
+}
 
 test_small_object_put_get_is_byte_identical() {
   s3env small "$PROXY"
@@ -158,6 +175,53 @@ test_names_and_prefixes_that_must_be_encoded() {
 # Keys XML 1.0 cannot carry (control characters) come back intact: listings ask
 # for encoding-type=url. Names here are only what an upload by another tool may
 # leave in the prefix; the list must neither break nor garble them.
+# Large reads that follow each other (4 MiB, as a restore reads its artifact) are
+# fetched parts_in_flight ranges at once, in order, byte-identical; one range
+# dropped half way is resumed.
+test_large_sequential_reads_are_fetched_ahead_in_parallel() {
+  s3env prefetch "$PROXY"
+  plan
+  run "$ST" put "$T_FILE_DIR/big" r.tar.zst
+  assert_ok
+  local n most
+  for n in 1 2 3; do
+    plan "delay GET r.tar.zst 0.3 x*"
+    : >"$PROXY_DIR/log.times"
+    STORE_S3_PARTS_IN_FLIGHT=$n run "$ST" getchunks r.tar.zst "$T/out" 4194304 65536
+    assert_ok
+    cmp "$T_FILE_DIR/big" "$T/out" || fail "read with $n ranges in flight differs"
+    most=$(most_at_once '^GET .*r.tar.zst')
+    assert_eq "$most" "$n" "ranges in flight at most (parts_in_flight $n)"
+  done
+  plan "dropresp GET r.tar.zst 3000000" "dropresp GET r.tar.zst 3000000"
+  STORE_S3_PARTS_IN_FLIGHT=3 run "$ST" getchunks r.tar.zst "$T/out" 4194304 65536
+  assert_ok
+  cmp "$T_FILE_DIR/big" "$T/out" || fail "read with dropped ranges differs"
+  plan
+}
+
+# An object replaced while it is read range by range fails the read with the
+# reason, whether the range was read directly or fetched ahead: never a splice.
+test_object_replaced_during_a_ranged_read_is_an_error() {
+  s3env replaced "$PROXY"
+  plan
+  head -c 20000000 /dev/urandom >"$T/other"
+  local gets
+  for gets in 2 3; do
+    run "$ST" put "$T_FILE_DIR/big" r.tar.zst
+    assert_ok
+    plan "delay GET r.tar.zst 1 x*"
+    "$ST" getchunks r.tar.zst "$T/out" 4194304 65536 >"$T/gc.out" 2>"$T/gc.err" &
+    local pid=$! i
+    # the replacement lands while GET number $gets waits at the proxy
+    for i in $(seq 100); do [ "$(proxied 'GET .*r.tar.zst')" -ge "$gets" ] && break; sleep 0.05; done
+    awss3 s3 cp --quiet "$T/other" "s3://$S3_BUCKET/replaced/r.tar.zst"
+    wait "$pid" && fail "a read across a replacement succeeded (GET $gets)"
+    grep -q "was replaced while it was being read" "$T/gc.err" || fail "GET $gets: $(cat "$T/gc.err")"
+  done
+  plan
+}
+
 test_names_with_control_characters_list_and_read_back() {
   s3env ctl
   local n names=($'bell\x01.tar.zst' $'cr\rlf.tar.zst' $'del\x7fx' $'esc\x1b[0m' 'plain+plus and space')
@@ -296,10 +360,10 @@ test_parts_upload_in_parallel_up_to_parts_in_flight() {
   local n most
   for n in 1 2 3; do
     plan "delay PUT partNumber= 0.5 x*"
-    : >"$PROXY_DIR/log.active"
+    : >"$PROXY_DIR/log.times"
     STORE_S3_PARTS_IN_FLIGHT=$n run "$ST" put "$T_FILE_DIR/big" "p$n.tar.zst"
     assert_ok
-    most=$(awk '$1 == "PUT" && /partNumber=/ {if ($3 > m) m = $3} END {print m + 0}' "$PROXY_DIR/log.active")
+    most=$(most_at_once '^PUT .*partNumber=')
     assert_eq "$most" "$n" "parts in flight at most (parts_in_flight $n)"
     run "$ST" get "p$n.tar.zst" "$T/out"
     assert_ok
@@ -427,6 +491,9 @@ test_store_is_valgrind_clean() {
   assert_ok
   cmp "$T_FILE_DIR/big" "$T/out" || fail "object differs"
   run "${vg[@]}" getchunks v.tar.zst "$T/out2" 1048576 65536
+  assert_ok
+  cmp "$T_FILE_DIR/big" "$T/out2" || fail "chunked read under valgrind differs"
+  run "${vg[@]}" getchunks v.tar.zst "$T/out2" 4194304 65536 # fetched ahead, 2 threads
   assert_ok
   run "${vg[@]}" ls
   assert_ok

@@ -14,7 +14,8 @@ METHOD is GET/PUT/POST/DELETE/HEAD or *; PATTERN a substring of the request targ
     dropresp forward, pass ARG bytes of the answer, then close the connection
     delay    wait ARG seconds, then forward (a slow server)
 Used rules are removed from PLAN. LOG gets one line per request: METHOD TARGET ACTION;
-LOG.active one line per request: METHOD TARGET N, N the requests in progress with it.
+LOG.times one line per request when it ends: METHOD TARGET START END (seconds), to
+count the requests that overlapped.
 With FAULTPROXY_TLS_CERT and FAULTPROXY_TLS_KEY set it speaks HTTPS (to test TLS).
 """
 import os
@@ -26,7 +27,6 @@ import time
 
 PORTFILE, TARGET, PLAN, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 lock = threading.Lock()
-active = 0
 
 
 def take_rule(method, target):
@@ -85,18 +85,13 @@ def read_request(conn):
 
 
 def handle(conn):
-    global active
-    counted = False
+    start, what = time.time(), None
     try:
         lines, rest, length = read_request(conn)
         if lines is None:
             return
         method, target = lines[0].decode().split(" ")[:2]
-        with lock:
-            active += 1
-            counted = True
-            with open(LOG + ".active", "a") as f:
-                f.write("%s %s %d\n" % (method, target, active))
+        what = "%s %s" % (method, target)
         rule = take_rule(method, target)
         act, arg = rule if rule else ("pass", "")
         log("%s %s %s" % (method, target, act))
@@ -152,10 +147,11 @@ def handle(conn):
     except OSError:
         pass
     finally:
-        if counted:
-            with lock:
-                active -= 1
         conn.close()
+        if what:
+            with lock:
+                with open(LOG + ".times", "a") as f:
+                    f.write("%s %.6f %.6f\n" % (what, start, time.time()))
 
 
 def main():
