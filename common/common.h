@@ -113,6 +113,8 @@ void rv_progress_end(struct rv_progress *p);
 /* ---- misc (util.c) ---- */
 /* Hex-encode n bytes into out (2n+1). */
 void rv_hex(const uint8_t *in, size_t n, char *out);
+/* '0'-'9', 'a'-'f', 'A'-'F' -> 0..15; -1 otherwise. */
+int rv_hex_nibble(char c);
 int rv_unhex(const char *in, uint8_t *out, size_t n);
 bool rv_str_has_suffix(const char *s, const char *suffix);
 /* A free TCP port on 127.0.0.1 (bind to 0), for scratch clusters. */

@@ -18,7 +18,7 @@ void rv_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-static int nibble(char c)
+int rv_hex_nibble(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -34,7 +34,7 @@ int rv_unhex(const char *in, uint8_t *out, size_t n)
 	if (strlen(in) != 2 * n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		int h = nibble(in[2 * i]), l = nibble(in[2 * i + 1]);
+		int h = rv_hex_nibble(in[2 * i]), l = rv_hex_nibble(in[2 * i + 1]);
 		if (h < 0 || l < 0)
 			return -EINVAL;
 		out[i] = (uint8_t)(h << 4 | l);

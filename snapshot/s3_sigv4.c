@@ -29,17 +29,6 @@ void s3_uri_encode(struct rv_buf *b, const char *s, bool keep_slash)
 		rv_buf_append(b, "", 0);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *s3_uri_decode(const char *s)
 {
 	struct rv_buf b = {0};
@@ -48,7 +37,7 @@ char *s3_uri_decode(const char *s)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			int hi = rv_hex_nibble(p[1]), lo = hi < 0 ? -1 : rv_hex_nibble(p[2]);
 			if (lo < 0 || (hi == 0 && lo == 0)) {
 				rv_buf_free(&b);
 				return NULL;

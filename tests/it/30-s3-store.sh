@@ -149,32 +149,33 @@ test_list_pages_through_more_than_1000_objects() {
   assert_out_not_contains "other"
 }
 
-test_names_and_prefixes_that_must_be_encoded() {
-  s3env 'we ird+pre=fix&/sub~dir'
-  local n names=('a b+c=d&e.tar.zst' 'ümlaut~x*y(1)!' "quo'te\"<>#?%25" 'x/..y/./z' 'semi;colon,comma$@:')
-  for n in "${names[@]}"; do
+# put_list_get NAME...: each name stored, listed exactly as stored, read back
+put_list_get() {
+  local n listing
+  for n in "$@"; do
     run "$ST" put "$T_FILE_DIR/small" "$n"
     assert_ok
   done
   run "$ST" ls
   assert_ok
-  assert_eq "$(wc -l <<<"$OUT")" ${#names[@]} "objects listed"
-  for n in "${names[@]}"; do
-    assert_out_contains "$n"$'\t150000'
-  done
-  for n in "${names[@]}"; do
+  assert_eq "$(wc -l <<<"$OUT")" $# "objects listed"
+  listing=$OUT
+  for n in "$@"; do
+    [[ $listing == *"$n"$'\t150000'* ]] || fail "'$n' is not listed as it was stored"
     run "$ST" get "$n" "$T/out"
     assert_ok
     cmp "$T_FILE_DIR/small" "$T/out" || fail "object '$n' differs"
   done
+}
+
+test_names_and_prefixes_that_must_be_encoded() {
+  s3env 'we ird+pre=fix&/sub~dir'
+  put_list_get 'a b+c=d&e.tar.zst' 'ümlaut~x*y(1)!' "quo'te\"<>#?%25" 'x/..y/./z' 'semi;colon,comma$@:'
   # the keys S3 holds are exactly prefix + name
   run awss3 s3api head-object --bucket "$S3_BUCKET" --key 'we ird+pre=fix&/sub~dir/a b+c=d&e.tar.zst'
   assert_ok
 }
 
-# Keys XML 1.0 cannot carry (control characters) come back intact: listings ask
-# for encoding-type=url. Names here are only what an upload by another tool may
-# leave in the prefix; the list must neither break nor garble them.
 # Large reads that follow each other (4 MiB, as a restore reads its artifact) are
 # fetched parts_in_flight ranges at once, in order, byte-identical; one range
 # dropped half way is resumed.
@@ -222,23 +223,12 @@ test_object_replaced_during_a_ranged_read_is_an_error() {
   plan
 }
 
+# Keys XML 1.0 cannot carry (control characters) come back intact: listings ask
+# for encoding-type=url. Names here are only what an upload by another tool may
+# leave in the prefix; the list must neither break nor garble them.
 test_names_with_control_characters_list_and_read_back() {
   s3env ctl
-  local n names=($'bell\x01.tar.zst' $'cr\rlf.tar.zst' $'del\x7fx' $'esc\x1b[0m' 'plain+plus and space')
-  for n in "${names[@]}"; do
-    run "$ST" put "$T_FILE_DIR/small" "$n"
-    assert_ok
-  done
-  run "$ST" ls
-  assert_ok
-  assert_eq "$(wc -l <<<"$OUT")" ${#names[@]} "objects listed"
-  local listing=$OUT
-  for n in "${names[@]}"; do
-    [[ $listing == *"$n"$'\t150000'* ]] || fail "'$n' is not listed as it was stored"
-    run "$ST" get "$n" "$T/out"
-    assert_ok
-    cmp "$T_FILE_DIR/small" "$T/out" || fail "object '$n' differs"
-  done
+  put_list_get $'bell\x01.tar.zst' $'cr\rlf.tar.zst' $'del\x7fx' $'esc\x1b[0m' 'plain+plus and space'
   # unfinished uploads under such keys are found and removed by cleanup (the aws
   # CLI cannot parse RGW's listing of the control character: our own log says it)
   run "$ST" put-exit "$T_FILE_DIR/big" 'kil led+%41.tar.zst'
