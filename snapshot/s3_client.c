@@ -181,6 +181,18 @@ static uint64_t jitter_rand(void)
 	return x;
 }
 
+/* AWS answers 400 RequestTimeout when a body came in too slowly (a congested
+ * link): the request itself was fine, so it is tried again like a 503. */
+static bool request_timed_out(const struct s3_resp *rs)
+{
+	if (rs->status != 400)
+		return false;
+	char *code = s3_error_code(rs);
+	bool yes = !strcmp(code, "RequestTimeout");
+	free(code);
+	return yes;
+}
+
 static void backoff(int attempt)
 {
 	int64_t cap = BACKOFF_BASE_MS << (attempt < 6 ? attempt - 1 : 5);
@@ -347,7 +359,7 @@ int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs)
 		if (e == CURLE_OK && resumed && status == 200)
 			return rv_fail(-EIO, "S3 endpoint %s ignored the Range header when resuming %s; the download cannot continue",
 				       cfg->endpoint, what);
-		if (e == CURLE_OK && !retryable_status(status))
+		if (e == CURLE_OK && !retryable_status(status) && !request_timed_out(rs))
 			return 0;
 		if (e != CURLE_OK && tls_error(e))
 			return rv_fail(-EIO, "the TLS connection to S3 endpoint %s failed: %s; check store.s3.endpoint and store.s3.ca_file",

@@ -331,10 +331,11 @@ test_tls_failure_is_reported() {
 test_fault_part_upload_retried_after_drop_500_503() {
   s3env fault-part "$PROXY"
   plan "status PUT partNumber=1 503" "dropreq PUT partNumber=2 3000000" "status PUT partNumber=3 500" \
-    "status POST uploadId= 500"
+    "status PUT partNumber=3 400:RequestTimeout" "status POST uploadId= 500"
   run "$ST" put "$T_FILE_DIR/big" f.tar.zst
   assert_ok
   assert_eq "$(proxied 'partNumber=2&')" 2 "requests for part 2"
+  assert_eq "$(proxied 'partNumber=3&')" 3 "requests for part 3 (500, 400 RequestTimeout, ok)"
   assert_eq "$(proxied 'POST .*uploadId=')" 2 "complete requests"
   run "$ST" get f.tar.zst "$T/out"
   assert_ok
@@ -375,6 +376,18 @@ test_failed_part_among_parallel_parts_leaves_nothing() {
   run awss3 s3api head-object --bucket "$S3_BUCKET" --key inflight-fail/f.tar.zst
   [ "$RC" -ne 0 ] || fail "an object appeared after a failed part"
   assert_eq "$(uploads inflight-fail/)" "" "unfinished uploads"
+}
+
+# Other 4xx answers are the request's fault: not retried, said in one sentence.
+test_fault_400_is_not_retried() {
+  s3env fault-400 "$PROXY"
+  plan "status PUT partNumber=1 400:InvalidArgument x*"
+  run "$ST" put "$T_FILE_DIR/big" f.tar.zst
+  assert_rc 1
+  assert_err_contains "400 InvalidArgument"
+  assert_eq "$(proxied 'partNumber=1&')" 1 "requests for part 1"
+  plan
+  assert_eq "$(uploads fault-400/)" "" "unfinished uploads"
 }
 
 test_fault_single_put_and_list_retried() {

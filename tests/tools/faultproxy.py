@@ -9,7 +9,8 @@ close). Before each request it looks at PLAN, a file of rules, first match wins:
 
 METHOD is GET/PUT/POST/DELETE/HEAD or *; PATTERN a substring of the request target
 (as sent, URI-encoded) or *; xN applies the rule N times (default 1, x* = always).
-    status   answer ARG (500, 503...) with an S3 error body instead of forwarding
+    status   answer ARG (500, 503, or CODE:S3CODE as 400:RequestTimeout) with an S3
+             error body instead of forwarding
     dropreq  read ARG bytes of the request body, then close the connection
     dropresp forward, pass ARG bytes of the answer, then close the connection
     delay    wait ARG seconds, then forward (a slow server)
@@ -96,9 +97,10 @@ def handle(conn):
         act, arg = rule if rule else ("pass", "")
         log("%s %s %s" % (method, target, act))
         if act == "status":
+            arg, _, code = arg.partition(":")
+            code = code or ("SlowDown" if arg == "503" else "InternalError")
             body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
-                    "<Message>injected by faultproxy</Message></Error>" %
-                    ("SlowDown" if arg == "503" else "InternalError")).encode()
+                    "<Message>injected by faultproxy</Message></Error>" % code).encode()
             # read the body so the client sees the answer, not a reset
             while len(rest) < length:
                 chunk = conn.recv(min(65536, length - len(rest)))
