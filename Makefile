@@ -4,10 +4,14 @@
 #   make check      deps + build (normal and ASan/UBSan) + every test
 #   make demo       deps + build + a local three-member cluster, a snapshot, status
 #   make SAN=1      sanitizer build in build/asan
+#   make TSAN=1     ThreadSanitizer build in build/tsan (for the threaded S3 store)
 
 BUILD   ?= build
 ifeq ($(SAN),1)
 BUILD   := build/asan
+endif
+ifeq ($(TSAN),1)
+BUILD   := build/tsan
 endif
 
 CC      ?= cc
@@ -20,6 +24,10 @@ LDLIBS  := -lgrpc -lgpr $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(TSAN),1)
+CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 endif
 
 MODULES  := common registry snapshot maint restore scheduler

@@ -511,6 +511,28 @@ test_store_is_valgrind_clean() {
 }
 
 # HTTPS: verified against store.s3.ca_file; an unknown CA is a TLS failure, not retried.
+# The threads of the S3 store (parts and ranges in flight) under ThreadSanitizer:
+# no data race in uploads, in reads fetched ahead, or when a part fails while
+# others are in flight.
+test_store_threads_are_threadsanitizer_clean() {
+  make -s -C "$RV_ROOT" TSAN=1 build/tsan/store-tool >/dev/null 2>&1 || skip "no ThreadSanitizer build here"
+  local tst=$RV_ROOT/build/tsan/store-tool
+  export TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_thread_leaks=0 suppressions=$RV_ROOT/tests/tsan.supp"
+  s3env tsan "$PROXY"
+  plan "delay PUT partNumber= 0.2 x*"
+  STORE_S3_PARTS_IN_FLIGHT=3 run "$tst" put "$T_FILE_DIR/big" t.tar.zst
+  assert_ok
+  plan "delay GET t.tar.zst 0.2 x*"
+  STORE_S3_PARTS_IN_FLIGHT=3 run "$tst" getchunks t.tar.zst "$T/out" 4194304 65536
+  assert_ok
+  cmp "$T_FILE_DIR/big" "$T/out" || fail "read under ThreadSanitizer differs"
+  plan "delay PUT partNumber=1 0.3 x*" "status PUT partNumber=2 500 x*"
+  STORE_S3_PARTS_IN_FLIGHT=3 REGVAULT_S3_MAX_ATTEMPTS=2 run "$tst" put "$T_FILE_DIR/big" f.tar.zst
+  assert_rc 1
+  assert_err_contains "uploading part 2 of f.tar.zst"
+  plan
+}
+
 test_tls_endpoint_verified_with_ca_file() {
   local d=$T/tls port
   mkdir -p "$d"
