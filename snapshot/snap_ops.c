@@ -51,7 +51,10 @@ int snap_sidecar_write(struct store *st, const char *name, const struct snap_man
 	return r;
 }
 
-int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256)
+/* known_present: a listing just showed the sidecar, so no lookup first (on S3
+ * that is one request per artifact less). */
+static int sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256,
+			bool known_present)
 {
 	char side[300], where[600];
 	struct store_object o;
@@ -59,12 +62,18 @@ int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *
 	int r;
 
 	snap_sidecar_name(name, side, sizeof side);
-	if (store_stat(st, side, &o) < 0) {
-		rv_err_clear();
+	if (!known_present) {
+		if (store_stat(st, side, &o) < 0) {
+			rv_err_clear();
+			return -ENOENT;
+		}
+		free(o.name);
+	}
+	r = store_get(st, side, 0, 0, sidecar_cb, &b);
+	if (r == -ENOENT && known_present) {
+		rv_err_clear(); /* gone since the listing: read the artifact instead */
 		return -ENOENT;
 	}
-	free(o.name);
-	r = store_get(st, side, 0, 0, sidecar_cb, &b);
 	if (r == -EFBIG)
 		r = rv_fail(-EBADMSG, "sidecar %s in store %s is too large to be a manifest", side,
 			    store_describe(st));
@@ -79,6 +88,11 @@ int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *
 	}
 	rv_buf_free(&b);
 	return r;
+}
+
+int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256)
+{
+	return sidecar_read(st, name, m, artifact_sha256, false);
 }
 
 static void info_from_manifest(struct snap_info *si, const struct snap_manifest *m)
@@ -139,7 +153,9 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 			snprintf(si->problem, sizeof si->problem, "not a regvault artifact (foreign file)");
 			continue;
 		}
-		r = snap_sidecar_read(st, name, &m, NULL);
+		char side[300];
+		snap_sidecar_name(name, side, sizeof side);
+		r = has_object(objs, nobj, side) ? sidecar_read(st, name, &m, NULL, true) : -ENOENT;
 		if (r == -ENOENT)
 			r = snap_artifact_read_head(st, name, &m);
 		if (r < 0) {

@@ -171,6 +171,27 @@ test_save_retries_through_faults() {
   assert_ok
 }
 
+# list reads each artifact's sidecar once, with no lookup before (the listing
+# showed it): one request per artifact, which counts against a distant endpoint.
+# An artifact whose sidecar is gone is listed from its own manifest.
+test_list_reads_one_sidecar_per_artifact() {
+  s3cfg listing "$PROXY"
+  local i
+  for i in 1 2 3; do rv snapshot save --tag "n$i"; assert_ok; done
+  plan
+  rv -o json snapshot list
+  assert_ok
+  assert_eq "$(json_get 'length')" 3 "artifacts listed"
+  assert_eq "$(proxied '^HEAD')" 0 "HEAD requests"
+  assert_eq "$(proxied '^GET .*manifest.json')" 3 "sidecar GETs"
+  local side
+  side=$(objects listing/ | grep -m1 'manifest.json$')
+  awss3 s3 rm --quiet "s3://$S3_BUCKET/$side"
+  rv -o json snapshot list
+  assert_ok
+  assert_eq "$(json_get '[.[] | select(.foreign | not)] | length')" 3 "artifacts listed without one sidecar"
+}
+
 test_save_that_cannot_finish_leaves_nothing() {
   s3cfg give-up "$PROXY"
   plan "status PUT partNumber=2 503 x*"
