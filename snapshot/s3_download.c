@@ -3,6 +3,7 @@
  * artifact) fetched ahead parts_in_flight ranges at once, each read after an
  * object's first pinned to its ETag. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,3 +273,60 @@ void s3_store_reads_free(struct s3_store *s)
 	s->ra.buf = NULL;
 	s->ra.cap = 0;
 }
+
+/* ---- several small objects at once ---- */
+
+#define GET_MANY_THREADS 8 /* small GETs wait on latency, not bandwidth */
+
+struct get_many {
+	struct s3_store *s;
+	struct store_fetch *items;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *get_many_thread(void *arg)
+{
+	struct get_many *g = arg;
+	struct s3_client cl;
+
+	s3_client_init(&cl, &g->s->cfg);
+	for (;;) {
+		struct store_fetch *f;
+		struct s3_resp rs;
+		pthread_mutex_lock(&g->mu);
+		f = g->next < g->n ? &g->items[g->next++] : NULL;
+		pthread_mutex_unlock(&g->mu);
+		if (!f)
+			break;
+		f->result = s3_store_check_name(g->s, f->name);
+		if (f->result == 0) {
+			f->result = get_range(g->s, &cl, f->name, 0, 0, store_fetch_sink, f, NULL, &rs);
+			s3_resp_free(&rs);
+		}
+		if (f->result < 0) {
+			f->error = rv_strdup(rv_errmsg(f->result));
+			rv_err_clear();
+		}
+	}
+	s3_client_cleanup(&cl);
+	return NULL;
+}
+
+int get_many_s3(struct store *st, struct store_fetch *items, size_t n)
+{
+	struct get_many g = {.s = (struct s3_store *)st, .items = items, .n = n};
+	pthread_t th[GET_MANY_THREADS];
+	size_t want = n < GET_MANY_THREADS ? n : GET_MANY_THREADS, started = 0;
+
+	pthread_mutex_init(&g.mu, NULL);
+	while (started < want && pthread_create(&th[started], NULL, get_many_thread, &g) == 0)
+		started++;
+	if (started == 0)
+		get_many_thread(&g); /* no thread to be had: all here */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&g.mu);
+	return 0;
+}
+

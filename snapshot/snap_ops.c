@@ -51,48 +51,44 @@ int snap_sidecar_write(struct store *st, const char *name, const struct snap_man
 	return r;
 }
 
-/* known_present: a listing just showed the sidecar, so no lookup first (on S3
- * that is one request per artifact less). */
-static int sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256,
-			bool known_present)
+/* The manifest in a sidecar's bytes b, as read with result r. */
+static int sidecar_parse(struct store *st, const char *side, int r, const struct rv_buf *b,
+			 struct snap_manifest *m, char *artifact_sha256)
 {
-	char side[300], where[600];
-	struct store_object o;
-	struct rv_buf b = {0};
-	int r;
+	char where[600];
 
-	snap_sidecar_name(name, side, sizeof side);
-	if (!known_present) {
-		if (store_stat(st, side, &o) < 0) {
-			rv_err_clear();
-			return -ENOENT;
-		}
-		free(o.name);
-	}
-	r = store_get(st, side, 0, 0, sidecar_cb, &b);
-	if (r == -ENOENT && known_present) {
-		rv_err_clear(); /* gone since the listing: read the artifact instead */
-		return -ENOENT;
-	}
 	if (r == -EFBIG)
 		r = rv_fail(-EBADMSG, "sidecar %s in store %s is too large to be a manifest", side,
 			    store_describe(st));
 	snprintf(where, sizeof where, "sidecar %s in store %s", side, store_describe(st));
 	if (r == 0)
-		r = snap_manifest_from_json(b.data ? b.data : "", b.len, where, m);
+		r = snap_manifest_from_json(b->data ? b->data : "", b->len, where, m);
 	if (r == 0 && artifact_sha256) {
-		json_t *j = json_loadb(b.data, b.len, 0, NULL);
+		json_t *j = json_loadb(b->data, b->len, 0, NULL);
 		const char *h = json_string_value(json_object_get(j, "artifact_sha256"));
 		snprintf(artifact_sha256, 65, "%s", h && strlen(h) == 64 ? h : "");
 		json_decref(j);
 	}
-	rv_buf_free(&b);
 	return r;
 }
 
 int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256)
 {
-	return sidecar_read(st, name, m, artifact_sha256, false);
+	char side[300];
+	struct store_object o;
+	struct rv_buf b = {0};
+	int r;
+
+	snap_sidecar_name(name, side, sizeof side);
+	if (store_stat(st, side, &o) < 0) {
+		rv_err_clear();
+		return -ENOENT;
+	}
+	free(o.name);
+	r = store_get(st, side, 0, 0, sidecar_cb, &b);
+	r = sidecar_parse(st, side, r, &b, m, artifact_sha256);
+	rv_buf_free(&b);
+	return r;
 }
 
 static void info_from_manifest(struct snap_info *si, const struct snap_manifest *m)
@@ -119,30 +115,52 @@ static bool has_object(const struct store_object *objs, size_t n, const char *na
 	return false;
 }
 
+/* The sidecars the listing shows, read all at once: against a distant S3 one
+ * after another would wait on latency for every artifact. NULL entries: no
+ * sidecar listed for that object. */
+static struct store_fetch **fetch_sidecars(struct store *st, const struct store_object *objs, size_t nobj,
+					   struct store_fetch **items_out, size_t *nitems, char (*sides)[300])
+{
+	struct store_fetch **of = rv_xcalloc(nobj ? nobj : 1, sizeof *of);
+	struct store_fetch *items = rv_xcalloc(nobj ? nobj : 1, sizeof *items);
+	size_t k = 0;
+
+	for (size_t i = 0; i < nobj; i++) {
+		if (snap_is_sidecar(objs[i].name) || !rv_str_has_suffix(objs[i].name, SNAP_SUFFIX))
+			continue;
+		snap_sidecar_name(objs[i].name, sides[i], sizeof sides[i]);
+		if (!has_object(objs, nobj, sides[i]))
+			continue;
+		items[k] = (struct store_fetch){.name = sides[i], .max = SIDECAR_MAX};
+		of[i] = &items[k++];
+	}
+	store_get_many(st, items, k);
+	*items_out = items;
+	*nitems = k;
+	return of;
+}
+
 int snap_list(struct store *st, struct snap_info **out, size_t *n)
 {
 	struct store_object *objs;
-	size_t nobj, cnt = 0;
+	struct store_fetch *items, **of;
+	char (*sides)[300];
+	size_t nobj, cnt = 0, nitems = 0;
 	struct snap_info *v;
 	int r = store_list(st, &objs, &nobj);
 
 	if (r < 0)
 		return r;
 	v = rv_xcalloc(nobj ? nobj : 1, sizeof *v);
+	sides = rv_xcalloc(nobj ? nobj : 1, sizeof *sides);
+	of = fetch_sidecars(st, objs, nobj, &items, &nitems, sides);
 	for (size_t i = 0; i < nobj; i++) {
 		const char *name = objs[i].name;
 		struct snap_info *si = &v[cnt];
 		struct snap_manifest m;
 
-		if (snap_is_sidecar(name)) {
-			char art[300];
-			size_t l = strlen(name) - strlen(".manifest.json");
-			snprintf(art, sizeof art, "%.*s%s", (int)l, name, SNAP_SUFFIX);
-			if (has_object(objs, nobj, art))
-				continue; /* shown with its artifact */
-			/* else: an orphan sidecar, see snap_cleanup_sidecars() */
-			continue;
-		}
+		if (snap_is_sidecar(name))
+			continue; /* shown with its artifact; an orphan is snap_save's to clean */
 		memset(si, 0, sizeof *si);
 		snprintf(si->name, sizeof si->name, "%s", name);
 		si->size = objs[i].size;
@@ -153,9 +171,14 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 			snprintf(si->problem, sizeof si->problem, "not a regvault artifact (foreign file)");
 			continue;
 		}
-		char side[300];
-		snap_sidecar_name(name, side, sizeof side);
-		r = has_object(objs, nobj, side) ? sidecar_read(st, name, &m, NULL, true) : -ENOENT;
+		r = -ENOENT;
+		if (of[i] && of[i]->result == -ENOENT) {
+			r = -ENOENT; /* gone since the listing: the artifact's own manifest */
+		} else if (of[i] && of[i]->result < 0 && of[i]->result != -EFBIG) {
+			r = rv_fail(of[i]->result, "%s", of[i]->error ? of[i]->error : "reading the sidecar failed");
+		} else if (of[i]) {
+			r = sidecar_parse(st, sides[i], of[i]->result, &of[i]->data, &m, NULL);
+		}
 		if (r == -ENOENT)
 			r = snap_artifact_read_head(st, name, &m);
 		if (r < 0) {
@@ -166,6 +189,9 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 		}
 		info_from_manifest(si, &m);
 	}
+	store_fetches_free(items, nitems);
+	free(of);
+	free(sides);
 	store_objects_free(objs, nobj);
 	qsort(v, cnt, sizeof *v, by_newest);
 	*out = v;

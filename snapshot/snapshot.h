@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/common.h"
 #include "registry/registry.h"
 
 /* ---- store configuration (config keys store.*) ---- */
@@ -66,6 +67,19 @@ void store_put_abort(struct store_writer *w);
 typedef int (*store_read_cb)(const void *p, size_t n, void *ud);
 int store_get(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud);
 int store_stat(struct store *s, const char *name, struct store_object *out);
+/* Several small objects read whole at once (S3: in parallel, each on its own
+ * connection, where one after another would wait on latency each time). Each
+ * item gets its bytes, or its result and error sentence; an object larger
+ * than max is -EFBIG. Returns 0 when every item was tried. */
+struct store_fetch {
+	const char *name;
+	size_t max;
+	struct rv_buf data;
+	int result;
+	char *error; /* malloc'd sentence when result < 0 */
+};
+int store_get_many(struct store *s, struct store_fetch *items, size_t n);
+void store_fetches_free(struct store_fetch *items, size_t n);
 /* Every object in the store (any name), unsorted. */
 int store_list(struct store *s, struct store_object **objs, size_t *n);
 void store_objects_free(struct store_object *objs, size_t n);

@@ -82,6 +82,44 @@ int store_get(struct store *s, const char *name, uint64_t offset, uint64_t len, 
 	return s->ops->get(s, name, offset, len, cb, ud);
 }
 
+int store_fetch_sink(const void *p, size_t n, void *ud)
+{
+	struct store_fetch *f = ud;
+	if (f->data.len + n > f->max)
+		return -EFBIG;
+	return rv_buf_append(&f->data, p, n);
+}
+
+/* One after another, for stores where a read costs no round trip. */
+static void get_many_in_turn(struct store *s, struct store_fetch *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_fetch *f = &items[i];
+		f->result = s->ops->get(s, f->name, 0, 0, store_fetch_sink, f);
+		if (f->result < 0) {
+			f->error = rv_strdup(rv_errmsg(f->result));
+			rv_err_clear();
+		}
+	}
+}
+
+int store_get_many(struct store *s, struct store_fetch *items, size_t n)
+{
+	if (s->ops->get_many)
+		return s->ops->get_many(s, items, n);
+	get_many_in_turn(s, items, n);
+	return 0;
+}
+
+void store_fetches_free(struct store_fetch *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		rv_buf_free(&items[i].data);
+		free(items[i].error);
+	}
+	free(items);
+}
+
 int store_stat(struct store *s, const char *name, struct store_object *out)
 {
 	return s->ops->stat(s, name, out);

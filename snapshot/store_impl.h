@@ -16,6 +16,7 @@ struct store_ops {
 	void (*put_abort)(struct store_writer *w);
 	int (*get)(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud);
 	int (*stat)(struct store *s, const char *name, struct store_object *out);
+	int (*get_many)(struct store *s, struct store_fetch *items, size_t n); /* optional */
 	int (*list)(struct store *s, struct store_object **objs, size_t *n);
 	int (*del)(struct store *s, const char *name);
 	int (*cleanup)(struct store *s);
@@ -29,6 +30,9 @@ struct store {
 struct store_writer {
 	struct store *store;
 };
+
+/* A store_read_cb that appends to a struct store_fetch (-EFBIG past its max). */
+int store_fetch_sink(const void *p, size_t n, void *ud);
 
 extern const struct store_ops store_local_ops;
 extern const struct store_ops store_s3_ops;

@@ -396,6 +396,7 @@ const struct store_ops store_s3_ops = {
 	.put_abort = put_abort_s3,
 	.get = get_s3,
 	.stat = stat_s3,
+	.get_many = get_many_s3,
 	.list = list_s3,
 	.del = del_s3,
 	.cleanup = cleanup_s3,

@@ -165,6 +165,23 @@ start_fault_proxy() {
   export_env PROXY_DIR PROXY
 }
 
+# most_at_once REGEX: the most requests matching REGEX that overlapped at the
+# proxy by more than 0.1 s (a request that ends as the next begins is not two)
+most_at_once() {
+  python3 - "$1" "$PROXY_DIR/log.times" <<'PY'
+import re, sys
+ev = []
+for line in open(sys.argv[2]):
+    what, start, end = line.rsplit(" ", 2)
+    if re.search(sys.argv[1], what) and float(end) - float(start) > 0.1:
+        ev += [(float(start), 1), (float(end) - 0.1, -1)]
+most = cur = 0
+for _, d in sorted(ev):
+    cur += d
+    most = max(most, cur)
+print(most)
+PY
+}
 stop_fault_proxy() {
   [ -f "${PROXY_DIR:-/nonexistent}/pid" ] && kill "$(cat "$PROXY_DIR/pid")" 2>/dev/null
   return 0

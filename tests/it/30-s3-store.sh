@@ -33,23 +33,6 @@ uploads() {
 # plan RULE...: the fault proxy's rules for the next requests
 plan() { printf '%s\n' "$@" >"$PROXY_DIR/plan"; : >"$PROXY_DIR/log"; }
 proxied() { grep -c "$1" "$PROXY_DIR/log"; }
-# most_at_once REGEX: the most requests matching REGEX that overlapped at the
-# proxy by more than 0.1 s (a request that ends as the next begins is not two)
-most_at_once() {
-  python3 - "$1" "$PROXY_DIR/log.times" <<'PY'
-import re, sys
-ev = []
-for line in open(sys.argv[2]):
-    what, start, end = line.rsplit(" ", 2)
-    if re.search(sys.argv[1], what) and float(end) - float(start) > 0.1:
-        ev += [(float(start), 1), (float(end) - 0.1, -1)]
-most = cur = 0
-for _, d in sorted(ev):
-    cur += d
-    most = max(most, cur)
-print(most)
-PY
-}
 
 test_small_object_put_get_is_byte_identical() {
   s3env small "$PROXY"

@@ -172,18 +172,22 @@ test_save_retries_through_faults() {
 }
 
 # list reads each artifact's sidecar once, with no lookup before (the listing
-# showed it): one request per artifact, which counts against a distant endpoint.
+# showed it), all at once: against a distant endpoint a request per artifact,
+# one after another, would add up.
 # An artifact whose sidecar is gone is listed from its own manifest.
 test_list_reads_one_sidecar_per_artifact() {
   s3cfg listing "$PROXY"
   local i
   for i in 1 2 3; do rv snapshot save --tag "n$i"; assert_ok; done
-  plan
+  plan "delay GET manifest.json 0.3 x*"
+  : >"$PROXY_DIR/log.times"
   rv -o json snapshot list
   assert_ok
   assert_eq "$(json_get 'length')" 3 "artifacts listed"
   assert_eq "$(proxied '^HEAD')" 0 "HEAD requests"
   assert_eq "$(proxied '^GET .*manifest.json')" 3 "sidecar GETs"
+  assert_eq "$(most_at_once '^GET .*manifest.json')" 3 "sidecar GETs at once"
+  plan
   local side
   side=$(objects listing/ | grep -m1 'manifest.json$')
   awss3 s3 rm --quiet "s3://$S3_BUCKET/$side"
