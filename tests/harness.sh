@@ -21,6 +21,8 @@ if declare -F setup_file >/dev/null; then
   if [ $setup_rc -ne 0 ]; then
     echo "setup_file failed:"; tail -30 "$T_FILE_DIR/setup.log"
     for t in $TESTS; do echo "FAIL $TEST_FILE_NAME/${t#test_}: setup_file failed"; done
+    # so teardown_file (at exit) knows what setup started before it failed
+    [ -f "$T_FILE_DIR/env" ] && source "$T_FILE_DIR/env"
     exit 1
   fi
   # setup_file may export variables for the tests through this file.

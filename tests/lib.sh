@@ -124,7 +124,9 @@ rv_kill_leftovers() {
   if [ -f "$T_FILE_DIR/.clusters" ]; then
     while read -r c; do "$RV_BIN" --config "$c" cluster down >/dev/null 2>&1 || true; done <"$T_FILE_DIR/.clusters"
   fi
-  for pid in $(pgrep -x etcd 2>/dev/null); do
+  # etcd, and an RGW or fault proxy a failed setup could not hand to teardown_file
+  for pid in $(pgrep -x etcd 2>/dev/null) $(pgrep -x radosgw 2>/dev/null) $(pgrep -x ceph-osd 2>/dev/null) \
+    $(pgrep -x ceph-mon 2>/dev/null) $(pgrep -f faultproxy.py 2>/dev/null); do
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$T_FILE_DIR/" && kill -9 "$pid" 2>/dev/null
   done
   return 0
