@@ -68,21 +68,31 @@ int rv_buf_append(struct rv_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int rv_buf_vprintf(struct rv_buf *b, const char *fmt, va_list ap)
+{
+	va_list again;
+	int n;
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0) {
+		va_end(again);
+		return -1;
+	}
+	reserve(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+	va_end(again);
+	b->len += (size_t)n;
+	return 0;
+}
+
 int rv_buf_printf(struct rv_buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int r;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	r = rv_buf_vprintf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -1;
-	reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
+	return r;
 }
 
 void rv_buf_free(struct rv_buf *b)

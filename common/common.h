@@ -47,6 +47,7 @@ struct rv_buf {
 };
 int rv_buf_append(struct rv_buf *b, const void *p, size_t n);
 int rv_buf_printf(struct rv_buf *b, const char *fmt, ...) RV_PRINTF(2, 3);
+int rv_buf_vprintf(struct rv_buf *b, const char *fmt, va_list ap);
 void rv_buf_free(struct rv_buf *b);
 char *rv_strdup(const char *s); /* NULL-safe; aborts on OOM like xstrdup */
 void *rv_xmalloc(size_t n);
@@ -92,7 +93,8 @@ const char *rv_fmt_bytes(uint64_t n, char *buf, size_t len);
  * that come from a store may hold any byte. Returns s itself when it has none,
  * else buf (truncated to len). */
 const char *rv_printable(const char *s, char *buf, size_t len);
-/* The same, written to f. */
+/* The same, written to f, except a line break into an indented (4-space)
+ * line, which messages use to quote logs. */
 void rv_fputs_printable(const char *s, FILE *f);
 /* "1.2 s", "3m05s". buf >= 16. */
 const char *rv_fmt_duration(double seconds, char *buf, size_t len);

@@ -9,16 +9,17 @@ int rv_log_verbosity = RV_LOG_INFO;
 void rv_log(enum rv_log_level lvl, const char *fmt, ...)
 {
 	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
-	char msg[4096];
+	struct rv_buf msg = {0};
 	va_list ap;
 	if ((int)lvl > rv_log_verbosity)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	rv_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
 	fputs("regvault: ", stderr);
 	fputs(prefix[lvl], stderr);
 	/* one line per message, whatever names it quotes */
-	rv_fputs_printable(msg, stderr);
+	rv_fputs_printable(msg.data ? msg.data : "", stderr);
 	fputc('\n', stderr);
+	rv_buf_free(&msg);
 }

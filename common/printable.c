@@ -48,7 +48,11 @@ const char *rv_printable(const char *s, char *buf, size_t len)
 void rv_fputs_printable(const char *s, FILE *f)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (is_ctl(*p)) {
+		/* a break into an indented line is how messages quote a member's log
+		 * (fail_with_log): kept, since it cannot pass for a line of its own */
+		if (*p == '\n' && !strncmp((const char *)p + 1, "    ", 4)) {
+			fputc('\n', f);
+		} else if (is_ctl(*p)) {
 			char e[5];
 			escape(*p, e);
 			fputs(e, f);

@@ -299,13 +299,10 @@ void s3_store_abort_upload(struct s3_store *s, struct s3_client *cl, const char 
 
 static void writer_free(struct s3_writer *w)
 {
+	drain(w);
 	for (int i = 0; i < w->n_jobs; i++) {
-		struct part_job *j = &w->jobs[i];
-		if (j->running && j->joinable)
-			pthread_join(j->th, NULL);
-		free(j->buf);
-		free(j->err);
-		s3_client_cleanup(&j->cl);
+		free(w->jobs[i].buf);
+		s3_client_cleanup(&w->jobs[i].cl);
 	}
 	s3_client_cleanup(&w->cl);
 	free(w->name);

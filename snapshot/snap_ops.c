@@ -16,16 +16,9 @@
 
 #include "common/common.h"
 #include "snapshot/snap_impl.h"
+#include "snapshot/store_impl.h"
 
 #define SIDECAR_MAX (64u << 10)
-
-static int sidecar_cb(const void *p, size_t n, void *ud)
-{
-	struct rv_buf *b = ud;
-	if (b->len + n > SIDECAR_MAX)
-		return -EFBIG;
-	return rv_buf_append(b, p, n);
-}
 
 int snap_sidecar_write(struct store *st, const char *name, const struct snap_manifest *m,
 		       const char *artifact_sha256, uint64_t artifact_size)
@@ -76,7 +69,7 @@ int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *
 {
 	char side[300];
 	struct store_object o;
-	struct rv_buf b = {0};
+	struct store_fetch f = {.name = side, .max = SIDECAR_MAX};
 	int r;
 
 	snap_sidecar_name(name, side, sizeof side);
@@ -85,9 +78,9 @@ int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *
 		return -ENOENT;
 	}
 	free(o.name);
-	r = store_get(st, side, 0, 0, sidecar_cb, &b);
-	r = sidecar_parse(st, side, r, &b, m, artifact_sha256);
-	rv_buf_free(&b);
+	r = store_get(st, side, 0, 0, store_fetch_sink, &f);
+	r = sidecar_parse(st, side, r, &f.data, m, artifact_sha256);
+	rv_buf_free(&f.data);
 	return r;
 }
 

@@ -144,6 +144,7 @@ test_member_whose_port_is_taken_fails_with_its_log() {
   assert_err_contains "member etcd2"
   assert_err_contains "last lines of $T/c/etcd2.log"
   assert_err_contains "address already in use"
+  grep -q '^    .*address already in use' <<<"$ERR" || fail "the member's log is not quoted line by line: ${ERR:0:300}"
   rv cluster down
   assert_ok
 }

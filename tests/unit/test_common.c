@@ -79,3 +79,15 @@ TEST(hex_round_trip)
 	CHECK(memcmp(in, out, 4) == 0);
 	CHECK_INT(rv_unhex("zz", out, 1), -EINVAL);
 }
+
+TEST(printable_escapes_control_characters_but_keeps_quoted_log_lines)
+{
+	char buf[64], out[128] = {0};
+	CHECK_STR(rv_printable("plain name", buf, sizeof buf), "plain name");
+	CHECK_STR(rv_printable("evil\x1b[31m\nok\r\t\x7f", buf, sizeof buf), "evil\\x1b[31m\\nok\\r\\t\\x7f");
+	CHECK_STR(rv_printable("\x01\x01\x01", buf, 6), "\\x01");
+	FILE *f = fmemopen(out, sizeof out - 1, "w");
+	rv_fputs_printable("failed; last lines:\n    port taken\nok  forged\x1b", f);
+	fclose(f);
+	CHECK_STR(out, "failed; last lines:\n    port taken\\nok  forged\\x1b");
+}
