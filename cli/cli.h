@@ -28,7 +28,8 @@ int cmd_maint(struct cli *cli, int argc, char **argv);
 int cli_load_config(struct cli *cli, struct rv_config *cfg);
 
 /* Open the configured store, or the one --store URL names (store_url non-NULL).
- * On failure print the message and return RV_EXIT_FAIL. */
+ * On failure print the message and return RV_EXIT_USAGE for a configuration
+ * problem (URL, credentials), else RV_EXIT_FAIL. */
 int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st);
 
 /* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
@@ -37,6 +38,10 @@ int cli_fail(int r);
 void cli_say_error(const char *lead, int r);
 /* Print a usage error and return RV_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) RV_PRINTF(2, 3);
+/* The usage error for what getopt_long returned as ch ('?' or, with an optstring
+ * starting with ':', ':' for a missing value): "option --from needs a value" or
+ * "unknown option '--frm'". Returns RV_EXIT_USAGE. */
+int cli_option_error(const char *cmd, int ch, int argc, char **argv);
 /* True when argv holds -h/--help. */
 bool cli_wants_help(int argc, char **argv);
 

@@ -97,10 +97,8 @@ static int parse_sub_options(const char *cmd, const char *opt, int argc, char **
 			int r = parse_duration_opt(cmd, opt, optarg, ms);
 			if (r)
 				return r;
-		} else if (c == ':')
-			return cli_usage_error(cmd, "%s needs a value", opt);
-		else
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		} else
+			return cli_option_error(cmd, c, argc, argv);
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
@@ -233,7 +231,7 @@ static void status_cells(const struct member_row *row, char cells[N_COLS][300])
 	snprintf(cells[COL_NAME], 300, "%s", row->name);
 	snprintf(cells[COL_ENDPOINT], 300, "%s", row->endpoint);
 	if (h->reachable) {
-		snprintf(cells[COL_ID], 300, "%" PRIx64, h->status.hdr.member_id);
+		snprintf(cells[COL_ID], 300, ETCD_ID_FMT, h->status.hdr.member_id);
 		snprintf(cells[COL_VERSION], 300, "%s", h->status.version);
 		rv_fmt_bytes((uint64_t)h->status.db_size, cells[COL_DB], 300);
 		rv_fmt_bytes((uint64_t)h->status.db_size_in_use, cells[COL_INUSE], 300);
@@ -304,12 +302,12 @@ static json_t *status_json(const struct member_row *rows, size_t n)
 		json_object_set_new(o, "name", json_string(row->name));
 		json_object_set_new(o, "endpoint", json_string(row->endpoint));
 		if (h->reachable) {
-			snprintf(id, sizeof id, "%" PRIx64, h->status.hdr.member_id);
+			snprintf(id, sizeof id, ETCD_ID_FMT, h->status.hdr.member_id);
 			json_object_set_new(o, "id", json_string(id));
 			json_object_set_new(o, "version", json_string(h->status.version));
 			json_object_set_new(o, "db_size", json_integer(h->status.db_size));
 			json_object_set_new(o, "db_size_in_use", json_integer(h->status.db_size_in_use));
-			snprintf(id, sizeof id, "%" PRIx64, h->status.leader);
+			snprintf(id, sizeof id, ETCD_ID_FMT, h->status.leader);
 			json_object_set_new(o, "leader", json_string(id));
 		} else {
 			json_object_set_new(o, "id", json_null());

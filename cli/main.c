@@ -1,5 +1,6 @@
 /* main.c - regvault's command line: global options, then one command group. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,36 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return RV_EXIT_USAGE;
 }
 
+int cli_option_error(const char *cmd, int ch, int argc, char **argv)
+{
+	const char *opt = optind > 0 && optind - 1 < argc ? argv[optind - 1] : "?";
+	char letter[3] = {'-', (char)optopt, 0};
+	/* A short option may stand inside a cluster ("-fx"): name the letter. */
+	if (optopt > 0 && optopt < 128 && opt[0] == '-' && opt[1] != '-')
+		opt = letter;
+	if (ch == ':')
+		return cli_usage_error(cmd, "option %s needs a value", opt);
+	const char *eq = strchr(opt, '=');
+	if (opt[0] == '-' && opt[1] == '-' && eq)
+		return cli_usage_error(cmd, "option %.*s takes no value, or is unknown", (int)(eq - opt), opt);
+	return cli_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+/* The command closest to a mistyped one, if it is close enough to be meant. */
+static const char *closest_command(const char *typed)
+{
+	const char *best = NULL;
+	int best_d = 3;
+	for (size_t i = 0; i < RV_ARRAY_LEN(commands); i++) {
+		int d = rv_edit_distance(typed, commands[i].name);
+		if (d < best_d && (size_t)d < strlen(commands[i].name) / 2 + 1) {
+			best = commands[i].name;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 bool cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -91,6 +122,10 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
 	if (store_url)
 		spec.url = (char *)store_url;
 	r = store_open(&spec, st);
+	if (r == -EINVAL) { /* the URL or the store's settings: a configuration problem */
+		cli_say_error("regvault: ", r);
+		return RV_EXIT_USAGE;
+	}
 	if (r < 0)
 		return cli_fail(r);
 	return RV_EXIT_OK;
@@ -148,7 +183,7 @@ static int take_global_options(struct cli *cli, int *argc, char **argv, bool *he
 			if (a[0] != '-')
 				seen_command = true;
 			else if (!seen_command) {
-				fprintf(stderr, "regvault: unknown option %s\n%s", a, usage);
+				fprintf(stderr, "regvault: unknown option '%s'; see 'regvault --help'.\n", a);
 				return -1;
 			}
 			argv[out++] = argv[i];
@@ -177,6 +212,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < RV_ARRAY_LEN(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(&cli, argc - 1, argv + 1);
-	fprintf(stderr, "regvault: unknown command '%s'\n%s", argv[1], usage);
+	const char *meant = closest_command(argv[1]);
+	fputs("regvault: '", stderr);
+	rv_fputs_printable(argv[1], stderr);
+	if (meant)
+		fprintf(stderr, "' is not a command; did you mean '%s'? See 'regvault --help'.\n", meant);
+	else
+		fputs("' is not a command. See 'regvault --help'.\n", stderr);
 	return RV_EXIT_USAGE;
 }

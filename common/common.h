@@ -119,6 +119,8 @@ void rv_hex(const uint8_t *in, size_t n, char *out);
 int rv_hex_nibble(char c);
 int rv_unhex(const char *in, uint8_t *out, size_t n);
 bool rv_str_has_suffix(const char *s, const char *suffix);
+/* Edit distance (optimal string alignment: a swap of neighbours is one edit). */
+int rv_edit_distance(const char *a, const char *b);
 /* A free TCP port on 127.0.0.1 (bind to 0), for scratch clusters. */
 int rv_free_port(int *port);
 

@@ -48,6 +48,9 @@ struct store_object {
 
 /* Fill s3 fields left NULL from AWS_* environment variables (config wins). */
 void store_spec_apply_env(struct store_spec *spec);
+/* -EINVAL only for a configuration problem (an unknown URL scheme, a bad bucket
+ * or endpoint, missing credentials), which the CLI reports as exit 2; any other
+ * error comes from the store itself. */
 int store_open(const struct store_spec *spec, struct store **out);
 void store_close(struct store *s);
 /* "/var/lib/regvault/backups" or "s3://bucket/prefix", for messages. */

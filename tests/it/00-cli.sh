@@ -16,7 +16,39 @@ test_help_lists_commands() {
 test_unknown_command_is_usage_error() {
   run "$RV_BIN" frobnicate
   assert_rc 2
-  assert_err_contains "unknown command 'frobnicate'"
+  assert_eq "$ERR" "regvault: 'frobnicate' is not a command. See 'regvault --help'." "stderr"
+  assert_eq "$OUT" "" "stdout"
+}
+
+test_mistyped_command_gets_a_suggestion() {
+  local typed want
+  for typed in snapshto:snapshot clustr:cluster restroe:restore mant:maint dril:drill snapshots:snapshot; do
+    run "$RV_BIN" "${typed%%:*}" list
+    assert_rc 2
+    want="regvault: '${typed%%:*}' is not a command; did you mean '${typed#*:}'? See 'regvault --help'."
+    assert_eq "$ERR" "$want" "stderr for ${typed%%:*}"
+  done
+  run "$RV_BIN" --frobnicate cluster status
+  assert_rc 2
+  assert_eq "$(wc -l <<<"$ERR")" 1 "lines for an unknown global option"
+  assert_err_contains "unknown option '--frobnicate'"
+}
+
+# An option without its value says so, in every command group, and names the option.
+test_option_missing_its_value_says_so() {
+  local c
+  for c in "restore --from" "drill --from" "snapshot save --tag" "maint compact --revision" "cluster up --wait" \
+    "snapshot list --store" "restore --timeout"; do
+    run "$RV_BIN" --config /nonexistent $c
+    assert_rc 2
+    assert_err_contains "option ${c##* } needs a value"
+  done
+  run "$RV_BIN" --config /nonexistent restore --frm x
+  assert_rc 2
+  assert_err_contains "unknown option '--frm'"
+  run "$RV_BIN" --config /nonexistent snapshot save --dry-run=1
+  assert_rc 2
+  [[ $ERR != *"needs a value"* ]] || fail "a value given to a flag is not a missing value: $ERR"
 }
 
 test_bad_output_format_is_usage_error() {

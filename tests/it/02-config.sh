@@ -97,3 +97,22 @@ test_good_config_is_not_a_config_error() {
   [ "$RC" -ne 2 ] || fail "exit 2 for a good config: ${ERR:0:300}"
   [[ $ERR != *"config $CFG"* ]] || fail "a config message for a good config: ${ERR:0:300}"
 }
+
+# Problems with the store's settings are configuration errors too: exit 2, before
+# anything is contacted.
+test_store_configuration_problems_are_exit_2() {
+  good_config
+  sed -i 's|^  url: .*|  url: ftp://backups.example/registry|' "$CFG"
+  run "$RV_BIN" --config "$CFG" snapshot list
+  assert_rc 2
+  assert_err_contains "has a scheme regvault does not know"
+  good_config
+  sed -i 's|^  url: .*|  url: s3://registry-backups/etcd|' "$CFG"
+  run env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$RV_BIN" --config "$CFG" snapshot list
+  assert_rc 2
+  assert_err_contains "has no credentials"
+  good_config
+  run "$RV_BIN" --config "$CFG" snapshot list --store gopher://x/y
+  assert_rc 2
+  assert_err_contains "has a scheme regvault does not know"
+}

@@ -91,3 +91,18 @@ TEST(printable_escapes_control_characters_but_keeps_quoted_log_lines)
 	fclose(f);
 	CHECK_STR(out, "failed; last lines:\n    port taken\\nok  forged\\x1b");
 }
+
+TEST(edit_distance_counts_a_swap_as_one)
+{
+	static const struct {
+		const char *a, *b;
+		int d;
+	} cases[] = {
+		{"snapshot", "snapshot", 0}, {"snapshto", "snapshot", 1}, {"snapshots", "snapshot", 1},
+		{"snapsht", "snapshot", 1},  {"clustr", "cluster", 1},    {"restroe", "restore", 1},
+		{"mant", "maint", 1},        {"dril", "drill", 1},        {"status", "snapshot", 6},
+		{"", "drill", 5},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		CHECK_INT(rv_edit_distance(cases[i].a, cases[i].b), cases[i].d);
+}
