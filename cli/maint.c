@@ -136,7 +136,7 @@ static void print_json(json_t *root)
 static json_t *json_id(uint64_t id)
 {
 	char b[17];
-	snprintf(b, sizeof b, "%016" PRIx64, id);
+	snprintf(b, sizeof b, ETCD_ID_FMT, id);
 	return json_string(b);
 }
 
@@ -495,7 +495,7 @@ static int sub_alarms(struct cli *cli, int argc, char **argv)
 		size_t raised = 0;
 		printf("%-16s %-16s %s\n", "MEMBER", "ID", "ALARMS");
 		for (size_t i = 0; i < n; i++) {
-			printf("%-16s %016" PRIx64 " %s\n", rows[i].name, rows[i].id, rows[i].alarms[0] ? rows[i].alarms : "none");
+			printf("%-16s %-16" PRIx64 " %s\n", rows[i].name, rows[i].id, rows[i].alarms[0] ? rows[i].alarms : "none");
 			raised += rows[i].alarms[0] != 0;
 		}
 		if (disarm)

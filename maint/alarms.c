@@ -65,7 +65,7 @@ int maint_alarms(etcd_client *c, const struct cluster_spec *cs, struct maint_ala
 		if (i == k) {
 			/* An alarm of a member no longer in the cluster. */
 			out[k].id = alarms[a].member_id;
-			snprintf(out[k].name, sizeof out[k].name, "%016llx", (unsigned long long)alarms[a].member_id);
+			snprintf(out[k].name, sizeof out[k].name, ETCD_ID_FMT, alarms[a].member_id);
 			k++;
 		}
 		add_alarm(&out[i], alarms[a].type);
@@ -89,8 +89,8 @@ int maint_alarms_disarm(etcd_client *c, size_t *n_disarmed)
 	for (size_t i = 0; i < n && r == 0; i++) {
 		r = etcd_alarm_disarm(c, alarms[i].member_id, alarms[i].type);
 		if (r < 0)
-			r = rv_fail_wrap(r, "cannot disarm the %s alarm of member %016llx", etcd_alarm_name(alarms[i].type),
-					 (unsigned long long)alarms[i].member_id);
+			r = rv_fail_wrap(r, "cannot disarm the %s alarm of member " ETCD_ID_FMT, etcd_alarm_name(alarms[i].type),
+					 alarms[i].member_id);
 		else if (n_disarmed)
 			(*n_disarmed)++;
 	}

@@ -8,6 +8,18 @@
 #include "common/common.h"
 #include "maint/maint.h"
 
+/* After the first member did not answer: do the others not answer either? */
+static bool none_answers(etcd_client *c, const struct cluster_spec *cs)
+{
+	struct etcd_status st;
+	for (size_t i = 1; i < cs->n_members; i++) {
+		int r = etcd_status(c, (int)i, &st);
+		if (r != -EHOSTUNREACH && r != -ETIMEDOUT)
+			return false;
+	}
+	return true;
+}
+
 int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_nospace, int *leader_ep)
 {
 	struct etcd_status st;
@@ -24,6 +36,10 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 			/* Once more: a first connection can be slow to come up. */
 			rv_sleep_ms(500);
 			r = etcd_status(c, (int)i, &st);
+		}
+		if ((r == -EHOSTUNREACH || r == -ETIMEDOUT) && i == 0 && none_answers(c, cs)) {
+			r = cluster_fail_none_answers(cs, r, "nothing was changed");
+			break;
 		}
 		if (r == -EHOSTUNREACH || r == -ETIMEDOUT) {
 			r = rv_fail_wrap(r, "member %s is not healthy, so nothing was changed", name);
@@ -45,8 +61,8 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 		if (ids[i] == leader)
 			lead = (int)i;
 	if (r == 0 && lead < 0)
-		r = rv_fail(-EBUSY, "the leader (member id %016llx) is not one of the configured members, so nothing was changed; check cluster.members",
-			    (unsigned long long)leader);
+		r = rv_fail(-EBUSY, "the leader (member id " ETCD_ID_FMT ") is not one of the configured members, so nothing was changed; check cluster.members",
+			    leader);
 	if (r == 0) {
 		r = etcd_alarm_list(c, ETCD_ANY, &alarms, &n_alarms);
 		if (r < 0)

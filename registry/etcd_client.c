@@ -621,8 +621,15 @@ int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMe
 		}
 		rv_debug("%s", rv_errmsg(r));
 	}
-	if (c->n > 1)
-		return rv_fail_wrap(r, "no etcd member answered %s (tried all %zu)", call->what, c->n);
+	if (c->n > 1) {
+		/* Every member failed to connect: name them once, not each error in turn. */
+		struct rv_buf names = {0};
+		for (size_t i = 0; i < c->n; i++)
+			rv_buf_printf(&names, "%s%s", i ? ", " : "", c->eps[i].name ? c->eps[i].name : c->eps[i].url);
+		r = rv_fail(r, "no member answers (%s), so %s could not be asked; start them with 'regvault cluster up'",
+			    names.data, call->what);
+		rv_buf_free(&names);
+	}
 	return r;
 }
 

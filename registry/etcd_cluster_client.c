@@ -26,3 +26,14 @@ int cluster_client_new(const struct cluster_spec *cs, int timeout_ms, etcd_clien
 	free(o.names);
 	return r;
 }
+
+int cluster_fail_none_answers(const struct cluster_spec *cs, int code, const char *consequence)
+{
+	struct rv_buf names = {0};
+	for (size_t i = 0; i < cs->n_members; i++)
+		rv_buf_printf(&names, "%s%s", i ? ", " : "", cs->members[i].name);
+	int r = rv_fail(code, "no member of cluster %s answers (%s), so %s; start them with 'regvault cluster up'",
+			cs->name, names.data ? names.data : "none is configured", consequence);
+	rv_buf_free(&names);
+	return r;
+}

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -66,6 +67,9 @@ const char *etcd_client_endpoint(const etcd_client *c, int ep);
 int etcd_client_last_endpoint(const etcd_client *c);
 
 /* ---- cluster / maintenance ---- */
+/* Member ids everywhere (tables, JSON, messages) as etcdctl prints them:
+ * lower-case hex without leading zeros. Takes a uint64_t. */
+#define ETCD_ID_FMT "%" PRIx64
 struct etcd_status {
 	struct etcd_header hdr; /* hdr.member_id is this member's id */
 	char version[32];
@@ -208,6 +212,10 @@ struct cluster_spec {
 
 /* A client for the configured members, endpoints in member order. */
 int cluster_client_new(const struct cluster_spec *cs, int timeout_ms, etcd_client **out);
+
+/* The one sentence for a cluster none of whose members answers: names them all once
+ * and says what to run. consequence: "there is nothing to snapshot". Returns code. */
+int cluster_fail_none_answers(const struct cluster_spec *cs, int code, const char *consequence);
 
 /* "etcd1=http://127.0.0.1:2380,..." for --initial-cluster (malloc'd). */
 char *cluster_initial_cluster(const struct cluster_spec *cs);

@@ -29,6 +29,13 @@ test_status_shows_one_leader_and_three_healthy_members() {
   local want
   want=$(ectl member list | awk -F', ' '{print $3 "=" $1}' | sort | paste -sd' ')
   assert_eq "$(json_get '[.[] | .name + "=" + .id] | sort | join(" ")')" "$want" "member ids"
+  # and every other command prints them the same way (etcdctl's: no leading zeros)
+  rv -o json maint alarms
+  assert_ok
+  assert_eq "$(json_get '[.members[] | .name + "=" + .id] | sort | join(" ")')" "$want" "member ids in maint alarms"
+  rv maint alarms
+  assert_ok
+  assert_eq "$(awk '/^etcd/ {print $1 "=" $2}' <<<"$OUT" | sort | paste -sd' ')" "$want" "member ids in the alarms table"
 
   rv cluster status
   assert_ok
@@ -113,6 +120,16 @@ test_down_stops_all_and_is_idempotent_and_up_keeps_data() {
   rv -o json cluster status
   assert_rc 1
   assert_eq "$(json_get '[.[] | select(.healthy == false and .error != null)] | length')" 3 "members down"
+  # with every member down, one sentence that names them once and says what to run
+  local cmd
+  for cmd in "snapshot save" "maint defrag" "maint compact" "maint alarms"; do
+    rv $cmd
+    assert_rc 1
+    assert_eq "$(wc -l <<<"$ERR")" 1 "lines on stderr from $cmd"
+    assert_err_contains "(etcd1, etcd2, etcd3)"
+    assert_err_contains "start them with 'regvault cluster up'"
+    assert_eq "$(grep -o 'etcd2' <<<"$ERR" | wc -l)" 1 "times $cmd names etcd2"
+  done
 
   # the same data dirs come back as the same cluster
   rv cluster up
