@@ -1,6 +1,7 @@
 # regvault - build, test, demo, packages.
 #   make            build/regvault
 #   make deps       install the Debian packages the build, demo and tests need
+#   make deps-demo  only those the build and demo need
 #   make check      deps + build (normal and ASan/UBSan) + every test
 #   make demo       deps + build + a local three-member cluster, a snapshot, status
 #   make SAN=1      sanitizer build in build/asan
@@ -40,7 +41,7 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/etcd.p
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS:= $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
 
-.PHONY: all deps check demo unit clean install deb rpm asan
+.PHONY: all deps deps-demo check demo unit clean install deb rpm asan
 all: $(BUILD)/regvault
 
 $(BUILD)/gen/etcd.pb-c.c $(BUILD)/gen/etcd.pb-c.h: proto/etcd.proto
@@ -74,14 +75,17 @@ asan:
 	$(MAKE) SAN=1 all build/asan/test-unit
 
 deps:
-	@bash packaging/deps.sh
+	@bash packaging/deps.sh all
+
+deps-demo:
+	@bash packaging/deps.sh demo
 
 check: deps
 	$(MAKE) all $(BUILD)/test-unit
 	$(MAKE) asan
 	bash tests/run
 
-demo: deps all
+demo: deps-demo all
 	bash tests/demo.sh
 
 PREFIX ?= /usr

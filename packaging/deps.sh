@@ -3,23 +3,40 @@
 # need; only what is missing (idempotent). Uses sudo when not root.
 set -euo pipefail
 
+# deps.sh [--list] [demo|all]: demo is what `make demo` needs (build, etcd, the
+# commands the demo script calls); all (the default) adds what the tests and
+# benchmarks use. --list prints the packages instead of installing them.
+LIST=false
+if [ "${1:-}" = --list ]; then LIST=true; shift; fi
+GROUP=${1:-all}
 PKGS=(
   # build
   make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
   libzstd-dev libarchive-dev libcurl4-openssl-dev libyaml-dev libssl-dev libjansson-dev
-  # the etcd regvault runs and the tools tests compare with
-  etcd-server etcd-client zstd fio curl openssl jq
-  # what the tests and benchmarks call besides: ss, pgrep, /usr/bin/time
-  iproute2 procps time
-  # S3 tests: the fault-injecting proxy (tests/tools/faultproxy.py) and the aws CLI for interop checks
-  python3 awscli
-  # S3 server for integration tests (Ceph RGW) and its helpers
-  ceph-mon ceph-osd radosgw uuid-runtime
-  # sanitizer and memory checks
-  valgrind
-  # packaging
-  dpkg-dev rpm
+  # the etcd regvault runs, and the commands the demo calls (ss, etcdctl)
+  etcd-server etcd-client iproute2
 )
+if [ "$GROUP" = all ]; then
+  PKGS+=(
+    # the tools tests compare with
+    zstd fio curl openssl jq
+    # what the tests and benchmarks call besides: pgrep, /usr/bin/time
+    procps time
+    # S3 tests: the fault-injecting proxy (tests/tools/faultproxy.py) and the aws CLI for interop checks
+    python3 awscli
+    # S3 server for integration tests (Ceph RGW) and its helpers
+    ceph-mon ceph-osd radosgw uuid-runtime
+    # sanitizer and memory checks
+    valgrind
+    # packaging
+    dpkg-dev rpm
+  )
+elif [ "$GROUP" != demo ]; then
+  echo "usage: deps.sh [demo|all]" >&2
+  exit 2
+fi
+
+if $LIST; then printf '%s\n' "${PKGS[@]}"; exit 0; fi
 
 missing=()
 for p in "${PKGS[@]}"; do

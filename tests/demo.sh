@@ -44,7 +44,9 @@ if [ ! -f "$CFG" ]; then
   } >"$CFG"
 fi
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# Commands in bold on a terminal only, and never under NO_COLOR (no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD= PLAIN=; fi
+step() { printf '\n%s$ %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 rv() { step "regvault --config $CFG $*"; "$RV" --config "$CFG" "$@"; }
 
 rv cluster up
