@@ -89,3 +89,13 @@ test_no_escape_sequences_when_piped() {
   demo_step=$(NO_COLOR=1 bash -c "source <(sed -n '/^if \\[ -t 1 \\]/,/^step()/p' '$RV_ROOT/tests/demo.sh'); step hello" | od -c)
   [[ $demo_step != *033* ]] || fail "the demo prints bold into a pipe"
 }
+
+# make install as the README documents it: PREFIX and DESTDIR.
+test_make_install_honours_prefix_and_destdir() {
+  run make -s -C "$RV_ROOT" install DESTDIR="$T/stage" PREFIX=/opt/rv
+  assert_ok
+  [ -x "$T/stage/opt/rv/bin/regvault" ] || fail "make install put nothing at DESTDIR/PREFIX/bin/regvault: $(find "$T/stage" | head)"
+  run "$T/stage/opt/rv/bin/regvault" --version
+  assert_ok
+  assert_out_contains "regvault "
+}
