@@ -83,7 +83,8 @@ static const char usage_hashcheck[] =
 	"usage: regvault maint hashcheck\n"
 	"\n"
 	"HashKV of every member at one common revision. A member that disagrees with the\n"
-	"majority is reported as possible corruption (exit 1).\n";
+	"majority is reported as possible corruption (exit 1). A member that does not answer\n"
+	"is named (exit 1); the members that answered are still compared among themselves.\n";
 
 static const char usage_diskcheck[] =
 	"usage: regvault maint diskcheck [--dir DIR] [--size 22MiB] [--block-size 2300] [--threshold 10ms]\n"
@@ -597,17 +598,19 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		json_t *root = json_object(), *members = json_array();
 		json_object_set_new(root, "revision", json_integer(rep.revision));
-		json_object_set_new(root, "consistent", json_boolean(r == 0 && rep.consistent));
+		json_object_set_new(root, "consistent", json_boolean(rep.consistent));
+		json_object_set_new(root, "complete", json_boolean(rep.complete));
 		for (size_t i = 0; i < rep.n; i++) {
+			const struct maint_hash_row *row = &rep.rows[i];
 			json_t *m = json_object();
 			char h[9];
-			snprintf(h, sizeof h, "%08" PRIx32, rep.rows[i].hash);
-			json_object_set_new(m, "name", json_string(rep.rows[i].name));
-			json_object_set_new(m, "endpoint", json_string(rep.rows[i].endpoint));
-			json_object_set_new(m, "hash", rep.rows[i].ok ? json_string(h) : json_null());
-			json_object_set_new(m, "compact_revision", json_integer(rep.rows[i].compact_revision));
-			json_object_set_new(m, "agrees", json_boolean(rep.rows[i].agrees));
-			json_object_set_new(m, "error", json_string(rep.rows[i].error));
+			snprintf(h, sizeof h, "%08" PRIx32, row->hash);
+			json_object_set_new(m, "name", json_string(row->name));
+			json_object_set_new(m, "endpoint", json_string(row->endpoint));
+			json_object_set_new(m, "hash", row->ok ? json_string(h) : json_null());
+			json_object_set_new(m, "compact_revision", row->ok ? json_integer(row->compact_revision) : json_null());
+			json_object_set_new(m, "agrees", json_boolean(row->agrees));
+			json_object_set_new(m, "error", json_string(row->error));
 			json_array_append_new(members, m);
 		}
 		json_object_set_new(root, "members", members);
@@ -616,11 +619,15 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 		printf("HashKV at revision %lld\n", (long long)rep.revision);
 		printf("%-16s %-10s %16s  %s\n", "MEMBER", "HASH", "COMPACT REV", "RESULT");
 		for (size_t i = 0; i < rep.n; i++) {
-			char h[9] = "-";
-			if (rep.rows[i].ok)
-				snprintf(h, sizeof h, "%08" PRIx32, rep.rows[i].hash);
-			printf("%-16s %-10s %16lld  %s\n", rep.rows[i].name, h, (long long)rep.rows[i].compact_revision,
-			       !rep.rows[i].ok ? "no answer" : rep.rows[i].agrees ? "agrees" : "DISAGREES");
+			const struct maint_hash_row *row = &rep.rows[i];
+			char h[9] = "-", cr[24] = "-";
+			if (row->ok)
+				snprintf(h, sizeof h, "%08" PRIx32, row->hash);
+			/* etcd says -1 for a member that was never compacted. */
+			if (row->ok && row->compact_revision >= 0)
+				snprintf(cr, sizeof cr, "%lld", (long long)row->compact_revision);
+			printf("%-16s %-10s %16s  %s\n", row->name, h, cr,
+			       !row->ok ? "no answer" : row->agrees ? "agrees" : "DISAGREES");
 		}
 		if (r == 0)
 			printf("Every member has the same data.\n");

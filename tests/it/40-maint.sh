@@ -312,3 +312,45 @@ test_defrag_refuses_when_a_member_is_down() {
   assert_err_contains "nothing was changed"
   assert_eq "$(defrag_finished_in_log "$T_FILE_DIR/c/etcd1.log")" "$before" "etcd1's last defragmentation"
 }
+
+# Last too: it kills a member (and starts it again).
+test_hashcheck_with_a_member_down_compares_the_others() {
+  local pid start
+  trap 'rv cluster up >/dev/null 2>&1' EXIT
+  ectl put /hash/down 1 >/dev/null
+  pid=$(cat "$T_FILE_DIR/c/etcd3.pid" 2>/dev/null) || skip "no pid file for etcd3"
+  kill -9 "$pid"
+  start=$SECONDS
+  rv maint hashcheck
+  assert_rc 1
+  [ $((SECONDS - start)) -le 15 ] || fail "hashcheck took $((SECONDS - start)) s with a member down"
+  assert_err_contains "etcd3 did not answer"
+  assert_err_contains "(etcd1, etcd2) agree"
+  [[ $ERR != *corruption* ]] || fail "a member down is called corruption: $ERR"
+  assert_out_not_contains "DISAGREES"
+  assert_eq "$(grep -c ' agrees$' <<<"$OUT")" 2 "rows that agree"
+  grep -q '^etcd3 .* no answer$' <<<"$OUT" || fail "etcd3's row: $OUT"
+  rv -o json maint hashcheck
+  assert_rc 1
+  assert_eq "$(json_get .consistent)" true
+  assert_eq "$(json_get .complete)" false
+  assert_eq "$(json_get '[.members[] | "\(.name)=\(.agrees)"] | join(",")')" etcd1=true,etcd2=true,etcd3=false
+  assert_eq "$(json_get '.members[2].hash')" null
+  assert_eq "$(json_get '.members[0].hash == .members[1].hash')" true
+  # A member that hangs (stopped, not dead) is given a bounded time, not the call's whole deadline many times.
+  rv cluster up
+  assert_ok
+  pid=$(cat "$T_FILE_DIR/c/etcd2.pid")
+  kill -STOP "$pid"
+  start=$SECONDS
+  rv -o json maint hashcheck
+  kill -CONT "$pid"
+  assert_rc 1
+  [ $((SECONDS - start)) -le 15 ] || fail "hashcheck took $((SECONDS - start)) s with a member hanging"
+  assert_eq "$(json_get .consistent),$(json_get .complete)" true,false
+  assert_err_contains "etcd2 did not answer"
+  # Back to complete once every member answers.
+  rv -o json maint hashcheck
+  assert_ok
+  assert_eq "$(json_get .consistent),$(json_get .complete)" true,true
+}
