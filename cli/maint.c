@@ -299,10 +299,14 @@ static int rule_error(const char *rule, size_t pos, int r)
 	return RV_EXIT_USAGE;
 }
 
-static json_t *defrag_json(const struct maint_defrag_report *rep, const char *rule, bool dry_run)
+/* rule_from: "--rule" or "maint.defrag_rule"; NULL when regvault chose the rule itself. */
+static json_t *defrag_json(const struct maint_defrag_report *rep, const char *rule, const char *rule_from,
+			   bool dry_run)
 {
 	json_t *root = json_object(), *members = json_array();
 	json_object_set_new(root, "rule", json_string(rule));
+	if (rule_from)
+		json_object_set_new(root, "rule_from", json_string(rule_from));
 	json_object_set_new(root, "dry_run", json_boolean(dry_run));
 	json_object_set_new(root, "leader_before", json_string(rep->leader_before));
 	json_object_set_new(root, "leader_moved_to", json_string(rep->leader_moved_to));
@@ -331,7 +335,9 @@ static json_t *defrag_json(const struct maint_defrag_report *rep, const char *ru
 	return root;
 }
 
-static void defrag_table(const struct maint_defrag_report *rep)
+/* A dry run says so, and by which rule, so its table is not read as a real run's. */
+static void defrag_table(const struct maint_defrag_report *rep, const char *rule, const char *rule_from,
+			 bool dry_run)
 {
 	char a[16], b[16], d[16], t[16];
 	printf("%-16s %-9s %-17s %12s %12s %12s %8s\n", "MEMBER", "ROLE", "RESULT", "DB BEFORE", "IN USE", "DB AFTER",
@@ -348,6 +354,13 @@ static void defrag_table(const struct maint_defrag_report *rep)
 	if (rep->leader_moved_to[0])
 		printf("Leadership moved from %s to %s before the leader was defragmented.\n", rep->leader_before,
 		       rep->leader_moved_to);
+	if (dry_run) {
+		size_t would = 0;
+		for (size_t i = 0; i < rep->n; i++)
+			would += rep->members[i].outcome == MAINT_DEFRAG_WOULD;
+		printf("Dry run, nothing was changed: %zu of %zu members would be defragmented by the rule \"%s\" (from %s).\n",
+		       would, rep->n, rule, rule_from);
+	}
 }
 
 static int sub_defrag(struct cli *cli, int argc, char **argv)
@@ -397,6 +410,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	int r;
 	if (rule_text && (r = maint_rule_parse(rule_text, &rule, &pos)) < 0)
 		return rule_error(rule_text, pos, r);
+	bool rule_given = rule != NULL;
 
 	struct rv_config cfg = {0};
 	etcd_client *c = NULL;
@@ -426,10 +440,11 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	struct maint_defrag_report rep;
 	r = maint_defrag(c, &cfg.cluster, &o, &rep);
 	if (rep.n) {
+		const char *rule_from = rule_given ? "--rule" : "maint.defrag_rule";
 		if (cli->json)
-			print_json(defrag_json(&rep, maint_rule_text(rule), o.dry_run));
+			print_json(defrag_json(&rep, maint_rule_text(rule), rule_from, o.dry_run));
 		else
-			defrag_table(&rep);
+			defrag_table(&rep, maint_rule_text(rule), rule_from, o.dry_run);
 	}
 	if (r < 0)
 		rc = cli_fail(r);
@@ -560,7 +575,7 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 		}
 		json_object_set_new(root, "steps", steps);
 		if (rep.defrag.n)
-			json_object_set_new(root, "defrag", defrag_json(&rep.defrag, "true", false));
+			json_object_set_new(root, "defrag", defrag_json(&rep.defrag, "true", NULL, false));
 		print_json(root);
 	} else {
 		char t[16];

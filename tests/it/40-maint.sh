@@ -203,6 +203,18 @@ test_dry_run_changes_nothing() {
   assert_ok
   assert_eq "$(json_get .dry_run)" true
   assert_eq "$(json_get '[.members[].outcome] | unique | join(",")')" would-defragment
+  assert_eq "$(json_get .rule)" 'dbSize > 1MiB'
+  assert_eq "$(json_get .rule_from)" --rule
+  # The table says it was a dry run, and by which rule.
+  rv maint defrag --dry-run --rule 'dbSize > 1MiB'
+  assert_ok
+  assert_out_contains 'Dry run, nothing was changed: 3 of 3 members would be defragmented by the rule "dbSize > 1MiB" (from --rule).'
+  rv maint defrag --dry-run
+  assert_ok
+  assert_out_contains 'Dry run, nothing was changed:'
+  assert_out_contains 'by the rule "dbQuotaUsage > 0.8 || dbSizeFree > 200MiB" (from maint.defrag_rule).'
+  rv -o json maint defrag --dry-run
+  assert_eq "$(json_get .rule_from)" maint.defrag_rule
   after=$(member_status | awk '{print $1, $4}')
   assert_eq "$after" "$before" "member sizes after --dry-run"
 }
