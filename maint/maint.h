@@ -19,7 +19,8 @@ struct maint_settings {
 /* ---- the defrag rule language (rule.c) ----
  * Variables dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage (dbSize / dbQuota);
  * + - * /, < <= > >= == !=, && || !, parentheses, true, false, numbers with an
- * optional KiB/MiB/GiB/TiB suffix. A rule must be a condition. */
+ * optional unit, the units of sizes in the configuration (rv_parse_size: 200MB is
+ * 200 x 10^6, 200MiB is 200 x 2^20). A rule must be a condition. */
 typedef struct maint_rule maint_rule;
 struct maint_rule_vars {
 	double db_size, db_size_in_use, db_size_free, db_quota, db_quota_usage;

@@ -9,7 +9,8 @@
  *   sum     := prod { ("+" | "-") prod }
  *   prod    := unary { ("*" | "/") unary }
  *   unary   := "-" unary | primary
- *   primary := NUMBER [KiB | MiB | GiB | TiB] | VARIABLE | true | false | "(" rule ")"
+ *   primary := NUMBER [UNIT] | VARIABLE | true | false | "(" rule ")"
+ *   UNIT    := a unit of sizes in the configuration (rv_parse_size: B, kB, MB, ..., KiB, MiB, ...)
  *
  * Every node is a number or a condition, checked while parsing, so a rule such as
  * "dbSize && 1" or "dbSizeFree" (a number where a condition is needed) is refused
@@ -60,12 +61,26 @@ static const struct {
 	{"dbQuotaUsage", offsetof(struct maint_rule_vars, db_quota_usage)},
 };
 
-static const struct {
-	const char *name;
-	double mult;
-} units[] = {
-	{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-};
+/* Units are those of sizes in the configuration (rv_parse_size): one syntax everywhere. */
+#define UNITS_HELP "the units are those of sizes in the configuration: B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024)"
+
+/* Is word (len bytes) a size unit, and what is number (text) in it? */
+static bool unit_value(const char *number, size_t number_len, const char *word, size_t len, double *out, int *err)
+{
+	char buf[160];
+	uint64_t v;
+	*err = 0;
+	if (len == 0 || number_len + len >= sizeof buf)
+		return false;
+	snprintf(buf, sizeof buf, "%.*s%.*s", (int)number_len, number, (int)len, word);
+	int r = rv_parse_size(buf, &v);
+	if (r == -ERANGE)
+		*err = r;
+	if (r < 0)
+		return r == -ERANGE;
+	*out = (double)v;
+	return true;
+}
 
 struct parser {
 	struct maint_rule *r;
@@ -177,20 +192,17 @@ static int parse_number(struct parser *p)
 	skip_space(p);
 	if (isalpha((unsigned char)s[p->i])) {
 		size_t u = p->i, len = 0;
+		int err;
 		while (isalnum((unsigned char)s[u + len]) || s[u + len] == '_')
 			len++;
-		bool matched = false;
-		for (size_t k = 0; k < RV_ARRAY_LEN(units); k++) {
-			if (strlen(units[k].name) == len && strncmp(s + u, units[k].name, len) == 0) {
-				v *= units[k].mult;
-				p->i = u + len;
-				matched = true;
-				break;
-			}
-		}
-		if (!matched && u == after)
-			return fail_at(p, u, "unknown unit '%.*s' (the units are KiB, MiB, GiB and TiB)", (int)len, s + u);
-		if (!matched)
+		bool matched = unit_value(s + start, after - start, s + u, len, &v, &err);
+		if (err)
+			return fail_at(p, start, "%.*s %.*s is too large", (int)(after - start), s + start, (int)len, s + u);
+		if (matched)
+			p->i = u + len;
+		else if (u == after)
+			return fail_at(p, u, "unknown unit '%.*s' (" UNITS_HELP ")", (int)len, s + u);
+		else
 			p->i = after;
 	} else {
 		p->i = after;
@@ -222,9 +234,10 @@ static int parse_name(struct parser *p)
 		if (strlen(variables[k].name) == len && strncasecmp(p->s + start, variables[k].name, len) == 0)
 			return fail_at(p, start, "unknown variable '%.*s' (did you mean %s?)", (int)len, p->s + start,
 				       variables[k].name);
-	for (size_t k = 0; k < RV_ARRAY_LEN(units); k++)
-		if (strlen(units[k].name) == len && strncmp(p->s + start, units[k].name, len) == 0)
-			return fail_at(p, start, "the unit %s needs a number before it", units[k].name);
+	double ignored;
+	int err;
+	if (unit_value("1", 1, p->s + start, len, &ignored, &err))
+		return fail_at(p, start, "the unit %.*s needs a number before it", (int)len, p->s + start);
 	return fail_at(p, start,
 		       "unknown variable '%.*s' (the variables are dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage)",
 		       (int)len, p->s + start);

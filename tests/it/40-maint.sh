@@ -57,9 +57,9 @@ test_rule_that_does_not_parse_exits_2_before_touching_anything() {
   assert_rc 2
   assert_err_contains "does not parse at position 23"
   assert_err_contains "^"
-  rv maint defrag --rule 'dbSize > 200MB'
+  rv maint defrag --rule 'dbSize > 200XB'
   assert_rc 2
-  assert_err_contains "unknown unit 'MB'"
+  assert_err_contains "unknown unit 'XB'"
   rv maint defrag --rule 'dbSizeFree'
   assert_rc 2
   assert_err_contains "not a condition"
@@ -74,7 +74,7 @@ test_rule_that_does_not_parse_exits_2_before_touching_anything() {
   printf 'maint:\n  defrag_rule: "dbQuotaUsage >> 1"\n' >>"$T/bad.yaml"
   run "$RV_BIN" --config "$T/bad.yaml" maint defrag
   assert_rc 2
-  assert_err_contains "maint.defrag_rule"
+  assert_err_contains "line $(grep -n defrag_rule "$T/bad.yaml" | cut -d: -f1): maint.defrag_rule is not a valid rule"
   assert_err_contains "position"
 }
 
