@@ -64,21 +64,19 @@ static const struct {
 /* Units are those of sizes in the configuration (rv_parse_size): one syntax everywhere. */
 #define UNITS_HELP "the units are those of sizes in the configuration: B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024)"
 
-/* Is word (len bytes) a size unit, and what is number (text) in it? */
-static bool unit_value(const char *number, size_t number_len, const char *word, size_t len, double *out, int *err)
+/* The bytes in one of word (len bytes) when it is a unit. rv_parse_size reads "1 "
+ * and the word, so that a word such as "e5" or "xff" is never taken as part of the
+ * number. */
+static bool unit_multiplier(const char *word, size_t len, double *mult)
 {
-	char buf[160];
+	char buf[40];
 	uint64_t v;
-	*err = 0;
-	if (len == 0 || number_len + len >= sizeof buf)
+	if (len == 0 || len + 3 > sizeof buf)
 		return false;
-	snprintf(buf, sizeof buf, "%.*s%.*s", (int)number_len, number, (int)len, word);
-	int r = rv_parse_size(buf, &v);
-	if (r == -ERANGE)
-		*err = r;
-	if (r < 0)
-		return r == -ERANGE;
-	*out = (double)v;
+	snprintf(buf, sizeof buf, "1 %.*s", (int)len, word);
+	if (rv_parse_size(buf, &v) < 0)
+		return false;
+	*mult = (double)v;
 	return true;
 }
 
@@ -192,15 +190,13 @@ static int parse_number(struct parser *p)
 	skip_space(p);
 	if (isalpha((unsigned char)s[p->i])) {
 		size_t u = p->i, len = 0;
-		int err;
+		double mult;
 		while (isalnum((unsigned char)s[u + len]) || s[u + len] == '_')
 			len++;
-		bool matched = unit_value(s + start, after - start, s + u, len, &v, &err);
-		if (err)
-			return fail_at(p, start, "%.*s %.*s is too large", (int)(after - start), s + start, (int)len, s + u);
-		if (matched)
+		if (unit_multiplier(s + u, len, &mult)) {
+			v *= mult;
 			p->i = u + len;
-		else if (u == after)
+		} else if (u == after)
 			return fail_at(p, u, "unknown unit '%.*s' (" UNITS_HELP ")", (int)len, s + u);
 		else
 			p->i = after;
@@ -235,8 +231,7 @@ static int parse_name(struct parser *p)
 			return fail_at(p, start, "unknown variable '%.*s' (did you mean %s?)", (int)len, p->s + start,
 				       variables[k].name);
 	double ignored;
-	int err;
-	if (unit_value("1", 1, p->s + start, len, &ignored, &err))
+	if (unit_multiplier(p->s + start, len, &ignored))
 		return fail_at(p, start, "the unit %.*s needs a number before it", (int)len, p->s + start);
 	return fail_at(p, start,
 		       "unknown variable '%.*s' (the variables are dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage)",

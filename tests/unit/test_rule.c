@@ -97,7 +97,8 @@ TEST(rule_errors_name_the_position)
 		{"dbSize >", 9, "found the end of the rule"},
 		{"dbSize > 200XB", 13, "unknown unit 'XB' (the units are those of sizes in the configuration: B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024))"},
 		{"dbSize > 2Mi", 11, "unknown unit 'Mi'"},
-		{"dbSize > 99999999999TiB", 10, "99999999999 TiB is too large"},
+		{"dbSize > 1e5", 11, "unknown unit 'e5'"},   /* numbers are decimal, as before */
+		{"dbSize > 0xff", 11, "unknown unit 'xff'"},
 		{"dbsize > 1", 1, "did you mean dbSize?"},
 		{"dbFoo > 1", 1, "unknown variable 'dbFoo'"},
 		{"dbSize > 1 & dbSize < 2", 12, "did you mean '&&'?"},
