@@ -58,7 +58,8 @@ static const char usage_defrag[] =
 	"  --rule EXPR          default maint.defrag_rule, e.g. '" DEFAULT_RULE "'\n"
 	"                       variables dbSize dbSizeInUse dbSizeFree dbQuota dbQuotaUsage;\n"
 	"                       + - * /, < <= > >= == !=, && || !, ( ), true, false,\n"
-	"                       numbers with KiB/MiB/GiB/TiB\n"
+	"                       numbers with the size units of the configuration\n"
+	"                       (200MB = 200 x 10^6 bytes, 200MiB = 200 x 2^20)\n"
 	"  --dry-run            evaluate the rule, change nothing\n"
 	"  --move-leader        hand leadership to a defragmented follower before the leader\n"
 	"  --pause DURATION     wait between members (e.g. 30s)\n"
@@ -83,7 +84,8 @@ static const char usage_hashcheck[] =
 	"usage: regvault maint hashcheck\n"
 	"\n"
 	"HashKV of every member at one common revision. A member that disagrees with the\n"
-	"majority is reported as possible corruption (exit 1).\n";
+	"majority is reported as possible corruption (exit 1). A member that does not answer\n"
+	"is named (exit 1); the members that answered are still compared among themselves.\n";
 
 static const char usage_diskcheck[] =
 	"usage: regvault maint diskcheck [--dir DIR] [--size 22MiB] [--block-size 2300] [--threshold 10ms]\n"
@@ -298,10 +300,14 @@ static int rule_error(const char *rule, size_t pos, int r)
 	return RV_EXIT_USAGE;
 }
 
-static json_t *defrag_json(const struct maint_defrag_report *rep, const char *rule, bool dry_run)
+/* rule_from: "--rule" or "maint.defrag_rule"; NULL when regvault chose the rule itself. */
+static json_t *defrag_json(const struct maint_defrag_report *rep, const char *rule, const char *rule_from,
+			   bool dry_run)
 {
 	json_t *root = json_object(), *members = json_array();
 	json_object_set_new(root, "rule", json_string(rule));
+	if (rule_from)
+		json_object_set_new(root, "rule_from", json_string(rule_from));
 	json_object_set_new(root, "dry_run", json_boolean(dry_run));
 	json_object_set_new(root, "leader_before", json_string(rep->leader_before));
 	json_object_set_new(root, "leader_moved_to", json_string(rep->leader_moved_to));
@@ -330,7 +336,9 @@ static json_t *defrag_json(const struct maint_defrag_report *rep, const char *ru
 	return root;
 }
 
-static void defrag_table(const struct maint_defrag_report *rep)
+/* A dry run says so, and by which rule, so its table is not read as a real run's. */
+static void defrag_table(const struct maint_defrag_report *rep, const char *rule, const char *rule_from,
+			 bool dry_run)
 {
 	char a[16], b[16], d[16], t[16];
 	printf("%-16s %-9s %-17s %12s %12s %12s %8s\n", "MEMBER", "ROLE", "RESULT", "DB BEFORE", "IN USE", "DB AFTER",
@@ -347,6 +355,13 @@ static void defrag_table(const struct maint_defrag_report *rep)
 	if (rep->leader_moved_to[0])
 		printf("Leadership moved from %s to %s before the leader was defragmented.\n", rep->leader_before,
 		       rep->leader_moved_to);
+	if (dry_run) {
+		size_t would = 0;
+		for (size_t i = 0; i < rep->n; i++)
+			would += rep->members[i].outcome == MAINT_DEFRAG_WOULD;
+		printf("Dry run, nothing was changed: %zu of %zu members would be defragmented by the rule \"%s\" (from %s).\n",
+		       would, rep->n, rule, rule_from);
+	}
 }
 
 static int sub_defrag(struct cli *cli, int argc, char **argv)
@@ -396,6 +411,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	int r;
 	if (rule_text && (r = maint_rule_parse(rule_text, &rule, &pos)) < 0)
 		return rule_error(rule_text, pos, r);
+	bool rule_given = rule != NULL;
 
 	struct rv_config cfg = {0};
 	etcd_client *c = NULL;
@@ -425,10 +441,11 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	struct maint_defrag_report rep;
 	r = maint_defrag(c, &cfg.cluster, &o, &rep);
 	if (rep.n) {
+		const char *rule_from = rule_given ? "--rule" : "maint.defrag_rule";
 		if (cli->json)
-			print_json(defrag_json(&rep, maint_rule_text(rule), o.dry_run));
+			print_json(defrag_json(&rep, maint_rule_text(rule), rule_from, o.dry_run));
 		else
-			defrag_table(&rep);
+			defrag_table(&rep, maint_rule_text(rule), rule_from, o.dry_run);
 	}
 	if (r < 0)
 		rc = cli_fail(r);
@@ -559,7 +576,7 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 		}
 		json_object_set_new(root, "steps", steps);
 		if (rep.defrag.n)
-			json_object_set_new(root, "defrag", defrag_json(&rep.defrag, "true", false));
+			json_object_set_new(root, "defrag", defrag_json(&rep.defrag, "true", NULL, false));
 		print_json(root);
 	} else {
 		char t[16];
@@ -597,17 +614,19 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		json_t *root = json_object(), *members = json_array();
 		json_object_set_new(root, "revision", json_integer(rep.revision));
-		json_object_set_new(root, "consistent", json_boolean(r == 0 && rep.consistent));
+		json_object_set_new(root, "consistent", json_boolean(rep.consistent));
+		json_object_set_new(root, "complete", json_boolean(rep.complete));
 		for (size_t i = 0; i < rep.n; i++) {
+			const struct maint_hash_row *row = &rep.rows[i];
 			json_t *m = json_object();
 			char h[9];
-			snprintf(h, sizeof h, "%08" PRIx32, rep.rows[i].hash);
-			json_object_set_new(m, "name", json_string(rep.rows[i].name));
-			json_object_set_new(m, "endpoint", json_string(rep.rows[i].endpoint));
-			json_object_set_new(m, "hash", rep.rows[i].ok ? json_string(h) : json_null());
-			json_object_set_new(m, "compact_revision", json_integer(rep.rows[i].compact_revision));
-			json_object_set_new(m, "agrees", json_boolean(rep.rows[i].agrees));
-			json_object_set_new(m, "error", json_string(rep.rows[i].error));
+			snprintf(h, sizeof h, "%08" PRIx32, row->hash);
+			json_object_set_new(m, "name", json_string(row->name));
+			json_object_set_new(m, "endpoint", json_string(row->endpoint));
+			json_object_set_new(m, "hash", row->ok ? json_string(h) : json_null());
+			json_object_set_new(m, "compact_revision", row->ok ? json_integer(row->compact_revision) : json_null());
+			json_object_set_new(m, "agrees", json_boolean(row->agrees));
+			json_object_set_new(m, "error", json_string(row->error));
 			json_array_append_new(members, m);
 		}
 		json_object_set_new(root, "members", members);
@@ -616,11 +635,15 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 		printf("HashKV at revision %lld\n", (long long)rep.revision);
 		printf("%-16s %-10s %16s  %s\n", "MEMBER", "HASH", "COMPACT REV", "RESULT");
 		for (size_t i = 0; i < rep.n; i++) {
-			char h[9] = "-";
-			if (rep.rows[i].ok)
-				snprintf(h, sizeof h, "%08" PRIx32, rep.rows[i].hash);
-			printf("%-16s %-10s %16lld  %s\n", rep.rows[i].name, h, (long long)rep.rows[i].compact_revision,
-			       !rep.rows[i].ok ? "no answer" : rep.rows[i].agrees ? "agrees" : "DISAGREES");
+			const struct maint_hash_row *row = &rep.rows[i];
+			char h[9] = "-", cr[24] = "-";
+			if (row->ok)
+				snprintf(h, sizeof h, "%08" PRIx32, row->hash);
+			/* etcd says -1 for a member that was never compacted. */
+			if (row->ok && row->compact_revision >= 0)
+				snprintf(cr, sizeof cr, "%lld", (long long)row->compact_revision);
+			printf("%-16s %-10s %16s  %s\n", row->name, h, cr,
+			       !row->ok ? "no answer" : row->agrees ? "agrees" : "DISAGREES");
 		}
 		if (r == 0)
 			printf("Every member has the same data.\n");

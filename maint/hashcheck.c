@@ -42,12 +42,14 @@ static int hash_member(etcd_client *c, int ep, int64_t rev, struct maint_hash_ro
 
 /* One attempt. At the current revision when it can; right after a compaction to the
  * current revision etcd refuses that, so then at each member's latest revision, which
- * is comparable only when every member hashed the same one. */
+ * is comparable only when every member hashed the same one. A member that does not
+ * answer is left out of the comparison (its row says why), not a reason to retry. */
 static int one_round(etcd_client *c, const struct cluster_spec *cs, struct maint_hash_report *out, bool latest,
 		     bool *retry, bool *compacted)
 {
 	struct etcd_status st;
 	int r, first_err = 0;
+	const struct maint_hash_row *first_ok = NULL;
 	*retry = false;
 	*compacted = false;
 	if ((r = etcd_status(c, ETCD_ANY, &st)) < 0)
@@ -62,16 +64,19 @@ static int one_round(etcd_client *c, const struct cluster_spec *cs, struct maint
 		r = hash_member(c, (int)i, latest ? 0 : out->revision, row, compacted, &at);
 		if (latest && r == 0 && at != out->revision) {
 			out->revision = at;
-			*retry = i > 0; /* members hashed different revisions */
+			*retry = first_ok != NULL; /* members hashed different revisions */
 		}
 		if (r == -ERANGE)
 			*retry = true;
 		else if (r < 0 && !first_err)
 			first_err = r;
+		if (r == 0) {
+			if (first_ok && row->compact_revision != first_ok->compact_revision)
+				*retry = true;
+			if (!first_ok)
+				first_ok = row;
+		}
 	}
-	for (size_t i = 1; i < cs->n_members; i++)
-		if (out->rows[i].ok && out->rows[0].ok && out->rows[i].compact_revision != out->rows[0].compact_revision)
-			*retry = true;
 	if (*retry)
 		rv_err_clear();
 	return first_err;
@@ -93,48 +98,90 @@ int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_
 		if (compacted)
 			latest = true;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!out->rows[i].ok)
-			return rv_fail(r < 0 ? r : -EIO, "cannot hash member %s at revision %lld: %s",
-				       out->rows[i].name, (long long)out->revision, out->rows[i].error);
 	if (retry)
 		return rv_fail(-EAGAIN, "the members kept moving (writes or compactions) during the check, so their hashes could not be compared; run it again");
-
+	bool any_ok = false;
+	for (size_t i = 0; i < n; i++)
+		any_ok |= out->rows[i].ok;
+	if (!any_ok)
+		return r < 0 ? r : rv_fail(-EIO, "no member answered HashKV at revision %lld", (long long)out->revision);
+	rv_err_clear();
 	return maint_hash_judge(out);
+}
+
+/* "etcd2, etcd3" of the rows whose ok is want, or (errors) their errors, each of
+ * which names its member. */
+static size_t list_rows(const struct maint_hash_report *out, bool want, bool errors, char *buf, size_t len)
+{
+	size_t l = 0, k = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		const struct maint_hash_row *row = &out->rows[i];
+		if (row->ok != want || l >= len)
+			continue;
+		k++;
+		if (errors && row->error[0])
+			l += (size_t)snprintf(buf + l, len - l, "%s%s", l ? "; " : "", row->error);
+		else if (errors)
+			l += (size_t)snprintf(buf + l, len - l, "%s%s gave no answer", l ? "; " : "", row->name);
+		else
+			l += (size_t)snprintf(buf + l, len - l, "%s%s", l ? ", " : "", row->name);
+	}
+	return k;
 }
 
 int maint_hash_judge(struct maint_hash_report *out)
 {
-	size_t n = out->n;
-	/* The majority hash: the one more than half of the members have. */
+	size_t n = out->n, n_ok = 0;
+	for (size_t i = 0; i < n; i++)
+		n_ok += out->rows[i].ok;
+	/* The majority hash: the one more than half of the members that answered have. */
 	uint32_t majority = 0;
 	bool have_majority = false;
 	for (size_t i = 0; i < n && !have_majority; i++) {
 		size_t same = 0;
+		if (!out->rows[i].ok)
+			continue;
 		for (size_t j = 0; j < n; j++)
-			same += out->rows[j].hash == out->rows[i].hash;
-		if (same * 2 > n) {
+			same += out->rows[j].ok && out->rows[j].hash == out->rows[i].hash;
+		if (same * 2 > n_ok) {
 			majority = out->rows[i].hash;
 			have_majority = true;
 		}
 	}
-	char who[512] = "";
+	char who[512] = "", silent[512], silent_why[1024];
 	size_t l = 0, n_bad = 0;
 	for (size_t i = 0; i < n; i++) {
-		out->rows[i].agrees = have_majority && out->rows[i].hash == majority;
-		if (!out->rows[i].agrees) {
+		const struct maint_hash_row *row = &out->rows[i];
+		out->rows[i].agrees = row->ok && have_majority && row->hash == majority;
+		if (row->ok && !row->agrees) {
 			n_bad++;
-			l += (size_t)snprintf(who + l, sizeof who - l, "%s%s", l ? ", " : "", out->rows[i].name);
+			l += (size_t)snprintf(who + l, sizeof who - l, "%s%s", l ? ", " : "", row->name);
 		}
 	}
-	out->consistent = n_bad == 0;
-	if (out->consistent)
-		return 0;
-	if (!have_majority)
-		return rv_fail(-EIO, "possible corruption: no majority of the members agrees on the hash at revision %lld (%s); do not restore from any member until it is understood",
-			       (long long)out->revision, who);
-	return rv_fail(-EIO, "possible corruption: %s %s with the majority at revision %lld; restore %s from a snapshot or from the healthy members",
-		       who, n_bad > 1 ? "disagree" : "disagrees", (long long)out->revision, n_bad > 1 ? "them" : "it");
+	size_t n_silent = list_rows(out, false, false, silent, sizeof silent);
+	out->consistent = n_ok > 0 && n_bad == 0;
+	out->complete = n_silent == 0;
+	char also[600] = "";
+	if (n_silent)
+		snprintf(also, sizeof also, " (%s did not answer)", silent);
+	if (n_ok && !out->consistent && !have_majority)
+		return rv_fail(-EIO, "possible corruption: no majority of the members that answered agrees on the hash at revision %lld (%s)%s; do not restore from any member until it is understood",
+			       (long long)out->revision, who, also);
+	if (n_ok && !out->consistent)
+		return rv_fail(-EIO, "possible corruption: %s %s with the majority at revision %lld%s; restore %s from a snapshot or from the healthy members",
+			       who, n_bad > 1 ? "disagree" : "disagrees", (long long)out->revision, also,
+			       n_bad > 1 ? "them" : "it");
+	if (n_silent) {
+		char agreeing[512];
+		list_rows(out, true, false, agreeing, sizeof agreeing);
+		list_rows(out, false, true, silent_why, sizeof silent_why);
+		return rv_fail(-EHOSTUNREACH, "the check is incomplete: %s did not answer (%s); %s (%s) %s at revision %lld; run the check again once %s",
+			       silent, silent_why, n_ok == 1 ? "the only member that answered" : "the members that answered",
+			       agreeing, n_ok == 1 ? "has no other to be compared with" : "agree", (long long)out->revision,
+			       n_silent > 1 ? "they answer" : "it answers");
+	}
+	return 0;
 }
 
 void maint_hash_report_free(struct maint_hash_report *r)

@@ -19,7 +19,8 @@ struct maint_settings {
 /* ---- the defrag rule language (rule.c) ----
  * Variables dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage (dbSize / dbQuota);
  * + - * /, < <= > >= == !=, && || !, parentheses, true, false, numbers with an
- * optional KiB/MiB/GiB/TiB suffix. A rule must be a condition. */
+ * optional unit, the units of sizes in the configuration (rv_parse_size: 200MB is
+ * 200 x 10^6, 200MiB is 200 x 2^20). A rule must be a condition. */
 typedef struct maint_rule maint_rule;
 struct maint_rule_vars {
 	double db_size, db_size_in_use, db_size_free, db_quota, db_quota_usage;
@@ -144,21 +145,24 @@ struct maint_hash_row {
 	char name[64], endpoint[256];
 	bool ok; /* answered */
 	uint32_t hash;
-	int64_t compact_revision;
-	bool agrees; /* with the majority */
+	int64_t compact_revision; /* -1 when the member was never compacted (as etcd says) */
+	bool agrees; /* with the majority of the members that answered */
 	char error[256];
 };
 struct maint_hash_report {
 	int64_t revision;
 	struct maint_hash_row *rows;
 	size_t n;
-	bool consistent;
+	bool consistent; /* the members that answered agree */
+	bool complete;   /* every member answered */
 };
-/* 0 when every member has the same hash; -EIO naming the members that disagree with
- * the majority (possible corruption); other errors when a member cannot answer. */
+/* 0 when every member answered with the same hash. -EIO naming the members that
+ * disagree with the majority of those that answered (possible corruption);
+ * -EHOSTUNREACH naming the members that did not answer when the others agree;
+ * other errors when the check could not be made. */
 int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_hash_report *out);
-/* The comparison itself, on rows that all answered: sets agrees and consistent;
- * -EIO naming the members that disagree with the majority. */
+/* The comparison itself: rows that did not answer (ok false) are left out of it and
+ * named. Sets agrees, consistent and complete; returns as maint_hashcheck. */
 int maint_hash_judge(struct maint_hash_report *r);
 void maint_hash_report_free(struct maint_hash_report *r);
 

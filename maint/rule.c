@@ -9,7 +9,8 @@
  *   sum     := prod { ("+" | "-") prod }
  *   prod    := unary { ("*" | "/") unary }
  *   unary   := "-" unary | primary
- *   primary := NUMBER [KiB | MiB | GiB | TiB] | VARIABLE | true | false | "(" rule ")"
+ *   primary := NUMBER [UNIT] | VARIABLE | true | false | "(" rule ")"
+ *   UNIT    := a unit of sizes in the configuration (rv_parse_size: B, kB, MB, ..., KiB, MiB, ...)
  *
  * Every node is a number or a condition, checked while parsing, so a rule such as
  * "dbSize && 1" or "dbSizeFree" (a number where a condition is needed) is refused
@@ -60,12 +61,24 @@ static const struct {
 	{"dbQuotaUsage", offsetof(struct maint_rule_vars, db_quota_usage)},
 };
 
-static const struct {
-	const char *name;
-	double mult;
-} units[] = {
-	{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-};
+/* Units are those of sizes in the configuration (rv_parse_size): one syntax everywhere. */
+#define UNITS_HELP "the units are those of sizes in the configuration: B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024)"
+
+/* The bytes in one of word (len bytes) when it is a unit. rv_parse_size reads "1 "
+ * and the word, so that a word such as "e5" or "xff" is never taken as part of the
+ * number. */
+static bool unit_multiplier(const char *word, size_t len, double *mult)
+{
+	char buf[40];
+	uint64_t v;
+	if (len == 0 || len + 3 > sizeof buf)
+		return false;
+	snprintf(buf, sizeof buf, "1 %.*s", (int)len, word);
+	if (rv_parse_size(buf, &v) < 0)
+		return false;
+	*mult = (double)v;
+	return true;
+}
 
 struct parser {
 	struct maint_rule *r;
@@ -177,20 +190,15 @@ static int parse_number(struct parser *p)
 	skip_space(p);
 	if (isalpha((unsigned char)s[p->i])) {
 		size_t u = p->i, len = 0;
+		double mult;
 		while (isalnum((unsigned char)s[u + len]) || s[u + len] == '_')
 			len++;
-		bool matched = false;
-		for (size_t k = 0; k < RV_ARRAY_LEN(units); k++) {
-			if (strlen(units[k].name) == len && strncmp(s + u, units[k].name, len) == 0) {
-				v *= units[k].mult;
-				p->i = u + len;
-				matched = true;
-				break;
-			}
-		}
-		if (!matched && u == after)
-			return fail_at(p, u, "unknown unit '%.*s' (the units are KiB, MiB, GiB and TiB)", (int)len, s + u);
-		if (!matched)
+		if (unit_multiplier(s + u, len, &mult)) {
+			v *= mult;
+			p->i = u + len;
+		} else if (u == after)
+			return fail_at(p, u, "unknown unit '%.*s' (" UNITS_HELP ")", (int)len, s + u);
+		else
 			p->i = after;
 	} else {
 		p->i = after;
@@ -222,9 +230,9 @@ static int parse_name(struct parser *p)
 		if (strlen(variables[k].name) == len && strncasecmp(p->s + start, variables[k].name, len) == 0)
 			return fail_at(p, start, "unknown variable '%.*s' (did you mean %s?)", (int)len, p->s + start,
 				       variables[k].name);
-	for (size_t k = 0; k < RV_ARRAY_LEN(units); k++)
-		if (strlen(units[k].name) == len && strncmp(p->s + start, units[k].name, len) == 0)
-			return fail_at(p, start, "the unit %s needs a number before it", units[k].name);
+	double ignored;
+	if (unit_multiplier(p->s + start, len, &ignored))
+		return fail_at(p, start, "the unit %.*s needs a number before it", (int)len, p->s + start);
 	return fail_at(p, start,
 		       "unknown variable '%.*s' (the variables are dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage)",
 		       (int)len, p->s + start);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "common/common.h"
+#include "maint/maint.h"
 #include "scheduler/config_yaml.h"
 #include "scheduler/scheduler.h"
 
@@ -407,8 +408,20 @@ static int maint_pair(struct cfg_doc *d, const char *path, const char *key, yaml
 	struct maint_settings *m = ud;
 	if (strcmp(key, "compact_keep_revisions") == 0)
 		return cfg_int(d, path, v, 0, INT64_MAX, &m->compact_keep_revisions);
-	if (strcmp(key, "defrag_rule") == 0)
-		return cfg_string(d, path, v, &m->defrag_rule);
+	if (strcmp(key, "defrag_rule") == 0) {
+		int r = cfg_string(d, path, v, &m->defrag_rule);
+		if (r < 0)
+			return r;
+		/* Parsed here so that every command refuses a bad rule, not only a defrag. */
+		maint_rule *rule = NULL;
+		if ((r = maint_rule_parse(m->defrag_rule, &rule, NULL)) < 0) {
+			char why[1024];
+			snprintf(why, sizeof why, "%s", rv_errmsg(r));
+			return cfg_fail(d, v, "%s is not a valid rule: %s", path, why);
+		}
+		maint_rule_free(rule);
+		return 0;
+	}
 	if (strcmp(key, "disarm_threshold") == 0)
 		return cfg_double(d, path, v, 0, 1, &m->disarm_threshold);
 	return CFG_UNKNOWN;

@@ -115,4 +115,23 @@ test_store_configuration_problems_are_exit_2() {
   run "$RV_BIN" --config "$CFG" snapshot list --store gopher://x/y
   assert_rc 2
   assert_err_contains "has a scheme regvault does not know"
+test_bad_defrag_rule_is_refused_by_every_command() {
+  good_config
+  local line cmd
+  printf 'maint:\n  compact_keep_revisions: 100\n  defrag_rule: "dbSizeFree > 200XB"\n' >>"$CFG"
+  line=$(grep -n 'defrag_rule:' "$CFG" | cut -d: -f1)
+  for cmd in "cluster status" "snapshot list" "maint hashcheck" "maint defrag --dry-run --rule true"; do
+    # shellcheck disable=SC2086
+    run "$RV_BIN" --config "$CFG" --no-progress $cmd
+    assert_rc 2
+    assert_err_contains "regvault: config $CFG line $line: maint.defrag_rule is not a valid rule: the defrag rule \"dbSizeFree > 200XB\" does not parse at position 17: unknown unit 'XB'"
+  done
+}
+
+test_defrag_rule_takes_the_size_units_of_the_file() {
+  good_config
+  printf 'maint:\n  defrag_rule: "dbSizeFree > 200MB || dbSize > 1.5GiB"\n' >>"$CFG"
+  check_config "$CFG"
+  [ "$RC" -ne 2 ] || fail "exit 2 for a rule in MB: ${ERR:0:300}"
+  [[ $ERR != *"config $CFG"* ]] || fail "a config message for a rule in MB: ${ERR:0:300}"
 }

@@ -57,9 +57,9 @@ test_rule_that_does_not_parse_exits_2_before_touching_anything() {
   assert_rc 2
   assert_err_contains "does not parse at position 23"
   assert_err_contains "^"
-  rv maint defrag --rule 'dbSize > 200MB'
+  rv maint defrag --rule 'dbSize > 200XB'
   assert_rc 2
-  assert_err_contains "unknown unit 'MB'"
+  assert_err_contains "unknown unit 'XB'"
   rv maint defrag --rule 'dbSizeFree'
   assert_rc 2
   assert_err_contains "not a condition"
@@ -74,7 +74,7 @@ test_rule_that_does_not_parse_exits_2_before_touching_anything() {
   printf 'maint:\n  defrag_rule: "dbQuotaUsage >> 1"\n' >>"$T/bad.yaml"
   run "$RV_BIN" --config "$T/bad.yaml" maint defrag
   assert_rc 2
-  assert_err_contains "maint.defrag_rule"
+  assert_err_contains "line $(grep -n defrag_rule "$T/bad.yaml" | cut -d: -f1): maint.defrag_rule is not a valid rule"
   assert_err_contains "position"
 }
 
@@ -203,6 +203,18 @@ test_dry_run_changes_nothing() {
   assert_ok
   assert_eq "$(json_get .dry_run)" true
   assert_eq "$(json_get '[.members[].outcome] | unique | join(",")')" would-defragment
+  assert_eq "$(json_get .rule)" 'dbSize > 1MiB'
+  assert_eq "$(json_get .rule_from)" --rule
+  # The table says it was a dry run, and by which rule.
+  rv maint defrag --dry-run --rule 'dbSize > 1MiB'
+  assert_ok
+  assert_out_contains 'Dry run, nothing was changed: 3 of 3 members would be defragmented by the rule "dbSize > 1MiB" (from --rule).'
+  rv maint defrag --dry-run
+  assert_ok
+  assert_out_contains 'Dry run, nothing was changed:'
+  assert_out_contains 'by the rule "dbQuotaUsage > 0.8 || dbSizeFree > 200MiB" (from maint.defrag_rule).'
+  rv -o json maint defrag --dry-run
+  assert_eq "$(json_get .rule_from)" maint.defrag_rule
   after=$(member_status | awk '{print $1, $4}')
   assert_eq "$after" "$before" "member sizes after --dry-run"
 }
@@ -311,4 +323,46 @@ test_defrag_refuses_when_a_member_is_down() {
   assert_err_contains "etcd2"
   assert_err_contains "nothing was changed"
   assert_eq "$(defrag_finished_in_log "$T_FILE_DIR/c/etcd1.log")" "$before" "etcd1's last defragmentation"
+}
+
+# Last too: it kills a member (and starts it again).
+test_hashcheck_with_a_member_down_compares_the_others() {
+  local pid start
+  trap 'rv cluster up >/dev/null 2>&1' EXIT
+  ectl put /hash/down 1 >/dev/null
+  pid=$(cat "$T_FILE_DIR/c/etcd3.pid" 2>/dev/null) || skip "no pid file for etcd3"
+  kill -9 "$pid"
+  start=$SECONDS
+  rv maint hashcheck
+  assert_rc 1
+  [ $((SECONDS - start)) -le 15 ] || fail "hashcheck took $((SECONDS - start)) s with a member down"
+  assert_err_contains "etcd3 did not answer"
+  assert_err_contains "(etcd1, etcd2) agree"
+  [[ $ERR != *corruption* ]] || fail "a member down is called corruption: $ERR"
+  assert_out_not_contains "DISAGREES"
+  assert_eq "$(grep -c ' agrees$' <<<"$OUT")" 2 "rows that agree"
+  grep -q '^etcd3 .* no answer$' <<<"$OUT" || fail "etcd3's row: $OUT"
+  rv -o json maint hashcheck
+  assert_rc 1
+  assert_eq "$(json_get .consistent)" true
+  assert_eq "$(json_get .complete)" false
+  assert_eq "$(json_get '[.members[] | "\(.name)=\(.agrees)"] | join(",")')" etcd1=true,etcd2=true,etcd3=false
+  assert_eq "$(json_get '.members[2].hash')" null
+  assert_eq "$(json_get '.members[0].hash == .members[1].hash')" true
+  # A member that hangs (stopped, not dead) is given a bounded time, not the call's whole deadline many times.
+  rv cluster up
+  assert_ok
+  pid=$(cat "$T_FILE_DIR/c/etcd2.pid")
+  kill -STOP "$pid"
+  start=$SECONDS
+  rv -o json maint hashcheck
+  kill -CONT "$pid"
+  assert_rc 1
+  [ $((SECONDS - start)) -le 15 ] || fail "hashcheck took $((SECONDS - start)) s with a member hanging"
+  assert_eq "$(json_get .consistent),$(json_get .complete)" true,false
+  assert_err_contains "etcd2 did not answer"
+  # Back to complete once every member answers.
+  rv -o json maint hashcheck
+  assert_ok
+  assert_eq "$(json_get .consistent),$(json_get .complete)" true,true
 }

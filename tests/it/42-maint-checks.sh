@@ -6,6 +6,20 @@ setup_file() {
   export_env CFG ENDPOINTS
 }
 
+# First: nothing has compacted this cluster yet.
+test_hashcheck_shows_a_never_compacted_member_as_dash() {
+  ectl put /hash/a 1 >/dev/null
+  rv maint hashcheck
+  assert_ok
+  assert_eq "$(awk 'NR > 2 && $1 ~ /^etcd/ {print $3}' <<<"$OUT" | sort -u)" - "COMPACT REV of never-compacted members"
+  assert_out_not_contains " -1 "
+  rv -o json maint hashcheck
+  assert_ok
+  # JSON keeps etcd's integer: -1 means never compacted.
+  assert_eq "$(json_get '[.members[].compact_revision] | unique | join(",")')" -1
+  assert_eq "$(json_get .complete)" true
+}
+
 test_diskcheck_reports_sane_numbers_and_leaves_no_file() {
   mkdir -p "$T/disk"
   run "$RV_BIN" -o json maint diskcheck --dir "$T/disk" --size 2MiB --threshold 10s

@@ -140,6 +140,12 @@ static const struct bad_case bad_cases[] = {
 	{"keep revisions negative", CLUSTER "maint: {compact_keep_revisions: -1}\n", -EINVAL,
 	 "maint.compact_keep_revisions must be at least 0, not -1"},
 	{"unknown maint key", CLUSTER "maint:\n  defrag: always\n", -EINVAL, "line 7: unknown key maint.defrag"},
+	{"defrag rule that does not parse", CLUSTER "maint:\n  compact_keep_revisions: 10\n  defrag_rule: \"dbQuotaUsage >> 1\"\n", -EINVAL,
+	 "config t.yaml line 8: maint.defrag_rule is not a valid rule: the defrag rule \"dbQuotaUsage >> 1\" does not parse at position 15"},
+	{"defrag rule with an unknown unit", CLUSTER "maint: {defrag_rule: dbSizeFree > 200XB}\n", -EINVAL,
+	 "line 6: maint.defrag_rule is not a valid rule: the defrag rule \"dbSizeFree > 200XB\" does not parse at position 17: unknown unit 'XB'"},
+	{"defrag rule a number", CLUSTER "maint:\n  defrag_rule: dbSizeFree\n", -EINVAL,
+	 "line 7: maint.defrag_rule is not a valid rule: the defrag rule \"dbSizeFree\" does not parse at position 1: the rule is a number, not a condition"},
 	{"state_dir a mapping", CLUSTER "state_dir: {a: b}\n", -EINVAL, "line 6: state_dir must be a string, not a mapping"},
 };
 
@@ -164,6 +170,23 @@ TEST(config_bad_input)
 		}
 		CHECK(cfg.cluster.members == NULL && cfg.path == NULL); /* freed and zeroed */
 	}
+}
+
+/* A rule's sizes are written as the file's other sizes are. */
+TEST(config_defrag_rule_takes_the_size_units_of_the_file)
+{
+	static const char y[] = CLUSTER "  etcd: {quota_backend_bytes: 200MB}\n"
+				"maint: {defrag_rule: \"dbSizeFree > 200MB || dbSize > 1.5GiB\"}\n";
+	struct rv_config cfg;
+	int r = config_parse(y, strlen(y), "t.yaml", &cfg);
+	if (r < 0)
+		unit_failed(__FILE__, __LINE__, "%s", rv_errmsg(r));
+	CHECK_INT(r, 0);
+	if (r < 0)
+		return;
+	CHECK_INT(cfg.cluster.etcd.quota_backend_bytes, 200000000);
+	CHECK_STR(cfg.maint.defrag_rule, "dbSizeFree > 200MB || dbSize > 1.5GiB");
+	config_free(&cfg);
 }
 
 TEST(config_etcd_extra_args)

@@ -52,6 +52,18 @@ TEST(rule_evaluates)
 		{"  dbSize\t>\n0  ", true},
 		{"false || true && false", false}, /* && binds tighter than || */
 		{"((((dbSizeFree > 0))))", true},
+		/* The units of configuration sizes: powers of 1000 and of 1024, any case. */
+		{"200MB == 200000000", true},
+		{"200MiB == 209715200", true},
+		{"200 MB == 200 * 1000 * 1000", true},
+		{"2kB == 2000 && 2KB == 2000 && 2k == 2000", true},
+		{"1GB == 1000000000 && 1GiB == 1073741824", true},
+		{"1TB == 1000GB", true},
+		{"200mib == 200MiB && 200M == 200MB", true},
+		{"1.5GiB == 1610612736", true},
+		{"512B == 512 && 512 b == 512", true},
+		{"dbSizeFree > 300MB", true},  /* 300 MiB free is 314.6 MB */
+		{"dbSizeFree > 315MB", false},
 	};
 	for (size_t i = 0; i < RV_ARRAY_LEN(cases); i++) {
 		maint_rule *r = NULL;
@@ -83,7 +95,10 @@ TEST(rule_errors_name_the_position)
 		{"", 1, "empty"},
 		{"   ", 4, "empty"},
 		{"dbSize >", 9, "found the end of the rule"},
-		{"dbSize > 200MB", 13, "unknown unit 'MB'"},
+		{"dbSize > 200XB", 13, "unknown unit 'XB' (the units are those of sizes in the configuration: B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024))"},
+		{"dbSize > 2Mi", 11, "unknown unit 'Mi'"},
+		{"dbSize > 1e5", 11, "unknown unit 'e5'"},   /* numbers are decimal, as before */
+		{"dbSize > 0xff", 11, "unknown unit 'xff'"},
 		{"dbsize > 1", 1, "did you mean dbSize?"},
 		{"dbFoo > 1", 1, "unknown variable 'dbFoo'"},
 		{"dbSize > 1 & dbSize < 2", 12, "did you mean '&&'?"},
@@ -100,7 +115,8 @@ TEST(rule_errors_name_the_position)
 		{"!dbSize", 1, "'!' negates a condition"},
 		{"-true", 1, "'-' needs a number"},
 		{"1 < dbSize < 3", 12, "comparisons do not chain"},
-		{"MiB > 1", 1, "needs a number before it"},
+		{"MiB > 1", 1, "the unit MiB needs a number before it"},
+		{"dbSize > MB", 10, "the unit MB needs a number before it"},
 		{"dbSize > $", 10, "found '$'"},
 		{"dbSize > .", 10, "'.' is not a number"},
 		{"* 2", 1, "expected a number, a variable or '('"},
