@@ -115,6 +115,8 @@ test_store_configuration_problems_are_exit_2() {
   run "$RV_BIN" --config "$CFG" snapshot list --store gopher://x/y
   assert_rc 2
   assert_err_contains "has a scheme regvault does not know"
+}
+
 test_bad_defrag_rule_is_refused_by_every_command() {
   good_config
   local line cmd
