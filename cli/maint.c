@@ -186,14 +186,6 @@ static void opts_begin(void)
 	opterr = 0;
 }
 
-static int unknown_option(const char *sub, int argc, char **argv)
-{
-	const char *bad = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
-	if (strncmp(bad, "--", 2) == 0 && optopt != 0)
-		return cli_usage_error(sub, "option '%s' needs a value", bad);
-	return cli_usage_error(sub, "unknown option '%s'", bad);
-}
-
 static int extra_args(const char *sub, int argc, char **argv)
 {
 	if (optind < argc)
@@ -215,7 +207,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 	int64_t keep = -1, rev = 0;
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_compact, stdout); return RV_EXIT_OK;
 		case 'k':
@@ -226,7 +218,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 			if (!parse_int64(optarg, &rev) || rev == 0)
 				return cli_usage_error(sub, "--revision takes a revision (a number above 0), not '%s'", optarg);
 			break;
-		default: return unknown_option(sub, argc, argv);
+		default: return cli_option_error(sub, ch, argc, argv);
 		}
 	}
 	if (extra_args(sub, argc, argv))
@@ -382,7 +374,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	int64_t ms;
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_defrag, stdout); return RV_EXIT_OK;
 		case 'r': rule_text = optarg; break;
@@ -399,7 +391,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 				return cli_usage_error(sub, "--timeout takes a duration such as 10m, not '%s'", optarg);
 			o.timeout_ms = (int)ms;
 			break;
-		default: return unknown_option(sub, argc, argv);
+		default: return cli_option_error(sub, ch, argc, argv);
 		}
 	}
 	if (extra_args(sub, argc, argv))
@@ -468,11 +460,11 @@ static int sub_alarms(struct cli *cli, int argc, char **argv)
 	bool disarm = false;
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_alarms, stdout); return RV_EXIT_OK;
 		case 'd': disarm = true; break;
-		default: return unknown_option(sub, argc, argv);
+		default: return cli_option_error(sub, ch, argc, argv);
 		}
 	}
 	if (extra_args(sub, argc, argv))
@@ -532,12 +524,12 @@ static int only_help_option(const char *sub, const char *usage, int argc, char *
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (ch == 'h') {
 			fputs(usage, stdout);
 			return RV_EXIT_OK;
 		}
-		return unknown_option(sub, argc, argv);
+		return cli_option_error(sub, ch, argc, argv);
 	}
 	if (extra_args(sub, argc, argv))
 		return RV_EXIT_USAGE;
@@ -598,6 +590,15 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 
 /* ---- hashcheck ---- */
 
+/* A table of members none of which answered says nothing the error does not. */
+static bool any_answered(const struct maint_hash_report *rep)
+{
+	for (size_t i = 0; i < rep->n; i++)
+		if (rep->rows[i].ok)
+			return true;
+	return false;
+}
+
 static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 {
 	int rc = only_help_option("maint hashcheck", usage_hashcheck, argc, argv);
@@ -631,7 +632,7 @@ static int sub_hashcheck(struct cli *cli, int argc, char **argv)
 		}
 		json_object_set_new(root, "members", members);
 		print_json(root);
-	} else if (rep.n) {
+	} else if (any_answered(&rep)) {
 		printf("HashKV at revision %lld\n", (long long)rep.revision);
 		printf("%-16s %-10s %16s  %s\n", "MEMBER", "HASH", "COMPACT REV", "RESULT");
 		for (size_t i = 0; i < rep.n; i++) {
@@ -728,7 +729,7 @@ static int sub_diskcheck(struct cli *cli, int argc, char **argv)
 	struct maint_diskcheck_opts o = {.size = 22u << 20, .block_size = 2300, .threshold_us = 10000};
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_diskcheck, stdout); return RV_EXIT_OK;
 		case 'd':
@@ -750,7 +751,7 @@ static int sub_diskcheck(struct cli *cli, int argc, char **argv)
 				return cli_usage_error(sub, "--threshold takes a duration above 0 with a unit (us, ms, s) such as 10ms, not '%s'",
 						       optarg);
 			break;
-		default: return unknown_option(sub, argc, argv);
+		default: return cli_option_error(sub, ch, argc, argv);
 		}
 	}
 	if (extra_args(sub, argc, argv))
@@ -854,7 +855,7 @@ static int sub_perfcheck(struct cli *cli, int argc, char **argv)
 	const char *load = "s";
 	int ch;
 	opts_begin();
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(usage_perfcheck, stdout); return RV_EXIT_OK;
 		case 'l': load = optarg; break;
@@ -862,7 +863,7 @@ static int sub_perfcheck(struct cli *cli, int argc, char **argv)
 			if (rv_parse_duration_ms(optarg, &o.duration_ms) < 0 || o.duration_ms < 1000 || o.duration_ms > 3600000)
 				return cli_usage_error(sub, "--duration takes a duration from 1s to 1h such as 60s, not '%s'", optarg);
 			break;
-		default: return unknown_option(sub, argc, argv);
+		default: return cli_option_error(sub, ch, argc, argv);
 		}
 	}
 	if (extra_args(sub, argc, argv))

@@ -52,7 +52,9 @@ static int one_round(etcd_client *c, const struct cluster_spec *cs, struct maint
 	const struct maint_hash_row *first_ok = NULL;
 	*retry = false;
 	*compacted = false;
-	if ((r = etcd_status(c, ETCD_ANY, &st)) < 0)
+	if ((r = etcd_status(c, ETCD_ANY, &st)) == -EHOSTUNREACH || r == -ETIMEDOUT)
+		return cluster_fail_none_answers(cs, r, "there is nothing to compare");
+	if (r < 0)
 		return rv_fail_wrap(r, "cannot read the cluster's revision");
 	out->revision = st.hdr.revision;
 	for (size_t i = 0; i < cs->n_members; i++) {
@@ -91,6 +93,10 @@ int maint_hashcheck(etcd_client *c, const struct cluster_spec *cs, struct maint_
 	memset(out, 0, sizeof *out);
 	out->rows = rv_xcalloc(n + 1, sizeof *out->rows);
 	out->n = n;
+	for (size_t i = 0; i < n; i++) { /* named even when no round gets to them */
+		snprintf(out->rows[i].name, sizeof out->rows[i].name, "%s", cs->members[i].name);
+		snprintf(out->rows[i].endpoint, sizeof out->rows[i].endpoint, "%s", cs->members[i].client_url);
+	}
 	for (int attempt = 0; attempt < HASHCHECK_ATTEMPTS; attempt++) {
 		r = one_round(c, cs, out, latest, &retry, &compacted);
 		if (!retry)

@@ -122,7 +122,7 @@ test_down_stops_all_and_is_idempotent_and_up_keeps_data() {
   assert_eq "$(json_get '[.[] | select(.healthy == false and .error != null)] | length')" 3 "members down"
   # with every member down, one sentence that names them once and says what to run
   local cmd
-  for cmd in "snapshot save" "maint defrag" "maint compact" "maint alarms"; do
+  for cmd in "snapshot save" "maint defrag" "maint compact" "maint alarms" "maint hashcheck"; do
     rv $cmd
     assert_rc 1
     assert_eq "$(wc -l <<<"$ERR")" 1 "lines on stderr from $cmd"
