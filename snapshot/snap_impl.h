@@ -83,11 +83,18 @@ int snap_sidecar_write(struct store *st, const char *name, const struct snap_man
 int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256);
 
 /* ---- names (snap_name.c) ---- */
-/* "<cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst" */
-void snap_name_format(const char *cluster, int64_t created, int64_t revision, const char *tag, char *out,
+/* "<cluster>-<YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst" */
+void snap_name_format(const char *cluster, int64_t created_ms, int64_t revision, const char *tag, char *out,
 		      size_t len);
-/* True for a name of that shape; *created gets its time. */
-bool snap_name_parse(const char *name, int64_t *created, int64_t *revision);
+struct snap_name_parts {
+	char cluster[128];
+	int64_t created_ms; /* unix milliseconds; a name without them: whole seconds */
+	int64_t revision;
+	char tag[64];       /* "" when none */
+};
+/* True for a name of that shape (or the older one without milliseconds); out
+ * (optional) gets its parts. */
+bool snap_name_parse(const char *name, struct snap_name_parts *out);
 /* The sidecar object "<name without .tar.zst>.manifest.json". */
 void snap_sidecar_name(const char *name, char *out, size_t len);
 bool snap_is_sidecar(const char *name);
@@ -96,12 +103,14 @@ bool snap_is_sidecar(const char *name);
 struct retention_item {
 	const char *name;
 	int64_t created;
-	bool good; /* a regvault artifact with a readable manifest */
+	bool good;   /* a regvault artifact with a readable manifest */
+	bool tagged; /* saved with --tag */
 };
 /* Decide over items (any order): out[i] is for items[i]. Restic's semantics: newest
  * first, keep_last keeps the n newest, each keep_<period> keeps the newest artifact
  * of each of the n most recent UTC periods that have one; the newest good artifact is
- * always kept; no rule at all keeps everything. */
+ * always kept; no rule at all keeps everything; with keep_tagged every tagged
+ * artifact is kept (reason "tagged"). */
 void snap_retention_decide(const struct retention_policy *p, const struct retention_item *items, size_t n,
 			   struct prune_decision *out);
 

@@ -432,24 +432,78 @@ TEST(local_store_temp_files_and_cleanup)
 TEST(artifact_names)
 {
 	char name[256];
-	int64_t t, rev;
-	snap_name_format("my-cluster", 1795297933, 77, NULL, name, sizeof name);
-	CHECK_STR(name, "my-cluster-20261121T215213Z-r77.tar.zst");
-	CHECK(snap_name_parse(name, &t, &rev));
-	CHECK_INT(t, 1795297933);
-	CHECK_INT(rev, 77);
-	snap_name_format("c", 1795297933, 5, "pre_upgrade", name, sizeof name);
-	CHECK_STR(name, "c-20261121T215213Z-r5-pre_upgrade.tar.zst");
-	CHECK(snap_name_parse(name, &t, &rev));
-	CHECK(!snap_name_parse("notes.txt", &t, &rev));
-	CHECK(!snap_name_parse("c-2026-r5.tar.zst", &t, &rev));
+	snap_name_format("my-cluster", 1795297933123LL, 77, NULL, name, sizeof name);
+	CHECK_STR(name, "my-cluster-20261121T215213.123Z-r77.tar.zst");
+	snap_name_format("c", 1795297933005LL, 5, "before-upgrade", name, sizeof name);
+	CHECK_STR(name, "c-20261121T215213.005Z-r5-before-upgrade.tar.zst");
+	snap_name_format("c", 1795297933000LL, 5, "", name, sizeof name);
+	CHECK_STR(name, "c-20261121T215213.000Z-r5.tar.zst");
 	CHECK_INT(snap_tag_check("ok.tag_1"), 0);
+	CHECK_INT(snap_tag_check("before-upgrade"), 0);
 	CHECK_INT(snap_tag_check("bad tag"), -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(-EINVAL), "letters, digits, '.', '_' and '-'");
+	CHECK_INT(snap_tag_check("a/b"), -EINVAL);
 	CHECK_INT(snap_tag_check(""), -EINVAL);
 	{
 		char side[300];
 		snap_sidecar_name(name, side, sizeof side);
-		CHECK_STR(side, "c-20261121T215213Z-r5-pre_upgrade.manifest.json");
+		CHECK_STR(side, "c-20261121T215213.000Z-r5.manifest.json");
+	}
+}
+
+/* The name grammar: new names (milliseconds), the older names without them, tags
+ * and cluster names holding '-', and what is not an artifact name. */
+TEST(artifact_name_grammar)
+{
+	static const struct {
+		const char *name;
+		bool ok;
+		const char *cluster;
+		int64_t created_ms, revision;
+		const char *tag;
+	} cases[] = {
+		{"registry-20261121T215213.123Z-r77.tar.zst", true, "registry", 1795297933123LL, 77, ""},
+		{"registry-20261121T215213Z-r77.tar.zst", true, "registry", 1795297933000LL, 77, ""},
+		{"my-cluster-20261121T215213.999Z-r1-base.tar.zst", true, "my-cluster", 1795297933999LL, 1, "base"},
+		{"c-20261121T215213Z-r5-pre_upgrade.tar.zst", true, "c", 1795297933000LL, 5, "pre_upgrade"},
+		{"c-20261121T215213.000Z-r5-before-upgrade.tar.zst", true, "c", 1795297933000LL, 5, "before-upgrade"},
+		{"c-20261121T215213.000Z-r5-v1.2-rc-1.tar.zst", true, "c", 1795297933000LL, 5, "v1.2-rc-1"},
+		/* a tag that looks like a revision is still a tag */
+		{"c-20261121T215213.000Z-r5-r6.tar.zst", true, "c", 1795297933000LL, 5, "r6"},
+		{"a-b-c-20261121T000000.001Z-r0.tar.zst", true, "a-b-c", 1795219200001LL, 0, ""},
+		{"notes.txt", false, NULL, 0, 0, NULL},
+		{"c-2026-r5.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5.tar.zst.tmp", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5", false, NULL, 0, 0, NULL},         /* no suffix */
+		{"-20261121T215213.000Z-r5.tar.zst", false, NULL, 0, 0, NULL},  /* no cluster */
+		{"c-20261121T215213.00Z-r5.tar.zst", false, NULL, 0, 0, NULL},  /* two digits of ms */
+		{"c-20261121T215213.000-r5.tar.zst", false, NULL, 0, 0, NULL},  /* no Z */
+		{"c-20261121T215213.000Z-5.tar.zst", false, NULL, 0, 0, NULL},  /* no r */
+		{"c-20261121T215213.000Z-r.tar.zst", false, NULL, 0, 0, NULL},  /* no revision */
+		{"c-20261121T215213.000Z-r5-.tar.zst", false, NULL, 0, 0, NULL}, /* empty tag */
+		{"c-20261121T215213.000Z-r5-a b.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5x.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261399T215213.000Z-r5.tar.zst", false, NULL, 0, 0, NULL}, /* no such date */
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(cases); i++) {
+		struct snap_name_parts p;
+		bool ok = snap_name_parse(cases[i].name, &p);
+		if (ok != cases[i].ok) {
+			unit_failed(__FILE__, __LINE__, "%s: parsed %d, expected %d", cases[i].name, ok, cases[i].ok);
+			return;
+		}
+		if (!ok)
+			continue;
+		CHECK_STR(p.cluster, cases[i].cluster);
+		CHECK_INT(p.created_ms, cases[i].created_ms);
+		CHECK_INT(p.revision, cases[i].revision);
+		CHECK_STR(p.tag, cases[i].tag);
+		/* a new name formats back to itself */
+		if (strchr(cases[i].name, '.') < strstr(cases[i].name, "Z-r")) {
+			char again[256];
+			snap_name_format(p.cluster, p.created_ms, p.revision, p.tag, again, sizeof again);
+			CHECK_STR(again, cases[i].name);
+		}
 	}
 }
 
