@@ -95,6 +95,9 @@ struct snap_name_parts {
 /* True for a name of that shape (or the older one without milliseconds); out
  * (optional) gets its parts. */
 bool snap_name_parse(const char *name, struct snap_name_parts *out);
+/* The same name one millisecond later: a store_next_name_fn (ud unused), so that
+ * two saves in one millisecond both publish. */
+int snap_name_next(const char *taken, char *next, size_t len, void *ud);
 /* The sidecar object "<name without .tar.zst>.manifest.json". */
 void snap_sidecar_name(const char *name, char *out, size_t len);
 bool snap_is_sidecar(const char *name);

@@ -23,6 +23,16 @@ void snap_name_format(const char *cluster, int64_t created_ms, int64_t revision,
 		 tag && *tag ? tag : "", SNAP_SUFFIX);
 }
 
+int snap_name_next(const char *taken, char *next, size_t len, void *ud)
+{
+	struct snap_name_parts p;
+	(void)ud;
+	if (!snap_name_parse(taken, &p))
+		return -EINVAL;
+	snap_name_format(p.cluster, p.created_ms + 1, p.revision, p.tag, next, len);
+	return 0;
+}
+
 static bool all_digits(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

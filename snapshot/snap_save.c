@@ -228,16 +228,14 @@ static void fill_manifest(const struct cluster_spec *cs, const struct member_spe
 	m->quorum = quorum ? 1 : 0;
 }
 
-/* The name one millisecond later, for a commit whose name another save took. */
+/* The name one millisecond later, for a commit whose name another save took;
+ * ud is the save's name (256 bytes), which follows. */
 static int next_name(const char *taken, char *next, size_t len, void *ud)
 {
-	struct snap_name_parts p;
-	char *save_name = ud;
-	if (!snap_name_parse(taken, &p))
-		return -EINVAL;
-	snap_name_format(p.cluster, p.created_ms + 1, p.revision, p.tag, next, len);
-	snprintf(save_name, 256, "%s", next);
-	return 0;
+	int r = snap_name_next(taken, next, len, NULL);
+	if (r == 0)
+		snprintf(ud, 256, "%s", next);
+	return r;
 }
 
 /* Leftovers of killed saves: temporary objects (the store knows them) and sidecars

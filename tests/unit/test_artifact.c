@@ -312,6 +312,55 @@ TEST(artifact_bit_flips_and_truncation_are_caught)
 	store_close(st);
 }
 
+/* verify names the tar entry a changed byte is in: zstd's checksum fails only at
+ * the end of a frame, whatever entry the byte was in. */
+TEST(artifact_verify_names_the_entry_of_a_changed_byte)
+{
+	const char *dir = scratch("entry");
+	struct store *st;
+	struct snap_manifest m;
+	struct snap_info info;
+	size_t total;
+	uint8_t *db = make_db(DB_LEN, &total);
+	char src[600], bad[600];
+	struct stat sb;
+	long size;
+	int final_named = 0;
+	const char *BAD = "registry-20261121T215213Z-r1235.tar.zst";
+
+	CHECK_INT(open_store(dir, &st), 0);
+	fill_manifest(&m);
+	CHECK_INT(write_artifact(st, NAME, db, total, &m), 0);
+	snprintf(src, sizeof src, "%s/%s", dir, NAME);
+	snprintf(bad, sizeof bad, "%s/%s", dir, BAD);
+	CHECK_INT(stat(src, &sb), 0);
+	size = (long)sb.st_size;
+	/* the good artifact's sidecar: its file sha256 catches the few bits zstd ignores */
+	CHECK_INT(snap_sidecar_write(st, BAD, &m, last_file_sha, (uint64_t)size), 0);
+	/* inside the first frame, past its header: manifest.json */
+	CHECK_INT(copy_with(src, bad, -1, 150), 0);
+	CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "in entry manifest.json");
+	/* the middle of the file: snapshot.db */
+	for (int k = 2; k <= 8; k++) {
+		unlink(bad);
+		CHECK_INT(copy_with(src, bad, -1, size * k / 10), 0);
+		CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+		CHECK_CONTAINS(rv_errmsg(-EBADMSG), "in entry snapshot.db");
+		CHECK_CONTAINS(rv_errmsg(-EBADMSG), BAD);
+	}
+	/* the last block holds manifest.final.json: some byte there is named so */
+	for (long pos = size - 300; pos < size - 4; pos++) {
+		unlink(bad);
+		CHECK_INT(copy_with(src, bad, -1, pos), 0);
+		CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+		final_named += strstr(rv_errmsg(-EBADMSG), "a byte in entry manifest.final.json has changed") != NULL;
+	}
+	CHECK(final_named > 0);
+	free(db);
+	store_close(st);
+}
+
 TEST(artifact_bad_trailer_publishes_nothing)
 {
 	const char *dir = scratch("trailer");
@@ -427,6 +476,52 @@ TEST(local_store_temp_files_and_cleanup)
 	snprintf(path, sizeof path, "%s/no/such/dir", dir);
 	CHECK_INT(open_store(path, &st), -ENOENT);
 	CHECK_CONTAINS(rv_errmsg(-ENOENT), "does not exist");
+}
+
+static char *read_small(const char *dir, const char *name)
+{
+	char path[600], *text = NULL;
+	size_t len;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (rv_read_file(path, &text, &len, 1024) < 0)
+		return NULL;
+	return text;
+}
+
+/* Saves publishing the same name (two saves in one millisecond) each get a name
+ * of their own, the next millisecond, across a second's end; nothing is replaced. */
+TEST(local_store_commit_takes_the_next_free_name)
+{
+	const char *dir = scratch("collide");
+	static const char *const want[] = {"c-20261121T215213.999Z-r5-pre-up.tar.zst",
+					   "c-20261121T215214.000Z-r5-pre-up.tar.zst",
+					   "c-20261121T215214.001Z-r5-pre-up.tar.zst"};
+	struct store *st;
+	struct store_writer *w[3];
+	char *text;
+
+	CHECK_INT(open_store(dir, &st), 0);
+	for (int i = 0; i < 3; i++) { /* all three are open before any commits */
+		char body[2] = {(char)('0' + i), 0};
+		CHECK_INT(store_put_begin(st, want[0], 0, &w[i]), 0);
+		store_put_set_next_name(w[i], snap_name_next, NULL);
+		CHECK_INT(store_put_write(w[i], body, 1), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(store_put_commit(w[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		text = read_small(dir, want[i]);
+		CHECK(text != NULL);
+		CHECK_INT(text[0], '0' + i);
+		free(text);
+	}
+	CHECK_INT(count_files(dir), 3);
+	/* without next_name a taken name still fails, and clearly */
+	CHECK_INT(store_put_begin(st, want[1], 0, &w[0]), 0);
+	CHECK_INT(store_put_commit(w[0]), -EEXIST);
+	CHECK_CONTAINS(rv_errmsg(-EEXIST), "already exists in store");
+	CHECK_INT(count_files(dir), 3);
+	store_close(st);
 }
 
 TEST(artifact_names)
