@@ -102,6 +102,20 @@ int snap_name_next(const char *taken, char *next, size_t len, void *ud);
 void snap_sidecar_name(const char *name, char *out, size_t len);
 bool snap_is_sidecar(const char *name);
 
+/* ---- choosing the source (snap_save.c) ---- */
+/* How far a source's applied index may trail the leader's committed index: a
+ * follower in step is a few entries behind; one that lags by more is catching up
+ * (or cut off) and would give an old snapshot. */
+#define SNAP_MAX_APPLIED_LAG 1000
+/* Why member i of n (whose Status answered[i] says it answered) cannot be a
+ * source with quorum ("has no leader"), or NULL when it can: it must have a
+ * leader, the leader must still say so when it answers, and its applied index
+ * must be within SNAP_MAX_APPLIED_LAG of the leader's committed index (of the
+ * highest one reported, when the leader does not answer us). buf holds the
+ * reason when it has a number in it. */
+const char *snap_source_no_quorum(const struct etcd_status *sts, const bool *answered, size_t n, size_t i,
+				  char *buf, size_t len);
+
 /* ---- retention (retention.c) ---- */
 struct retention_item {
 	const char *name;

@@ -18,11 +18,6 @@
  * (a live save publishes its artifact right before its sidecar). */
 #define ORPHAN_SIDECAR_AGE_S 600
 
-/* How far a source's applied index may trail the leader's committed index: a
- * follower in step is a few entries behind; one that lags by more is catching up
- * (or cut off) and would give an old snapshot. */
-#define SNAP_MAX_APPLIED_LAG 1000
-
 struct save_ctx {
 	struct store *st;
 	const struct member_spec *member;
@@ -68,12 +63,8 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 	return 0;
 }
 
-/* Why member i (which answered) cannot be a source with quorum ("has no
- * leader"), or NULL when it can: it must have a leader, the leader must still say so when it answers, and
- * its applied index must be within SNAP_MAX_APPLIED_LAG of the leader's committed
- * index (of the highest one reported, when the leader does not answer us). */
-static const char *no_quorum_reason(const struct etcd_status *sts, const bool *answered, size_t n, size_t i,
-				    char *buf, size_t len)
+const char *snap_source_no_quorum(const struct etcd_status *sts, const bool *answered, size_t n, size_t i,
+				  char *buf, size_t len)
 {
 	uint64_t lead = sts[i].leader, ref = 0, applied;
 
@@ -116,7 +107,7 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 	int *rest = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *rest);
 	uint64_t leader = 0;
 	size_t n = 0, n_rest = 0;
-	struct rv_buf down = {0}, why = {0};
+	struct rv_buf down = {0}, why = {0}, skipped = {0};
 	int r = 0;
 
 	for (size_t i = 0; i < cs->n_members; i++) {
@@ -124,7 +115,8 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 		if (e < 0) {
 			rv_buf_printf(&down, "%s%s", down.len ? "; " : "", rv_errmsg(e));
 			rv_buf_printf(&why, "%s%s does not answer", why.len ? ", " : "", cs->members[i].name);
-			rv_info("skipping member %s for the snapshot: it does not answer", cs->members[i].name);
+			rv_buf_printf(&skipped, "skipping member %s for the snapshot: it does not answer\n",
+				      cs->members[i].name);
 			rv_err_clear();
 			continue;
 		}
@@ -138,12 +130,13 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 		const char *no;
 		if (!up[i])
 			continue;
-		no = no_quorum_reason(sts, answered, cs->n_members, i, buf, sizeof buf);
+		no = snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf);
 		ok[i] = !no;
 		if (no) {
 			rv_buf_printf(&why, "%s%s %s", why.len ? ", " : "", cs->members[i].name, no);
 			if (set->source != SNAP_SOURCE_MEMBER)
-				rv_info("skipping member %s for the snapshot: it %s", cs->members[i].name, no);
+				rv_buf_printf(&skipped, "skipping member %s for the snapshot: it %s\n",
+					      cs->members[i].name, no);
 			rest[n_rest++] = (int)i;
 		}
 	}
@@ -161,7 +154,7 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 				    cs->members[i].name);
 		} else if (!ok[i] && !allow_no_quorum) {
 			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which %s, so its data may not be current; start the members that are down ('regvault cluster up') or choose another source, or pass --allow-no-quorum to save from it anyway",
-				    cs->members[i].name, no_quorum_reason(sts, answered, cs->n_members, i, buf, sizeof buf));
+				    cs->members[i].name, snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf));
 		} else {
 			quorum[n] = ok[i];
 			order[n++] = (int)i;
@@ -190,10 +183,15 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 		else if (n == 0)
 			r = rv_fail(-EHOSTUNREACH, "cluster %s has no quorum, so no member can give a snapshot known to be current (%s); start the members that are down ('regvault cluster up'), or pass --allow-no-quorum to save from a member without quorum anyway",
 				    cs->name, why.data);
-		else if (!quorum[0])
-			rv_warn("cluster %s has no quorum (%s); saving from member %s anyway (--allow-no-quorum): its data may be older than what the cluster last committed",
-				cs->name, why.data, cs->members[order[0]].name);
 	}
+	/* Why members were passed over, when a save goes ahead; a failure says it
+	 * all in its one sentence. */
+	if (r == 0)
+		for (char *line = skipped.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+			rv_info("%.*s", (int)(nl - line), line);
+	if (r == 0 && !quorum[0])
+		rv_warn("cluster %s has no quorum (%s); saving from member %s anyway (--allow-no-quorum): its data may be older than what the cluster last committed",
+			cs->name, why.data, cs->members[order[0]].name);
 	free(sts);
 	free(answered);
 	free(up);
@@ -201,6 +199,7 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 	free(rest);
 	rv_buf_free(&down);
 	rv_buf_free(&why);
+	rv_buf_free(&skipped);
 	*n_order = n;
 	return r;
 }

@@ -151,11 +151,21 @@ test_bit_flip_in_the_middle_is_caught() {
   flip_bit "$f" $((size / 2))
   rv snapshot verify "$BASE" --store "$T/s"
   assert_rc 1
-  assert_err_contains "artifact $BASE in store $T/s is corrupt"
+  assert_err_contains "artifact $BASE in store $T/s is corrupt: a byte in entry snapshot.db has changed"
   rv snapshot fetch "$BASE" "$T/out.db" --store "$T/s"
   assert_rc 1
   assert_no_file "$T/out.db"
   [ -z "$(ls "$T" | grep 'out.db')" ] || fail "fetch left a file behind"
+}
+
+# The first zstd frame holds manifest.json alone (a few hundred bytes).
+test_bit_flip_in_the_manifest_names_it() {
+  copy_store "$T/s"
+  flip_bit "$T/s/$BASE" 150
+  rv snapshot verify "$BASE" --store "$T/s"
+  assert_rc 1
+  assert_err_contains "artifact $BASE in store $T/s is corrupt"
+  assert_err_contains "in entry manifest.json"
 }
 
 test_bit_flip_in_headers_and_tail_is_caught() {
@@ -367,6 +377,7 @@ test_save_without_quorum_fails_unless_allowed() {
   assert_err_contains "cluster registry has no quorum"
   assert_err_contains "etcd3 has no leader"
   assert_err_contains "--allow-no-quorum"
+  assert_eq "$(wc -l <<<"$ERR")" 1 "lines on stderr (one sentence)"
   assert_eq "$(ls -A "$s")" "" "store after the refused save"
   rv -o json snapshot save --store "$s" --allow-no-quorum --tag disaster
   assert_ok
