@@ -1,5 +1,6 @@
-/* snap_save.c - one snapshot of the cluster into a store: choose a member, ask it
- * for its Status, stream its Maintenance.Snapshot through sha256 check -> artifact
+/* snap_save.c - one snapshot of the cluster into a store: choose a member with
+ * quorum (a leader, and caught up with it: a member cut off may hold old data),
+ * ask it for its Status, stream its Maintenance.Snapshot through sha256 check -> artifact
  * (tar + zstd) -> store, publish, then write the sidecar manifest.
  *
  * The revision in the manifest is the source member's revision from a Status call
@@ -97,7 +98,7 @@ static int by_applied(const void *a, const void *b, void *ud)
 /* The order to try members in: those with quorum first, in snapshot.source's
  * preference; with allow_no_quorum the members without it follow (freshest
  * first). quorum[k] says whether order[k] qualified. Members that do not answer
- * or lack quorum are skipped, with a line saying why. */
+ * or lack quorum are skipped, with a line saying why when the save goes ahead. */
 static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const struct snapshot_settings *set,
 			bool allow_no_quorum, int *order, bool *quorum, size_t *n_order)
 {
@@ -153,8 +154,11 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which does not answer; start it or choose another source",
 				    cs->members[i].name);
 		} else if (!ok[i] && !allow_no_quorum) {
-			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which %s, so its data may not be current; start the members that are down ('regvault cluster up') or choose another source, or pass --allow-no-quorum to save from it anyway",
-				    cs->members[i].name, snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf));
+			const char *no = snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf);
+			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which %s, so its data may not be current; %s, or pass --allow-no-quorum to save from it anyway",
+				    cs->members[i].name, no,
+				    no == buf ? "retry when it has caught up or choose another source"
+					      : "start the members that are down ('regvault cluster up') or choose another source");
 		} else {
 			quorum[n] = ok[i];
 			order[n++] = (int)i;
