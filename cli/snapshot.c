@@ -15,7 +15,7 @@ static const char usage_group[] =
 	"Streamed, verified, zstd-compressed snapshots of the cluster in a store.\n"
 	"\n"
 	"Commands:\n"
-	"  save [--store URL] [--tag TAG]     take a snapshot from a healthy member\n"
+	"  save [--store URL] [--tag TAG]     take a snapshot from a member with quorum\n"
 	"  list                               artifacts in the store, newest first\n"
 	"  verify NAME|latest|--all           read artifacts end to end and check them\n"
 	"  fetch NAME|latest FILE             write the plain etcd snapshot to FILE\n"
@@ -28,20 +28,24 @@ static const char usage_group[] =
 static const struct {
 	const char *name, *usage;
 } helps[] = {
-	{"save", "usage: regvault snapshot save [--store URL] [--tag TAG] [-o json]\n"
+	{"save", "usage: regvault snapshot save [--store URL] [--tag TAG] [--allow-no-quorum] [-o json]\n"
 		 "\n"
-		 "Stream Maintenance.Snapshot from a healthy member (snapshot.source: follower by default,\n"
-		 "leader, or a member name), check etcd's sha256 trailer, compress with zstd (level\n"
-		 "snapshot.compression_level) and publish <cluster>-<UTC time>-r<revision>[-<tag>].tar.zst\n"
-		 "atomically in the store. A member that is down is skipped; if the member fails while\n"
-		 "streaming, the save is retried once on another member.\n"
+		 "Stream Maintenance.Snapshot from a member with quorum (snapshot.source: follower by\n"
+		 "default, leader, or a member name), check etcd's sha256 trailer, compress with zstd (level\n"
+		 "snapshot.compression_level) and publish\n"
+		 "<cluster>-<UTC YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst atomically in the store.\n"
+		 "A member that is down, has no leader or lags behind the leader is skipped; if the member\n"
+		 "fails while streaming, the save is retried once on another member. When no member has\n"
+		 "quorum the save fails.\n"
 		 "\n"
-		 "  --store URL   a directory, file:///path or s3://bucket/prefix (default store.url)\n"
-		 "  --tag TAG     appended to the name: letters, digits, '.' and '_'\n"},
+		 "  --store URL         a directory, file:///path or s3://bucket/prefix (default store.url)\n"
+		 "  --tag TAG           appended to the name: letters, digits, '.', '_' and '-'\n"
+		 "  --allow-no-quorum   when no member has quorum, save from one without it (a disaster\n"
+		 "                      measure: its data may be old); the manifest says \"quorum\": false\n"},
 	{"list", "usage: regvault snapshot list [--store URL] [-o json]\n"
 		 "\n"
 		 "Artifacts newest first: name, created, revision, db size, artifact size, source member,\n"
-		 "tag. Files that are not regvault artifacts are listed as foreign. Reads only manifests.\n"},
+		 "quorum (no: saved with --allow-no-quorum), tag. Files that are not regvault artifacts are listed as foreign. Reads only manifests.\n"},
 	{"verify", "usage: regvault snapshot verify NAME|latest|--all [--store URL] [-o json]\n"
 		   "\n"
 		   "Read artifacts end to end: zstd frames and checksums, the tar structure, the manifests,\n"
@@ -97,6 +101,7 @@ static json_t *info_json(const struct snap_info *si)
 	json_object_set_new(o, "created_at", json_string(si->m.created_at));
 	json_object_set_new(o, "source_member", json_string(si->m.member_name));
 	json_object_set_new(o, "tag", si->m.tag[0] ? json_string(si->m.tag) : json_null());
+	json_object_set_new(o, "quorum", si->m.quorum < 0 ? json_null() : json_boolean(si->m.quorum));
 	json_object_set_new(o, "cluster_name", json_string(si->m.cluster_name));
 	{
 		char id[17];
@@ -117,7 +122,7 @@ static json_t *info_json(const struct snap_info *si)
  * operand, or -1 after printing a usage error. */
 struct opts {
 	const char *store, *tag;
-	bool dry_run, all;
+	bool dry_run, all, allow_no_quorum;
 };
 
 static int parse(const char *cmd, int argc, char **argv, struct opts *o)
@@ -125,7 +130,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{"store", required_argument, NULL, 's'}, {"tag", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},     {"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0},
+		{"allow-no-quorum", no_argument, NULL, 'q'}, {NULL, 0, NULL, 0},
 	};
 	char full[64];
 	int c;
@@ -150,6 +155,10 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 			o->all = true;
 			ok = strcmp(cmd, "verify") == 0;
 			break;
+		case 'q':
+			o->allow_no_quorum = true;
+			ok = strcmp(cmd, "save") == 0;
+			break;
 		default:
 			if (optopt)
 				return cli_usage_error(full, "option -%c is unknown or needs a value", optopt), -1;
@@ -168,7 +177,7 @@ static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
 
 static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
 {
-	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot};
+	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot, .allow_no_quorum = o->allow_no_quorum};
 	struct snap_info si;
 	char db[16], sz[16], dur[16], rate[16];
 	int r = snap_save(&cfg->cluster, st, &so, &si);
@@ -182,8 +191,8 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 	}
 	d = si.m.duration_s > 0 ? si.m.duration_s : 1e-9;
 	printf("saved %s\n", si.name);
-	printf("  revision   %lld (member %s, etcd %s)\n", (long long)si.m.revision, si.m.member_name,
-	       si.m.etcd_version);
+	printf("  revision   %lld (member %s, etcd %s%s)\n", (long long)si.m.revision, si.m.member_name,
+	       si.m.etcd_version, si.m.quorum == 0 ? ", WITHOUT QUORUM: its data may be old" : "");
 	printf("  db size    %s\n", rv_fmt_bytes((uint64_t)si.m.db_size, db, sizeof db));
 	printf("  artifact   %s (ratio %.2f)\n", rv_fmt_bytes(si.size, sz, sizeof sz),
 	       si.size ? (double)si.m.db_size / (double)si.size : 0.0);
@@ -209,21 +218,27 @@ static int do_list(struct cli *cli, struct store *st)
 	} else if (n == 0) {
 		printf("no snapshots in %s\n", store_describe(st));
 	} else {
-		printf("%-52s %-20s %10s %10s %10s %-8s %s\n", "NAME", "CREATED", "REVISION", "DB SIZE", "SIZE",
-		       "MEMBER", "TAG");
+		int w = 52; /* the NAME column: as wide as the longest name */
+		for (size_t i = 0; i < n; i++) {
+			char name[sizeof v[i].name * 4];
+			int l = (int)strlen(rv_printable(v[i].name, name, sizeof name));
+			w = l > w ? l : w;
+		}
+		printf("%-*s %-20s %10s %10s %10s %-8s %-6s %s\n", w, "NAME", "CREATED", "REVISION", "DB SIZE", "SIZE",
+		       "MEMBER", "QUORUM", "TAG");
 		for (size_t i = 0; i < n; i++) {
 			char db[16], sz[16], when[32], name[sizeof v[i].name * 4];
 			const struct snap_info *si = &v[i];
 			if (si->foreign) {
-				printf("%-52s %-20s %10s %10s %10s %-8s %s\n", rv_printable(si->name, name, sizeof name), "-", "-", "-",
-				       rv_fmt_bytes(si->size, sz, sizeof sz), "-", "(foreign)");
+				printf("%-*s %-20s %10s %10s %10s %-8s %-6s %s\n", w, rv_printable(si->name, name, sizeof name),
+				       "-", "-", "-", rv_fmt_bytes(si->size, sz, sizeof sz), "-", "-", "(foreign)");
 				continue;
 			}
 			fmt_ago(si, when, sizeof when);
-			printf("%-52s %-20s %10lld %10s %10s %-8s %s\n", si->name, when, (long long)si->m.revision,
+			printf("%-*s %-20s %10lld %10s %10s %-8s %-6s %s\n", w, si->name, when, (long long)si->m.revision,
 			       rv_fmt_bytes((uint64_t)si->m.db_size, db, sizeof db),
 			       rv_fmt_bytes(si->size, sz, sizeof sz), si->m.member_name,
-			       si->m.tag[0] ? si->m.tag : "-");
+			       si->m.quorum < 0 ? "-" : (si->m.quorum ? "yes" : "NO"), si->m.tag[0] ? si->m.tag : "-");
 		}
 		for (size_t i = 0; i < n; i++)
 			if (v[i].foreign)

@@ -74,6 +74,7 @@ int rv_same_fs(const char *a, const char *b, bool *same);
 /* ---- time (time.c) ---- */
 double rv_now_mono(void);   /* seconds, monotonic */
 int64_t rv_now_unix(void);  /* seconds since the epoch, UTC */
+int64_t rv_now_unix_ms(void); /* milliseconds since the epoch, UTC */
 void rv_sleep_ms(int64_t ms);
 /* 20261121T215213Z (16 chars + NUL) */
 void rv_utc_compact(int64_t unix_s, char out[17]);

@@ -73,3 +73,10 @@ int rv_parse_utc_compact(const char *s, int64_t *unix_s)
 		return -EINVAL;
 	return from_tm(&tm, unix_s);
 }
+
+int64_t rv_now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

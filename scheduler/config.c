@@ -363,6 +363,8 @@ static int retention_pair(struct cfg_doc *d, const char *path, const char *key, 
 	for (size_t i = 0; i < RV_ARRAY_LEN(keys); i++)
 		if (strcmp(key, keys[i]) == 0)
 			return cfg_int32(d, path, v, 0, 1000000, fields[i]);
+	if (strcmp(key, "keep_tagged") == 0)
+		return cfg_bool(d, path, v, &p->keep_tagged);
 	return CFG_UNKNOWN;
 }
 
@@ -457,6 +459,7 @@ static void set_defaults(struct rv_config *c)
 	c->store.s3.timeout_s = 300;
 	c->snapshot.source = SNAP_SOURCE_FOLLOWER;
 	c->snapshot.compression_level = 3;
+	c->snapshot.retention.keep_tagged = true;
 	c->maint.compact_keep_revisions = 1000;
 	c->maint.disarm_threshold = 0.9;
 }

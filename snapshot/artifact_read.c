@@ -6,7 +6,14 @@
  * zstd is decoded here rather than by libarchive's filter so that the reader knows
  * exactly where a frame fails or ends: a truncated artifact (the last frame not
  * complete) and bytes after the tar end are caught too, not only what libarchive
- * happens to read. */
+ * happens to read.
+ *
+ * zstd checks a frame's content checksum only at the frame's end, so a changed
+ * byte anywhere in the second frame (snapshot.db, manifest.final.json, the tar
+ * end) shows as one error at the end of the file. To say which entry the byte is
+ * in, the frame is read once more with zstd's checksum ignored: the changed bytes
+ * then reach the tar reader, the db's sha256 check and the manifest parser, and
+ * whichever fails first names the entry. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +21,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/evp.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_forceIgnoreChecksum, for the second look */
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "common/common.h"
 #include "snapshot/snap_impl.h"
@@ -38,7 +47,15 @@ struct reader {
 	uint8_t *out;
 	size_t out_cap;
 	uint64_t out_total;
-	const char *entry; /* the tar entry being read, for messages */
+	const char *entry; /* the tar entry being read, for messages: entry_name, between or a constant */
+	char entry_name[128];
+	char between[160]; /* "the tar header after manifest.json" */
+	uint64_t entry_end; /* where the entry's data ends in the decompressed stream */
+	uint64_t fail_at;   /* file offset where zstd failed */
+	int frame;         /* 1-based number of the zstd frame being decoded */
+	uint64_t frame_start; /* its file offset */
+	bool checksum_wrong;  /* the failure was a frame's content checksum */
+	bool ignore_checksum; /* the second look (see above) */
 	EVP_MD_CTX *file_sha;
 	int err;
 };
@@ -82,8 +99,9 @@ static int next_block(struct reader *r, size_t *n)
 				if (!r->any_frame)
 					return rv_fail(-EBADMSG, "%s is empty or not zstd-compressed", r->where);
 				if (r->frame_left != 0)
-					return rv_fail(-EBADMSG, "%s is truncated: it ends after %llu bytes in the middle of a zstd frame (in %s)",
-						       r->where, (unsigned long long)r->in_off, r->entry);
+					return rv_fail(-EBADMSG, "%s is truncated: it ends after %llu bytes in the middle of a zstd frame (in %s%s)",
+						       r->where, (unsigned long long)r->in_off,
+						       r->entry == r->entry_name ? "entry " : "", r->entry);
 				return 0;
 			}
 			int e = fetch_more(r);
@@ -92,11 +110,27 @@ static int next_block(struct reader *r, size_t *n)
 			continue;
 		}
 		in = (ZSTD_inBuffer){r->in, r->in_len, r->in_pos};
+		if (r->frame_left == 0) { /* a frame starts here */
+			r->frame++;
+			r->frame_start = r->in_off - r->in_len + in.pos;
+		}
 		ret = ZSTD_decompressStream(r->z, &out, &in);
-		if (ZSTD_isError(ret))
-			return rv_fail(-EBADMSG, "%s is corrupt: zstd says \"%s\" near byte %llu of the file (in %s)",
-				       r->where, ZSTD_getErrorName(ret),
-				       (unsigned long long)(r->in_off - r->in_len + in.pos), r->entry);
+		r->fail_at = r->in_off - r->in_len + in.pos;
+		if (ZSTD_isError(ret) && ZSTD_getErrorCode(ret) == ZSTD_error_checksum_wrong) {
+			r->checksum_wrong = true;
+			return -EBADMSG; /* snap_artifact_read says where */
+		}
+		if (ZSTD_isError(ret)) {
+			/* The block that failed starts within one output buffer (zstd may hold
+			 * decoded bytes not yet handed out) of out_total: it is inside the
+			 * entry when it ends before the entry does even so. */
+			bool inside = r->frame == 1 || r->entry != r->entry_name ||
+				      r->out_total + r->out_cap + ZSTD_BLOCKSIZE_MAX <= r->entry_end;
+			return rv_fail(-EBADMSG, "%s is corrupt: zstd says \"%s\" near byte %llu of the file (in %s%s%s)",
+				       r->where, ZSTD_getErrorName(ret), (unsigned long long)r->fail_at,
+				       r->entry == r->entry_name ? "entry " : "", r->entry,
+				       inside ? "" : " or an entry after it");
+		}
 		r->in_pos = in.pos;
 		r->out_full = out.pos == out.size;
 		r->any_frame = true;
@@ -218,15 +252,24 @@ static int run(struct reader *r, bool head_only, snap_db_cb cb, void *ud, struct
 	}
 	for (;; idx++) {
 		const char *path;
-		int ar = archive_read_next_header(a, &e);
+		int ar;
+		if (idx > 0) {
+			snprintf(r->between, sizeof r->between, "the tar header after entry %s", r->entry_name);
+			r->entry = r->between;
+		}
+		ar = archive_read_next_header(a, &e);
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
-			rc = tar_fail(r, a, idx == 0 ? "at its first entry" : "after its last good entry");
+			char in[200];
+			snprintf(in, sizeof in, "in %s", r->between);
+			rc = tar_fail(r, a, idx == 0 ? "at its first entry" : in);
 			goto out;
 		}
 		path = archive_entry_pathname(e);
-		r->entry = idx == 0 ? "manifest.json" : path;
+		snprintf(r->entry_name, sizeof r->entry_name, "%s", idx == 0 ? "manifest.json" : path ? path : "?");
+		r->entry = r->entry_name;
+		r->entry_end = (uint64_t)archive_filter_bytes(a, 0) + (uint64_t)archive_entry_size(e);
 		if (idx == 0) {
 			if (!path || strcmp(path, "manifest.json") != 0) {
 				rc = rv_fail(-EBADMSG, "%s does not start with manifest.json (first entry: %s)", r->where,
@@ -279,7 +322,7 @@ out:
 	return rc;
 }
 
-static void reader_init(struct reader *r, struct store *st, const char *name)
+static void reader_init(struct reader *r, struct store *st, const char *name, bool ignore_checksum)
 {
 	memset(r, 0, sizeof *r);
 	r->st = st;
@@ -290,9 +333,13 @@ static void reader_init(struct reader *r, struct store *st, const char *name)
 	r->z = ZSTD_createDCtx();
 	if (!r->z)
 		abort();
+	r->ignore_checksum = ignore_checksum;
+	if (ignore_checksum)
+		ZSTD_DCtx_setParameter(r->z, ZSTD_d_forceIgnoreChecksum, ZSTD_d_ignoreChecksum);
 	r->out_cap = ZSTD_DStreamOutSize();
 	r->out = rv_xmalloc(r->out_cap);
-	r->entry = "manifest.json";
+	snprintf(r->entry_name, sizeof r->entry_name, "manifest.json");
+	r->entry = r->entry_name;
 	r->file_sha = EVP_MD_CTX_new();
 	if (!r->file_sha)
 		abort();
@@ -323,13 +370,51 @@ static int cross_check(struct reader *r, struct snap_read_result *res)
 	return 0;
 }
 
+/* Where a byte that failed a frame checksum is ("a byte in entry snapshot.db"):
+ * read again ignoring zstd's checksums (nothing goes to the caller's callback)
+ * and see what fails first. */
+static const char *entry_of_changed_byte(struct store *st, const char *name, char *buf, size_t len)
+{
+	struct reader r;
+	struct snap_read_result *res = rv_xcalloc(1, sizeof *res);
+	int rc;
+
+	reader_init(&r, st, name, true);
+	rc = run(&r, false, NULL, NULL, res);
+	if (rc == 0 && cross_check(&r, res) < 0) /* the db matched its trailer */
+		snprintf(buf, len, "a byte in entry manifest.final.json");
+	else if (rc == 0)
+		snprintf(buf, len, "a byte outside every tar entry (tar padding or zstd framing)");
+	else if (strcmp(r.entry, "the tar end") == 0)
+		snprintf(buf, len, "a byte in the padding after the tar end");
+	else if (r.entry != r.entry_name)
+		snprintf(buf, len, "a byte in %s", r.entry);
+	else
+		snprintf(buf, len, "a byte in entry %s", r.entry);
+	rv_err_clear();
+	reader_free(&r);
+	free(res);
+	return buf;
+}
+
+/* The sentence for a frame whose content checksum failed. Frame 1 holds only
+ * manifest.json. */
+static int checksum_fail(struct reader *r)
+{
+	char entry[128];
+	const char *in = r->frame == 1 ? "a byte in entry manifest.json"
+				       : entry_of_changed_byte(r->st, r->name, entry, sizeof entry);
+	return rv_fail(-EBADMSG, "%s is corrupt: %s has changed (the checksum of zstd frame %d, from byte %llu of the file, does not match)",
+		       r->where, in, r->frame, (unsigned long long)r->frame_start);
+}
+
 int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, void *ud,
 		       struct snap_read_result *res)
 {
 	struct reader r;
 	int rc;
 	memset(res, 0, sizeof *res);
-	reader_init(&r, st, name);
+	reader_init(&r, st, name, false);
 	rc = run(&r, false, db_cb, ud, res);
 	if (rc == 0) {
 		uint8_t md[EVP_MAX_MD_SIZE];
@@ -338,6 +423,8 @@ int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, voi
 		rv_hex(md, 32, res->file_sha256);
 		res->file_size = r.in_off;
 		rc = cross_check(&r, res);
+	} else if (r.checksum_wrong) {
+		rc = checksum_fail(&r);
 	}
 	reader_free(&r);
 	return rc;
@@ -348,8 +435,10 @@ int snap_artifact_read_head(struct store *st, const char *name, struct snap_mani
 	struct reader r;
 	struct snap_read_result *res = rv_xcalloc(1, sizeof *res);
 	int rc;
-	reader_init(&r, st, name);
+	reader_init(&r, st, name, false);
 	rc = run(&r, true, NULL, NULL, res);
+	if (rc < 0 && r.checksum_wrong)
+		rc = checksum_fail(&r);
 	if (rc == 0)
 		*m = res->head;
 	reader_free(&r);

@@ -57,6 +57,8 @@ char *snap_manifest_to_json(const struct snap_manifest *m, bool complete)
 	json_object_set_new(o, "created_at", json_string(m->created_at));
 	json_object_set_new(o, "duration_s", complete ? json_real(m->duration_s) : json_null());
 	json_object_set_new(o, "tag", m->tag[0] ? json_string(m->tag) : json_null());
+	if (m->quorum >= 0)
+		json_object_set_new(o, "quorum", json_boolean(m->quorum));
 	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(o);
 	if (!text)
@@ -155,6 +157,14 @@ int snap_manifest_from_json(const char *text, size_t len, const char *where, str
 	{
 		json_t *d = json_object_get(o, "duration_s");
 		m->duration_s = d && json_is_number(d) ? json_number_value(d) : 0;
+	}
+	{
+		json_t *q = json_object_get(o, "quorum");
+		if (q && !json_is_boolean(q) && !json_is_null(q)) {
+			r = rv_fail(-EBADMSG, "the manifest of %s has a bad \"quorum\"", where);
+			goto out;
+		}
+		m->quorum = q && json_is_boolean(q) ? json_is_true(q) : -1;
 	}
 out:
 	json_decref(o);

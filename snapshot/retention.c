@@ -4,8 +4,11 @@
  * by that rule (the newest artifact of each bucket) until the count is used up.
  * keep_last's bucket is the artifact itself. Buckets are UTC periods: hour, day,
  * ISO week, month. As restic 0.16+, the oldest artifact is kept too by every rule
- * that still has counts left. On top of restic: the newest good artifact is always kept, and
- * no rule at all keeps everything (restic refuses to forget without a policy). */
+ * that still has counts left. On top of restic: the newest good artifact is always kept,
+ * no rule at all keeps everything (restic refuses to forget without a policy), and
+ * a tagged artifact is kept unless keep_tagged is off: a tag is how an operator
+ * marks a snapshot to keep (restic's --keep-tag, for any tag). Tagged artifacts
+ * still count in the other rules, so adding a tag never makes prune remove more. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,10 @@ void snap_retention_decide(const struct retention_policy *p, const struct retent
 			else
 				snprintf(why, sizeof why, "%s", ru->name);
 			add_reason(d, why);
+		}
+		if (p->keep_tagged && items[i].tagged) {
+			d->keep = true;
+			add_reason(d, "tagged");
 		}
 		if (!newest_seen) {
 			newest_seen = true;

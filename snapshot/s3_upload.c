@@ -375,6 +375,18 @@ int put_commit_s3(struct store_writer *ww)
 	int r = w->failed;
 
 	s3_store_forget_reads(w->s, w->name);
+	if (r == 0 && w->base.next_name) {
+		/* S3 would replace an object silently, and an upload cannot be renamed:
+		 * a name another save took meanwhile fails here, before publishing
+		 * (a check, not a lock: two completions in the same instant still race). */
+		struct store_object o = {0};
+		if (s3_store_stat_key(w->s, w->name, &o) == 0)
+			r = rv_fail(-EEXIST, "%s was published in store %s by another save while this one ran, so this one was not published (nothing was replaced); run it again",
+				    w->name, store_describe(&w->s->base));
+		else
+			rv_err_clear();
+		free(o.name);
+	}
 	if (r == 0 && w->upload_id && w->nparts == 0 && w->len == 0) {
 		/* nothing was written: S3 completes no upload without parts */
 		s3_store_abort_upload(w->s, &w->cl, w->key, w->upload_id, w->name);

@@ -83,25 +83,51 @@ int snap_sidecar_write(struct store *st, const char *name, const struct snap_man
 int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *m, char *artifact_sha256);
 
 /* ---- names (snap_name.c) ---- */
-/* "<cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst" */
-void snap_name_format(const char *cluster, int64_t created, int64_t revision, const char *tag, char *out,
+/* "<cluster>-<YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst" */
+void snap_name_format(const char *cluster, int64_t created_ms, int64_t revision, const char *tag, char *out,
 		      size_t len);
-/* True for a name of that shape; *created gets its time. */
-bool snap_name_parse(const char *name, int64_t *created, int64_t *revision);
+struct snap_name_parts {
+	char cluster[128];
+	int64_t created_ms; /* unix milliseconds; a name without them: whole seconds */
+	int64_t revision;
+	char tag[64];       /* "" when none */
+};
+/* True for a name of that shape (or the older one without milliseconds); out
+ * (optional) gets its parts. */
+bool snap_name_parse(const char *name, struct snap_name_parts *out);
+/* The same name one millisecond later: a store_next_name_fn (ud unused), so that
+ * two saves in one millisecond both publish. */
+int snap_name_next(const char *taken, char *next, size_t len, void *ud);
 /* The sidecar object "<name without .tar.zst>.manifest.json". */
 void snap_sidecar_name(const char *name, char *out, size_t len);
 bool snap_is_sidecar(const char *name);
+
+/* ---- choosing the source (snap_save.c) ---- */
+/* How far a source's applied index may trail the leader's committed index: a
+ * follower in step is a few entries behind; one that lags by more is catching up
+ * (or cut off) and would give an old snapshot. */
+#define SNAP_MAX_APPLIED_LAG 1000
+/* Why member i of n (whose Status answered[i] says it answered) cannot be a
+ * source with quorum ("has no leader"), or NULL when it can: it must have a
+ * leader, the leader must still say so when it answers, and its applied index
+ * must be within SNAP_MAX_APPLIED_LAG of the leader's committed index (of the
+ * highest one reported, when the leader does not answer us). buf holds the
+ * reason when it has a number in it. */
+const char *snap_source_no_quorum(const struct etcd_status *sts, const bool *answered, size_t n, size_t i,
+				  char *buf, size_t len);
 
 /* ---- retention (retention.c) ---- */
 struct retention_item {
 	const char *name;
 	int64_t created;
-	bool good; /* a regvault artifact with a readable manifest */
+	bool good;   /* a regvault artifact with a readable manifest */
+	bool tagged; /* saved with --tag */
 };
 /* Decide over items (any order): out[i] is for items[i]. Restic's semantics: newest
  * first, keep_last keeps the n newest, each keep_<period> keeps the newest artifact
  * of each of the n most recent UTC periods that have one; the newest good artifact is
- * always kept; no rule at all keeps everything. */
+ * always kept; no rule at all keeps everything; with keep_tagged every tagged
+ * artifact is kept (reason "tagged"). */
 void snap_retention_decide(const struct retention_policy *p, const struct retention_item *items, size_t n,
 			   struct prune_decision *out);
 

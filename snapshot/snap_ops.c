@@ -352,6 +352,7 @@ int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run,
 		items[cnt].name = v[i].name;
 		items[cnt].created = v[i].created;
 		items[cnt].good = !v[i].foreign;
+		items[cnt].tagged = !v[i].foreign && v[i].m.tag[0];
 		cnt++;
 	}
 	d = rv_xcalloc(cnt ? cnt : 1, sizeof *d);

@@ -1,5 +1,6 @@
-/* snap_save.c - one snapshot of the cluster into a store: choose a member, ask it
- * for its Status, stream its Maintenance.Snapshot through sha256 check -> artifact
+/* snap_save.c - one snapshot of the cluster into a store: choose a member with
+ * quorum (a leader, and caught up with it: a member cut off may hold old data),
+ * ask it for its Status, stream its Maintenance.Snapshot through sha256 check -> artifact
  * (tar + zstd) -> store, publish, then write the sidecar manifest.
  *
  * The revision in the manifest is the source member's revision from a Status call
@@ -63,64 +64,152 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 	return 0;
 }
 
-/* The order to try members in; down members are skipped (with a debug line). */
+const char *snap_source_no_quorum(const struct etcd_status *sts, const bool *answered, size_t n, size_t i,
+				  char *buf, size_t len)
+{
+	uint64_t lead = sts[i].leader, ref = 0, applied;
+
+	if (!lead)
+		return "has no leader";
+	for (size_t j = 0; j < n; j++) {
+		if (!answered[j])
+			continue;
+		if (sts[j].hdr.member_id == lead && sts[j].leader != lead)
+			return "follows a leader that no longer leads";
+		if (sts[j].leader == lead && sts[j].raft_index > ref)
+			ref = sts[j].raft_index;
+	}
+	applied = sts[i].raft_applied_index ? sts[i].raft_applied_index : sts[i].raft_index;
+	if (ref > applied && ref - applied > SNAP_MAX_APPLIED_LAG) {
+		snprintf(buf, len, "is %llu raft entries behind the leader", (unsigned long long)(ref - applied));
+		return buf;
+	}
+	return NULL;
+}
+
+/* Members by applied index, highest first: without quorum, the freshest first. */
+static int by_applied(const void *a, const void *b, void *ud)
+{
+	const struct etcd_status *sts = ud;
+	uint64_t x = sts[*(const int *)a].raft_applied_index, y = sts[*(const int *)b].raft_applied_index;
+	return x == y ? *(const int *)a - *(const int *)b : (x > y ? -1 : 1);
+}
+
+/* The order to try members in: those with quorum first, in snapshot.source's
+ * preference; with allow_no_quorum the members without it follow (freshest
+ * first). quorum[k] says whether order[k] qualified. Members that do not answer
+ * or lack quorum are skipped, with a line saying why when the save goes ahead. */
 static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const struct snapshot_settings *set,
-			int *order, size_t *n_order)
+			bool allow_no_quorum, int *order, bool *quorum, size_t *n_order)
 {
 	struct etcd_status *sts = rv_xcalloc(cs->n_members, sizeof *sts);
-	bool *up = rv_xcalloc(cs->n_members, sizeof *up);
+	bool *answered = rv_xcalloc(cs->n_members, sizeof *answered);
+	bool *up = rv_xcalloc(cs->n_members, sizeof *up), *ok = rv_xcalloc(cs->n_members, sizeof *ok);
+	int *rest = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *rest);
 	uint64_t leader = 0;
-	size_t n = 0;
-	struct rv_buf down = {0};
+	size_t n = 0, n_rest = 0;
+	struct rv_buf down = {0}, why = {0}, skipped = {0};
 	int r = 0;
 
 	for (size_t i = 0; i < cs->n_members; i++) {
 		int e = etcd_status(ec, (int)i, &sts[i]);
 		if (e < 0) {
 			rv_buf_printf(&down, "%s%s", down.len ? "; " : "", rv_errmsg(e));
-			rv_info("skipping member %s for the snapshot: it does not answer", cs->members[i].name);
+			rv_buf_printf(&why, "%s%s does not answer", why.len ? ", " : "", cs->members[i].name);
+			rv_buf_printf(&skipped, "skipping member %s for the snapshot: it does not answer\n",
+				      cs->members[i].name);
 			rv_err_clear();
 			continue;
 		}
+		answered[i] = true;
 		up[i] = !sts[i].is_learner;
 		if (sts[i].leader)
 			leader = sts[i].leader;
 	}
+	for (size_t i = 0; i < cs->n_members; i++) {
+		char buf[96];
+		const char *no;
+		if (!up[i])
+			continue;
+		no = snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf);
+		ok[i] = !no;
+		if (no) {
+			rv_buf_printf(&why, "%s%s %s", why.len ? ", " : "", cs->members[i].name, no);
+			if (set->source != SNAP_SOURCE_MEMBER)
+				rv_buf_printf(&skipped, "skipping member %s for the snapshot: it %s\n",
+					      cs->members[i].name, no);
+			rest[n_rest++] = (int)i;
+		}
+	}
 	if (set->source == SNAP_SOURCE_MEMBER) {
 		size_t i;
+		char buf[96];
 		for (i = 0; i < cs->n_members; i++)
 			if (set->source_member && strcmp(cs->members[i].name, set->source_member) == 0)
 				break;
-		if (i == cs->n_members)
+		if (i == cs->n_members) {
 			r = rv_fail(-EINVAL, "snapshot.source names member '%s', which is not in cluster.members",
 				    set->source_member ? set->source_member : "");
-		else if (!up[i])
+		} else if (!up[i]) {
 			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which does not answer; start it or choose another source",
 				    cs->members[i].name);
-		else
+		} else if (!ok[i] && !allow_no_quorum) {
+			const char *no = snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf);
+			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which %s, so its data may not be current; %s, or pass --allow-no-quorum to save from it anyway",
+				    cs->members[i].name, no,
+				    no == buf ? "retry when it has caught up or choose another source"
+					      : "start the members that are down ('regvault cluster up') or choose another source");
+		} else {
+			quorum[n] = ok[i];
 			order[n++] = (int)i;
+		}
 	} else {
 		/* follower: followers first, the leader last; leader: the reverse. */
 		bool want_leader = set->source == SNAP_SOURCE_LEADER;
 		for (int pass = 0; pass < 2; pass++)
 			for (size_t i = 0; i < cs->n_members; i++) {
 				bool is_leader = leader && sts[i].hdr.member_id == leader;
-				if (up[i] && (is_leader == want_leader) == (pass == 0))
+				if (ok[i] && (is_leader == want_leader) == (pass == 0)) {
+					quorum[n] = true;
 					order[n++] = (int)i;
+				}
 			}
-		if (n == 0)
+		if (allow_no_quorum) {
+			qsort_r(rest, n_rest, sizeof *rest, by_applied, sts);
+			for (size_t k = 0; k < n_rest; k++) {
+				quorum[n] = false;
+				order[n++] = rest[k];
+			}
+		}
+		if (n == 0 && n_rest == 0)
 			r = rv_fail(-EHOSTUNREACH, "no member of cluster %s answers, so there is nothing to snapshot: %s",
 				    cs->name, down.data ? down.data : "no members configured");
+		else if (n == 0)
+			r = rv_fail(-EHOSTUNREACH, "cluster %s has no quorum, so no member can give a snapshot known to be current (%s); start the members that are down ('regvault cluster up'), or pass --allow-no-quorum to save from a member without quorum anyway",
+				    cs->name, why.data);
 	}
+	/* Why members were passed over, when a save goes ahead; a failure says it
+	 * all in its one sentence. */
+	if (r == 0)
+		for (char *line = skipped.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+			rv_info("%.*s", (int)(nl - line), line);
+	if (r == 0 && !quorum[0])
+		rv_warn("cluster %s has no quorum (%s); saving from member %s anyway (--allow-no-quorum): its data may be older than what the cluster last committed",
+			cs->name, why.data, cs->members[order[0]].name);
 	free(sts);
+	free(answered);
 	free(up);
+	free(ok);
+	free(rest);
 	rv_buf_free(&down);
+	rv_buf_free(&why);
+	rv_buf_free(&skipped);
 	*n_order = n;
 	return r;
 }
 
 static void fill_manifest(const struct cluster_spec *cs, const struct member_spec *mem, const struct etcd_status *s,
-			  const char *tag, struct snap_manifest *m, int64_t now)
+			  const char *tag, bool quorum, struct snap_manifest *m, int64_t now)
 {
 	memset(m, 0, sizeof *m);
 	m->format = SNAP_FORMAT;
@@ -139,6 +228,17 @@ static void fill_manifest(const struct cluster_spec *cs, const struct member_spe
 	rv_utc_rfc3339(now, m->created_at);
 	if (tag)
 		snprintf(m->tag, sizeof m->tag, "%s", tag);
+	m->quorum = quorum ? 1 : 0;
+}
+
+/* The name one millisecond later, for a commit whose name another save took;
+ * ud is the save's name (256 bytes), which follows. */
+static int next_name(const char *taken, char *next, size_t len, void *ud)
+{
+	int r = snap_name_next(taken, next, len, NULL);
+	if (r == 0)
+		snprintf(ud, 256, "%s", next);
+	return r;
 }
 
 /* Leftovers of killed saves: temporary objects (the store knows them) and sidecars
@@ -175,22 +275,23 @@ static void cleanup_leftovers(struct store *st)
 	store_objects_free(objs, n);
 }
 
-static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, struct store *st,
-		     const struct snap_save_opts *o, struct snap_manifest *m, char *name, size_t name_len,
-		     bool *store_failed, char *file_sha)
+/* name: 256 bytes; it receives the name the artifact was published under. */
+static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, bool quorum, struct store *st,
+		     const struct snap_save_opts *o, struct snap_manifest *m, char *name, bool *store_failed,
+		     char *file_sha)
 {
 	const struct member_spec *mem = &cs->members[ep];
 	struct etcd_status s;
 	struct save_ctx c = {0};
-	int64_t now;
+	int64_t now_ms;
 	int r;
 
 	*store_failed = false;
 	if ((r = etcd_status(ec, ep, &s)) < 0)
 		return rv_fail_wrap(r, "snapshot from member %s", mem->name);
-	now = rv_now_unix();
-	fill_manifest(cs, mem, &s, o->tag, m, now);
-	snap_name_format(cs->name, now, m->revision, o->tag, name, name_len);
+	now_ms = rv_now_unix_ms();
+	fill_manifest(cs, mem, &s, o->tag, quorum, m, now_ms / 1000);
+	snap_name_format(cs->name, now_ms, m->revision, o->tag, name, 256);
 
 	c.st = st;
 	c.member = mem;
@@ -204,6 +305,8 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, str
 		*store_failed = true;
 		return r;
 	}
+	/* Two saves in one millisecond: the second takes the next free one. */
+	store_put_set_next_name(c.w, next_name, name);
 	r = etcd_snapshot(ec, ep, o->timeout_ms ? o->timeout_ms : 3600 * 1000, on_chunk, &c);
 	if (c.chain && c.prog.enabled)
 		rv_progress_end(&c.prog);
@@ -235,6 +338,7 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	const struct snapshot_settings *set = o->settings ? o->settings : &defaults;
 	etcd_client *ec = NULL;
 	int *order = NULL;
+	bool *quorum = NULL;
 	size_t n_order = 0;
 	struct snap_manifest m;
 	char name[256], file_sha[65] = "";
@@ -251,14 +355,15 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	if ((r = cluster_client_new(cs, 0, &ec)) < 0)
 		return r;
 	order = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *order);
-	if ((r = pick_sources(cs, ec, set, order, &n_order)) < 0)
+	quorum = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *quorum);
+	if ((r = pick_sources(cs, ec, set, o->allow_no_quorum, order, quorum, &n_order)) < 0)
 		goto out;
 	/* The chosen member, and once more on another if it fails mid-stream. */
 	for (size_t k = 0; k < n_order && tried < 2; k++) {
 		bool store_failed;
 		ep = order[k];
 		tried++;
-		r = save_from(cs, ec, ep, st, o, &m, name, sizeof name, &store_failed, file_sha);
+		r = save_from(cs, ec, ep, quorum[k], st, o, &m, name, &store_failed, file_sha);
 		if (r == 0 || store_failed)
 			break;
 		if (k + 1 < n_order && tried < 2)
@@ -284,6 +389,7 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	}
 out:
 	free(order);
+	free(quorum);
 	etcd_client_free(ec);
 	return r;
 }

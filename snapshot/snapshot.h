@@ -65,6 +65,12 @@ int store_put_write(struct store_writer *w, const void *p, size_t n);
 int store_put_commit(struct store_writer *w);
 /* Discard everything written; frees w. */
 void store_put_abort(struct store_writer *w);
+/* When the name is taken at commit (another writer published it meanwhile), a
+ * local store publishes under the name fn gives instead (fn: 0 with next filled in,
+ * tried a few times); S3 cannot rename an upload and fails with -EEXIST before
+ * publishing. An existing object is never replaced. Optional; before commit. */
+typedef int (*store_next_name_fn)(const char *taken, char *next, size_t len, void *ud);
+void store_put_set_next_name(struct store_writer *w, store_next_name_fn fn, void *ud);
 
 /* Read [offset, offset+len) (len 0: to the end) through cb; cb returns 0 to go on. */
 typedef int (*store_read_cb)(const void *p, size_t n, void *ud);
@@ -94,6 +100,7 @@ int store_cleanup(struct store *s);
 enum snap_source_kind { SNAP_SOURCE_FOLLOWER = 0, SNAP_SOURCE_LEADER, SNAP_SOURCE_MEMBER };
 struct retention_policy {
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly; /* 0 = not used */
+	bool keep_tagged; /* keep every tagged artifact (the configuration's default: true) */
 };
 struct snapshot_settings {
 	enum snap_source_kind source;
@@ -103,7 +110,7 @@ struct snapshot_settings {
 };
 
 /* ---- artifacts ----
- * One file <cluster>-<YYYYMMDDTHHMMSSZ>-r<revision>[-<tag>].tar.zst: a tar archive,
+ * One file <cluster>-<YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst: a tar archive,
  * zstd-compressed (frames with checksums), holding manifest.json first and then
  * snapshot.db, the stream exactly as etcd sent it (trailer included). */
 #define SNAP_FORMAT 1
@@ -125,6 +132,8 @@ struct snap_manifest {
 	char created_at[21]; /* RFC 3339 UTC */
 	double duration_s;
 	char tag[64];
+	int quorum; /* 1: the source had a leader and was caught up; 0: saved without
+		     * quorum (--allow-no-quorum); -1: not recorded (older artifacts) */
 };
 
 /* One artifact as list and verify see it. */
@@ -141,9 +150,10 @@ struct snap_save_opts {
 	const char *tag;                          /* NULL: none */
 	const struct snapshot_settings *settings; /* source, compression level */
 	int timeout_ms;                           /* whole stream; 0 = 1 hour */
+	bool allow_no_quorum; /* with no member that has quorum, save from one without */
 };
 
-/* A tag is 1-63 of [A-Za-z0-9._]; -EINVAL with a message otherwise. */
+/* A tag is 1-63 of [A-Za-z0-9._-]; -EINVAL with a message otherwise. */
 int snap_tag_check(const char *tag);
 /* Save one snapshot of the cluster into the store (the whole pipeline). */
 int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap_save_opts *o,
@@ -162,7 +172,7 @@ int snap_delete(struct store *st, const char *name);
 struct prune_decision {
 	char name[256];
 	bool keep;
-	char reason[128]; /* "keep_daily 2026-11-20", "newest good artifact", "not kept by any rule" */
+	char reason[128]; /* "keep_daily 2026-11-20", "tagged", "newest good artifact", "not kept by any rule" */
 };
 int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run, struct prune_decision **out,
 	       size_t *n);

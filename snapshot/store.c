@@ -77,6 +77,12 @@ void store_put_abort(struct store_writer *w)
 		w->store->ops->put_abort(w);
 }
 
+void store_put_set_next_name(struct store_writer *w, store_next_name_fn fn, void *ud)
+{
+	w->next_name = fn;
+	w->next_name_ud = ud;
+}
+
 int store_get(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud)
 {
 	return s->ops->get(s, name, offset, len, cb, ud);

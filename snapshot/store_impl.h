@@ -29,6 +29,8 @@ struct store {
 
 struct store_writer {
 	struct store *store;
+	store_next_name_fn next_name; /* store_put_set_next_name(); NULL: none */
+	void *next_name_ud;
 };
 
 /* A store_read_cb that appends to a struct store_fetch (-EFBIG past its max). */

@@ -36,6 +36,9 @@ struct local_writer {
  * finds little left to write (and dirty pages do not pile up). */
 #define WRITEBACK_STEP (8u << 20)
 
+/* Names a commit tries after its own is taken (next_name). */
+#define NEXT_NAME_TRIES 100
+
 static struct local_store *LS(struct store *s)
 {
 	return (struct local_store *)s;
@@ -190,13 +193,27 @@ static int put_commit(struct store_writer *w)
 	else if (close(lw->fd) < 0)
 		r = rv_fail(-errno, "cannot close %s in store %s: %s", lw->name, lw->ls->dir, strerror(errno));
 	lw->fd = -1;
-	/* RENAME_NOREPLACE: an object that exists is never replaced. */
-	if (r == 0 && renameat2(AT_FDCWD, lw->tmp_path, AT_FDCWD, lw->final_path, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
+	/* RENAME_NOREPLACE: an object that exists is never replaced; the writer's
+	 * next_name gives another name to try. */
+	for (int tries = 0; r == 0; tries++) {
+		char next[256];
+		int e;
+		if (renameat2(AT_FDCWD, lw->tmp_path, AT_FDCWD, lw->final_path, RENAME_NOREPLACE) == 0)
+			break;
+		e = errno;
+		if (e == EEXIST && lw->base.next_name && tries < NEXT_NAME_TRIES &&
+		    lw->base.next_name(lw->name, next, sizeof next, lw->base.next_name_ud) == 0 &&
+		    check_name(lw->ls, next) == 0) {
+			free(lw->name);
+			free(lw->final_path);
+			lw->name = rv_strdup(next);
+			lw->final_path = path_of(lw->ls, next);
+			continue;
+		}
+		if (e == EEXIST)
 			r = rv_fail(-EEXIST, "%s already exists in store %s", lw->name, lw->ls->dir);
 		else
-			r = rv_fail(-errno, "cannot publish %s in store %s: %s", lw->name, lw->ls->dir,
-				    strerror(errno));
+			r = rv_fail(-e, "cannot publish %s in store %s: %s", lw->name, lw->ls->dir, strerror(e));
 	}
 	if (r == 0 && rv_fsync_dir(lw->ls->dir) < 0)
 		r = rv_fail(-EIO, "cannot flush store directory %s to disk after publishing %s", lw->ls->dir,

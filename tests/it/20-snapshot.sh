@@ -12,6 +12,19 @@ snap_cluster_up() {
   "$RV_BIN" --config "$CFG" --no-progress cluster up
 }
 
+# Wait until member N reports no leader (it does within an election timeout of
+# losing quorum); etcdctl's JSON leaves out a leader of 0.
+snap_wait_leaderless() {
+  local i lead=
+  for i in $(seq 1 100); do
+    lead=$(etcdctl --endpoints="$(snap_member_field "$1" client_url)" endpoint status -w json 2>/dev/null |
+      jq -r '.[0].Status | if . then (.leader // 0) else "no answer" end' 2>/dev/null)
+    [ "$lead" = 0 ] && return 0
+    sleep 0.1
+  done
+  fail "etcd$1 still reports a leader ($lead)"
+}
+
 setup_file() {
   CLUSTER_DIR=$T_FILE_DIR/cluster
   start_cluster "$CLUSTER_DIR"
@@ -46,8 +59,9 @@ test_save_prints_summary_and_json() {
     [ "$(json_get "has(\"$k\")")" = true ] || fail "save -o json lacks $k"
   done
   name=$(json_get .name)
-  [[ $name == registry-*-r*-first.tar.zst ]] || fail "unexpected name $name"
+  [[ $name =~ ^registry-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-r[0-9]+-first\.tar\.zst$ ]] || fail "unexpected name $name"
   assert_eq "$(json_get .tag)" first tag
+  assert_eq "$(json_get .quorum)" true quorum
   assert_file "$CLUSTER_DIR/backups/$name"
   [ "$(json_get .sha256 | wc -c)" -eq 65 ] || fail "sha256 is not 64 hex digits"
   rv snapshot save
@@ -64,9 +78,10 @@ test_list_newest_first_with_same_keys() {
   assert_out_contains "NAME"
   rv -o json snapshot list
   assert_ok
-  for k in name revision db_size size sha256 created_at source_member tag; do
+  for k in name revision db_size size sha256 created_at source_member tag quorum; do
     [ "$(json_get "all(.[]; has(\"$k\"))")" = true ] || fail "list -o json lacks $k"
   done
+  assert_eq "$(json_get "[.[] | select(.name == \"$BASE\") | .quorum][0]")" true "quorum of $BASE"
   # newest first
   [ "$(json_get '[.[].created_at] == ([.[].created_at] | sort | reverse)')" = true ] || fail "not newest first"
   # no temporary or sidecar file is listed
@@ -136,11 +151,21 @@ test_bit_flip_in_the_middle_is_caught() {
   flip_bit "$f" $((size / 2))
   rv snapshot verify "$BASE" --store "$T/s"
   assert_rc 1
-  assert_err_contains "artifact $BASE in store $T/s is corrupt"
+  assert_err_contains "artifact $BASE in store $T/s is corrupt: a byte in entry snapshot.db has changed"
   rv snapshot fetch "$BASE" "$T/out.db" --store "$T/s"
   assert_rc 1
   assert_no_file "$T/out.db"
   [ -z "$(ls "$T" | grep 'out.db')" ] || fail "fetch left a file behind"
+}
+
+# The first zstd frame holds manifest.json alone (a few hundred bytes).
+test_bit_flip_in_the_manifest_names_it() {
+  copy_store "$T/s"
+  flip_bit "$T/s/$BASE" 150
+  rv snapshot verify "$BASE" --store "$T/s"
+  assert_rc 1
+  assert_err_contains "artifact $BASE in store $T/s is corrupt"
+  assert_err_contains "in entry manifest.json"
 }
 
 test_bit_flip_in_headers_and_tail_is_caught() {
@@ -302,6 +327,129 @@ test_two_saves_at_once() {
   assert_eq "$(grep -c '^ok ' <<<"$OUT")" 2 "verified artifacts"
 }
 
+# Two untagged saves started together (a scheduled and a manual one) get two
+# names, however close they run, and both are listed.
+test_two_untagged_saves_started_together_both_publish() {
+  local store=$T/s i
+  mkdir -p "$store"
+  for i in 1 2 3; do
+    "$RV_BIN" --config "$CFG" --no-progress -o json snapshot save --store "$store" >"$T/$i.out" 2>"$T/$i.err" &
+  done
+  for i in 1 2 3; do
+    wait -n || fail "a save failed: $(cat "$T"/*.err)"
+  done
+  rv -o json snapshot list --store "$store"
+  assert_ok
+  assert_eq "$(json_get length)" 3 "artifacts listed"
+  assert_eq "$(jq -rs '[.[].name] | unique | length' "$T"/[123].out)" 3 "distinct names printed"
+  assert_eq "$(json_get '[.[].name] | sort | join(" ")')" "$(jq -rs '[.[].name] | sort | join(" ")' "$T"/[123].out)" \
+    "the names the saves printed"
+  rv snapshot verify --all --store "$store"
+  assert_ok
+}
+
+# An artifact named as before milliseconds were added keeps working.
+test_old_style_name_still_works() {
+  local s=$T/s old=registry-20261121T100000Z-r1
+  mkdir -p "$s"
+  cp "$CLUSTER_DIR/backups/$BASE" "$s/$old.tar.zst"
+  cp "$CLUSTER_DIR/backups/${BASE%.tar.zst}.manifest.json" "$s/$old.manifest.json"
+  rv snapshot verify "$old" --store "$s"
+  assert_ok
+  rv snapshot fetch "$old" "$T/old.db" --store "$s"
+  assert_ok
+  rv snapshot delete "$old.tar.zst" --store "$s"
+  assert_ok
+  [ -z "$(ls -A "$s")" ] || fail "delete left $(ls -A "$s")"
+}
+
+# Two members down: the survivor has no leader, so its data may be stale; the
+# save refuses it, publishes nothing, and says how to go on. --allow-no-quorum
+# saves anyway and the artifact says so.
+test_save_without_quorum_fails_unless_allowed() {
+  local s=$T/s
+  mkdir -p "$s"
+  trap 'snap_cluster_up >/dev/null 2>&1' EXIT
+  kill -9 "$(cat "$CLUSTER_DIR/etcd1.pid")" "$(cat "$CLUSTER_DIR/etcd2.pid")"
+  snap_wait_leaderless 3
+  rv snapshot save --store "$s"
+  assert_rc 1
+  assert_err_contains "cluster registry has no quorum"
+  assert_err_contains "etcd3 has no leader"
+  assert_err_contains "--allow-no-quorum"
+  assert_eq "$(wc -l <<<"$ERR")" 1 "lines on stderr (one sentence)"
+  assert_eq "$(ls -A "$s")" "" "store after the refused save"
+  rv -o json snapshot save --store "$s" --allow-no-quorum --tag disaster
+  assert_ok
+  assert_eq "$(json_get .quorum)" false quorum
+  assert_eq "$(json_get .source_member)" etcd3 source_member
+  assert_err_contains "has no quorum"
+  name=$(json_get .name)
+  rv -o json snapshot list --store "$s"
+  assert_ok
+  assert_eq "$(json_get '.[0].quorum')" false "list quorum"
+  rv snapshot list --store "$s"
+  assert_ok
+  OUT=$(tr -s ' ' <<<"$OUT")
+  assert_out_contains "QUORUM TAG"
+  assert_out_contains " etcd3 NO disaster"
+  assert_eq "$(tar --zstd -xOf "$s/$name" manifest.json | jq .quorum)" false "manifest.json quorum"
+  assert_eq "$(tar --zstd -xOf "$s/$name" manifest.final.json | jq .quorum)" false "manifest.final.json quorum"
+  rv snapshot verify "$name" --store "$s"
+  assert_ok
+}
+
+# A named source without quorum is refused the same way.
+test_named_source_without_quorum_is_refused() {
+  cp "$CFG" "$T/cfg.yaml"
+  sed -i "s#^store:#snapshot:\n  source: etcd3\nstore:#" "$T/cfg.yaml"
+  mkdir -p "$T/s"
+  trap 'snap_cluster_up >/dev/null 2>&1' EXIT
+  kill -9 "$(cat "$CLUSTER_DIR/etcd1.pid")" "$(cat "$CLUSTER_DIR/etcd2.pid")"
+  snap_wait_leaderless 3
+  run "$RV_BIN" --config "$T/cfg.yaml" --no-progress snapshot save --store "$T/s"
+  assert_rc 1
+  assert_err_contains "snapshot.source names member etcd3, which has no leader"
+  assert_eq "$(ls -A "$T/s")" "" "store after the refused save"
+}
+
+# A tagged artifact is what an operator wants kept: prune keeps it (reason
+# tagged) unless snapshot.retention.keep_tagged is false; delete still removes it.
+test_prune_keeps_tagged_artifacts() {
+  local s=$T/s tagged mid
+  mkdir -p "$s"
+  rv -o json snapshot save --store "$s" --tag before-upgrade
+  assert_ok
+  tagged=$(json_get .name)
+  [[ $tagged == *-before-upgrade.tar.zst ]] || fail "tag missing from $tagged"
+  rv -o json snapshot save --store "$s"
+  assert_ok
+  mid=$(json_get .name)
+  rv snapshot save --store "$s"
+  assert_ok
+  cp "$CFG" "$T/cfg.yaml"
+  sed -i "s#^store:#snapshot:\n  retention:\n    keep_last: 1\nstore:#" "$T/cfg.yaml"
+  run "$RV_BIN" --config "$T/cfg.yaml" --no-progress -o json snapshot prune --store "$s"
+  assert_ok
+  assert_eq "$(json_get ".[] | select(.name == \"$tagged\") | .reason")" tagged "reason for $tagged"
+  assert_eq "$(json_get ".[] | select(.name == \"$tagged\") | .removed")" false "$tagged removed"
+  assert_eq "$(json_get ".[] | select(.name == \"$mid\") | .removed")" true "$mid removed"
+  assert_file "$s/$tagged"
+  assert_no_file "$s/$mid"
+  rv snapshot delete "${tagged%.tar.zst}" --store "$s"
+  assert_ok
+  assert_no_file "$s/$tagged"
+  # keep_tagged: false prunes tags like any other artifact
+  rv -o json snapshot save --store "$s" --tag before-upgrade
+  tagged=$(json_get .name)
+  rv snapshot save --store "$s"
+  sed -i "s#^    keep_last: 1#    keep_last: 1\n    keep_tagged: false#" "$T/cfg.yaml"
+  run "$RV_BIN" --config "$T/cfg.yaml" --no-progress snapshot prune --store "$s"
+  assert_ok
+  assert_no_file "$s/$tagged"
+  [ "$(ls "$s" | grep -c 'tar.zst$')" = 1 ] || fail "expected one artifact left: $(ls "$s")"
+}
+
 test_unwritable_store() {
   mkdir -p "$T/ro"
   chattr +i "$T/ro" 2>/dev/null || chmod 555 "$T/ro"
@@ -347,7 +495,7 @@ test_prune_dry_run_and_prune() {
   for d in 2026-08-10T10:00:00Z 2026-09-10T10:00:00Z 2026-10-01T10:00:00Z 2026-10-20T10:00:00Z 2026-11-21T10:00:00Z; do
     local n="registry-$(tr -d ':-' <<<"$d")-r1.tar.zst"
     cp "$CLUSTER_DIR/backups/$BASE" "$s/$n"
-    jq --arg d "$d" '.created_at = $d' "$CLUSTER_DIR/backups/${BASE%.tar.zst}.manifest.json" >"$s/${n%.tar.zst}.manifest.json"
+    jq --arg d "$d" '.created_at = $d | .tag = null' "$CLUSTER_DIR/backups/${BASE%.tar.zst}.manifest.json" >"$s/${n%.tar.zst}.manifest.json"
   done
   echo "keep me" >"$s/notes.txt"
   cp "$CFG" "$T/cfg.yaml"
@@ -375,7 +523,9 @@ test_usage_errors_and_help() {
   done
   rv snapshot save --tag "bad tag"
   assert_rc 2
-  assert_err_contains "may only hold"
+  assert_err_contains "may only hold letters, digits, '.', '_' and '-'"
+  rv snapshot list --allow-no-quorum
+  assert_rc 2
   rv snapshot verify
   assert_rc 2
   rv snapshot fetch latest

@@ -34,6 +34,33 @@ uploads() {
 plan() { printf '%s\n' "$@" >"$PROXY_DIR/plan"; : >"$PROXY_DIR/log"; }
 proxied() { grep -c "$1" "$PROXY_DIR/log"; }
 
+# A save whose name another save took meanwhile (two in one millisecond): a local
+# store publishes it under the next name; S3 cannot rename an upload, so it is not
+# published, and nothing is replaced.
+test_commit_to_a_taken_name_never_replaces() {
+  s3env taken
+  head -c 1000 /dev/urandom >"$T/other"
+  run "$ST" put "$T_FILE_DIR/small" a.tar.zst
+  assert_ok
+  run "$ST" put-next "$T/other" a.tar.zst
+  assert_rc 1
+  assert_err_contains "a.tar.zst was published in store s3://$S3_BUCKET/taken by another save while this one ran, so this one was not published (nothing was replaced)"
+  run "$ST" get a.tar.zst "$T/out"
+  cmp "$T_FILE_DIR/small" "$T/out" || fail "the first object was replaced"
+  assert_eq "$(uploads taken/)" "" "unfinished uploads"
+  run "$ST" put-next "$T/other" b.tar.zst
+  assert_ok
+  # the same on a local store: published under the next name
+  STORE_URL=$T/local
+  mkdir -p "$T/local"
+  run "$ST" put "$T_FILE_DIR/small" a.tar.zst
+  assert_ok
+  run "$ST" put-next "$T/other" a.tar.zst
+  assert_ok
+  cmp "$T_FILE_DIR/small" "$T/local/a.tar.zst" || fail "the first local object was replaced"
+  cmp "$T/other" "$T/local/a.tar.zst.next" || fail "the second one is not under the next name"
+}
+
 test_small_object_put_get_is_byte_identical() {
   s3env small "$PROXY"
   plan

@@ -136,7 +136,8 @@ test_prune_keeps_what_retention_says() {
     rv snapshot save --tag "$t"
     assert_ok
   done
-  printf 'snapshot:\n  retention:\n    keep_last: 1\n' >>"$CFG"
+  # tagged artifacts are kept unless keep_tagged is off (20-snapshot tests that)
+  printf 'snapshot:\n  retention:\n    keep_last: 1\n    keep_tagged: false\n' >>"$CFG"
   rv -o json snapshot prune
   assert_ok
   rv -o json snapshot list

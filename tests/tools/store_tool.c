@@ -6,6 +6,8 @@
  *   store-tool put FILE NAME [EXPECTED_SIZE]   upload FILE (- = stdin) as NAME
  *   store-tool put-abort FILE NAME             write FILE, then abort
  *   store-tool put-exit FILE NAME              write FILE, then exit without commit or abort
+ *   store-tool put-next FILE NAME              upload FILE as NAME, or as NAME.next when NAME is
+ *                                              taken at commit (store_put_set_next_name)
  *   store-tool putmany COUNT PREFIX            COUNT small objects PREFIX000000...
  *   store-tool get NAME FILE [OFFSET [LEN]]    download (FILE - = stdout)
  *   store-tool getchunks NAME FILE CHUNK FIRST  download by ranged reads as the artifact reader does:
@@ -24,7 +26,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: store-tool put FILE NAME [SIZE] | put-abort FILE NAME | put-exit FILE NAME | "
+	fprintf(stderr, "usage: store-tool put FILE NAME [SIZE] | put-abort FILE NAME | put-exit FILE NAME | put-next FILE NAME | "
 			"putmany COUNT PREFIX | get NAME FILE [OFFSET [LEN]] | getchunks NAME FILE CHUNK FIRST | ls | stat NAME | rm NAME | cleanup\n");
 	return 2;
 }
@@ -46,6 +48,14 @@ static int chunk_write(const void *p, size_t n, void *ud)
 	return rv_write_all(c->fd, p, n);
 }
 
+static int next_name(const char *taken, char *next, size_t len, void *ud)
+{
+	(void)ud;
+	snprintf(next, len, "%s.next", taken);
+	return 0;
+}
+
+/* mode: 0 commit, 1 abort, 2 exit without either, 3 commit with next_name */
 static int put_file(struct store *st, const char *file, const char *name, uint64_t expected, int mode)
 {
 	static char buf[1 << 20];
@@ -55,6 +65,8 @@ static int put_file(struct store *st, const char *file, const char *name, uint64
 	r = store_put_begin(st, name, expected, &w);
 	if (r < 0)
 		return r;
+	if (mode == 3)
+		store_put_set_next_name(w, next_name, NULL);
 	fd = strcmp(file, "-") ? open(file, O_RDONLY) : 0;
 	if (fd < 0) {
 		r = rv_fail(-errno, "cannot open %s: %s", file, strerror(errno));
@@ -114,6 +126,8 @@ int main(int argc, char **argv)
 		r = put_file(st, argv[2], argv[3], 0, 1);
 	} else if (!strcmp(cmd, "put-exit") && argc == 4) {
 		r = put_file(st, argv[2], argv[3], 0, 2);
+	} else if (!strcmp(cmd, "put-next") && argc == 4) {
+		r = put_file(st, argv[2], argv[3], 0, 3);
 	} else if (!strcmp(cmd, "putmany") && argc == 4) {
 		int count = atoi(argv[2]);
 		for (int i = 0; i < count && r == 0; i++) {

@@ -312,6 +312,55 @@ TEST(artifact_bit_flips_and_truncation_are_caught)
 	store_close(st);
 }
 
+/* verify names the tar entry a changed byte is in: zstd's checksum fails only at
+ * the end of a frame, whatever entry the byte was in. */
+TEST(artifact_verify_names_the_entry_of_a_changed_byte)
+{
+	const char *dir = scratch("entry");
+	struct store *st;
+	struct snap_manifest m;
+	struct snap_info info;
+	size_t total;
+	uint8_t *db = make_db(DB_LEN, &total);
+	char src[600], bad[600];
+	struct stat sb;
+	long size;
+	int final_named = 0;
+	const char *BAD = "registry-20261121T215213Z-r1235.tar.zst";
+
+	CHECK_INT(open_store(dir, &st), 0);
+	fill_manifest(&m);
+	CHECK_INT(write_artifact(st, NAME, db, total, &m), 0);
+	snprintf(src, sizeof src, "%s/%s", dir, NAME);
+	snprintf(bad, sizeof bad, "%s/%s", dir, BAD);
+	CHECK_INT(stat(src, &sb), 0);
+	size = (long)sb.st_size;
+	/* the good artifact's sidecar: its file sha256 catches the few bits zstd ignores */
+	CHECK_INT(snap_sidecar_write(st, BAD, &m, last_file_sha, (uint64_t)size), 0);
+	/* inside the first frame, past its header: manifest.json */
+	CHECK_INT(copy_with(src, bad, -1, 150), 0);
+	CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "in entry manifest.json");
+	/* the middle of the file: snapshot.db */
+	for (int k = 2; k <= 8; k++) {
+		unlink(bad);
+		CHECK_INT(copy_with(src, bad, -1, size * k / 10), 0);
+		CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+		CHECK_CONTAINS(rv_errmsg(-EBADMSG), "in entry snapshot.db");
+		CHECK_CONTAINS(rv_errmsg(-EBADMSG), BAD);
+	}
+	/* the last block holds manifest.final.json: some byte there is named so */
+	for (long pos = size - 300; pos < size - 4; pos++) {
+		unlink(bad);
+		CHECK_INT(copy_with(src, bad, -1, pos), 0);
+		CHECK_INT(snap_verify(st, BAD, &info), -EBADMSG);
+		final_named += strstr(rv_errmsg(-EBADMSG), "a byte in entry manifest.final.json has changed") != NULL;
+	}
+	CHECK(final_named > 0);
+	free(db);
+	store_close(st);
+}
+
 TEST(artifact_bad_trailer_publishes_nothing)
 {
 	const char *dir = scratch("trailer");
@@ -429,27 +478,127 @@ TEST(local_store_temp_files_and_cleanup)
 	CHECK_CONTAINS(rv_errmsg(-ENOENT), "does not exist");
 }
 
+static char *read_small(const char *dir, const char *name)
+{
+	char path[600], *text = NULL;
+	size_t len;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (rv_read_file(path, &text, &len, 1024) < 0)
+		return NULL;
+	return text;
+}
+
+/* Saves publishing the same name (two saves in one millisecond) each get a name
+ * of their own, the next millisecond, across a second's end; nothing is replaced. */
+TEST(local_store_commit_takes_the_next_free_name)
+{
+	const char *dir = scratch("collide");
+	static const char *const want[] = {"c-20261121T215213.999Z-r5-pre-up.tar.zst",
+					   "c-20261121T215214.000Z-r5-pre-up.tar.zst",
+					   "c-20261121T215214.001Z-r5-pre-up.tar.zst"};
+	struct store *st;
+	struct store_writer *w[3];
+	char *text;
+
+	CHECK_INT(open_store(dir, &st), 0);
+	for (int i = 0; i < 3; i++) { /* all three are open before any commits */
+		char body[2] = {(char)('0' + i), 0};
+		CHECK_INT(store_put_begin(st, want[0], 0, &w[i]), 0);
+		store_put_set_next_name(w[i], snap_name_next, NULL);
+		CHECK_INT(store_put_write(w[i], body, 1), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(store_put_commit(w[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		text = read_small(dir, want[i]);
+		CHECK(text != NULL);
+		CHECK_INT(text[0], '0' + i);
+		free(text);
+	}
+	CHECK_INT(count_files(dir), 3);
+	/* without next_name a taken name still fails, and clearly */
+	CHECK_INT(store_put_begin(st, want[1], 0, &w[0]), 0);
+	CHECK_INT(store_put_commit(w[0]), -EEXIST);
+	CHECK_CONTAINS(rv_errmsg(-EEXIST), "already exists in store");
+	CHECK_INT(count_files(dir), 3);
+	store_close(st);
+}
+
 TEST(artifact_names)
 {
 	char name[256];
-	int64_t t, rev;
-	snap_name_format("my-cluster", 1795297933, 77, NULL, name, sizeof name);
-	CHECK_STR(name, "my-cluster-20261121T215213Z-r77.tar.zst");
-	CHECK(snap_name_parse(name, &t, &rev));
-	CHECK_INT(t, 1795297933);
-	CHECK_INT(rev, 77);
-	snap_name_format("c", 1795297933, 5, "pre_upgrade", name, sizeof name);
-	CHECK_STR(name, "c-20261121T215213Z-r5-pre_upgrade.tar.zst");
-	CHECK(snap_name_parse(name, &t, &rev));
-	CHECK(!snap_name_parse("notes.txt", &t, &rev));
-	CHECK(!snap_name_parse("c-2026-r5.tar.zst", &t, &rev));
+	snap_name_format("my-cluster", 1795297933123LL, 77, NULL, name, sizeof name);
+	CHECK_STR(name, "my-cluster-20261121T215213.123Z-r77.tar.zst");
+	snap_name_format("c", 1795297933005LL, 5, "before-upgrade", name, sizeof name);
+	CHECK_STR(name, "c-20261121T215213.005Z-r5-before-upgrade.tar.zst");
+	snap_name_format("c", 1795297933000LL, 5, "", name, sizeof name);
+	CHECK_STR(name, "c-20261121T215213.000Z-r5.tar.zst");
 	CHECK_INT(snap_tag_check("ok.tag_1"), 0);
+	CHECK_INT(snap_tag_check("before-upgrade"), 0);
 	CHECK_INT(snap_tag_check("bad tag"), -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(-EINVAL), "letters, digits, '.', '_' and '-'");
+	CHECK_INT(snap_tag_check("a/b"), -EINVAL);
 	CHECK_INT(snap_tag_check(""), -EINVAL);
 	{
 		char side[300];
 		snap_sidecar_name(name, side, sizeof side);
-		CHECK_STR(side, "c-20261121T215213Z-r5-pre_upgrade.manifest.json");
+		CHECK_STR(side, "c-20261121T215213.000Z-r5.manifest.json");
+	}
+}
+
+/* The name grammar: new names (milliseconds), the older names without them, tags
+ * and cluster names holding '-', and what is not an artifact name. */
+TEST(artifact_name_grammar)
+{
+	static const struct {
+		const char *name;
+		bool ok;
+		const char *cluster;
+		int64_t created_ms, revision;
+		const char *tag;
+	} cases[] = {
+		{"registry-20261121T215213.123Z-r77.tar.zst", true, "registry", 1795297933123LL, 77, ""},
+		{"registry-20261121T215213Z-r77.tar.zst", true, "registry", 1795297933000LL, 77, ""},
+		{"my-cluster-20261121T215213.999Z-r1-base.tar.zst", true, "my-cluster", 1795297933999LL, 1, "base"},
+		{"c-20261121T215213Z-r5-pre_upgrade.tar.zst", true, "c", 1795297933000LL, 5, "pre_upgrade"},
+		{"c-20261121T215213.000Z-r5-before-upgrade.tar.zst", true, "c", 1795297933000LL, 5, "before-upgrade"},
+		{"c-20261121T215213.000Z-r5-v1.2-rc-1.tar.zst", true, "c", 1795297933000LL, 5, "v1.2-rc-1"},
+		/* a tag that looks like a revision is still a tag */
+		{"c-20261121T215213.000Z-r5-r6.tar.zst", true, "c", 1795297933000LL, 5, "r6"},
+		{"a-b-c-20261121T000000.001Z-r0.tar.zst", true, "a-b-c", 1795219200001LL, 0, ""},
+		{"notes.txt", false, NULL, 0, 0, NULL},
+		{"c-2026-r5.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5.tar.zst.tmp", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5", false, NULL, 0, 0, NULL},         /* no suffix */
+		{"-20261121T215213.000Z-r5.tar.zst", false, NULL, 0, 0, NULL},  /* no cluster */
+		{"c-20261121T215213.00Z-r5.tar.zst", false, NULL, 0, 0, NULL},  /* two digits of ms */
+		{"c-20261121T215213.000-r5.tar.zst", false, NULL, 0, 0, NULL},  /* no Z */
+		{"c-20261121T215213.000Z-5.tar.zst", false, NULL, 0, 0, NULL},  /* no r */
+		{"c-20261121T215213.000Z-r.tar.zst", false, NULL, 0, 0, NULL},  /* no revision */
+		{"c-20261121T215213.000Z-r5-.tar.zst", false, NULL, 0, 0, NULL}, /* empty tag */
+		{"c-20261121T215213.000Z-r5-a b.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261121T215213.000Z-r5x.tar.zst", false, NULL, 0, 0, NULL},
+		{"c-20261399T215213.000Z-r5.tar.zst", false, NULL, 0, 0, NULL}, /* no such date */
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(cases); i++) {
+		struct snap_name_parts p;
+		bool ok = snap_name_parse(cases[i].name, &p);
+		if (ok != cases[i].ok) {
+			unit_failed(__FILE__, __LINE__, "%s: parsed %d, expected %d", cases[i].name, ok, cases[i].ok);
+			return;
+		}
+		if (!ok)
+			continue;
+		CHECK_STR(p.cluster, cases[i].cluster);
+		CHECK_INT(p.created_ms, cases[i].created_ms);
+		CHECK_INT(p.revision, cases[i].revision);
+		CHECK_STR(p.tag, cases[i].tag);
+		/* a new name formats back to itself */
+		if (strchr(cases[i].name, '.') < strstr(cases[i].name, "Z-r")) {
+			char again[256];
+			snap_name_format(p.cluster, p.created_ms, p.revision, p.tag, again, sizeof again);
+			CHECK_STR(again, cases[i].name);
+		}
 	}
 }
 

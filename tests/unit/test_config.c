@@ -124,6 +124,8 @@ static const struct bad_case bad_cases[] = {
 	 "line 8: snapshot.retention.keep_daily must be between 0 and 1000000, not -1"},
 	{"retention unknown", CLUSTER "snapshot:\n  retention: {keep_yearly: 1}\n", -EINVAL, "unknown key snapshot.retention.keep_yearly"},
 	{"retention a list", CLUSTER "snapshot:\n  retention: [1, 2]\n", -EINVAL, "snapshot.retention must be a mapping"},
+	{"keep_tagged no", CLUSTER "snapshot:\n  retention:\n    keep_tagged: no\n", -EINVAL,
+	 "line 8: snapshot.retention.keep_tagged must be true or false, not 'no'"},
 	/* cluster.etcd.extra_args */
 	{"extra_args a string", CLUSTER "  etcd: {extra_args: --auth-token-ttl=5}\n", -EINVAL,
 	 "cluster.etcd.extra_args must be a list of etcd flags"},
@@ -231,6 +233,7 @@ TEST(config_minimal_defaults)
 	CHECK(c.snapshot.source_member == NULL);
 	CHECK_INT(c.snapshot.compression_level, 3);
 	CHECK_INT(c.snapshot.retention.keep_last + c.snapshot.retention.keep_daily, 0);
+	CHECK(c.snapshot.retention.keep_tagged);
 	CHECK_INT(c.maint.compact_keep_revisions, 1000);
 	CHECK_STR(c.maint.defrag_rule, "dbQuotaUsage > 0.8 || dbSizeFree > 200MiB");
 	CHECK(c.maint.disarm_threshold > 0.899 && c.maint.disarm_threshold < 0.901);
@@ -280,7 +283,8 @@ TEST(config_every_key)
 		"snapshot:\n"
 		"  source: etcd2\n"
 		"  compression_level: 19\n"
-		"  retention: {keep_last: 5, keep_hourly: 24, keep_daily: 7, keep_weekly: 4, keep_monthly: 12}\n"
+		"  retention: {keep_last: 5, keep_hourly: 24, keep_daily: 7, keep_weekly: 4, keep_monthly: 12,\n"
+		"              keep_tagged: false}\n"
 		"maint:\n"
 		"  compact_keep_revisions: 0\n"
 		"  defrag_rule: \"dbSizeFree > 1GiB\"\n"
@@ -321,6 +325,7 @@ TEST(config_every_key)
 	CHECK_INT(c.snapshot.retention.keep_daily, 7);
 	CHECK_INT(c.snapshot.retention.keep_weekly, 4);
 	CHECK_INT(c.snapshot.retention.keep_monthly, 12);
+	CHECK(!c.snapshot.retention.keep_tagged);
 	CHECK_INT(c.maint.compact_keep_revisions, 0);
 	CHECK_STR(c.maint.defrag_rule, "dbSizeFree > 1GiB");
 	CHECK(c.maint.disarm_threshold == 1.0);

@@ -11,7 +11,7 @@
 struct ret_case {
 	const char *what;
 	struct retention_policy p;
-	const char *times[MAX_ITEMS]; /* RFC 3339; a leading '!' marks a bad artifact */
+	const char *times[MAX_ITEMS]; /* RFC 3339; a leading '!' marks a bad artifact, '+' a tagged one */
 	const char *kept;             /* indices of kept items, e.g. "0 1 4" */
 	const char *reason_of_0;      /* optional: a substring of item 0's reason */
 };
@@ -51,6 +51,18 @@ static const struct ret_case cases[] = {
 	/* UTC buckets: 23:30 and 00:30 UTC are different days whatever the local zone */
 	{"days are UTC days", {.keep_daily = 2}, {"2026-11-20T23:30:00Z", "2026-11-21T00:30:00Z"}, "0 1", NULL},
 	{"empty store", {.keep_last = 3}, {NULL}, "", NULL},
+	/* a tagged artifact (save --tag before-upgrade) is kept whatever the rules say... */
+	{"tagged kept", {.keep_last = 1, .keep_tagged = true},
+	 {"+2026-09-01T10:00:00Z", "2026-10-01T10:00:00Z", "2026-11-01T10:00:00Z"}, "0 2", "tagged"},
+	{"tagged kept under keep_monthly", {.keep_monthly = 1, .keep_tagged = true},
+	 {"+2026-11-01T10:00:00Z", "+2026-11-02T10:00:00Z", "2026-11-03T10:00:00Z", "2026-11-04T10:00:00Z"}, "0 1 3",
+	 "tagged"},
+	/* ...and still counts in the rules: it is the newest, so keep_last takes it */
+	{"tagged newest counts in keep_last", {.keep_last = 1, .keep_tagged = true},
+	 {"+2026-11-01T10:00:00Z", "2026-10-01T10:00:00Z"}, "0", "keep_last, tagged"},
+	/* ...unless keep_tagged is off */
+	{"keep_tagged off prunes tags", {.keep_last = 1, .keep_tagged = false},
+	 {"+2026-09-01T10:00:00Z", "2026-10-01T10:00:00Z", "2026-11-01T10:00:00Z"}, "2", "not kept by any rule"},
 };
 
 static bool in_list(const char *list, size_t i)
@@ -77,6 +89,9 @@ TEST(retention_table)
 			const char *t = tc->times[n];
 			items[n].good = t[0] != '!';
 			if (!items[n].good)
+				t++;
+			items[n].tagged = t[0] == '+';
+			if (items[n].tagged)
 				t++;
 			if (rv_parse_rfc3339(t, &items[n].created) < 0) {
 				unit_failed(__FILE__, __LINE__, "case '%s': bad time %s", tc->what, t);
