@@ -74,7 +74,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:h", options, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'f': from = optarg; break;
@@ -90,7 +90,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 				return cli_usage_error("drill", "--sample takes a number of keys from 1 to 100000, not '%s'", optarg);
 			break;
 		default:
-			return cli_usage_error("drill", "unknown option or missing value: %s", argv[optind - 1]);
+			return cli_option_error("drill", c, argc, argv);
 		}
 	}
 	if (optind < argc)

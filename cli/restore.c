@@ -257,7 +257,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'f': from = optarg; break;
 		case OPT_FROM_FILE: from_file = optarg; break;
@@ -273,7 +273,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 				return cli_usage_error("restore", "--timeout takes a duration up to 1h, like 60s or 2m, not '%s'", optarg);
 			break;
 		default:
-			return cli_usage_error("restore", "unknown option or missing value: %s", argv[optind - 1]);
+			return cli_option_error("restore", c, argc, argv);
 		}
 	}
 	if (optind < argc)

@@ -137,7 +137,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 	snprintf(full, sizeof full, "snapshot %s", cmd);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		bool ok = true;
 		switch (c) {
 		case 's':
@@ -160,9 +160,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 			ok = strcmp(cmd, "save") == 0;
 			break;
 		default:
-			if (optopt)
-				return cli_usage_error(full, "option -%c is unknown or needs a value", optopt), -1;
-			return cli_usage_error(full, "unknown option %s", argv[optind - 1]), -1;
+			return cli_option_error(full, c, argc, argv), -1;
 		}
 		if (!ok)
 			return cli_usage_error(full, "option %s does not apply to '%s'", argv[optind - 1], cmd), -1;

@@ -107,13 +107,14 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 	bool *up = rv_xcalloc(cs->n_members, sizeof *up), *ok = rv_xcalloc(cs->n_members, sizeof *ok);
 	int *rest = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *rest);
 	uint64_t leader = 0;
-	size_t n = 0, n_rest = 0;
+	size_t n = 0, n_rest = 0, n_unreachable = 0;
 	struct rv_buf down = {0}, why = {0}, skipped = {0};
 	int r = 0;
 
 	for (size_t i = 0; i < cs->n_members; i++) {
 		int e = etcd_status(ec, (int)i, &sts[i]);
 		if (e < 0) {
+			n_unreachable += e == -EHOSTUNREACH || e == -ETIMEDOUT;
 			rv_buf_printf(&down, "%s%s", down.len ? "; " : "", rv_errmsg(e));
 			rv_buf_printf(&why, "%s%s does not answer", why.len ? ", " : "", cs->members[i].name);
 			rv_buf_printf(&skipped, "skipping member %s for the snapshot: it does not answer\n",
@@ -181,7 +182,9 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 				order[n++] = rest[k];
 			}
 		}
-		if (n == 0 && n_rest == 0)
+		if (n == 0 && n_rest == 0 && n_unreachable == cs->n_members && n_unreachable)
+			r = cluster_fail_none_answers(cs, -EHOSTUNREACH, "there is nothing to snapshot");
+		else if (n == 0 && n_rest == 0)
 			r = rv_fail(-EHOSTUNREACH, "no member of cluster %s answers, so there is nothing to snapshot: %s",
 				    cs->name, down.data ? down.data : "no members configured");
 		else if (n == 0)

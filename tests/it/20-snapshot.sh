@@ -535,6 +535,6 @@ test_usage_errors_and_help() {
   rv snapshot list --bogus
   assert_rc 2
   rv snapshot save --store "ftp://x/y"
-  assert_rc 1
+  assert_rc 2 # a configuration problem
   assert_err_contains "scheme"
 }
