@@ -220,7 +220,7 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	}
 
 	t = rv_now_mono();
-	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true);
+	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true, -1);
 	d->phases.restore = rv_now_mono() - t;
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));

@@ -220,10 +220,13 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		goto out;
 	}
 
-	/* Leftovers of an earlier run that did not get this far are copies: start clean. */
+	/* Leftovers of an earlier run that did not get this far are copies, and nobody
+	 * writes into them: its tools died with it and we hold the lock they held. */
 	for (size_t i = 0; i < p->n_members && r == 0; i++) {
 		char dir[PATH_MAX];
 		rs_parent(p->members[i].staged_dir, dir, sizeof dir);
+		if (rv_path_exists(dir))
+			rv_info("removing %s, left by a restore that ended before it stopped any member", dir);
 		r = rs_rmtree(dir);
 		if (r == 0 && (r = rv_mkdir_p(dir, 0700)) < 0)
 			r = rv_fail(r, "cannot create the staging directory %s: %s", dir, strerror(-r));
@@ -274,7 +277,7 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		char (*dirs)[PATH_MAX] = rv_xcalloc(p->n_members, PATH_MAX);
 		for (size_t i = 0; i < p->n_members; i++)
 			snprintf(dirs[i], PATH_MAX, "%s", p->members[i].staged_dir);
-		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true);
+		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true, lock);
 		for (size_t i = 0; r == 0 && i < p->n_members; i++)
 			if (p->members[i].has_data)
 				r = rs_chown_like(dirs[i], p->members[i].data_dir);
