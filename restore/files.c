@@ -141,6 +141,12 @@ int rs_write_atomic(const char *path, const char *text)
 	return 0;
 }
 
+void rs_note_kept_aside(struct restore_plan *p)
+{
+	for (size_t i = 0; i < p->n_members; i++)
+		p->members[i].kept_aside = p->members[i].aside_dir[0] && rv_path_exists(p->members[i].aside_dir);
+}
+
 bool rs_is_mountpoint(const char *path)
 {
 	struct stat a, b;

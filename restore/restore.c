@@ -191,18 +191,18 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	r = rs_lock(o->state_dir, &lock);
 	if (r < 0)
 		goto out;
-	r = restore_pending(o->state_dir, &pend, &found);
-	if (r == 0 && found)
-		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
+	/* The cluster as it is, first: a refusal reports it too. */
+	r = rs_plan_members(cs, p);
 	if (r == 0)
-		r = rs_plan_members(cs, p);
+		rs_preflight(cs, p);
+	if (r == 0 && (r = restore_pending(o->state_dir, &pend, &found)) == 0 && found)
+		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
 	if (r == 0)
 		r = rs_find_tool(cs, p->tool, sizeof p->tool);
 	if (r == 0)
 		r = resolve(o, p);
 	if (r < 0)
 		goto out;
-	rs_preflight(cs, p);
 	if (p->cluster_serving && !o->force && !o->dry_run) {
 		r = rv_fail(-EBUSY,
 			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64
@@ -305,6 +305,7 @@ out:
 		rs_remove_staging(p);
 		rv_fail(r, "%s", msg);
 	}
+	rs_note_kept_aside(p);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();
@@ -334,6 +335,7 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
 		rs_guard_off(&g);
 	}
+	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();

@@ -36,6 +36,8 @@ int rs_write_atomic(const char *path, const char *text);
 int rs_chown_like(const char *tree, const char *like);
 /* Remove every member's staging dir (copies only; never a data dir). */
 void rs_remove_staging(const struct restore_plan *p);
+/* Set each member's kept_aside from what is on disk now (for the report). */
+void rs_note_kept_aside(struct restore_plan *p);
 /* True when path is a mount point (its parent is on another device). */
 bool rs_is_mountpoint(const char *path);
 
