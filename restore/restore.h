@@ -166,7 +166,8 @@ struct drill_report {
 	char report_path[PATH_MAX];
 };
 /* Run a drill and write its report. Returns 0 whenever the report was written (pass
- * or fail is in out->passed); a negative errno when not even that was possible. */
+ * or fail is in out->passed); a negative errno when not even that was possible, or
+ * -ENOENT without a report when the named artifact or file does not exist. */
 int restore_drill(const struct drill_opts *o, struct drill_report *out);
 /* The report as JSON text (malloc'd), the same object the report file holds. */
 char *restore_drill_json(const struct drill_report *r);
