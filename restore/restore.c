@@ -191,12 +191,16 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	r = rs_lock(o->state_dir, &lock);
 	if (r < 0)
 		goto out;
-	/* The cluster as it is, first: a refusal reports it too. */
-	r = rs_plan_members(cs, p);
+	/* An interrupted restore first: its dirs moved aside in this same second would
+	 * make the plan refuse with a worse message. Then the cluster as it is, so that
+	 * any later refusal reports it too. */
+	r = restore_pending(o->state_dir, &pend, &found);
+	if (r == 0 && found)
+		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
+	if (r == 0)
+		r = rs_plan_members(cs, p);
 	if (r == 0)
 		rs_preflight(cs, p);
-	if (r == 0 && (r = restore_pending(o->state_dir, &pend, &found)) == 0 && found)
-		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
 	if (r == 0)
 		r = rs_find_tool(cs, p->tool, sizeof p->tool);
 	if (r == 0)

@@ -141,6 +141,12 @@ test_restore_killed_as_it_starts_a_member_is_finished_or_undone() {
   # refuse to move its data dir).
   RV_TEST_CRASH_AT=member-forked rv restore --from latest --yes --force
   assert_rc 137
+  # The next restore names the two ways out (also within the second the killed one
+  # moved the old dirs aside in, when its plan's names are taken).
+  rv restore --from latest --yes --force
+  assert_rc 1
+  assert_err_contains "interrupted at step 'starting'"
+  assert_err_contains "'regvault restore --resume'"
   rv restore --rollback
   assert_ok
   assert_cluster_holds "$old" "the data from before the restore"
