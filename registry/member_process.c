@@ -269,6 +269,11 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
+static int spawn_failed(const struct member_spec *m, int e)
+{
+	return rv_fail(e, "cannot start member %s: fork failed: %s", m->name, strerror(-e));
+}
+
 /* Double fork: the etcd is re-parented away from us (no zombie in a long-running
  * regvault), in its own session (a terminal's ^C does not reach it), stdin from
  * /dev/null, stdout and stderr appended to its log. A pipe carries the grandchild's
@@ -277,11 +282,6 @@ static void free_argv(char **argv)
  * nothing records (it could not be stopped: stop only trusts the pid file); EOF on
  * that pipe makes it exit instead. A close-on-exec pipe tells the parent whether
  * execv succeeded. */
-static int spawn_failed(const struct member_spec *m, int e)
-{
-	return rv_fail(e, "cannot start member %s: fork failed: %s", m->name, strerror(-e));
-}
-
 static int spawn_detached(char *const argv[], int log_fd, const struct member_spec *m, pid_t *pid_out,
 			  int *exec_errno)
 {
@@ -352,10 +352,10 @@ static int spawn_detached(char *const argv[], int log_fd, const struct member_sp
 	close(null_fd);
 	close(pid_pipe[1]);
 	close(err_pipe[1]);
-	close(go_pipe[0]);
 	if (child < 0) {
 		close(pid_pipe[0]);
 		close(err_pipe[0]);
+		close(go_pipe[0]);
 		close(go_pipe[1]);
 		return spawn_failed(m, -fork_errno);
 	}
@@ -367,6 +367,7 @@ static int spawn_detached(char *const argv[], int log_fd, const struct member_sp
 		;
 	if (got != sizeof gc || gc <= 0) {
 		close(err_pipe[0]);
+		close(go_pipe[0]);
 		close(go_pipe[1]);
 		return spawn_failed(m, -ECHILD);
 	}
@@ -378,7 +379,10 @@ static int spawn_detached(char *const argv[], int log_fd, const struct member_sp
 	int r = write_pid_file(m, gc);
 	if (r == 0 && write(go_pipe[1], "g", 1) != 1)
 		r = rv_fail(-errno, "cannot start member %s: cannot signal its process: %s", m->name, strerror(errno));
-	close(go_pipe[1]); /* without "g", EOF: the grandchild exits */
+	/* Without "g", EOF: the grandchild exits. Our read end stayed open so that a
+	 * grandchild gone already cannot make the write raise SIGPIPE. */
+	close(go_pipe[1]);
+	close(go_pipe[0]);
 	if (r < 0) {
 		close(err_pipe[0]);
 		return r;
