@@ -125,8 +125,10 @@ static void print_json(const struct restore_report *rep, int r, bool dry_run)
 	json_object_set_new(j, "artifact", json_string(p->artifact));
 	json_object_set_new(j, "store", p->store[0] ? json_string(p->store) : json_null());
 	json_object_set_new(j, "snapshot_revision", json_integer(p->snapshot_revision));
-	json_object_set_new(j, "cluster_revision_before", json_integer(p->cluster_revision));
-	json_object_set_new(j, "cluster_serving_before", json_boolean(p->cluster_serving));
+	/* null when the members were not asked (a refusal before, --rollback, --resume) */
+	json_object_set_new(j, "cluster_revision_before",
+			    p->cluster_observed ? json_integer(p->cluster_revision) : json_null());
+	json_object_set_new(j, "cluster_serving_before", p->cluster_observed ? json_boolean(p->cluster_serving) : json_null());
 	json_object_set_new(j, "token", p->token[0] ? json_string(p->token) : json_null());
 	json_object_set_new(j, "revision", rep->done ? json_integer(rep->revision) : json_null());
 	json_object_set_new(j, "revision_now", rep->done ? json_integer(rep->revision_now) : json_null());
@@ -137,7 +139,11 @@ static void print_json(const struct restore_report *rep, int r, bool dry_run)
 		json_t *o = json_object();
 		json_object_set_new(o, "name", json_string(p->members[i].name));
 		json_object_set_new(o, "data_dir", json_string(p->members[i].data_dir));
-		json_object_set_new(o, "old_data_dir", p->members[i].has_data ? json_string(p->members[i].aside_dir) : json_null());
+		/* Where the old data dir is now, or in a dry run would be: never a path
+		 * nothing was moved to. */
+		const struct restore_member_plan *m = &p->members[i];
+		bool kept = m->kept_aside || (dry_run && r == 0 && m->has_data);
+		json_object_set_new(o, "old_data_dir", kept ? json_string(m->aside_dir) : json_null());
 		json_array_append_new(ms, o);
 	}
 	json_object_set_new(j, "members", ms);

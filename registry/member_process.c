@@ -269,33 +269,56 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
+static int spawn_failed(const struct member_spec *m, int e)
+{
+	return rv_fail(e, "cannot start member %s: fork failed: %s", m->name, strerror(-e));
+}
+
 /* Double fork: the etcd is re-parented away from us (no zombie in a long-running
  * regvault), in its own session (a terminal's ^C does not reach it), stdin from
- * /dev/null, stdout and stderr appended to its log. A close-on-exec pipe tells the
- * parent whether execv succeeded; a second pipe carries the grandchild's pid. */
-static int spawn_detached(char *const argv[], int log_fd, pid_t *pid_out, int *exec_errno)
+ * /dev/null, stdout and stderr appended to its log. A pipe carries the grandchild's
+ * pid; the grandchild execs etcd only once its pid file is written and the parent
+ * says go on a third pipe, so a regvault killed in between leaves no etcd that
+ * nothing records (it could not be stopped: stop only trusts the pid file); EOF on
+ * that pipe makes it exit instead. A close-on-exec pipe tells the parent whether
+ * execv succeeded. */
+static int spawn_detached(char *const argv[], int log_fd, const struct member_spec *m, pid_t *pid_out,
+			  int *exec_errno)
 {
-	int pid_pipe[2], err_pipe[2];
+	int pid_pipe[2], err_pipe[2], go_pipe[2];
 	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null_fd < 0)
-		return -errno;
+		return spawn_failed(m, -errno);
 	if (pipe2(pid_pipe, O_CLOEXEC) < 0) {
 		int e = -errno;
 		close(null_fd);
-		return e;
+		return spawn_failed(m, e);
 	}
 	if (pipe2(err_pipe, O_CLOEXEC) < 0) {
 		int e = -errno;
 		close(null_fd);
 		close(pid_pipe[0]);
 		close(pid_pipe[1]);
-		return e;
+		return spawn_failed(m, e);
+	}
+	if (pipe2(go_pipe, O_CLOEXEC) < 0) {
+		int e = -errno;
+		close(null_fd);
+		close(pid_pipe[0]);
+		close(pid_pipe[1]);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		return spawn_failed(m, e);
 	}
 	pid_t child = fork();
 	if (child == 0) {
 		setsid();
 		pid_t gc = fork();
 		if (gc == 0) {
+			char go = 0;
+			close(go_pipe[1]);
+			if (read(go_pipe[0], &go, 1) != 1)
+				_exit(1); /* the parent is gone, or could not record us */
 			sigset_t all;
 			sigemptyset(&all);
 			sigprocmask(SIG_SETMASK, &all, NULL);
@@ -332,7 +355,9 @@ static int spawn_detached(char *const argv[], int log_fd, pid_t *pid_out, int *e
 	if (child < 0) {
 		close(pid_pipe[0]);
 		close(err_pipe[0]);
-		return -fork_errno;
+		close(go_pipe[0]);
+		close(go_pipe[1]);
+		return spawn_failed(m, -fork_errno);
 	}
 	pid_t gc = -1;
 	size_t got = 0;
@@ -342,7 +367,25 @@ static int spawn_detached(char *const argv[], int log_fd, pid_t *pid_out, int *e
 		;
 	if (got != sizeof gc || gc <= 0) {
 		close(err_pipe[0]);
-		return -ECHILD;
+		close(go_pipe[0]);
+		close(go_pipe[1]);
+		return spawn_failed(m, -ECHILD);
+	}
+	/* Test hook: RV_TEST_CRASH_AT=member-forked kills us here, between the fork
+	 * and the pid file, as SIGKILL at a random moment can. */
+	const char *crash = getenv("RV_TEST_CRASH_AT");
+	if (crash && strcmp(crash, "member-forked") == 0)
+		raise(SIGKILL);
+	int r = write_pid_file(m, gc);
+	if (r == 0 && write(go_pipe[1], "g", 1) != 1)
+		r = rv_fail(-errno, "cannot start member %s: cannot signal its process: %s", m->name, strerror(errno));
+	/* Without "g", EOF: the grandchild exits. Our read end stayed open so that a
+	 * grandchild gone already cannot make the write raise SIGPIPE. */
+	close(go_pipe[1]);
+	close(go_pipe[0]);
+	if (r < 0) {
+		close(err_pipe[0]);
+		return r;
 	}
 	int e = 0;
 	got = 0;
@@ -385,21 +428,17 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 	char **argv = build_etcd_argv(cs, m, bin, data_dir);
 	pid_t pid = 0;
 	int exec_errno = 0;
-	r = spawn_detached(argv, log_fd, &pid, &exec_errno);
+	r = spawn_detached(argv, log_fd, m, &pid, &exec_errno);
 	free_argv(argv);
 	close(log_fd);
 	if (r < 0)
-		return rv_fail(r, "cannot start member %s: fork failed: %s", m->name, strerror(-r));
-	if (exec_errno)
+		return r;
+	if (exec_errno) {
+		remove_pid_file(m);
 		return rv_fail(-exec_errno, "cannot start member %s: cannot execute %s: %s", m->name, bin,
 			       strerror(exec_errno));
-	rv_debug("member %s started as pid %d (%s)", m->name, (int)pid, bin);
-	r = write_pid_file(m, pid);
-	if (r < 0) {
-		/* Without its pid file we could not stop it later: do not leave it behind. */
-		kill(pid, SIGKILL);
-		return r;
 	}
+	rv_debug("member %s started as pid %d (%s)", m->name, (int)pid, bin);
 	return 0;
 }
 

@@ -178,9 +178,17 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	rv_utc_rfc3339(now, d->drilled_at);
 	etcd_global_init();
 
-	r = rs_find_tool(o->cs, tool, sizeof tool);
+	r = drill_resolve(o, d, &m, &created);
+	if (r == -ENOENT && (o->db_file || (o->from && strcmp(o->from, "latest") != 0))) {
+		/* A name or file that is not there is a typo, not a failed drill: no
+		 * report (an empty store with "latest" is one, and gets its report). */
+		r = rv_fail_wrap(r, "drill refused, no report written");
+		free(s);
+		etcd_global_shutdown();
+		return r;
+	}
 	if (r == 0)
-		r = drill_resolve(o, d, &m, &created);
+		r = rs_find_tool(o->cs, tool, sizeof tool);
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));
 		goto report;
@@ -220,7 +228,7 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	}
 
 	t = rv_now_mono();
-	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true);
+	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true, -1);
 	d->phases.restore = rv_now_mono() - t;
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));

@@ -4,10 +4,11 @@
  * large db the three run in the time of one (given the cores). */
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,19 +65,60 @@ static bool is_etcdutl(const char *tool)
 	return strcmp(b ? b + 1 : tool, "etcdutl") == 0;
 }
 
-/* Start argv with stdout and stderr going to log (or to a pipe read by the caller). */
-static int spawn_logged(char *const argv[], const char *log, pid_t *pid)
+/* Start argv with stdin from /dev/null and stdout and stderr going to log. The child
+ * dies with us (a restore killed outright must not leave a tool writing into a
+ * staging dir the next restore removes) and holds hold_fd, the restore lock, for as
+ * long as it lives: whoever takes the lock next knows no tool of ours still runs.
+ * Between fork and exec only async-signal-safe calls: gRPC has threads. */
+static int spawn_logged(char *const argv[], const char *log, int hold_fd, pid_t *pid)
 {
-	posix_spawn_file_actions_t fa;
-	int r;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	pid_t parent = getpid();
+	int log_fd, null_fd, err_pipe[2], e = 0;
+	size_t got = 0;
+
+	log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		return -errno;
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+		e = -errno;
+		close(log_fd);
+		if (null_fd >= 0)
+			close(null_fd);
+		return e;
+	}
 	setenv("ETCDCTL_API", "3", 1);
-	r = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	return -r;
+	*pid = fork();
+	if (*pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127); /* the parent is gone already */
+		if (hold_fd >= 0)
+			fcntl(hold_fd, F_SETFD, 0);
+		dup2(null_fd, 0);
+		dup2(log_fd, 1);
+		dup2(log_fd, 2);
+		execve(argv[0], argv, environ);
+		e = errno;
+		if (write(err_pipe[1], &e, sizeof e) < 0) {
+			/* nothing left to tell */
+		}
+		_exit(127);
+	}
+	e = *pid < 0 ? -errno : 0;
+	close(log_fd);
+	close(null_fd);
+	close(err_pipe[1]);
+	if (e == 0) {
+		int exec_errno = 0;
+		rv_read_full(err_pipe[0], &exec_errno, sizeof exec_errno, &got); /* EOF: execve succeeded */
+		if (got == sizeof exec_errno) {
+			while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			e = -exec_errno;
+		}
+	}
+	close(err_pipe[0]);
+	return e;
 }
 
 /* The last non-empty line of a log, for messages. */
@@ -95,7 +137,7 @@ static void log_last_line(const char *log, char *out, size_t len)
 }
 
 int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path, const char *token,
-		       char (*dirs)[PATH_MAX], bool skip_hash_check)
+		       char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd)
 {
 	char *ic = cluster_initial_cluster(cs);
 	pid_t *pids = rv_xcalloc(cs->n_members, sizeof(pid_t));
@@ -124,7 +166,7 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 			argv[a++] = "--skip-hash-check";
 		argv[a] = NULL;
 		snprintf(log, sizeof log, "%s.log", dirs[i]);
-		r = spawn_logged(argv, log, &pids[i]);
+		r = spawn_logged(argv, log, lock_fd, &pids[i]);
 		if (r < 0) {
 			pids[i] = 0;
 			if (!first)

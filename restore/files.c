@@ -94,7 +94,14 @@ int rs_lock(const char *state_dir, int *fd)
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return rv_fail(-errno, "cannot open the restore lock %s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+	/* The tools of a restore killed a moment ago hold the lock until they are gone,
+	 * which takes them a moment after they were killed with it: wait that long. */
+	int waited = 0;
+	while ((r = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && waited < RS_LOCK_WAIT_MS) {
+		rv_sleep_ms(50);
+		waited += 50;
+	}
+	if (r < 0) {
 		int e = errno;
 		close(*fd);
 		*fd = -1;
@@ -132,6 +139,12 @@ int rs_write_atomic(const char *path, const char *text)
 	}
 	rv_fsync_parent(path);
 	return 0;
+}
+
+void rs_note_kept_aside(struct restore_plan *p)
+{
+	for (size_t i = 0; i < p->n_members; i++)
+		p->members[i].kept_aside = p->members[i].aside_dir[0] && rv_path_exists(p->members[i].aside_dir);
 }
 
 bool rs_is_mountpoint(const char *path)

@@ -52,6 +52,7 @@ void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p)
 	etcd_client *c = NULL;
 	p->cluster_revision = 0;
 	p->n_healthy = 0;
+	p->cluster_observed = true;
 	for (size_t i = 0; i < p->n_members; i++) {
 		p->members[i].running = rs_member_running(cs, i);
 		p->members[i].healthy = false;

@@ -191,18 +191,22 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	r = rs_lock(o->state_dir, &lock);
 	if (r < 0)
 		goto out;
+	/* An interrupted restore first: its dirs moved aside in this same second would
+	 * make the plan refuse with a worse message. Then the cluster as it is, so that
+	 * any later refusal reports it too. */
 	r = restore_pending(o->state_dir, &pend, &found);
 	if (r == 0 && found)
 		r = rv_fail(-EBUSY, "restore refused: %s", pend.hint);
 	if (r == 0)
 		r = rs_plan_members(cs, p);
 	if (r == 0)
+		rs_preflight(cs, p);
+	if (r == 0)
 		r = rs_find_tool(cs, p->tool, sizeof p->tool);
 	if (r == 0)
 		r = resolve(o, p);
 	if (r < 0)
 		goto out;
-	rs_preflight(cs, p);
 	if (p->cluster_serving && !o->force && !o->dry_run) {
 		r = rv_fail(-EBUSY,
 			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64
@@ -220,10 +224,13 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		goto out;
 	}
 
-	/* Leftovers of an earlier run that did not get this far are copies: start clean. */
+	/* Leftovers of an earlier run that did not get this far are copies, and nobody
+	 * writes into them: its tools died with it and we hold the lock they held. */
 	for (size_t i = 0; i < p->n_members && r == 0; i++) {
 		char dir[PATH_MAX];
 		rs_parent(p->members[i].staged_dir, dir, sizeof dir);
+		if (rv_path_exists(dir))
+			rv_info("removing %s, left by a restore that ended before it stopped any member", dir);
 		r = rs_rmtree(dir);
 		if (r == 0 && (r = rv_mkdir_p(dir, 0700)) < 0)
 			r = rv_fail(r, "cannot create the staging directory %s: %s", dir, strerror(-r));
@@ -274,7 +281,7 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		char (*dirs)[PATH_MAX] = rv_xcalloc(p->n_members, PATH_MAX);
 		for (size_t i = 0; i < p->n_members; i++)
 			snprintf(dirs[i], PATH_MAX, "%s", p->members[i].staged_dir);
-		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true);
+		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true, lock);
 		for (size_t i = 0; r == 0 && i < p->n_members; i++)
 			if (p->members[i].has_data)
 				r = rs_chown_like(dirs[i], p->members[i].data_dir);
@@ -302,6 +309,7 @@ out:
 		rs_remove_staging(p);
 		rv_fail(r, "%s", msg);
 	}
+	rs_note_kept_aside(p);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();
@@ -331,6 +339,7 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
 		rs_guard_off(&g);
 	}
+	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();

@@ -46,6 +46,7 @@ struct restore_member_plan {
 	bool running;              /* its etcd runs now */
 	bool healthy;
 	int64_t revision;          /* its revision now, 0 if it did not answer */
+	bool kept_aside;           /* when the restore ended: the old data dir is at aside_dir */
 };
 
 struct restore_plan {
@@ -54,6 +55,8 @@ struct restore_plan {
 	struct snap_manifest m;  /* from the store's listing; m.revision is the snapshot's */
 	int64_t snapshot_revision;
 	int64_t cluster_revision; /* highest revision a member reported now; 0 if none */
+	bool cluster_observed;    /* the preflight asked the members; else the cluster_*
+				   * fields and n_healthy say nothing */
 	bool cluster_serving;     /* a quorum of members healthy with a leader */
 	size_t n_healthy;
 	char stamp[17];           /* UTC time of this restore, 20261121T215213Z */
@@ -163,7 +166,8 @@ struct drill_report {
 	char report_path[PATH_MAX];
 };
 /* Run a drill and write its report. Returns 0 whenever the report was written (pass
- * or fail is in out->passed); a negative errno when not even that was possible. */
+ * or fail is in out->passed); a negative errno when not even that was possible, or
+ * -ENOENT without a report when the named artifact or file does not exist. */
 int restore_drill(const struct drill_opts *o, struct drill_report *out);
 /* The report as JSON text (malloc'd), the same object the report file holds. */
 char *restore_drill_json(const struct drill_report *r);

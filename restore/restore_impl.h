@@ -14,6 +14,7 @@
 #define RS_LOCK_NAME "restore.lock"
 #define RS_DEFAULT_WAIT_MS 60000
 #define RS_STOP_TIMEOUT_MS 15000
+#define RS_LOCK_WAIT_MS 3000
 
 /* ---- paths and files (files.c) ---- */
 /* dirname of path into out. */
@@ -24,8 +25,8 @@ int rs_rename(const char *from, const char *to);
 int rs_rmtree(const char *path);
 /* Bytes under path (files only, not following links). */
 uint64_t rs_du(const char *path);
-/* Take the restore lock in state_dir (created if needed); -EBUSY with a message when
- * another restore holds it. */
+/* Take the restore lock in state_dir (created if needed), waiting up to
+ * RS_LOCK_WAIT_MS; -EBUSY with a message when another restore holds it. */
 int rs_lock(const char *state_dir, int *fd);
 void rs_unlock(int fd);
 /* Write text to path atomically (temp, fsync, rename, fsync dir). */
@@ -35,6 +36,8 @@ int rs_write_atomic(const char *path, const char *text);
 int rs_chown_like(const char *tree, const char *like);
 /* Remove every member's staging dir (copies only; never a data dir). */
 void rs_remove_staging(const struct restore_plan *p);
+/* Set each member's kept_aside from what is on disk now (for the report). */
+void rs_note_kept_aside(struct restore_plan *p);
 /* True when path is a mount point (its parent is on another device). */
 bool rs_is_mountpoint(const char *path);
 
@@ -66,9 +69,11 @@ int rs_check_space(const struct restore_plan *p, uint64_t db_size);
 /* etcdutl beside the etcd binary or on PATH, else etcdctl. */
 int rs_find_tool(const struct cluster_spec *cs, char *out, size_t len);
 /* Restore every member of cs from db_path into dirs[i], all in parallel. Logs go to
- * <dir>.log beside each. skip_hash_check when the db was verified already. */
+ * <dir>.log beside each. skip_hash_check when the db was verified already. The
+ * tools die with this process and hold lock_fd (the restore lock, or -1) while
+ * they run. */
 int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path,
-		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check);
+		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd);
 
 /* ---- members (members.c) ---- */
 bool rs_member_running(const struct cluster_spec *cs, size_t i);

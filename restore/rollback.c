@@ -194,6 +194,7 @@ int restore_rollback(const struct cluster_spec *cs, const char *state_dir, int w
 	}
 	if (r < 0 && out->rollback[0])
 		r = rv_fail(r, "%s", out->rollback);
+	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	return r;

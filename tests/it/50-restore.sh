@@ -95,11 +95,30 @@ test_refusals_before_anything_changes() {
   assert_err_contains "healthy and serving at revision"
   assert_err_contains "(revision $SNAPREV)"
   assert_err_contains "--force"
+  # Its JSON reports the cluster as the preflight saw it and no old data dir, since
+  # none was moved aside; so does a refusal of an unknown artifact.
+  local rev; rev=$(ectl -w json get /k/a | jq -r .header.revision)
+  rv -o json restore --from latest --yes
+  assert_rc 1
+  assert_eq "$(json_get .result)" refused result
+  assert_eq "$(json_get .cluster_serving_before)" true cluster_serving_before
+  assert_eq "$(json_get .cluster_revision_before)" "$rev" cluster_revision_before
+  assert_eq "$(json_get '[.members[].old_data_dir] | map(select(. != null)) | length')" 0 "old_data_dir set"
+  assert_eq "$(json_get '.members | length')" 3 members
+  rv -o json restore --from no-such-artifact --yes --force
+  assert_rc 1
+  assert_eq "$(json_get .cluster_serving_before)" true "cluster_serving_before (unknown artifact)"
+  assert_eq "$(json_get '[.members[].old_data_dir] | map(select(. != null)) | length')" 0 "old_data_dir set (unknown artifact)"
   # No terminal and no --yes: refuse (usage).
   rv restore --from latest --force </dev/null
   assert_rc 2
   assert_err_contains "--yes"
   # --dry-run shows the plan, verifies, changes nothing.
+  rv -o json restore --from latest --dry-run
+  assert_ok
+  assert_eq "$(json_get .result)" planned result
+  [[ $(json_get '.members[0].old_data_dir') == "$T/c/etcd1.before-restore-"* ]] ||
+    fail "a dry run's old_data_dir is not where the plan keeps it: $(json_get '.members[0].old_data_dir')"
   rv restore --from latest --dry-run
   assert_ok
   assert_out_contains "Restore plan"

@@ -106,9 +106,24 @@ test_drill_usage_and_empty_store() {
   rv drill extra
   assert_rc 2
   mkdir -p "$T/c/backups"
+  # A name or file that is not there is refused: one sentence, no failed report.
+  rv drill --from no-such-artifact
+  assert_rc 1
+  assert_err_contains "drill refused, no report written: "
+  assert_err_contains "no-such-artifact"
+  assert_out_not_contains "Drill FAIL"
+  rv -o json drill --from no-such-artifact
+  assert_rc 1
+  assert_eq "$OUT" "" "stdout"
+  rv drill --from-file "$T/no-such.db"
+  assert_rc 1
+  assert_err_contains "$T/no-such.db"
+  assert_no_file "$T/c/state/drills"
+  # An empty store is a failed drill, with its report.
   rv drill
   assert_rc 1
   assert_out_contains "Drill FAIL"
+  assert_eq "$(ls "$T/c/state/drills" | wc -l)" 1 "reports written"
 }
 
 test_drill_is_valgrind_clean() {
