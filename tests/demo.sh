@@ -72,4 +72,6 @@ The demo cluster keeps running. Try:
   $RV --config $CFG drill --from latest
 Stop it with:
   $RV --config $CFG cluster down
+To follow the README's first session, say once:
+  export PATH=$ROOT/build:\$PATH REGVAULT_CONFIG=$CFG
 MSG
