@@ -31,7 +31,7 @@ CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
 endif
 
-MODULES  := common registry snapshot maint restore scheduler
+MODULES  := common etcd registry snapshot maint restore scheduler
 LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 UNIT_SRCS:= $(sort $(wildcard tests/unit/*.c))
