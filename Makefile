@@ -6,6 +6,9 @@
 #   make demo       deps + build + a local three-member cluster, a snapshot, status
 #   make SAN=1      sanitizer build in build/asan
 #   make TSAN=1     ThreadSanitizer build in build/tsan (for the threaded S3 store)
+#   make HOOKS=1    the normal flags with the test hooks, in build/hooks (for valgrind)
+# The test hooks (-DRV_TEST_HOOKS: RV_TEST_CRASH_AT, REGVAULT_S3_MAX_ATTEMPTS...) are
+# in the SAN, TSAN and HOOKS builds only, never in build/regvault, the one packaged.
 
 BUILD   ?= build
 ifeq ($(SAN),1)
@@ -13,6 +16,9 @@ BUILD   := build/asan
 endif
 ifeq ($(TSAN),1)
 BUILD   := build/tsan
+endif
+ifeq ($(HOOKS),1)
+BUILD   := build/hooks
 endif
 
 CC      ?= cc
@@ -30,8 +36,11 @@ ifeq ($(TSAN),1)
 CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
 endif
+ifneq ($(filter 1,$(SAN) $(TSAN) $(HOOKS)),)
+CFLAGS  += -DRV_TEST_HOOKS
+endif
 
-MODULES  := common registry snapshot maint restore scheduler
+MODULES  := common etcd registry snapshot maint restore scheduler
 LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 UNIT_SRCS:= $(sort $(wildcard tests/unit/*.c))

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "common/common.h"
-#include "registry/registry.h"
+#include "etcd/etcd.h"
 
 static int discard(const uint8_t *data, size_t len, uint64_t total, void *ud)
 {

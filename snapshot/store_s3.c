@@ -107,9 +107,11 @@ static int build_cfg(const struct s3_opts *o, const char *location, struct s3_cf
 	c->ca_file = o->ca_file && *o->ca_file ? rv_strdup(o->ca_file) : NULL;
 	c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 300;
 	c->max_attempts = MAX_ATTEMPTS;
+#ifdef RV_TEST_HOOKS
 	const char *env_attempts = getenv("REGVAULT_S3_MAX_ATTEMPTS"); /* tests of giving up */
 	if (env_attempts && atoi(env_attempts) > 0)
 		c->max_attempts = atoi(env_attempts);
+#endif
 
 	struct rv_buf e = {0};
 	if (o->endpoint && *o->endpoint) {
@@ -327,12 +329,17 @@ static int cleanup_s3(struct store *st)
 	struct s3_store *s = (struct s3_store *)st;
 	char *key_marker = NULL, *id_marker = NULL, what[512];
 	int64_t age = CLEANUP_AGE_S, now = rv_now_unix();
-	const char *env_age = getenv("REGVAULT_S3_CLEANUP_AGE_S"); /* tests */
+	bool age_from_test = false;
 	int r = 0, aborted = 0;
 
-	if (env_age && *env_age)
+#ifdef RV_TEST_HOOKS
+	const char *env_age = getenv("REGVAULT_S3_CLEANUP_AGE_S"); /* tests of cleaning up */
+	if (env_age && *env_age) {
 		age = atoll(env_age);
-	if (age < 2LL * s->cfg.timeout_s && !(env_age && *env_age))
+		age_from_test = true;
+	}
+#endif
+	if (age < 2LL * s->cfg.timeout_s && !age_from_test)
 		age = 2LL * s->cfg.timeout_s;
 	snprintf(what, sizeof(what), "listing unfinished uploads in %s", s->url);
 	for (;;) {

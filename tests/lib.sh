@@ -31,6 +31,22 @@ run() {
 
 rv() { run "$RV_BIN" --config "$CFG" --no-progress "$@"; }
 
+# The test hooks (RV_TEST_CRASH_AT, RV_TEST_SIGNAL_AT, REGVAULT_S3_MAX_ATTEMPTS,
+# REGVAULT_S3_CLEANUP_AGE_S) are compiled into the test builds only (-DRV_TEST_HOOKS:
+# make SAN=1, TSAN=1 or HOOKS=1). A test file that sets them calls need_test_hooks in
+# its setup_file, then runs regvault with rv_hooked: RV_BIN when it has the hooks (the
+# sanitizer builds do), else build/hooks/regvault, built then.
+has_test_hooks() { grep -qa RV_TEST_CRASH_AT "$1"; }
+need_test_hooks() {
+  RV_HOOKS_BIN=$RV_BIN
+  if ! has_test_hooks "$RV_BIN"; then
+    make -s -C "$RV_ROOT" HOOKS=1 all >/dev/null
+    RV_HOOKS_BIN=$RV_ROOT/build/hooks/regvault
+  fi
+  export_env RV_HOOKS_BIN
+}
+rv_hooked() { run "${RV_HOOKS_BIN:?need_test_hooks was not called}" --config "$CFG" --no-progress "$@"; }
+
 assert_rc() { [ "$RC" -eq "$1" ] || fail "exit code $RC, expected $1 (stderr: ${ERR:0:300})"; }
 assert_ok() { assert_rc 0; }
 assert_out_contains() { [[ $OUT == *"$1"* ]] || fail "stdout does not contain '$1': ${OUT:0:300}"; }

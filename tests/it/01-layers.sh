@@ -4,15 +4,15 @@
 # level of a module; modules of one level do not use each other
 level() {
   case $1 in
-    common) echo 0 ;; registry) echo 1 ;; snapshot|maint) echo 2 ;;
-    restore) echo 3 ;; scheduler) echo 4 ;; cli) echo 5 ;; *) echo 99 ;;
+    common) echo 0 ;; etcd) echo 1 ;; registry) echo 2 ;; snapshot|maint) echo 3 ;;
+    restore) echo 4 ;; scheduler) echo 5 ;; cli) echo 6 ;; *) echo 99 ;;
   esac
 }
 
 test_modules_use_only_lower_layers_through_public_headers() {
   local bad="" f mod inc dep
   cd "$RV_ROOT"
-  for f in common/*.[ch] registry/*.[ch] snapshot/*.[ch] maint/*.[ch] restore/*.[ch] scheduler/*.[ch] cli/*.[ch]; do
+  for f in common/*.[ch] etcd/*.[ch] registry/*.[ch] snapshot/*.[ch] maint/*.[ch] restore/*.[ch] scheduler/*.[ch] cli/*.[ch]; do
     [ -e "$f" ] || continue
     mod=${f%%/*}
     while read -r inc; do

@@ -1,12 +1,13 @@
 # The S3 store (snapshot/store_s3.c) against a real S3 server (Ceph RGW), driven
 # through the store API by build/store-tool; faults through tests/tools/faultproxy.py.
 
-# the sanitizer build beside the regvault under test, when that is the one tested
-ST=$(dirname "$RV_BIN")/store-tool
+# the sanitizer build beside the regvault under test, when that is the one tested,
+# else the normal flags with the test hooks (REGVAULT_S3_MAX_ATTEMPTS...) compiled in
+if [[ $RV_BIN == */asan/* ]]; then ST=$(dirname "$RV_BIN")/store-tool; else ST=$RV_ROOT/build/hooks/store-tool; fi
 
 setup_file() {
   if [[ $ST == */asan/* ]]; then make -s -C "$RV_ROOT" SAN=1 build/asan/store-tool >/dev/null
-  else make -s -C "$RV_ROOT" build/store-tool >/dev/null; fi
+  else make -s -C "$RV_ROOT" HOOKS=1 build/hooks/store-tool >/dev/null; fi
   start_rgw
   start_fault_proxy
   head -c 150000 /dev/urandom >"$T_FILE_DIR/small"
@@ -490,12 +491,13 @@ test_cleanup_removes_only_old_unfinished_uploads() {
   assert_eq "$(uploads killed/)" "" "unfinished uploads after cleanup of old ones"
 }
 
-# valgrind stays clean on the S3 store (normal build; threads, curl, retries, an abort).
+# valgrind stays clean on the S3 store (the normal flags, with the test hooks for the
+# retries given up and the cleanup; threads, curl, retries, an abort).
 test_store_is_valgrind_clean() {
   command -v valgrind >/dev/null || skip "valgrind is not installed"
-  make -s -C "$RV_ROOT" build/store-tool >/dev/null || fail "cannot build build/store-tool"
+  make -s -C "$RV_ROOT" HOOKS=1 build/hooks/store-tool >/dev/null || fail "cannot build build/hooks/store-tool"
   local vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
-    --errors-for-leak-kinds=definite --suppressions="$RV_ROOT/tests/valgrind.supp" "$RV_ROOT/build/store-tool")
+    --errors-for-leak-kinds=definite --suppressions="$RV_ROOT/tests/valgrind.supp" "$RV_ROOT/build/hooks/store-tool")
   s3env vg "$PROXY"
   plan "status PUT partNumber=1 503" "dropresp GET v.tar.zst 3000000"
   run "${vg[@]}" put "$T_FILE_DIR/big" v.tar.zst

@@ -15,6 +15,7 @@ setup_file() {
   chmod 600 "$T_FILE_DIR/secret" "$T_FILE_DIR/wrong-secret"
   BASE_CFG=$CFG
   export_env CFG ENDPOINTS BASE_CFG
+  need_test_hooks # a save that gives up soon
 }
 
 teardown_file() {
@@ -200,7 +201,7 @@ test_list_reads_one_sidecar_per_artifact() {
 test_save_that_cannot_finish_leaves_nothing() {
   s3cfg give-up "$PROXY"
   plan "status PUT partNumber=2 503 x*"
-  REGVAULT_S3_MAX_ATTEMPTS=2 rv snapshot save
+  REGVAULT_S3_MAX_ATTEMPTS=2 rv_hooked snapshot save
   assert_rc 1
   assert_err_contains "kept answering 503 SlowDown uploading part 2"
   plan

@@ -5,6 +5,11 @@
 # Ports picked at random may still be taken by the time etcd binds them: start again
 # on fresh ports rather than fail.
 
+# The killed and interrupted restores below need the test hooks.
+setup_file() {
+  need_test_hooks
+}
+
 # Every key and value a member holds, read from that member alone.
 member_dump() { # member_dump CLIENT_URL
   etcdctl --endpoints="$1" --consistency=s --command-timeout=10s get --prefix "" 
@@ -191,7 +196,7 @@ test_member_that_cannot_start_rolls_back() {
 test_killed_restore_leaves_a_message_and_rollback_undoes_it() {
   setup_data
   # Killed right after the members stopped, before any data dir moved.
-  RV_TEST_CRASH_AT=swapping rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=swapping rv_hooked restore --from latest --yes --force
   assert_rc 137
   assert_file "$T/c/state/restore-journal.json"
   assert_file "$T/c/etcd1/member/wal"
@@ -218,7 +223,7 @@ test_killed_restore_leaves_a_message_and_rollback_undoes_it() {
 test_killed_after_the_swap_rollback_puts_the_old_dirs_back() {
   setup_data
   # Killed after the data dirs were swapped, before the start.
-  RV_TEST_CRASH_AT=starting rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=starting rv_hooked restore --from latest --yes --force
   assert_rc 137
   for i in 1 2 3; do
     ls -d "$T/c/etcd$i.before-restore-"* >/dev/null 2>&1 || fail "old data dir of etcd$i is not kept"
@@ -236,7 +241,7 @@ test_killed_after_the_swap_rollback_puts_the_old_dirs_back() {
 
 test_killed_restore_can_be_resumed() {
   setup_data
-  RV_TEST_CRASH_AT=starting rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=starting rv_hooked restore --from latest --yes --force
   assert_rc 137
   rv restore --resume
   assert_ok
@@ -282,7 +287,7 @@ test_restore_is_valgrind_clean() {
   run "${vg[@]}" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress restore --from latest --yes --force
   assert_ok
   assert_members_hold "$SNAPDUMP" "the snapshot's data"
-  RV_TEST_CRASH_AT=starting rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=starting rv_hooked restore --from latest --yes --force
   run "${vg[@]}" "$RV_ROOT/build/regvault" --config "$CFG" --no-progress restore --rollback
   assert_ok
 }
@@ -290,7 +295,7 @@ test_restore_is_valgrind_clean() {
 test_sigterm_during_the_restore_waits_for_its_end() {
   setup_data
   # SIGTERM right after the members stopped: the restore goes on to the end.
-  RV_TEST_SIGNAL_AT=swapping rv restore --from latest --yes --force
+  RV_TEST_SIGNAL_AT=swapping rv_hooked restore --from latest --yes --force
   assert_ok
   assert_err_contains "signal 15 arrived during the restore"
   assert_no_file "$T/c/state/restore-journal.json"
@@ -316,7 +321,7 @@ test_confirmation_on_a_terminal() {
 test_client_writes_after_the_start_do_not_fail_the_check() {
   setup_data
   # Interrupted once the restored members run; a client writes before the check.
-  RV_TEST_CRASH_AT=checking rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=checking rv_hooked restore --from latest --yes --force
   assert_rc 137
   ectl put /k/client-after-start yes >/dev/null || fail "the restored cluster takes no writes"
   rv -o json restore --resume

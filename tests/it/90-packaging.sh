@@ -53,3 +53,22 @@ test_rpm_has_binary_and_units() {
   assert_out_contains "/usr/bin/regvault"
   assert_out_contains "/lib/systemd/system/regvault-snapshot.timer"
 }
+
+# The test hooks (-DRV_TEST_HOOKS) are in the test builds only: neither build/regvault
+# nor the binary packaged names any of their variables; the ASan build, which the tests
+# run, names every one.
+test_hooks_only_in_test_builds() {
+  local hooks=(RV_TEST_CRASH_AT RV_TEST_SIGNAL_AT REGVAULT_S3_MAX_ATTEMPTS REGVAULT_S3_CLEANUP_AGE_S) h deb
+  make -s -C "$RV_ROOT" SAN=1 all >/dev/null || fail "cannot build build/asan/regvault"
+  deb=$(ls "$T_FILE_DIR"/pkg/regvault_0.0.0-test_*.deb)
+  dpkg-deb -x "$deb" "$T/root"
+  strings -a "$RV_ROOT/build/regvault" >"$T/normal"
+  strings -a "$T/root/usr/bin/regvault" >"$T/packaged"
+  strings -a "$RV_ROOT/build/asan/regvault" >"$T/asan"
+  for h in "${hooks[@]}"; do
+    ! grep -q "$h" "$T/normal" || fail "build/regvault has the test hook $h"
+    ! grep -q "$h" "$T/packaged" || fail "the packaged regvault has the test hook $h"
+    grep -q "$h" "$T/asan" || fail "build/asan/regvault lacks the test hook $h"
+  done
+  ! grep -q 'RV_TEST_' "$T/normal" || fail "build/regvault names an RV_TEST_ variable"
+}

@@ -5,7 +5,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/registry.h"
+#include "etcd/etcd.h"
 #include "tests/unit/unit.h"
 
 TEST(endpoint_parsing)

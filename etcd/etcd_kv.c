@@ -5,7 +5,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/etcd_internal.h"
+#include "etcd/etcd_internal.h"
 
 uint8_t *etcd_prefix_end(const void *prefix, size_t len, size_t *end_len)
 {

@@ -1,4 +1,4 @@
-/* etcd_cluster_client.c - a client for the configured members, endpoints in member
+/* cluster_client.c - a client for the configured members, endpoints in member
  * order so that endpoint i is member i, and messages name members. */
 #include <stdlib.h>
 

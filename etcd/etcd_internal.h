@@ -1,4 +1,4 @@
-/* etcd_internal.h - private to the registry module: the client's state and the one
+/* etcd_internal.h - private to the etcd module: the client's state and the one
  * function every RPC goes through. */
 #ifndef REGVAULT_ETCD_INTERNAL_H
 #define REGVAULT_ETCD_INTERNAL_H
@@ -8,7 +8,7 @@
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "registry/registry.h"
+#include "etcd/etcd.h"
 
 struct etcd_endpoint {
 	char *url;    /* as configured */

@@ -10,7 +10,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/etcd_internal.h"
+#include "etcd/etcd_internal.h"
 
 enum { TAG_START = 1, TAG_MSG, TAG_STATUS };
 

@@ -17,7 +17,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/etcd_internal.h"
+#include "etcd/etcd_internal.h"
 
 static pthread_mutex_t global_mu = PTHREAD_MUTEX_INITIALIZER;
 static int global_refs;

@@ -7,7 +7,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/etcd_internal.h"
+#include "etcd/etcd_internal.h"
 
 #define CALL(m, w, rq, rd) {.method = m, .what = w, .req = &(rq).base, .resp_desc = &rd}
 

@@ -4,7 +4,7 @@
 
 #include "common/common.h"
 #include "etcd.pb-c.h"
-#include "registry/etcd_internal.h"
+#include "etcd/etcd_internal.h"
 
 int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl)
 {

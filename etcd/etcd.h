@@ -1,0 +1,179 @@
+/* etcd.h - the etcd module: an etcd v3 client over gRPC C core, one prefix (etcd_).
+ *
+ * Client: one etcd_client holds the cluster's endpoints. Every call takes an
+ * endpoint index: ETCD_ANY lets the client pick one and move on to the next when
+ * the endpoint is unavailable; an index >= 0 pins the call to that member (Status,
+ * Defragment, HashKV, Snapshot are per member). Every call has a deadline. Calls are
+ * thread-safe. On failure a call returns a negative errno and records one sentence
+ * naming the endpoint, the gRPC status and etcd's message (common.h, rv_errmsg).
+ *
+ *   gRPC status            errno
+ *   UNAVAILABLE            -EHOSTUNREACH (member down / no leader)
+ *   DEADLINE_EXCEEDED      -ETIMEDOUT
+ *   RESOURCE_EXHAUSTED     -ENOSPC      (NOSPACE alarm, quota)
+ *   OUT_OF_RANGE           -ERANGE      (compacted / future revision)
+ *   PERMISSION_DENIED      -EACCES
+ *   UNAUTHENTICATED        -EPERM
+ *   INVALID_ARGUMENT       -EINVAL
+ *   NOT_FOUND              -ENOENT
+ *   FAILED_PRECONDITION    -EBUSY
+ *   CANCELLED              -ECANCELED   (also when a snapshot callback aborts)
+ *   other                  -EIO
+ */
+#ifndef REGVAULT_ETCD_H
+#define REGVAULT_ETCD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+
+#define ETCD_ANY (-1)
+
+typedef struct etcd_client etcd_client;
+
+struct etcd_tls_opts {
+	char *ca_file, *cert_file, *key_file; /* all NULL: plaintext */
+};
+
+struct etcd_client_opts {
+	char **endpoints; /* "host:port", "http://host:port" or "https://host:port" */
+	size_t n_endpoints;
+	struct etcd_tls_opts tls;
+	const char *user, *password; /* NULL: no authentication */
+	int timeout_ms;              /* deadline of one unary call; 0 = 5000 */
+	int dial_timeout_ms;         /* time allowed to connect; 0 = 2000 */
+	char **names;                /* optional member names, one per endpoint, for messages */
+};
+
+struct etcd_header {
+	uint64_t cluster_id, member_id;
+	int64_t revision;
+	uint64_t raft_term;
+};
+
+/* Process-wide setup (grpc_init) and teardown; both are reference counted. */
+void etcd_global_init(void);
+void etcd_global_shutdown(void);
+
+int etcd_client_new(const struct etcd_client_opts *o, etcd_client **out);
+void etcd_client_free(etcd_client *c);
+size_t etcd_client_n_endpoints(const etcd_client *c);
+/* The endpoint as configured (for messages). */
+const char *etcd_client_endpoint(const etcd_client *c, int ep);
+/* Index of the endpoint that answered the last ETCD_ANY call of this thread. */
+int etcd_client_last_endpoint(const etcd_client *c);
+
+/* ---- cluster / maintenance ---- */
+/* Member ids everywhere (tables, JSON, messages) as etcdctl prints them:
+ * lower-case hex without leading zeros. Takes a uint64_t. */
+#define ETCD_ID_FMT "%" PRIx64
+struct etcd_status {
+	struct etcd_header hdr; /* hdr.member_id is this member's id */
+	char version[32];
+	int64_t db_size, db_size_in_use;
+	uint64_t leader, raft_index, raft_term, raft_applied_index;
+	bool is_learner;
+	char errors[256]; /* etcd's errors, joined with "; " */
+};
+int etcd_status(etcd_client *c, int ep, struct etcd_status *out);
+
+struct etcd_member {
+	uint64_t id;
+	char name[64];
+	char peer_url[256], client_url[256]; /* first of each; "" if none (unstarted) */
+	bool is_learner;
+};
+int etcd_member_list(etcd_client *c, int ep, struct etcd_member **out, size_t *n);
+
+enum etcd_alarm_type { ETCD_ALARM_NONE = 0, ETCD_ALARM_NOSPACE = 1, ETCD_ALARM_CORRUPT = 2 };
+struct etcd_alarm {
+	uint64_t member_id;
+	enum etcd_alarm_type type;
+};
+const char *etcd_alarm_name(enum etcd_alarm_type t); /* "NOSPACE", "CORRUPT", "NONE" */
+int etcd_alarm_list(etcd_client *c, int ep, struct etcd_alarm **out, size_t *n);
+/* member_id 0 and type NONE disarm every alarm, as etcdctl alarm disarm does. */
+int etcd_alarm_disarm(etcd_client *c, uint64_t member_id, enum etcd_alarm_type t);
+
+int etcd_compact(etcd_client *c, int64_t revision, bool physical);
+/* Defragment can take long on a large db: its own deadline. */
+int etcd_defragment(etcd_client *c, int ep, int timeout_ms);
+int etcd_hashkv(etcd_client *c, int ep, int64_t revision, uint32_t *hash,
+		int64_t *compact_revision, struct etcd_header *hdr);
+/* Must be sent to the leader. */
+int etcd_move_leader(etcd_client *c, int leader_ep, uint64_t target_id);
+
+/* ---- key-value ---- */
+struct etcd_kv {
+	uint8_t *key, *value;
+	size_t key_len, value_len;
+	int64_t create_revision, mod_revision, version, lease;
+};
+
+struct etcd_range_req {
+	const void *key;
+	size_t key_len;
+	const void *range_end; /* NULL: the single key */
+	size_t range_end_len;
+	int64_t limit, revision;
+	bool keys_only, count_only, serializable;
+};
+struct etcd_range_resp {
+	struct etcd_header hdr;
+	struct etcd_kv *kvs;
+	size_t n_kvs;
+	bool more;
+	int64_t count;
+};
+int etcd_range(etcd_client *c, int ep, const struct etcd_range_req *req, struct etcd_range_resp *out);
+void etcd_range_resp_free(struct etcd_range_resp *r);
+
+/* Every key in [key, range_end) at one revision, page_size keys per request, in key
+ * order. The callback returns 0 to go on, anything else to stop (returned as is).
+ * *revision_out (optional) is the revision read at. */
+typedef int (*etcd_kv_cb)(const struct etcd_kv *kv, void *ud);
+int etcd_range_each(etcd_client *c, int ep, const struct etcd_range_req *req, int64_t page_size,
+		    etcd_kv_cb cb, void *ud, int64_t *revision_out);
+
+/* Range end for "every key with this prefix" (etcdctl --prefix); len 1 "\0" for an
+ * empty prefix. Returns a malloc'd buffer. */
+uint8_t *etcd_prefix_end(const void *prefix, size_t len, size_t *end_len);
+
+int etcd_put(etcd_client *c, const void *key, size_t key_len, const void *val, size_t val_len,
+	     int64_t lease, struct etcd_header *hdr);
+int etcd_delete_range(etcd_client *c, const void *key, size_t key_len, const void *range_end,
+		      size_t range_end_len, int64_t *deleted);
+
+/* ---- leases ---- */
+int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl);
+/* One keep-alive round trip; *ttl is 0 when the lease has expired. */
+int etcd_lease_keepalive(etcd_client *c, int64_t id, int64_t *ttl);
+int etcd_lease_revoke(etcd_client *c, int64_t id);
+
+/* ---- snapshot ---- */
+/* The streamed Maintenance.Snapshot of one member, chunk by chunk, exactly as etcd
+ * sends it: the db bytes, then 32 bytes of sha256 (the last message). total is the
+ * db size without the trailer (known from the first message). The callback returns 0
+ * to go on or a negative errno to abort the stream (returned as is). Nothing is
+ * buffered beyond one message. */
+typedef int (*etcd_snapshot_cb)(const uint8_t *data, size_t len, uint64_t total, void *ud);
+int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud);
+
+/* ---- endpoints and health ---- */
+/* Parse "host:port" or "http(s)://host:port[/]" into the gRPC target "host:port".
+ * *tls is set for https. Returns -EINVAL with a message on anything else. */
+int etcd_parse_endpoint(const char *url, char *target, size_t len, bool *tls);
+
+/* Health as etcd's /health means it: the member answers Status within the deadline,
+ * knows a leader, and no alarm is raised (in the cluster's alarm list). */
+struct etcd_member_health {
+	bool reachable, healthy;
+	struct etcd_status status;
+	char alarms[64];   /* "NOSPACE,CORRUPT" raised on this member, or "" */
+	char reason[256];  /* why not healthy */
+	int err;           /* the call's negative errno when not reachable, else 0 */
+};
+int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out);
+
+#endif
