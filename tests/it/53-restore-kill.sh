@@ -129,6 +129,7 @@ settle() {
 }
 
 test_restore_killed_as_it_starts_a_member_is_finished_or_undone() {
+  need_test_hooks
   start_cluster "$T/c" || fail "cluster up failed"
   ectl put /k/a alpha >/dev/null
   rv snapshot save
@@ -139,7 +140,7 @@ test_restore_killed_as_it_starts_a_member_is_finished_or_undone() {
   # Killed after forking the first restored member, before its pid file: no etcd
   # may run that nothing records (stop would not touch it, the rollback would
   # refuse to move its data dir).
-  RV_TEST_CRASH_AT=member-forked rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=member-forked rv_hooked restore --from latest --yes --force
   assert_rc 137
   # The next restore names the two ways out (also within the second the killed one
   # moved the old dirs aside in, when its plan's names are taken).
@@ -150,7 +151,7 @@ test_restore_killed_as_it_starts_a_member_is_finished_or_undone() {
   rv restore --rollback
   assert_ok
   assert_cluster_holds "$old" "the data from before the restore"
-  RV_TEST_CRASH_AT=member-forked rv restore --from latest --yes --force
+  RV_TEST_CRASH_AT=member-forked rv_hooked restore --from latest --yes --force
   assert_rc 137
   rv restore --resume
   assert_ok
