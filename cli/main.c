@@ -42,6 +42,7 @@ static const struct {
 
 void cli_say_error(const char *lead, int r)
 {
+	rv_log_begin_line(RV_LOG_ERROR, stderr);
 	fputs(lead, stderr);
 	rv_fputs_printable(rv_errmsg(r), stderr);
 	fputc('\n', stderr);
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
 	struct cli cli = {0};
 	bool help = false, version = false;
 
+	rv_log_set_format(rv_log_format_from_env()); /* under systemd, priorities for the journal */
 	if (take_global_options(&cli, &argc, argv, &help, &version) < 0)
 		return RV_EXIT_USAGE;
 	if (version) {

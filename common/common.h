@@ -36,6 +36,14 @@ bool rv_err_isset(void);
 enum rv_log_level { RV_LOG_ERROR, RV_LOG_WARN, RV_LOG_INFO, RV_LOG_DEBUG };
 extern int rv_log_verbosity; /* RV_LOG_INFO by default; -v raises it */
 void rv_log(enum rv_log_level lvl, const char *fmt, ...) RV_PRINTF(2, 3);
+/* How lines start: plain, journald's "<N>" priority, or a UTC timestamp. The edge
+ * (CLI, daemon) chooses; rv_log_format_from_env() says JOURNAL when stderr is the
+ * stream $JOURNAL_STREAM names, else PLAIN. */
+enum rv_log_format { RV_LOG_FORMAT_PLAIN, RV_LOG_FORMAT_JOURNAL, RV_LOG_FORMAT_TIMESTAMPS };
+void rv_log_set_format(enum rv_log_format f);
+enum rv_log_format rv_log_format_from_env(void);
+/* Write the start of a line of priority lvl (for messages printed at the edge). */
+void rv_log_begin_line(enum rv_log_level lvl, FILE *f);
 #define rv_debug(...) rv_log(RV_LOG_DEBUG, __VA_ARGS__)
 #define rv_info(...) rv_log(RV_LOG_INFO, __VA_ARGS__)
 #define rv_warn(...) rv_log(RV_LOG_WARN, __VA_ARGS__)

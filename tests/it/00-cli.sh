@@ -56,3 +56,15 @@ test_bad_output_format_is_usage_error() {
   assert_rc 2
   assert_err_contains "-o takes table or json"
 }
+
+# Under systemd (stderr is the stream $JOURNAL_STREAM names) lines carry journald's
+# priority; anywhere else they are plain.
+test_journal_priorities_only_on_the_journal_stream() {
+  local err=$T/stderr
+  : >"$err"
+  JOURNAL_STREAM=$(stat -c '%d:%i' "$err") "$RV_BIN" --config /nonexistent cluster status 2>>"$err"
+  assert_eq "$(head -c 13 "$err")" "<3>regvault: " "the start of an error line on the journal stream"
+  : >"$err.other"
+  JOURNAL_STREAM=$(stat -c '%d:%i' "$err") "$RV_BIN" --config /nonexistent cluster status 2>"$err.other"
+  assert_eq "$(head -c 10 "$err.other")" "regvault: " "the start of an error line elsewhere"
+}

@@ -106,3 +106,27 @@ TEST(edit_distance_counts_a_swap_as_one)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		CHECK_INT(rv_edit_distance(cases[i].a, cases[i].b), cases[i].d);
 }
+
+TEST(log_lines_start_with_the_priority_the_format_asks_for)
+{
+	char out[64] = {0};
+	FILE *f = fmemopen(out, sizeof out - 1, "w");
+	rv_log_set_format(RV_LOG_FORMAT_JOURNAL);
+	rv_log_begin_line(RV_LOG_ERROR, f);
+	rv_log_begin_line(RV_LOG_WARN, f);
+	rv_log_begin_line(RV_LOG_INFO, f);
+	rv_log_begin_line(RV_LOG_DEBUG, f);
+	rv_log_set_format(RV_LOG_FORMAT_PLAIN);
+	rv_log_begin_line(RV_LOG_ERROR, f);
+	fclose(f);
+	CHECK_STR(out, "<3><4><6><7>");
+	memset(out, 0, sizeof out);
+	f = fmemopen(out, sizeof out - 1, "w");
+	rv_log_set_format(RV_LOG_FORMAT_TIMESTAMPS);
+	rv_log_begin_line(RV_LOG_INFO, f);
+	rv_log_set_format(RV_LOG_FORMAT_PLAIN);
+	fclose(f);
+	int64_t t;
+	out[20] = 0; /* "2026-12-01T22:00:00Z " */
+	CHECK_INT(rv_parse_rfc3339(out, &t), 0);
+}
