@@ -9,6 +9,9 @@
 
 static _Thread_local char errmsg[2048];
 static _Thread_local bool errset;
+/* The code the sentence was recorded with: a sentence labels only that code, so one
+ * left over from an earlier failure can never describe a later one. */
+static _Thread_local int errcode;
 
 int rv_fail(int code, const char *fmt, ...)
 {
@@ -17,6 +20,7 @@ int rv_fail(int code, const char *fmt, ...)
 	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
 	va_end(ap);
 	errset = true;
+	errcode = code;
 	return code;
 }
 
@@ -33,19 +37,25 @@ int rv_fail_wrap(int code, const char *fmt, ...)
 		snprintf(old, sizeof old, "%s", strerror(code < 0 ? -code : code));
 	snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
 	errset = true;
+	errcode = code;
 	return code;
 }
 
 const char *rv_errmsg(int code)
 {
-	if (errset)
+	if (errset && errcode == code)
 		return errmsg;
+#ifdef RV_TEST_HOOKS
+	if (errset && code != 0)
+		fprintf(stderr, "BUG: the sentence of code %d asked for with code %d: %s\n", errcode, code, errmsg);
+#endif
 	return strerror(code < 0 ? -code : code);
 }
 
 void rv_err_clear(void)
 {
 	errset = false;
+	errcode = 0;
 	errmsg[0] = 0;
 }
 
