@@ -1,10 +1,10 @@
 # The libFuzzer targets of tests/fuzz (the parsers of what others write: the
 # configuration, the defrag rule, manifests and sidecars, artifacts, bbolt files,
-# S3's XML answers, etcd's protobuf answers), each run FUZZ_CHECK_SECONDS (5) on a
+# S3's XML answers, etcd's protobuf answers), each run FUZZ_CHECK_SECONDS (4) on a
 # copy of its corpus under ASan and UBSan, after its saved crashes. A crash fails
 # the test with the report's first lines; `make fuzz` runs them longer.
 
-FUZZ_CHECK_SECONDS=${FUZZ_CHECK_SECONDS:-5}
+FUZZ_CHECK_SECONDS=${FUZZ_CHECK_SECONDS:-4}
 
 setup_file() {
   command -v "${FUZZ_CC:-clang-14}" >/dev/null || return 0 # the tests skip
