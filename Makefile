@@ -152,6 +152,9 @@ fuzz-targets: $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
 fuzz-build:
 	$(MAKE) FUZZ=1 fuzz-targets
 
-# Every target FUZZ_SECONDS on a copy of its corpus, after its saved crashes.
+# Every target FUZZ_SECONDS on a copy of its corpus, after its saved crashes; a
+# crash does not stop the others, and fails the whole at the end.
 fuzz: fuzz-build
-	@for t in $(FUZZ_TARGETS); do bash tests/fuzz/run-one.sh build/fuzz $${t#fuzz_} $(FUZZ_SECONDS) || exit 1; done
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  bash tests/fuzz/run-one.sh build/fuzz $${t#fuzz_} $(FUZZ_SECONDS) || failed="$$failed $${t#fuzz_}"; done; \
+	[ -z "$$failed" ] || { echo "fuzz: crashed:$$failed"; exit 1; }
