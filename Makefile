@@ -9,6 +9,8 @@
 #   make HOOKS=1    the normal flags with the test hooks, in build/hooks (for valgrind)
 # The test hooks (-DRV_TEST_HOOKS: RV_TEST_CRASH_AT, REGVAULT_S3_MAX_ATTEMPTS...) are
 # in the SAN, TSAN and HOOKS builds only, never in build/regvault, the one packaged.
+#   make fuzz       libFuzzer targets (tests/fuzz) built in build/fuzz, each run
+#                   FUZZ_SECONDS (60) on a copy of its corpus; make fuzz-build only builds
 
 BUILD   ?= build
 ifeq ($(SAN),1)
@@ -20,8 +22,17 @@ endif
 ifeq ($(HOOKS),1)
 BUILD   := build/hooks
 endif
+ifeq ($(FUZZ),1)
+BUILD   := build/fuzz
+endif
 
 CC      ?= cc
+# The fuzz build needs clang's libFuzzer (Debian: clang-14, libclang-rt-14-dev).
+FUZZ_CC ?= clang-14
+ifeq ($(FUZZ),1)
+CC      := $(FUZZ_CC)
+OPT     := -O1
+endif
 PKGS    := libprotobuf-c libzstd libarchive libcurl yaml-0.1 libcrypto jansson
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
@@ -31,6 +42,14 @@ LDLIBS  := -lgrpc -lgpr $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(FUZZ),1)
+# clang knows neither gcc's -Wformat-truncation nor, then, its -Wno- form.
+CFLAGS  += -Wno-unknown-warning-option
+# Library objects get coverage (fuzzer-no-link); only the targets link libFuzzer's main.
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+           -gline-tables-only
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 ifeq ($(TSAN),1)
 CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
@@ -46,11 +65,16 @@ CLI_SRCS := $(sort $(wildcard cli/*.c))
 UNIT_SRCS:= $(sort $(wildcard tests/unit/*.c))
 GEN_SRCS := $(BUILD)/gen/etcd.pb-c.c
 
+ifeq ($(FUZZ),1)
+# Only the modules the fuzz targets link (the build is part of make check): a
+# target that needs more fails to link, naming the symbol.
+LIB_SRCS := $(filter common/% etcd/% snapshot/% maint/rule.c scheduler/% restore/boltdb.c,$(LIB_SRCS))
+endif
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/etcd.pb-c.o
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS:= $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
 
-.PHONY: all deps deps-demo check demo unit clean install deb rpm asan
+.PHONY: all deps deps-demo check demo unit clean install deb rpm asan fuzz fuzz-build fuzz-targets
 all: $(BUILD)/regvault
 
 $(BUILD)/gen/etcd.pb-c.c $(BUILD)/gen/etcd.pb-c.h: proto/etcd.proto
@@ -92,6 +116,7 @@ deps-demo:
 check: deps
 	$(MAKE) all $(BUILD)/test-unit
 	$(MAKE) asan
+	$(MAKE) fuzz-build
 	bash tests/run
 
 demo: deps-demo all
@@ -121,3 +146,24 @@ $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.
 # The bare Snapshot stream, discarded: the floor the benchmarks compare against.
 $(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
+# ---- fuzzing (tests/fuzz): libFuzzer targets for the parsers of outside input ----
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SECONDS ?= 60
+# The etcd answers target stands in for the one RPC function, so that the client's
+# own code reads the fuzzed messages (tests/fuzz/fuzz_etcd_pb.c).
+$(BUILD)/fuzz_etcd_pb: LDFLAGS += -Wl,--wrap=etcd_unary
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
+fuzz-targets: $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
+
+fuzz-build:
+	$(MAKE) FUZZ=1 fuzz-targets
+
+# Every target FUZZ_SECONDS on a copy of its corpus, after its saved crashes; a
+# crash does not stop the others, and fails the whole at the end.
+fuzz: fuzz-build
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  bash tests/fuzz/run-one.sh build/fuzz $${t#fuzz_} $(FUZZ_SECONDS) || failed="$$failed $${t#fuzz_}"; done; \
+	[ -z "$$failed" ] || { echo "fuzz: crashed:$$failed"; exit 1; }

@@ -34,7 +34,8 @@ static void copy_kv(struct etcd_kv *out, const Etcdserverpb__KeyValue *kv)
 {
 	out->key_len = kv->key.len;
 	out->key = rv_xmalloc(kv->key.len + 1);
-	memcpy(out->key, kv->key.data, kv->key.len);
+	if (kv->key.len) /* an empty key may come with no data pointer at all */
+		memcpy(out->key, kv->key.data, kv->key.len);
 	out->key[kv->key.len] = 0;
 	out->value_len = kv->value.len;
 	out->value = rv_xmalloc(kv->value.len + 1);
@@ -145,7 +146,8 @@ int etcd_range_each(etcd_client *c, int ep, const struct etcd_range_req *req, in
 			const ProtobufCBinaryData *last = &resp->kvs[resp->n_kvs - 1]->key;
 			free(next_key);
 			next_key = rv_xmalloc(last->len + 1);
-			memcpy(next_key, last->data, last->len);
+			if (last->len)
+				memcpy(next_key, last->data, last->len);
 			next_key[last->len] = 0;
 			set_bytes(&r.key, next_key, last->len + 1);
 		}

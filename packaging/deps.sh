@@ -26,8 +26,9 @@ if [ "$GROUP" = all ]; then
     python3 awscli
     # S3 server for integration tests (Ceph RGW) and its helpers
     ceph-mon ceph-osd radosgw uuid-runtime
-    # sanitizer and memory checks
-    valgrind
+    # sanitizer and memory checks; clang's libFuzzer for tests/fuzz (-fsanitize=fuzzer
+    # comes with libclang-rt-14-dev, which clang-14 only recommends)
+    valgrind clang-14 libclang-rt-14-dev
     # packaging
     dpkg-dev rpm
   )
