@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "common/common.h"
 #include "scheduler/scheduler.h"
 
@@ -31,6 +33,18 @@ int cli_load_config(struct cli *cli, struct rv_config *cfg);
  * On failure print the message and return RV_EXIT_USAGE for a configuration
  * problem (URL, credentials), else RV_EXIT_FAIL. */
 int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st);
+
+/* The command's cancellation: SIGINT, SIGTERM and SIGHUP request it once
+ * cli_catch_interrupts() ran (commands whose long work looks at it; for the others
+ * the signals keep their default and end the process). */
+extern struct rv_cancel cli_cancel;
+void cli_catch_interrupts(void);
+/* The signal that requested it, 0 if none came. */
+int cli_interrupt_signal(void);
+
+/* Every command's -o json: root on stdout, two-space indent, keys in insertion
+ * order, reals the same way everywhere. Takes the reference. */
+void cli_print_json(json_t *root);
 
 /* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
 int cli_fail(int r);

@@ -148,10 +148,7 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 		}
 		json_t *o = json_pack("{s:s, s:o, s:b}", "cluster", cs->name ? cs->name : "", "members", arr,
 				      "healthy", 1);
-		char *s = json_dumps(o, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(o);
+		cli_print_json(o);
 	} else {
 		for (size_t i = 0; i < cs->n_members; i++) {
 			const struct member_spec *m = &cs->members[i];
@@ -205,10 +202,7 @@ static int cluster_down_cmd(struct cli *cli, int argc, char **argv)
 			printf("%-10s %s\n", m->name, state);
 	}
 	if (arr) {
-		char *s = json_dumps(arr, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(arr);
+		cli_print_json(arr);
 	}
 	rc = RV_EXIT_OK;
 out:
@@ -356,10 +350,7 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->json) {
 		json_t *arr = status_json(rows, n);
-		char *s = json_dumps(arr, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(arr);
+		cli_print_json(arr);
 	} else {
 		print_status_table(rows, n);
 	}

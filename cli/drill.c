@@ -113,8 +113,10 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		.db_file = from_file,
 		.wait_ms = (int)wait_ms,
 		.sample_keys = (int)sample,
+		.cancel = &cli_cancel,
 	};
 	d = rv_xcalloc(1, sizeof *d);
+	cli_catch_interrupts();
 	r = restore_drill(&o, d);
 	if (r < 0) {
 		rc = cli_fail(r);

@@ -1,6 +1,7 @@
 /* main.c - regvault's command line: global options, then one command group. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,42 @@ int cli_fail(int r)
 {
 	cli_say_error("regvault: ", r);
 	return RV_EXIT_FAIL;
+}
+
+struct rv_cancel cli_cancel;
+static volatile sig_atomic_t interrupt_signal;
+
+static void on_interrupt(int sig)
+{
+	interrupt_signal = sig;
+	rv_cancel_request(&cli_cancel);
+}
+
+int cli_interrupt_signal(void)
+{
+	return interrupt_signal;
+}
+
+void cli_catch_interrupts(void)
+{
+	struct sigaction sa = {0};
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = SA_RESTART; /* the operation notices at its next safe point */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+void cli_print_json(json_t *root)
+{
+	/* Insertion order is kept; reals with 15 significant digits, as a double holds. */
+	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	json_decref(root);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

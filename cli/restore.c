@@ -1,9 +1,11 @@
 /* restore.c - 'regvault restore': restore every member from one snapshot, with
  * rollback; --rollback/--resume finish an interrupted restore; --cleanup removes the
  * old data dirs restores keep. Option parsing and output only: restore/ does the work. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +88,12 @@ static bool confirm_tty(const struct restore_plan *p, void *ud)
 			"Type 'yes' to restore: ",
 		p->n_members);
 	fflush(stderr);
-	if (!fgets(line, sizeof line, stdin))
+	/* Wait for the answer in steps, so that Ctrl-C at the prompt is a no. */
+	struct pollfd in = {.fd = STDIN_FILENO, .events = POLLIN};
+	while (poll(&in, 1, 100) == 0 || (in.revents == 0 && errno == EINTR))
+		if (rv_cancelled(&cli_cancel))
+			return false;
+	if (rv_cancelled(&cli_cancel) || !fgets(line, sizeof line, stdin))
 		return false;
 	line[strcspn(line, "\r\n")] = 0;
 	return strcmp(line, "yes") == 0;
@@ -149,10 +156,7 @@ static void print_json(const struct restore_report *rep, int r, bool dry_run)
 	json_object_set_new(j, "members", ms);
 	json_object_set_new(j, "error", r < 0 ? json_string(rv_errmsg(r)) : json_null());
 	json_object_set_new(j, "rollback", rep->rollback[0] ? json_string(rep->rollback) : json_null());
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	puts(text);
-	free(text);
-	json_decref(j);
+	cli_print_json(j);
 }
 
 static void print_phases(const struct restore_phases *ph)
@@ -219,10 +223,7 @@ static int do_cleanup(struct cli *cli, const struct rv_config *cfg, bool yes, bo
 			json_array_append_new(a, o);
 		}
 		json_object_set_new(j, dry_run ? "would_remove" : "removed", a);
-		char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-		puts(text);
-		free(text);
-		json_decref(j);
+		cli_print_json(j);
 	} else if (!dry_run) {
 		for (size_t i = 0; i < n; i++)
 			printf("removed %s (%s)\n", v[i].path, rv_fmt_bytes(v[i].bytes, b, sizeof b));
@@ -231,11 +232,21 @@ static int do_cleanup(struct cli *cli, const struct rv_config *cfg, bool yes, bo
 	return RV_EXIT_OK;
 }
 
+/* A signal that came after the stop was held until the restore was over. */
+static void say_held_signal(int r)
+{
+	if (rv_cancelled(&cli_cancel) && r != -EINTR)
+		rv_warn("signal %d arrived during the restore; it was held until the restore finished or rolled back, "
+			"so the cluster is never left between its old and its new data", cli_interrupt_signal());
+}
+
 static int finish_pending(struct cli *cli, const struct rv_config *cfg, bool rollback, int wait_ms)
 {
 	struct restore_report *rep = rv_xcalloc(1, sizeof *rep);
+	cli_catch_interrupts(); /* held: the cluster is never left between its two data sets */
 	int r = rollback ? restore_rollback(&cfg->cluster, cfg->state_dir, wait_ms, rep)
 			 : restore_resume(&cfg->cluster, cfg->state_dir, wait_ms, rep);
+	say_held_signal(r);
 	if (cli->json)
 		print_json(rep, r, false);
 	else if (r == 0 && rollback)
@@ -324,9 +335,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		.dry_run = dry_run,
 		.wait_ms = (int)wait_ms,
 		.confirm = yes ? NULL : confirm_tty,
+		.cancel = &cli_cancel,
 	};
 	rep = rv_xcalloc(1, sizeof *rep);
+	cli_catch_interrupts();
 	r = restore_run(&o, rep);
+	say_held_signal(r);
 	if (cli->json) {
 		print_json(rep, r, dry_run);
 	} else if (r == 0 && dry_run) {

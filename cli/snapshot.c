@@ -75,14 +75,6 @@ static const char *help_of(const char *cmd)
 	return usage_group;
 }
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	puts(s);
-	free(s);
-	json_decref(j);
-}
-
 /* The keys save -o json and list -o json share. */
 static json_t *info_json(const struct snap_info *si)
 {
@@ -175,16 +167,18 @@ static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
 
 static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
 {
-	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot, .allow_no_quorum = o->allow_no_quorum};
+	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot, .allow_no_quorum = o->allow_no_quorum,
+				    .cancel = &cli_cancel};
 	struct snap_info si;
 	char db[16], sz[16], dur[16], rate[16];
+	cli_catch_interrupts();
 	int r = snap_save(&cfg->cluster, st, &so, &si);
 	double d;
 
 	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
-		print_json(info_json(&si));
+		cli_print_json(info_json(&si));
 		return RV_EXIT_OK;
 	}
 	d = si.m.duration_s > 0 ? si.m.duration_s : 1e-9;
@@ -212,7 +206,7 @@ static int do_list(struct cli *cli, struct store *st)
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(a, info_json(&v[i]));
-		print_json(a);
+		cli_print_json(a);
 	} else if (n == 0) {
 		printf("no snapshots in %s\n", store_describe(st));
 	} else {
@@ -295,11 +289,11 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 			json_array_append_new(a, verify_json(&si, r == 0));
 	}
 	if (cli->json && o->all) {
-		print_json(a);
+		cli_print_json(a);
 	} else if (cli->json) {
 		json_t *e = json_incref(json_array_get(a, 0));
 		json_decref(a);
-		print_json(e);
+		cli_print_json(e);
 	} else {
 		json_decref(a);
 	}
@@ -327,7 +321,7 @@ static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, in
 		json_object_set_new(o, "revision", json_integer(m.revision));
 		json_object_set_new(o, "db_size", json_integer(m.db_size));
 		json_object_set_new(o, "sha256", json_string(m.sha256));
-		print_json(o);
+		cli_print_json(o);
 	} else {
 		printf("wrote %s from %s (revision %lld, verified)\n", argv[first + 1], name, (long long)m.revision);
 	}
@@ -350,7 +344,7 @@ static int do_delete(struct cli *cli, struct store *st, int argc, char **argv, i
 		json_t *o = json_object();
 		json_object_set_new(o, "name", json_string(name));
 		json_object_set_new(o, "deleted", json_true());
-		print_json(o);
+		cli_print_json(o);
 	} else {
 		printf("deleted %s\n", name);
 	}
@@ -376,7 +370,7 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 			json_object_set_new(e, "removed", json_boolean(!d[i].keep && !o->dry_run));
 			json_array_append_new(a, e);
 		}
-		print_json(a);
+		cli_print_json(a);
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			char name[sizeof d[i].name * 4];

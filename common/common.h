@@ -9,6 +9,7 @@
 #define REGVAULT_COMMON_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,18 @@ int rv_fail_wrap(int code, const char *fmt, ...) RV_PRINTF(2, 3);
 const char *rv_errmsg(int code);
 void rv_err_clear(void);
 bool rv_err_isset(void);
+
+/* ---- cancellation (cancel.c) ---- */
+/* Passed in the options of every long operation (NULL: cannot be cancelled). The
+ * edge requests (from a signal handler or another thread); the operation stops at
+ * its next safe point and returns -EINTR with a sentence saying what is left. */
+struct rv_cancel {
+	atomic_int requested;
+};
+void rv_cancel_request(struct rv_cancel *c);
+bool rv_cancelled(const struct rv_cancel *c);
+/* rv_sleep_ms that ends early: 0 after ms, -EINTR as soon as c is cancelled. */
+int rv_sleep_cancellable(int64_t ms, const struct rv_cancel *c);
 
 /* ---- logging (log.c): stderr, never secrets ---- */
 enum rv_log_level { RV_LOG_ERROR, RV_LOG_WARN, RV_LOG_INFO, RV_LOG_DEBUG };
@@ -120,6 +133,11 @@ extern bool rv_progress_disabled; /* --no-progress */
 void rv_progress_start(struct rv_progress *p, const char *label, uint64_t total);
 void rv_progress_update(struct rv_progress *p, uint64_t done);
 void rv_progress_end(struct rv_progress *p);
+
+/* ---- test points (test_point.c) ---- */
+/* In test builds only: SIGKILL when $RV_TEST_CRASH_AT names point, SIGTERM when
+ * $RV_TEST_SIGNAL_AT does. A no-op in the packaged build. */
+void rv_test_point(const char *point);
 
 /* ---- misc (util.c) ---- */
 /* Hex-encode n bytes into out (2n+1). */

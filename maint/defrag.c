@@ -215,6 +215,11 @@ int maint_defrag(etcd_client *c, const struct cluster_spec *cs, const struct mai
 
 	for (k = 0; k < n; k++) {
 		int next = -1;
+		if (k > 0 && rv_cancelled(o->cancel)) {
+			first_err = -EINTR;
+			snprintf(first_msg, sizeof first_msg, "maint defrag was interrupted after %zu of %zu members", k, n);
+			break;
+		}
 		if ((r = current_leader(&run, &leader)) < 0)
 			break;
 		for (size_t i = 0; i < n && next < 0; i++)
@@ -231,7 +236,7 @@ int maint_defrag(etcd_client *c, const struct cluster_spec *cs, const struct mai
 		if (m->outcome == MAINT_DEFRAG_DONE) {
 			out->n_defragmented++;
 			if (o->pause_ms > 0 && k + 1 < n)
-				rv_sleep_ms(o->pause_ms);
+				rv_sleep_cancellable(o->pause_ms, o->cancel);
 		} else if (m->outcome == MAINT_DEFRAG_SKIPPED) {
 			out->n_skipped++;
 		}

@@ -124,7 +124,7 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 	double start = now_us();
 	for (uint64_t i = 0; i < n; i++) {
 		rv_progress_update(&prog, i * o->block_size);
-		if (o->stop && *o->stop) {
+		if (rv_cancelled(o->cancel)) {
 			r = rv_fail(-EINTR, "the disk check in %s was interrupted after %llu writes; its test file is removed",
 				    o->dir, (unsigned long long)i);
 			goto out;

@@ -94,6 +94,8 @@ struct maint_defrag_opts {
 	int64_t pause_ms;       /* between members */
 	int timeout_ms;         /* of one Defragment call; 0: 10 minutes */
 	bool allow_nospace;     /* health gate: NOSPACE does not stop it (always true for the CLI) */
+	const struct rv_cancel *cancel; /* looked at between members and in the pause: -EINTR,
+					 * the member being defragmented is finished first */
 };
 struct maint_defrag_report {
 	struct maint_defrag_member *members; /* in the order they were handled */
@@ -172,7 +174,7 @@ struct maint_diskcheck_opts {
 	uint64_t size;        /* 22 MiB */
 	uint64_t block_size;  /* 2300 */
 	int64_t threshold_us; /* 10000 */
-	const volatile int *stop; /* optional: set (by a signal handler) to end early */
+	const struct rv_cancel *cancel; /* optional: ends the check early (-EINTR) */
 };
 struct maint_diskcheck_result {
 	char dir[4096];
@@ -202,7 +204,7 @@ int maint_perf_load_find(const char *name, struct maint_perf_load *out);
 struct maint_perfcheck_opts {
 	struct maint_perf_load load;
 	int64_t duration_ms;
-	const volatile int *stop; /* optional: set (e.g. by a signal handler) to end early */
+	const struct rv_cancel *cancel; /* optional: ends the run early (-EINTR) */
 };
 struct maint_perfcheck_result {
 	struct maint_perf_load load;

@@ -54,7 +54,7 @@ struct perf_worker {
 
 static bool stopped(const struct perf_run *run)
 {
-	return run->o->stop && *run->o->stop;
+	return rv_cancelled(run->o->cancel);
 }
 
 static void *worker(void *arg)

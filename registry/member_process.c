@@ -371,13 +371,8 @@ static int spawn_detached(char *const argv[], int log_fd, const struct member_sp
 		close(go_pipe[1]);
 		return spawn_failed(m, -ECHILD);
 	}
-#ifdef RV_TEST_HOOKS
-	/* Test hook: RV_TEST_CRASH_AT=member-forked kills us here, between the fork
-	 * and the pid file, as SIGKILL at a random moment can. */
-	const char *crash = getenv("RV_TEST_CRASH_AT");
-	if (crash && strcmp(crash, "member-forked") == 0)
-		raise(SIGKILL);
-#endif
+	/* Between the fork and the pid file, as SIGKILL at a random moment can. */
+	rv_test_point("member-forked");
 	int r = write_pid_file(m, gc);
 	if (r == 0 && write(go_pipe[1], "g", 1) != 1)
 		r = rv_fail(-errno, "cannot start member %s: cannot signal its process: %s", m->name, strerror(errno));

@@ -158,6 +158,14 @@ static int write_report(const char *state_dir, struct drill_report *d, const cha
 	return r;
 }
 
+/* Between phases: -EINTR (the scratch cluster is torn down, no report written). */
+static int check_cancel(const struct drill_opts *o, const char *when)
+{
+	if (!rv_cancelled(o->cancel))
+		return 0;
+	return rv_fail(-EINTR, "the drill was interrupted %s; its scratch cluster is removed and no report written", when);
+}
+
 int restore_drill(const struct drill_opts *o, struct drill_report *d)
 {
 	struct scratch *s = rv_xcalloc(1, sizeof *s);
@@ -218,6 +226,9 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 		reason(d, "the artifact is refused: %s", rv_errmsg(r));
 		goto teardown;
 	}
+	rv_test_point("drill-fetched");
+	if ((r = check_cancel(o, "after the fetch")) < 0)
+		goto teardown;
 	if (m.revision)
 		d->snapshot_revision = m.revision;
 	{
@@ -234,6 +245,8 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 		reason(d, "%s", rv_errmsg(r));
 		goto teardown;
 	}
+	if ((r = check_cancel(o, "after the restore into the scratch cluster")) < 0)
+		goto teardown;
 	t = rv_now_mono();
 	for (size_t i = 0; i < s->cs.n_members && r == 0; i++)
 		r = member_start(&s->cs, i);
@@ -245,6 +258,8 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 		goto teardown;
 	}
 	d->recovery_time_s = rv_now_mono() - t0;
+	if ((r = check_cancel(o, "after the scratch cluster started")) < 0)
+		goto teardown;
 
 	t = rv_now_mono();
 	r = rs_check_cluster(&s->cs, d->snapshot_revision, o->sample_keys > 0 ? o->sample_keys : 100, &chk);
@@ -257,6 +272,16 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 		reason(d, "%s", rv_errmsg(r));
 
 teardown:
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		/* Interrupted is no verdict on the backup: no report, like a killed drill. */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
+		scratch_teardown(s);
+		r = rv_fail(-EINTR, "%s", msg);
+		free(s);
+		etcd_global_shutdown();
+		return r;
+	}
 	scratch_teardown(s);
 report:
 	d->phases.total = rv_now_mono() - t0;

@@ -123,20 +123,6 @@ int rs_journal_remove(const char *state_dir)
 	return 0;
 }
 
-void rs_crash_point(const char *phase)
-{
-#ifdef RV_TEST_HOOKS
-	const char *at = getenv("RV_TEST_CRASH_AT");
-	if (at && strcmp(at, phase) == 0)
-		raise(SIGKILL);
-	at = getenv("RV_TEST_SIGNAL_AT");
-	if (at && strcmp(at, phase) == 0)
-		raise(SIGTERM);
-#else
-	(void)phase; /* the packaged build is never killed on an environment variable */
-#endif
-}
-
 int restore_pending(const char *state_dir, struct restore_pending *out, bool *found)
 {
 	struct restore_plan *p = rv_xcalloc(1, sizeof *p);

@@ -109,6 +109,14 @@ static int start_all(const struct cluster_spec *cs, int wait_ms)
 	return cluster_wait_healthy(cs, wait_ms);
 }
 
+/* Before the stop, a cancel ends the restore here; the caller removes the staging. */
+static int check_cancel(const struct restore_opts *o, const char *when)
+{
+	if (!rv_cancelled(o->cancel))
+		return 0;
+	return rv_fail(-EINTR, "the restore was interrupted %s; nothing was stopped or changed", when);
+}
+
 enum step { STEP_STOP, STEP_SWAP, STEP_START, STEP_CHECK };
 static const char *const step_names[] = {"stopping", "swapping", "starting", "checking"};
 
@@ -127,7 +135,7 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 			return rv_fail_wrap(r, "nothing was stopped or changed"); /* no journal, no stop */
 		if (r < 0)
 			break;
-		rs_crash_point(step_names[s]);
+		rv_test_point(step_names[s]);
 		t = rv_now_mono();
 		switch (s) {
 		case STEP_STOP:
@@ -223,6 +231,8 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		r = rv_fail(-ECANCELED, "restore cancelled; nothing was changed");
 		goto out;
 	}
+	if ((r = check_cancel(o, "before it fetched anything")) < 0)
+		goto out;
 
 	/* Leftovers of an earlier run that did not get this far are copies, and nobody
 	 * writes into them: its tools died with it and we hold the lock they held. */
@@ -249,6 +259,9 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		r = rv_fail_wrap(r, "artifact %s refused before any member was stopped", p->artifact);
 		goto out;
 	}
+	rv_test_point("fetched");
+	if ((r = check_cancel(o, "after the fetch")) < 0)
+		goto out;
 	if (!o->db_file && fetched.revision)
 		p->snapshot_revision = fetched.revision;
 	/* The db can be a little newer than its manifest (the manifest's revision is
@@ -275,6 +288,9 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		goto out;
 	}
 
+	rv_test_point("verified");
+	if ((r = check_cancel(o, "after the artifact was verified")) < 0)
+		goto out;
 	rv_info("restoring %zu members from %s with %s", p->n_members, p->artifact, p->tool);
 	t = rv_now_mono();
 	{
@@ -296,11 +312,11 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 		goto out;
 	}
 	unlink(db_path);
-
-	struct rs_guard g;
-	rs_guard_on(&g);
+	/* The last moment a cancel leaves everything as it was. */
+	rv_test_point("staged");
+	if ((r = check_cancel(o, "after the members were restored into staging")) < 0)
+		goto out;
 	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
-	rs_guard_off(&g);
 	staged = false; /* from the stop on, the journal decides what the staging holds */
 out:
 	if (staged && r < 0) {
@@ -333,12 +349,8 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 	/* Every step is safe to repeat (stop what runs, move what is not moved yet,
 	 * start what is not running), so resume from the stop whatever the journal says:
 	 * members started before the interruption are restarted, nothing else changes. */
-	if (r == 0) {
-		struct rs_guard g;
-		rs_guard_on(&g);
+	if (r == 0)
 		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
-		rs_guard_off(&g);
-	}
 	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);

@@ -99,6 +99,10 @@ struct restore_opts {
 	int wait_ms;             /* bound on waiting for health; 0 = 60 s */
 	restore_confirm_fn confirm; /* after preflight; false aborts (-ECANCELED) */
 	void *confirm_ud;
+	/* Looked at until the stop: a cancel ends the restore with nothing changed and
+	 * the staging removed (-EINTR). From the stop on it is not looked at: the restore
+	 * finishes or rolls back, so the cluster is never left in between. */
+	const struct rv_cancel *cancel;
 };
 
 /* The whole restore. Returns 0 when the cluster runs the snapshot's data; on a
@@ -145,6 +149,7 @@ struct drill_opts {
 	const char *scratch_parent;    /* temp dir parent; NULL: $TMPDIR or /tmp */
 	int wait_ms;                   /* 0 = 60 s */
 	int sample_keys;               /* keys read and compared; 0 = 100 */
+	const struct rv_cancel *cancel; /* between phases: -EINTR, scratch removed, no report */
 };
 
 #define DRILL_MAX_REASONS 8

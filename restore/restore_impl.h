@@ -103,20 +103,6 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct restore_plan *p,
 		    char started_at[21], bool *found);
 int rs_journal_remove(const char *state_dir);
-/* Test hooks, in builds with -DRV_TEST_HOOKS only (the test builds; without it this
- * does nothing): RV_TEST_CRASH_AT=<phase> kills this process with SIGKILL right after
- * the journal records that phase, RV_TEST_SIGNAL_AT=<phase> sends it SIGTERM there, so
- * tests can interrupt a restore at a known point. */
-void rs_crash_point(const char *phase);
-
-/* ---- signals (guard.c) ---- */
-/* Hold SIGINT, SIGTERM and SIGHUP (noted, not acted on) from the stop until the
- * restore or rollback is over; guard_off restores the old handlers and says so. */
-struct rs_guard {
-	struct sigaction old[3];
-};
-void rs_guard_on(struct rs_guard *g);
-void rs_guard_off(struct rs_guard *g);
 
 /* ---- rollback (rollback.c) ---- */
 /* Read the journal for the configured members (-ENOENT with a message when none). */

@@ -37,7 +37,7 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 	r = rs_journal_write(state_dir, "rolling-back", p);
 	if (r < 0)
 		rv_warn("%s", rv_errmsg(r));
-	rs_crash_point("rolling-back");
+	rv_test_point("rolling-back");
 
 	r = rs_stop_all(cs);
 	if (r < 0 && !anything_moved(p)) {
@@ -186,12 +186,8 @@ int restore_rollback(const struct cluster_spec *cs, const char *state_dir, int w
 	if (r < 0)
 		return r;
 	r = rs_load_pending(cs, state_dir, &out->plan, phase, sizeof phase);
-	if (r == 0) {
-		struct rs_guard g;
-		rs_guard_on(&g);
+	if (r == 0)
 		r = rs_rollback(cs, state_dir, &out->plan, wait_ms ? wait_ms : RS_DEFAULT_WAIT_MS, out);
-		rs_guard_off(&g);
-	}
 	if (r < 0 && out->rollback[0])
 		r = rv_fail(r, "%s", out->rollback);
 	rs_note_kept_aside(&out->plan);

@@ -32,6 +32,7 @@ struct save_ctx {
 	bool store_failed;
 	char label[128];
 	char *file_sha;
+	const struct rv_cancel *cancel;
 };
 
 static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
@@ -39,6 +40,11 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 	struct save_ctx *c = ud;
 	int r;
 
+	if (rv_cancelled(c->cancel)) {
+		c->store_failed = true; /* no other member is tried */
+		return rv_fail(-EINTR, "snapshot save from member %s was interrupted; nothing was published",
+			       c->member->name);
+	}
 	if (!c->chain) {
 		char where[200];
 		struct snap_stage *art;
@@ -54,6 +60,7 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 		snprintf(c->label, sizeof c->label, "snapshot from %s", c->member->name);
 		rv_progress_start(&c->prog, c->label, total + 32);
 	}
+	rv_test_point("snapshot-streaming");
 	r = snap_stage_write(c->chain, data, len);
 	if (r < 0) {
 		c->store_failed = true;
@@ -300,6 +307,7 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 	c.member = mem;
 	c.m = m;
 	c.file_sha = file_sha;
+	c.cancel = o->cancel;
 	c.level = o->settings ? o->settings->compression_level : 3;
 	if (c.level == 0)
 		c.level = 3;

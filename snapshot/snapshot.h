@@ -151,6 +151,7 @@ struct snap_save_opts {
 	const struct snapshot_settings *settings; /* source, compression level */
 	int timeout_ms;                           /* whole stream; 0 = 1 hour */
 	bool allow_no_quorum; /* with no member that has quorum, save from one without */
+	const struct rv_cancel *cancel; /* looked at every chunk: -EINTR, nothing published */
 };
 
 /* A tag is 1-63 of [A-Za-z0-9._-]; -EINVAL with a message otherwise. */

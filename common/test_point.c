@@ -1,0 +1,23 @@
+/* test_point.c - named points where the tests kill or signal the process, to prove
+ * what each phase leaves behind. Only test builds (-DRV_TEST_HOOKS, which the ASan,
+ * TSan and hooks builds set) have them: the packaged build never reads these
+ * variables. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+void rv_test_point(const char *point)
+{
+#ifdef RV_TEST_HOOKS
+	const char *at = getenv("RV_TEST_CRASH_AT");
+	if (at && strcmp(at, point) == 0)
+		raise(SIGKILL);
+	at = getenv("RV_TEST_SIGNAL_AT");
+	if (at && strcmp(at, point) == 0)
+		raise(SIGTERM);
+#else
+	(void)point;
+#endif
+}
