@@ -1,4 +1,4 @@
-/* drill.c - 'regvault drill': restore an artifact into a scratch cluster and prove
+/* cmd_drill.c - 'regvault drill': restore an artifact into a scratch cluster and prove
  * it serves the snapshot's data; the configured members are never touched. */
 #include <getopt.h>
 #include <inttypes.h>

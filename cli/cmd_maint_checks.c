@@ -1,4 +1,4 @@
-/* maint_checks.c - 'regvault maint hashcheck|diskcheck|perfcheck': the checks that
+/* cmd_maint_checks.c - 'regvault maint hashcheck|diskcheck|perfcheck': the checks that
  * judge a cluster (consistency across members, the disk under each member, the
  * cluster's speed) without changing it. Parses options, calls the maint module,
  * prints a table or JSON. */
@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "cli/maint_cmd.h"
+#include "cli/cmd_maint.h"
 
 static const char usage_hashcheck[] =
 	"usage: regvault maint hashcheck\n"

@@ -1,4 +1,4 @@
-/* snapshot.c - 'regvault snapshot save|list|verify|fetch|delete|prune': options and
+/* cmd_snapshot.c - 'regvault snapshot save|list|verify|fetch|delete|prune': options and
  * output over the snapshot module. */
 #include <getopt.h>
 #include <stdio.h>

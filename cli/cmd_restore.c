@@ -1,4 +1,4 @@
-/* restore.c - 'regvault restore': restore every member from one snapshot, with
+/* cmd_restore.c - 'regvault restore': restore every member from one snapshot, with
  * rollback; --rollback/--resume finish an interrupted restore; --cleanup removes the
  * old data dirs restores keep. Option parsing and output only: restore/ does the work. */
 #include <errno.h>

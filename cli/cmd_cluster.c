@@ -1,4 +1,4 @@
-/* cluster.c - 'regvault cluster up|down|status': start, stop and inspect the
+/* cmd_cluster.c - 'regvault cluster up|down|status': start, stop and inspect the
  * configured members on this host. Parses options and prints; registry/ does the work. */
 #include <getopt.h>
 #include <inttypes.h>

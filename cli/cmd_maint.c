@@ -1,5 +1,5 @@
-/* maint.c - 'regvault maint': compaction, rolling defragmentation, alarms, NOSPACE
- * recovery, and the dispatch to every subcommand (the checks are in maint_checks.c).
+/* cmd_maint.c - 'regvault maint': compaction, rolling defragmentation, alarms, NOSPACE
+ * recovery, and the dispatch to every subcommand (the checks are in cmd_maint_checks.c).
  * Parses options, calls the maint module, prints a table or JSON. */
 #include <errno.h>
 #include <getopt.h>
@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "cli/maint_cmd.h"
+#include "cli/cmd_maint.h"
 #include "maint/maint.h"
 
 #define DEFAULT_RULE "dbQuotaUsage > 0.8 || dbSizeFree > 200MiB"

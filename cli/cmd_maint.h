@@ -1,8 +1,8 @@
-/* maint_cmd.h - what the two files of 'regvault maint' share (not a module API):
- * maint.c (compact, defrag, alarms, recover-space, dispatch) and maint_checks.c
+/* cmd_maint.h - what the two files of 'regvault maint' share (not a module API):
+ * cmd_maint.c (compact, defrag, alarms, recover-space, dispatch) and cmd_maint_checks.c
  * (hashcheck, diskcheck, perfcheck). */
-#ifndef REGVAULT_CLI_MAINT_CMD_H
-#define REGVAULT_CLI_MAINT_CMD_H
+#ifndef REGVAULT_CLI_CMD_MAINT_H
+#define REGVAULT_CLI_CMD_MAINT_H
 
 #include "cli/cli.h"
 #include "maint/maint.h"
