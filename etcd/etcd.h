@@ -30,6 +30,9 @@
 
 #define ETCD_ANY (-1)
 
+/* One client holds a channel per endpoint and is made once for many calls. It is
+ * not for calls from two threads at once (the endpoint a call last used is kept
+ * per thread, the auth token per client): give each thread its own client. */
 typedef struct etcd_client etcd_client;
 
 struct etcd_tls_opts {

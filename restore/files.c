@@ -2,7 +2,7 @@
  * trees regvault made itself, the restore lock and atomic small files. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +45,51 @@ int rs_rename(const char *from, const char *to)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Depth first, never following a symlink: fn sees every entry, a directory once
+ * before its contents (post false) and once after (post true). What a walk needs
+ * travels in ud, so two walks on two threads never meet (nftw's callback would
+ * need globals). */
+typedef int (*tree_fn)(int at, const char *name, const struct stat *st, bool post, void *ud);
+
+static int walk_at(int at, const char *name, tree_fn fn, void *ud)
 {
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+	struct stat st;
+	struct dirent *e;
+	int r, fd;
+	DIR *d;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if ((r = fn(at, name, &st, false, ud)) != 0 || !S_ISDIR(st.st_mode))
+		return r;
+	if ((fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (!(d = fdopendir(fd))) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		errno = 0;
+		if (!(e = readdir(d))) {
+			r = -errno;
+			break;
+		}
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((r = walk_at(fd, e->d_name, fn, ud)) != 0)
+			break;
+	}
+	closedir(d);
+	return r ? r : fn(at, name, &st, true, ud);
+}
+
+static int rm_one(int at, const char *name, const struct stat *st, bool post, void *ud)
+{
+	(void)ud;
+	if (S_ISDIR(st->st_mode) && !post)
+		return 0;
+	if (unlinkat(at, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
@@ -59,29 +99,27 @@ int rs_rmtree(const char *path)
 	int r;
 	if (!rv_path_exists(path))
 		return 0;
-	r = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	r = walk_at(AT_FDCWD, path, rm_one, NULL);
 	if (r < 0)
-		r = -errno;
-	if (r != 0)
-		return rv_fail(r < 0 ? r : -EIO, "cannot remove %s: %s", path, strerror(r < 0 ? -r : EIO));
+		return rv_fail(r, "cannot remove %s: %s", path, strerror(-r));
 	return 0;
 }
 
-static uint64_t du_total;
-static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int du_one(int at, const char *name, const struct stat *st, bool post, void *ud)
 {
-	(void)path;
-	(void)ftw;
-	if (flag == FTW_F)
-		du_total += (uint64_t)st->st_size;
+	(void)at;
+	(void)name;
+	(void)post;
+	if (S_ISREG(st->st_mode))
+		*(uint64_t *)ud += (uint64_t)st->st_size;
 	return 0;
 }
 
 uint64_t rs_du(const char *path)
 {
-	du_total = 0;
-	nftw(path, du_one, 16, FTW_PHYS);
-	return du_total;
+	uint64_t total = 0;
+	walk_at(AT_FDCWD, path, du_one, &total);
+	return total;
 }
 
 int rs_lock(const char *state_dir, int *fd)
@@ -157,14 +195,18 @@ bool rs_is_mountpoint(const char *path)
 	return a.st_dev != b.st_dev;
 }
 
-static uid_t chown_uid;
-static gid_t chown_gid;
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static int chown_one(int at, const char *name, const struct stat *st, bool post, void *ud)
 {
+	const struct owner *o = ud;
 	(void)st;
-	(void)flag;
-	(void)ftw;
-	return lchown(path, chown_uid, chown_gid) < 0 ? -errno : 0;
+	if (post)
+		return 0;
+	return fchownat(at, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 int rs_chown_like(const char *tree, const char *like)
@@ -173,9 +215,8 @@ int rs_chown_like(const char *tree, const char *like)
 	int r;
 	if (geteuid() != 0 || stat(like, &sb) < 0 || (sb.st_uid == 0 && sb.st_gid == 0))
 		return 0;
-	chown_uid = sb.st_uid;
-	chown_gid = sb.st_gid;
-	r = nftw(tree, chown_one, 16, FTW_PHYS);
+	struct owner o = {sb.st_uid, sb.st_gid};
+	r = walk_at(AT_FDCWD, tree, chown_one, &o);
 	if (r != 0)
 		return rv_fail(r < 0 ? r : -EIO, "cannot give %s the owner of %s (uid %d): %s", tree, like, (int)sb.st_uid,
 			       strerror(r < 0 ? -r : EIO));

@@ -48,7 +48,9 @@ struct store_object {
 
 /* Fill s3 fields left NULL from AWS_* environment variables (config wins). */
 void store_spec_apply_env(struct store_spec *spec);
-/* -EINVAL only for a configuration problem (an unknown URL scheme, a bad bucket
+/* A store handle is used by one thread at a time (the S3 store runs its own
+ * transfer threads inside, each on its own connection); open one per thread.
+ * -EINVAL only for a configuration problem (an unknown URL scheme, a bad bucket
  * or endpoint, missing credentials), which the CLI reports as exit 2; any other
  * error comes from the store itself. */
 int store_open(const struct store_spec *spec, struct store **out);

@@ -254,3 +254,31 @@ TEST(restore_rollback_refuses_a_foreign_journal)
 	free(rep);
 	CHECK_INT(rs_rmtree(dir), 0);
 }
+
+/* The tree walk behind rmtree and du: depth first, symlinks never followed (a link
+ * to a file outside the tree is removed, not its target, and not counted). */
+TEST(rmtree_and_du_never_follow_symlinks)
+{
+	char path[PATH_MAX], outside[PATH_MAX], tree[PATH_MAX];
+	static const char data[1000] = {0};
+	CHECK(make_dir());
+	snprintf(outside, sizeof outside, "%s/outside", dir);
+	write_file(outside, data, 700);
+	snprintf(tree, sizeof tree, "%s/tree", dir);
+	snprintf(path, sizeof path, "%s/tree/member/snap", dir);
+	CHECK_INT(rv_mkdir_p(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/tree/member/snap/db", dir);
+	write_file(path, data, 1000);
+	snprintf(path, sizeof path, "%s/tree/member/wal.log", dir);
+	write_file(path, data, 300);
+	snprintf(path, sizeof path, "%s/tree/member/link", dir);
+	CHECK(symlink(outside, path) == 0);
+	snprintf(path, sizeof path, "%s/tree/dirlink", dir);
+	CHECK(symlink(dir, path) == 0);
+	CHECK_INT(rs_du(tree), 1300);
+	CHECK_INT(rs_rmtree(tree), 0);
+	CHECK(!rv_path_exists(tree));
+	CHECK(rv_path_exists(outside));
+	CHECK_INT(rs_rmtree(tree), 0); /* gone already: nothing to do */
+	CHECK_INT(rs_rmtree(dir), 0);
+}
