@@ -17,7 +17,7 @@ void rv_cancel_request(struct rv_cancel *c)
 
 bool rv_cancelled(const struct rv_cancel *c)
 {
-	return c && atomic_load(&((struct rv_cancel *)c)->requested) != 0;
+	return c && atomic_load(&c->requested) != 0;
 }
 
 int rv_sleep_cancellable(int64_t ms, const struct rv_cancel *c)

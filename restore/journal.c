@@ -5,7 +5,6 @@
  * or undo, and rollback/resume read the same record. */
 #include <errno.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,6 @@
 #ifndef REGVAULT_RESTORE_IMPL_H
 #define REGVAULT_RESTORE_IMPL_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
