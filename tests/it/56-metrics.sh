@@ -141,6 +141,21 @@ test_maint_commands_write_their_job_and_results() {
   assert_eq "$(grep -v '^#' "$T/all.prom" | sort | uniq -d | wc -l)" 0 "series repeated across the files"
 }
 
+test_an_interrupted_run_counts_as_cancelled() {
+  local f=$T/disk.prom
+  mkdir -p "$T/disk"
+  "$RV_BIN" --metrics-textfile "$f" maint diskcheck --dir "$T/disk" --size 4GiB --threshold 10s >"$T/out" 2>&1 &
+  local pid=$!
+  sleep 1
+  kill -INT $pid
+  wait $pid
+  local rc=$?
+  [ $rc -ne 0 ] || fail "an interrupted diskcheck exited 0"
+  assert_eq "$(pv "$f" 'regvault_job_runs_total{job_name="diskcheck",result="cancelled"}')" 1 cancelled
+  assert_eq "$(pv "$f" 'regvault_job_runs_total{job_name="diskcheck",result="failure"}')" 0 failures
+  assert_eq "$(pv "$f" 'regvault_job_running{job_name="diskcheck"}')" 0 running
+}
+
 test_drill_writes_its_result() {
   need_promtool
   local f=$T/drill.prom
