@@ -101,7 +101,7 @@ int rv_metrics_http_listen(const char *where, int *fd)
 		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)atoi(port))};
 		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
 		r = listen_on((struct sockaddr *)&a6, sizeof a6, fd);
-		if (r == -EAFNOSUPPORT)
+		if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) /* no IPv6 here, or it is switched off */
 			r = listen_on((struct sockaddr *)&a4, sizeof a4, fd);
 		return r < 0 ? bind_error(where, r) : 0;
 	}
