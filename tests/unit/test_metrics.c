@@ -2,6 +2,7 @@
  * escaping, NaN, the order of families, the textfile and reading it back, and the
  * listen address parser. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -314,4 +315,32 @@ TEST(metrics_http_listen_refuses_bad_addresses)
 	CHECK_CONTAINS(rv_errmsg(r), addr);
 	CHECK_CONTAINS(rv_errmsg(r), "in use");
 	close(fd);
+}
+
+/* A job's thread updates while the main loop renders: the mutex keeps every
+ * update and every render whole. */
+static void *finish_many(void *m)
+{
+	for (int i = 0; i < 20000; i++)
+		rv_metrics_job_finished(m, i % 2 ? "snapshot" : "prune", RV_JOB_SUCCESS, i, i + 1);
+	return NULL;
+}
+
+TEST(metrics_updates_from_another_thread)
+{
+	struct rv_metrics *m = rv_metrics_new();
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, finish_many, m) == 0);
+	for (int i = 0; i < 200; i++) {
+		char *text = rendered(m, false);
+		bool whole = strstr(text, "# TYPE regvault_diskcheck") == NULL && text[strlen(text) - 1] == '\n';
+		free(text);
+		CHECK(whole);
+	}
+	pthread_join(t, NULL);
+	char *text = rendered(m, false);
+	CHECK_LINE(text, "regvault_job_runs_total{job_name=\"snapshot\",result=\"success\"} 10000");
+	CHECK_LINE(text, "regvault_job_runs_total{job_name=\"prune\",result=\"success\"} 10000");
+	free(text);
+	rv_metrics_free(m);
 }
