@@ -143,6 +143,10 @@ clean:
 $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
+# The metrics endpoint in a poll() loop (tests/it/56-metrics.sh); not installed.
+$(BUILD)/metrics-tool: $(BUILD)/obj/tests/tools/metrics_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
 # The bare Snapshot stream, discarded: the floor the benchmarks compare against.
 $(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)

@@ -15,6 +15,11 @@ struct cli {
 	const char *config_path; /* --config, or NULL for the default chain */
 	bool json;               /* -o json */
 	bool verbose;
+	/* --metrics-textfile FILE: the one-shot commands' run, written there when they
+	 * end (main.c); the commands add what they measured to metrics (NULL when not
+	 * asked, which the rv_metrics_* updates take as "do nothing"). */
+	const char *metrics_textfile;
+	struct rv_metrics *metrics;
 };
 
 /* Entry points: argv[0] is the command name ("cluster"), options follow. Each

@@ -121,6 +121,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else {
+		rv_metrics_drill(cli->metrics, d);
 		if (cli->json) {
 			char *text = restore_drill_json(d);
 			puts(text);

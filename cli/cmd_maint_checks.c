@@ -63,6 +63,7 @@ int cli_maint_hashcheck(struct cli *cli, int argc, char **argv)
 		return rc;
 	struct maint_hash_report rep;
 	int r = maint_hashcheck(c, &cfg.cluster, &rep);
+	rv_metrics_hashcheck(cli->metrics, &rep, r);
 	if (cli->json) {
 		json_t *root = json_object(), *members = json_array();
 		json_object_set_new(root, "revision", json_integer(rep.revision));
@@ -245,6 +246,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 			(unsigned long long)(o.size / o.block_size), (unsigned long long)o.block_size);
 		if ((r = maint_diskcheck(&o, &res[done])) < 0)
 			break;
+		rv_metrics_diskcheck(cli->metrics, &res[done]);
 		pass = pass && res[done].pass;
 		if (res[done].p99_us > res[worst].p99_us)
 			worst = done;

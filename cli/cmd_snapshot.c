@@ -177,6 +177,7 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 
 	if (r < 0)
 		return cli_fail(r);
+	rv_metrics_snapshot_saved(cli->metrics, &si);
 	if (cli->json) {
 		cli_print_json(info_json(&si));
 		return RV_EXIT_OK;
@@ -360,6 +361,7 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		return cli_fail(r);
 	for (size_t i = 0; i < n; i++)
 		removed += !d[i].keep;
+	rv_metrics_store_artifacts(cli->metrics, o->dry_run ? n : n - removed);
 	if (cli->json) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++) {
