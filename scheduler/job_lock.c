@@ -4,10 +4,11 @@
  * flock(2) on state_dir/locks/<job>.lock: the kernel drops it when the holder's
  * descriptor closes, so a holder that crashed or was killed frees it, and there is
  * no stale lock to clean up. The descriptor is close-on-exec, so the etcd a drill
- * starts does not inherit it. After taking the lock the holder writes one record,
- * "<pid> <unix seconds> <holder>" padded to a fixed size at offset 0, so that a
- * record is always overwritten whole; the one refused reads it to say who holds
- * the job. */
+ * starts does not inherit it. After taking the lock a holder writes a record,
+ * "<pid> <unix seconds> <holder>" padded to a fixed size, so that a record is
+ * always overwritten whole: the exclusive holder in the first slot of an emptied
+ * file, each shared holder in the first slot no live process holds. The one
+ * refused reads them to say who holds the job. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "scheduler/scheduler.h"
 
 #define RECORD_SIZE 256
+#define MAX_SLOTS 64
 /* How long a refused taker waits for a holder that has the lock but has not yet
  * written its record. */
 #define RECORD_WAIT_MS 250
@@ -30,6 +32,7 @@
 struct job_lock {
 	int fd;
 	bool shared;
+	off_t at; /* our record */
 };
 
 static int open_lock(const char *state_dir, enum job_kind k, char *path, size_t len, int *fd)
@@ -48,45 +51,71 @@ static int open_lock(const char *state_dir, enum job_kind k, char *path, size_t 
 	return 0;
 }
 
-static void write_record(int fd, const char *holder)
+/* A complete record of a process that is alive: its pid, since and holder. */
+static bool record_live(char rec[RECORD_SIZE + 1], ssize_t n, long *pid, long long *since, char **holder)
 {
-	char rec[RECORD_SIZE];
+	int at = 0;
+	if (n != RECORD_SIZE || rec[RECORD_SIZE - 1] != '\n')
+		return false;
+	rec[RECORD_SIZE - 1] = 0;
+	if (sscanf(rec, "%ld %lld %n", pid, since, &at) != 2 || at == 0 || *pid <= 0)
+		return false;
+	if (kill((pid_t)*pid, 0) < 0 && errno != EPERM)
+		return false; /* left by a holder that is gone */
+	char *end = rec + RECORD_SIZE - 1;
+	while (end > rec + at && end[-1] == ' ')
+		end--;
+	*end = 0;
+	*holder = rec + at;
+	return true;
+}
+
+static void write_record(struct job_lock *l, const char *holder)
+{
+	char rec[RECORD_SIZE], cur[RECORD_SIZE + 1];
 	int n = snprintf(rec, sizeof rec, "%ld %lld ", (long)getpid(), (long long)rv_now_unix());
 	/* The holder on one line: it is printed to whoever is refused. */
 	for (const char *p = holder ? holder : "?"; *p && n < RECORD_SIZE - 2; p++)
 		rec[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
 	memset(rec + n, ' ', (size_t)(RECORD_SIZE - 1 - n));
 	rec[RECORD_SIZE - 1] = '\n';
+	l->at = 0;
+	if (!l->shared) {
+		if (ftruncate(l->fd, 0) < 0) {
+			/* the slot is overwritten whole anyway */
+		}
+	} else {
+		for (int i = 0; i < MAX_SLOTS; i++) {
+			long pid;
+			long long since;
+			char *h;
+			l->at = (off_t)i * RECORD_SIZE;
+			if (!record_live(cur, pread(l->fd, cur, RECORD_SIZE, l->at), &pid, &since, &h))
+				break;
+		}
+	}
 	/* Best effort: the lock is what excludes; the record only names the holder. */
-	if (pwrite(fd, rec, sizeof rec, 0) < 0)
+	if (pwrite(l->fd, rec, sizeof rec, l->at) < 0)
 		return;
 }
 
-/* The sentence for a job that is held: the holder's record, once it is complete
- * and names a live process (a record may still be the one a dead holder left). */
+/* The sentence for a job that is held: the first live holder's record. */
 static int busy(int fd, enum job_kind k, const char *path)
 {
 	const char *job = job_kind_name(k);
 	for (int waited = 0;; waited += 10) {
-		char rec[RECORD_SIZE + 1];
-		ssize_t n = pread(fd, rec, RECORD_SIZE, 0);
-		long pid;
-		long long since;
-		int at = 0;
-		if (n > 0) {
-			rec[n] = 0;
-			char *nl = strchr(rec, '\n');
-			if (nl && sscanf(rec, "%ld %lld %n", &pid, &since, &at) == 2 && at > 0 && pid > 0 &&
-			    (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
-				char *holder = rec + at, *end = nl;
-				while (end > holder && end[-1] == ' ')
-					end--;
-				*end = 0;
-				char when[21];
-				rv_utc_rfc3339(since, when);
-				return rv_fail(-EBUSY, "job %s is already running in %s (pid %ld, since %s); try again when it has finished",
-					       job, *holder ? holder : "another process", pid, when);
-			}
+		for (int i = 0; i < MAX_SLOTS; i++) {
+			char rec[RECORD_SIZE + 1], *holder, when[21];
+			long pid;
+			long long since;
+			ssize_t n = pread(fd, rec, RECORD_SIZE, (off_t)i * RECORD_SIZE);
+			if (n <= 0)
+				break;
+			if (!record_live(rec, n, &pid, &since, &holder))
+				continue;
+			rv_utc_rfc3339(since, when);
+			return rv_fail(-EBUSY, "job %s is already running in %s (pid %ld, since %s); try again when it has finished",
+				       job, *holder ? holder : "another process", pid, when);
 		}
 		if (waited >= RECORD_WAIT_MS)
 			break;
@@ -124,10 +153,10 @@ static int take(const char *state_dir, enum job_kind k, const char *holder, bool
 			return rv_fail_wrap(-EINTR, "cancelled while waiting for job %s", job_kind_name(k));
 		}
 	}
-	write_record(fd, holder);
 	struct job_lock *l = rv_xcalloc(1, sizeof *l);
 	l->fd = fd;
 	l->shared = shared;
+	write_record(l, holder);
 	*out = l;
 	return 0;
 }
@@ -147,11 +176,19 @@ void job_lock_release(struct job_lock *l)
 {
 	if (!l)
 		return;
-	/* Clear the record while still holding the lock alone; a shared holder only
-	 * when it is the last (the upgrade fails while another holds it too). */
+	/* Clear the records while holding the lock alone; a shared holder that is not
+	 * the last (the upgrade fails while another holds it too) blanks its own. A
+	 * record left behind names a pid that is gone once we exit: readers skip it. */
 	if (!l->shared || flock(l->fd, LOCK_EX | LOCK_NB) == 0) {
 		if (ftruncate(l->fd, 0) < 0) {
-			/* the record stays; its pid is dead once we exit, and readers check that */
+			/* see above */
+		}
+	} else {
+		char blank[RECORD_SIZE];
+		memset(blank, ' ', sizeof blank);
+		blank[RECORD_SIZE - 1] = '\n';
+		if (pwrite(l->fd, blank, sizeof blank, l->at) < 0) {
+			/* see above */
 		}
 	}
 	close(l->fd);
