@@ -39,6 +39,12 @@ int cli_load_config(struct cli *cli, struct rv_config *cfg);
  * problem (URL, credentials), else RV_EXIT_FAIL. */
 int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st);
 
+/* Take job k's lock (state_dir/locks) for a one-shot command: shared with other
+ * commands, refused while the daemon runs the job. Refusal is exit 1 with the
+ * sentence naming the holder (a timer's run tries again next time); so is a
+ * state_dir where the lock cannot be made. command is "regvault snapshot save". */
+int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l);
+
 /* The command's cancellation: SIGINT, SIGTERM and SIGHUP request it once
  * cli_catch_interrupts() ran (commands whose long work looks at it; for the others
  * the signals keep their default and end the process). */

@@ -101,7 +101,13 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
 		return rc;
+	struct job_lock *lock = NULL;
+	if ((rc = cli_job_lock(&cfg, JOB_DRILL, "regvault drill", &lock)) != RV_EXIT_OK) {
+		config_free(&cfg);
+		return rc;
+	}
 	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		job_lock_release(lock);
 		config_free(&cfg);
 		return rc;
 	}
@@ -136,6 +142,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	}
 	free(d);
 	store_close(st);
+	job_lock_release(lock);
 	config_free(&cfg);
 	return rc;
 }

@@ -420,6 +420,14 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_load_config(cli, &cfg)) != RV_EXIT_OK)
 		return rc;
+	struct job_lock *lock = NULL;
+	if (strcmp(cmd, "save") == 0 || strcmp(cmd, "verify") == 0) {
+		bool save = strcmp(cmd, "save") == 0;
+		rc = cli_job_lock(&cfg, save ? JOB_SNAPSHOT : JOB_VERIFY, save ? "regvault snapshot save" : "regvault snapshot verify",
+				  &lock);
+		if (rc != RV_EXIT_OK)
+			goto out;
+	}
 	if ((rc = cli_open_store(&cfg, o.store, &st)) != RV_EXIT_OK)
 		goto out;
 	if (strcmp(cmd, "save") == 0)
@@ -436,6 +444,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		rc = do_prune(cli, &cfg, st, &o);
 out:
 	store_close(st);
+	job_lock_release(lock);
 	config_free(&cfg);
 	return rc;
 }

@@ -172,6 +172,12 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
 	return RV_EXIT_OK;
 }
 
+int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l)
+{
+	int r = job_lock_take_shared(cfg->state_dir, k, command, l);
+	return r < 0 ? cli_fail(r) : RV_EXIT_OK;
+}
+
 /* Take the global options out of argv wherever they stand (before "--"), so
  * "regvault -o json cluster status" and "regvault cluster status -o json" agree.
  * Returns -1 on a usage error. */

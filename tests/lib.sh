@@ -131,6 +131,28 @@ start_cluster() {
   return 1
 }
 
+# hold_job_lock STATE_DIR JOB [HOLDER]: hold a job's lock alone, as the daemon does
+# (flock(1) on STATE_DIR/locks/JOB.lock), with the record regvault writes naming
+# HOLDER (none when HOLDER is ""). Sets HELD_BY (the holder's pid); release_job_lock
+# ends it.
+hold_job_lock() {
+  local lock=$1/locks/$2.lock who=${3-regvault daemon} i
+  mkdir -p "$1/locks"
+  : >"$lock"
+  flock -o "$lock" sleep 300 &
+  HELD_BY=$!
+  trap release_job_lock EXIT # a failed assertion ends the test's subshell
+  for i in $(seq 1 100); do flock -n "$lock" true 2>/dev/null || break; sleep 0.05; done
+  [ -n "$who" ] && printf '%-255s\n' "$HELD_BY $(date +%s) $who" >"$lock"
+  return 0
+}
+release_job_lock() {
+  local c
+  for c in $(pgrep -P "$HELD_BY"); do kill "$c"; done
+  wait "$HELD_BY" 2>/dev/null
+  return 0
+}
+
 ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }
 
 # Called when a test file ends: stop every cluster it started, kill stray etcds
