@@ -57,6 +57,14 @@ int store_open(const struct store_spec *spec, struct store **out);
 void store_close(struct store *s);
 /* "/var/lib/regvault/backups" or "s3://bucket/prefix", for messages. */
 const char *store_describe(const struct store *s);
+/* The cancel token the store's transfers look at from now on (NULL: none), on
+ * every thread the store runs: a transfer or a retry's wait in progress ends
+ * within about a second with -EINTR, and an upload cut so is aborted (S3: the
+ * multipart upload removed), so nothing is published. What a cancel cannot leave
+ * half done (S3's completion of an upload) is not cut. Set it between operations;
+ * snap_save, restore and drill set it from their options and put back the one
+ * there was. Returns the one there was. */
+const struct rv_cancel *store_set_cancel(struct store *s, const struct rv_cancel *c);
 
 struct store_writer;
 /* expected_size is a hint (S3 part size); 0 = unknown. */
@@ -153,7 +161,14 @@ struct snap_save_opts {
 	const struct snapshot_settings *settings; /* source, compression level */
 	int timeout_ms;                           /* whole stream; 0 = 1 hour */
 	bool allow_no_quorum; /* with no member that has quorum, save from one without */
-	const struct rv_cancel *cancel; /* looked at every chunk: -EINTR, nothing published */
+	/* Looked at every chunk, while the member sends nothing and in the store's
+	 * transfers: -EINTR within about a second, nothing published. */
+	const struct rv_cancel *cancel;
+	/* Called as the stream arrives (NULL: not): bytes received of total (the db
+	 * and its 32-byte trailer); done starts over at 0 when another member is
+	 * tried. Modules never draw progress; the CLI does, on a terminal. */
+	void (*progress)(void *ud, uint64_t done, uint64_t total);
+	void *progress_ud;
 };
 
 /* A tag is 1-63 of [A-Za-z0-9._-]; -EINVAL with a message otherwise. */
