@@ -167,14 +167,16 @@ static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
 
 static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
 {
+	struct cli_progress prog = {.label = "snapshot"};
 	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot, .allow_no_quorum = o->allow_no_quorum,
-				    .cancel = &cli_cancel};
+				    .cancel = &cli_cancel, .progress = cli_progress_cb, .progress_ud = &prog};
 	struct snap_info si;
 	char db[16], sz[16], dur[16], rate[16];
 	cli_catch_interrupts();
 	int r = snap_save(&cfg->cluster, st, &so, &si);
 	double d;
 
+	cli_progress_end(&prog);
 	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
