@@ -261,6 +261,8 @@ static void cleanup_leftovers(struct store *st)
 	int64_t now = rv_now_unix();
 
 	int r = store_cleanup(st);
+	if (r == -EINTR)
+		return; /* the save says it was interrupted */
 	if (r < 0)
 		rv_warn("%s", rv_errmsg(r));
 	if (store_list(st, &objs, &n) < 0) {
@@ -372,6 +374,10 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 			       set->compression_level);
 	const struct rv_cancel *was = store_set_cancel(st, o->cancel);
 	cleanup_leftovers(st);
+	if (rv_cancelled(o->cancel)) {
+		r = rv_fail(-EINTR, "snapshot save was interrupted before it started; nothing was published");
+		goto out;
+	}
 	if ((r = cluster_client_new(cs, 0, &ec)) < 0)
 		goto out;
 	order = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *order);
