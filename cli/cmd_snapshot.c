@@ -307,6 +307,7 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 
 static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, int first)
 {
+	struct cli_progress prog = {.label = "fetch"};
 	struct snap_manifest m;
 	char name[256];
 	int r;
@@ -314,7 +315,9 @@ static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, in
 		return cli_usage_error("snapshot fetch", "give NAME|latest and FILE");
 	if ((r = snap_resolve(st, argv[first], name, sizeof name)) < 0)
 		return cli_fail(r);
-	if ((r = snap_fetch(st, name, argv[first + 1], &m)) < 0)
+	r = snap_fetch_progress(st, name, argv[first + 1], &m, cli_progress_cb, &prog);
+	cli_progress_end(&prog);
+	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
 		json_t *o = json_object();

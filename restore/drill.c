@@ -221,7 +221,7 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 
 	snprintf(db_path, sizeof db_path, "%s/snapshot.db", s->dir);
 	t = rv_now_mono();
-	r = rs_fetch(o->store, d->artifact, o->db_file, db_path, &m);
+	r = rs_fetch(o->store, d->artifact, o->db_file, db_path, &m, o->progress, o->progress_ud);
 	d->phases.fetch = rv_now_mono() - t;
 	if (r == -EINTR && rv_cancelled(o->cancel)) {
 		r = check_cancel(o, "during the fetch");

@@ -253,7 +253,7 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	db_path_of(p, db_path, sizeof db_path);
 	t = rv_now_mono();
 	struct snap_manifest fetched = {0};
-	r = rs_fetch(o->store, p->artifact, o->db_file, db_path, &fetched);
+	r = rs_fetch(o->store, p->artifact, o->db_file, db_path, &fetched, o->progress, o->progress_ud);
 	out->phases.fetch = rv_now_mono() - t;
 	if (r == -EINTR && rv_cancelled(o->cancel)) {
 		r = check_cancel(o, "during the fetch");

@@ -330,9 +330,9 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 			/* cut in the stream or in the store: no other member is tried */
 			*store_failed = true;
 			r = interrupted(mem);
-		}
-		if (!c.store_failed)
+		} else if (!c.store_failed) {
 			r = rv_fail_wrap(r, "snapshot from member %s failed", mem->name);
+		}
 		if (c.chain)
 			snap_stage_abort(c.chain);
 		else

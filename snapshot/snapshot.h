@@ -156,6 +156,10 @@ struct snap_info {
 	char problem[256];       /* why it is foreign or bad, "" when fine */
 };
 
+/* Progress of a long operation: done of total bytes (total 0: not known yet).
+ * Modules never draw progress; the CLI does, on a terminal. */
+typedef void (*snap_progress_fn)(void *ud, uint64_t done, uint64_t total);
+
 struct snap_save_opts {
 	const char *tag;                          /* NULL: none */
 	const struct snapshot_settings *settings; /* source, compression level */
@@ -165,9 +169,9 @@ struct snap_save_opts {
 	 * transfers: -EINTR within about a second, nothing published. */
 	const struct rv_cancel *cancel;
 	/* Called as the stream arrives (NULL: not): bytes received of total (the db
-	 * and its 32-byte trailer); done starts over at 0 when another member is
-	 * tried. Modules never draw progress; the CLI does, on a terminal. */
-	void (*progress)(void *ud, uint64_t done, uint64_t total);
+	 * and its 32-byte trailer); (0, 0) when a member's stream starts, so done
+	 * starts over when another member is tried. */
+	snap_progress_fn progress;
 	void *progress_ud;
 };
 
@@ -185,6 +189,9 @@ int snap_verify(struct store *st, const char *name, struct snap_info *out);
 /* Write the plain etcd snapshot (db + trailer), verified, to dest_path (atomically);
  * m (optional) receives the manifest. */
 int snap_fetch(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m);
+/* The same, reporting the db bytes written of the db's size through progress. */
+int snap_fetch_progress(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m,
+			snap_progress_fn progress, void *progress_ud);
 int snap_delete(struct store *st, const char *name);
 
 struct prune_decision {

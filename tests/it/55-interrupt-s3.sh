@@ -174,6 +174,7 @@ test_sigint_while_the_member_stopped_sending() {
   kill -CONT "$pid"
   assert_rc 1
   assert_err_contains "snapshot save from member etcd1 was interrupted; nothing was published"
+  [ "$(grep -c . <<<"$ERR")" -eq 1 ] || fail "more than one line on stderr: $ERR"
   assert_eq "$(ls -A "$store")" "$before" "the store's files after the interrupted save"
   rv snapshot save --tag after-stall
   assert_ok
