@@ -16,6 +16,11 @@ void cli_progress_cb(void *ud, uint64_t done, uint64_t total)
 		rv_progress_start(&cp->p, cp->label, total);
 	}
 	rv_progress_update(&cp->p, done);
+	/* all there: the line goes now, before whatever the operation says next */
+	if (done >= total) {
+		rv_progress_end(&cp->p);
+		cp->started = false;
+	}
 }
 
 void cli_progress_end(struct cli_progress *cp)
