@@ -53,6 +53,17 @@ void cli_catch_interrupts(void);
 /* The signal that requested it, 0 if none came. */
 int cli_interrupt_signal(void);
 
+/* A module's progress callback (snap_save_opts.progress...) drawn on stderr:
+ * pass cli_progress_cb with a struct cli_progress {.label = "..."} as its ud,
+ * and call cli_progress_end when the operation returns. */
+struct cli_progress {
+	const char *label;
+	struct rv_progress p;
+	bool started;
+};
+void cli_progress_cb(void *ud, uint64_t done, uint64_t total);
+void cli_progress_end(struct cli_progress *cp);
+
 /* Every command's -o json: root on stdout, two-space indent, keys in insertion
  * order, reals the same way everywhere. Takes the reference. */
 void cli_print_json(json_t *root);

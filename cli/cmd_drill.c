@@ -111,6 +111,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		config_free(&cfg);
 		return rc;
 	}
+	struct cli_progress prog = {.label = "fetch"};
 	struct drill_opts o = {
 		.cs = &cfg.cluster,
 		.state_dir = cfg.state_dir,
@@ -120,10 +121,13 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		.wait_ms = (int)wait_ms,
 		.sample_keys = (int)sample,
 		.cancel = &cli_cancel,
+		.progress = cli_progress_cb,
+		.progress_ud = &prog,
 	};
 	d = rv_xcalloc(1, sizeof *d);
 	cli_catch_interrupts();
 	r = restore_drill(&o, d);
+	cli_progress_end(&prog);
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else {
