@@ -238,6 +238,7 @@ int main(int argc, char **argv)
 	bool help = false, version = false;
 
 	rv_log_set_format(rv_log_format_from_env()); /* under systemd, priorities for the journal */
+	cli_advice_install(); /* before anything can fail */
 	if (take_global_options(&cli, &argc, argv, &help, &version) < 0)
 		return RV_EXIT_USAGE;
 	if (version) {

@@ -120,7 +120,7 @@ static int drill_resolve(const struct drill_opts *o, struct drill_report *d, str
 		return r < 0 ? rv_fail_wrap(r, "%s is not an etcd snapshot", o->db_file) : 0;
 	}
 	if (!o->store)
-		return rv_fail(-EINVAL, "no store to drill from; configure store.url or pass --store URL");
+		return rv_fail_advice(-EINVAL, RV_ADVICE_STORE_URL, "no store to drill from; configure store.url");
 	snprintf(d->store, sizeof d->store, "%s", store_describe(o->store));
 	r = snap_resolve(o->store, o->from ? o->from : "latest", d->artifact, sizeof d->artifact);
 	if (r < 0)
