@@ -82,12 +82,8 @@ void cli_catch_interrupts(void)
 
 void cli_print_json(json_t *root)
 {
-	/* Insertion order is kept; reals with 15 significant digits, as a double holds. */
-	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	if (s) {
-		puts(s);
-		free(s);
-	}
+	/* The daemon's writer too, so both give the same bytes for one report. */
+	report_json_write(root, stdout);
 	json_decref(root);
 }
 
