@@ -98,8 +98,10 @@ $(BUILD)/libregvault.a: $(LIB_OBJS)
 $(BUILD)/regvault: $(CLI_OBJS) $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libregvault.a $(LDLIBS)
 
-$(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/libregvault.a
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/libregvault.a $(LDLIBS)
+# The unit tests speak with the CLI's wording of advice (cli/advice.c), as the
+# messages they check were written for it.
+$(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/obj/cli/advice.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/obj/cli/advice.o $(BUILD)/libregvault.a $(LDLIBS)
 
 unit: $(BUILD)/test-unit
 	$(BUILD)/test-unit

@@ -68,6 +68,10 @@ void cli_progress_end(struct cli_progress *cp);
  * order, reals the same way everywhere. Takes the reference. */
 void cli_print_json(json_t *root);
 
+/* Install the command line's wording of the modules' advice (cli/advice.c): the
+ * flags and regvault commands that the modules' sentences never name. */
+void cli_advice_install(void);
+
 /* Print "regvault: <message>" for a failed call once, and return RV_EXIT_FAIL. */
 int cli_fail(int r);
 /* "regvault: " + the error's sentence on stderr, control characters escaped. */

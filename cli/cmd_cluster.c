@@ -138,17 +138,11 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (cli->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < cs->n_members; i++) {
-			const struct member_spec *m = &cs->members[i];
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:b}", "name", m->name, "endpoint",
-							     m->client_url, "pid",
-							     (json_int_t)member_running_pid(m), "started",
-							     !was_running[i]));
-		}
-		json_t *o = json_pack("{s:s, s:o, s:b}", "cluster", cs->name ? cs->name : "", "members", arr,
-				      "healthy", 1);
-		cli_print_json(o);
+		pid_t *pids = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *pids);
+		for (size_t i = 0; i < cs->n_members; i++)
+			pids[i] = member_running_pid(&cs->members[i]);
+		cli_print_json(report_cluster_up_json(cs, was_running, pids));
+		free(pids);
 	} else {
 		for (size_t i = 0; i < cs->n_members; i++) {
 			const struct member_spec *m = &cs->members[i];
@@ -187,23 +181,19 @@ static int cluster_down_cmd(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(r);
 		goto out;
 	}
-	json_t *arr = cli->json ? json_array() : NULL;
-	for (size_t i = 0; i < cs->n_members; i++) {
-		const struct member_spec *m = &cs->members[i];
-		pid_t now = member_running_pid(m);
-		const char *state = now > 0 ? "running (not started by regvault)" : pids[i] > 0 ? "stopped" : "not running";
-		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:b}", "name", m->name, "state",
-							     now > 0 ? "running" : "stopped", "pid", (json_int_t)pids[i],
-							     "was_running", pids[i] > 0));
-		else if (pids[i] > 0 && now == 0)
-			printf("%-10s %s (pid %d)\n", m->name, state, (int)pids[i]);
+	pid_t *now = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *now);
+	for (size_t i = 0; i < cs->n_members; i++)
+		now[i] = member_running_pid(&cs->members[i]);
+	for (size_t i = 0; i < cs->n_members && !cli->json; i++) {
+		const char *state = now[i] > 0 ? "running (not started by regvault)" : pids[i] > 0 ? "stopped" : "not running";
+		if (pids[i] > 0 && now[i] == 0)
+			printf("%-10s %s (pid %d)\n", cs->members[i].name, state, (int)pids[i]);
 		else
-			printf("%-10s %s\n", m->name, state);
+			printf("%-10s %s\n", cs->members[i].name, state);
 	}
-	if (arr) {
-		cli_print_json(arr);
-	}
+	if (cli->json)
+		cli_print_json(report_cluster_down_json(cs, pids, now));
+	free(now);
 	rc = RV_EXIT_OK;
 out:
 	free(pids);
@@ -284,55 +274,6 @@ static void print_status_table(const struct member_row *rows, size_t n)
 	free(cells);
 }
 
-static json_t *status_json(const struct member_row *rows, size_t n)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		const struct member_row *row = &rows[i];
-		const struct etcd_member_health *h = &row->h;
-		json_t *o = json_object();
-		json_t *alarms = json_array();
-		char id[24];
-		json_object_set_new(o, "name", json_string(row->name));
-		json_object_set_new(o, "endpoint", json_string(row->endpoint));
-		if (h->reachable) {
-			snprintf(id, sizeof id, ETCD_ID_FMT, h->status.hdr.member_id);
-			json_object_set_new(o, "id", json_string(id));
-			json_object_set_new(o, "version", json_string(h->status.version));
-			json_object_set_new(o, "db_size", json_integer(h->status.db_size));
-			json_object_set_new(o, "db_size_in_use", json_integer(h->status.db_size_in_use));
-			snprintf(id, sizeof id, ETCD_ID_FMT, h->status.leader);
-			json_object_set_new(o, "leader", json_string(id));
-		} else {
-			json_object_set_new(o, "id", json_null());
-			json_object_set_new(o, "version", json_null());
-			json_object_set_new(o, "db_size", json_null());
-			json_object_set_new(o, "db_size_in_use", json_null());
-			json_object_set_new(o, "leader", json_null());
-		}
-		json_object_set_new(o, "is_leader", json_boolean(row->is_leader));
-		json_object_set_new(o, "raft_term", h->reachable ? json_integer((json_int_t)h->status.raft_term) : json_null());
-		json_object_set_new(o, "raft_index",
-				    h->reachable ? json_integer((json_int_t)h->status.raft_index) : json_null());
-		/* alarms: "NOSPACE,CORRUPT" -> ["NOSPACE", "CORRUPT"] */
-		for (const char *p = h->alarms; *p;) {
-			size_t len = strcspn(p, ",");
-			if (len)
-				json_array_append_new(alarms, json_stringn(p, len));
-			p += len;
-			if (*p == ',')
-				p++;
-		}
-		json_object_set_new(o, "alarms", alarms);
-		json_object_set_new(o, "reachable", json_boolean(h->reachable));
-		json_object_set_new(o, "healthy", json_boolean(h->healthy));
-		if (!h->healthy)
-			json_object_set_new(o, "error", json_string(h->reason[0] ? h->reason : "not healthy"));
-		json_array_append_new(arr, o);
-	}
-	return arr;
-}
-
 static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 {
 	struct rv_config cfg = {0};
@@ -349,8 +290,7 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 		return cli_fail(r);
 	}
 	if (cli->json) {
-		json_t *arr = status_json(rows, n);
-		cli_print_json(arr);
+		cli_print_json(report_cluster_status_json(rows, n));
 	} else {
 		print_status_table(rows, n);
 	}

@@ -128,14 +128,14 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	cli_catch_interrupts();
 	r = restore_drill(&o, d);
 	cli_progress_end(&prog);
+	if (r == 0)
+		r = report_drill_save(cfg.state_dir, d);
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else {
 		rv_metrics_drill(cli->metrics, d);
 		if (cli->json) {
-			char *text = restore_drill_json(d);
-			puts(text);
-			free(text);
+			cli_print_json(report_drill_json(d));
 		} else {
 			print_table(d);
 		}

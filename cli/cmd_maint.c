@@ -81,13 +81,6 @@ static const char usage_recover[] =
 
 /* ---- helpers ---- */
 
-static json_t *json_id(uint64_t id)
-{
-	char b[17];
-	snprintf(b, sizeof b, ETCD_ID_FMT, id);
-	return json_string(b);
-}
-
 static const char *fmt_size(int64_t n, char *buf, size_t len)
 {
 	return rv_fmt_bytes(n < 0 ? 0 : (uint64_t)n, buf, len);
@@ -187,22 +180,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else if (cli->json) {
-		json_t *root = json_object(), *members = json_array();
-		json_object_set_new(root, "current_revision", json_integer(rep.current_revision));
-		json_object_set_new(root, "revision", json_integer(rep.revision));
-		json_object_set_new(root, "already_compacted", json_boolean(rep.already_compacted));
-		json_object_set_new(root, "seconds", json_real(rep.seconds));
-		for (size_t i = 0; i < rep.n; i++) {
-			json_t *m = json_object();
-			json_object_set_new(m, "name", json_string(rep.before[i].name));
-			json_object_set_new(m, "db_size_before", json_integer(rep.before[i].db_size));
-			json_object_set_new(m, "db_size_in_use_before", json_integer(rep.before[i].db_size_in_use));
-			json_object_set_new(m, "db_size_after", json_integer(rep.after[i].db_size));
-			json_object_set_new(m, "db_size_in_use_after", json_integer(rep.after[i].db_size_in_use));
-			json_array_append_new(members, m);
-		}
-		json_object_set_new(root, "members", members);
-		cli_print_json(root);
+		cli_print_json(report_compact_json(&rep));
 	} else {
 		char a[16], b[16], d[16], e[16], t[16];
 		if (rep.revision == 0)
@@ -240,42 +218,6 @@ static int rule_error(const char *rule, size_t pos, int r)
 		fprintf(stderr, "  %s\n  %*s^\n", rule, (int)(pos - 1), "");
 	}
 	return RV_EXIT_USAGE;
-}
-
-/* rule_from: "--rule" or "maint.defrag_rule"; NULL when regvault chose the rule itself. */
-static json_t *defrag_json(const struct maint_defrag_report *rep, const char *rule, const char *rule_from,
-			   bool dry_run)
-{
-	json_t *root = json_object(), *members = json_array();
-	json_object_set_new(root, "rule", json_string(rule));
-	if (rule_from)
-		json_object_set_new(root, "rule_from", json_string(rule_from));
-	json_object_set_new(root, "dry_run", json_boolean(dry_run));
-	json_object_set_new(root, "leader_before", json_string(rep->leader_before));
-	json_object_set_new(root, "leader_moved_to", json_string(rep->leader_moved_to));
-	json_object_set_new(root, "defragmented", json_integer((json_int_t)rep->n_defragmented));
-	json_object_set_new(root, "skipped", json_integer((json_int_t)rep->n_skipped));
-	json_object_set_new(root, "failed", json_integer((json_int_t)rep->n_failed));
-	for (size_t i = 0; i < rep->n; i++) {
-		const struct maint_defrag_member *m = &rep->members[i];
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(m->name));
-		json_object_set_new(o, "endpoint", json_string(m->endpoint));
-		json_object_set_new(o, "id", json_id(m->id));
-		json_object_set_new(o, "leader", json_boolean(m->leader));
-		json_object_set_new(o, "outcome", json_string(maint_defrag_outcome_name(m->outcome)));
-		json_object_set_new(o, "db_size_before", json_integer(m->size_before));
-		json_object_set_new(o, "db_size_in_use_before", json_integer(m->in_use_before));
-		json_object_set_new(o, "db_size_after", json_integer(m->size_after));
-		json_object_set_new(o, "db_size_in_use_after", json_integer(m->in_use_after));
-		json_object_set_new(o, "started", json_real(m->started));
-		json_object_set_new(o, "finished", json_real(m->finished));
-		json_object_set_new(o, "seconds", json_real(m->seconds));
-		json_object_set_new(o, "error", json_string(m->error));
-		json_array_append_new(members, o);
-	}
-	json_object_set_new(root, "members", members);
-	return root;
 }
 
 /* A dry run says so, and by which rule, so its table is not read as a real run's. */
@@ -394,7 +336,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	if (rep.n) {
 		const char *rule_from = rule_given ? "--rule" : "maint.defrag_rule";
 		if (cli->json)
-			cli_print_json(defrag_json(&rep, maint_rule_text(rule), rule_from, o.dry_run));
+			cli_print_json(report_defrag_json(&rep, maint_rule_text(rule), rule_from, o.dry_run));
 		else
 			defrag_table(&rep, maint_rule_text(rule), rule_from, o.dry_run);
 	}
@@ -443,23 +385,7 @@ static int sub_alarms(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else if (cli->json) {
-		json_t *root = json_object(), *members = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *m = json_object(), *list = json_array();
-			json_object_set_new(m, "name", json_string(rows[i].name));
-			json_object_set_new(m, "id", json_id(rows[i].id));
-			json_object_set_new(m, "endpoint", json_string(rows[i].endpoint));
-			if (rows[i].nospace)
-				json_array_append_new(list, json_string("NOSPACE"));
-			if (rows[i].corrupt)
-				json_array_append_new(list, json_string("CORRUPT"));
-			json_object_set_new(m, "alarms", list);
-			json_array_append_new(members, m);
-		}
-		json_object_set_new(root, "members", members);
-		if (disarm)
-			json_object_set_new(root, "disarmed", json_integer((json_int_t)n_disarmed));
-		cli_print_json(root);
+		cli_print_json(report_alarms_json(rows, n, disarm, n_disarmed));
 	} else {
 		size_t raised = 0;
 		printf("%-16s %-16s %s\n", "MEMBER", "ID", "ALARMS");
@@ -510,24 +436,7 @@ static int sub_recover(struct cli *cli, int argc, char **argv)
 	struct maint_recover_report rep;
 	int r = maint_recover_space(c, &cfg.cluster, &cfg.maint, &rep);
 	if (cli->json) {
-		json_t *root = json_object(), *steps = json_array();
-		json_object_set_new(root, "ok", json_boolean(r == 0));
-		json_object_set_new(root, "nospace_before", json_boolean(rep.nospace_before));
-		json_object_set_new(root, "disarmed", json_boolean(rep.disarmed));
-		json_object_set_new(root, "quota_bytes", json_integer(rep.quota_bytes));
-		json_object_set_new(root, "limit_bytes", json_integer(rep.limit_bytes));
-		for (size_t i = 0; i < MAINT_RECOVER_STEPS; i++) {
-			json_t *s = json_object();
-			json_object_set_new(s, "step", json_string(rep.steps[i].name));
-			json_object_set_new(s, "result", json_string(!rep.steps[i].done ? "not-run" : rep.steps[i].ok ? "ok" : "failed"));
-			json_object_set_new(s, "detail", json_string(rep.steps[i].detail));
-			json_object_set_new(s, "seconds", json_real(rep.steps[i].seconds));
-			json_array_append_new(steps, s);
-		}
-		json_object_set_new(root, "steps", steps);
-		if (rep.defrag.n)
-			json_object_set_new(root, "defrag", defrag_json(&rep.defrag, "true", NULL, false));
-		cli_print_json(root);
+		cli_print_json(report_recover_space_json(&rep, r == 0));
 	} else {
 		char t[16];
 		printf("%-8s %-8s %8s  %s\n", "STEP", "RESULT", "TIME", "DETAIL");

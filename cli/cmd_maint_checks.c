@@ -70,25 +70,7 @@ int cli_maint_hashcheck(struct cli *cli, int argc, char **argv)
 	int r = maint_hashcheck(c, &cfg.cluster, &rep);
 	rv_metrics_hashcheck(cli->metrics, &rep, r);
 	if (cli->json) {
-		json_t *root = json_object(), *members = json_array();
-		json_object_set_new(root, "revision", json_integer(rep.revision));
-		json_object_set_new(root, "consistent", json_boolean(rep.consistent));
-		json_object_set_new(root, "complete", json_boolean(rep.complete));
-		for (size_t i = 0; i < rep.n; i++) {
-			const struct maint_hash_row *row = &rep.rows[i];
-			json_t *m = json_object();
-			char h[9];
-			snprintf(h, sizeof h, "%08" PRIx32, row->hash);
-			json_object_set_new(m, "name", json_string(row->name));
-			json_object_set_new(m, "endpoint", json_string(row->endpoint));
-			json_object_set_new(m, "hash", row->ok ? json_string(h) : json_null());
-			json_object_set_new(m, "compact_revision", row->ok ? json_integer(row->compact_revision) : json_null());
-			json_object_set_new(m, "agrees", json_boolean(row->agrees));
-			json_object_set_new(m, "error", json_string(row->error));
-			json_array_append_new(members, m);
-		}
-		json_object_set_new(root, "members", members);
-		cli_print_json(root);
+		cli_print_json(report_hashcheck_json(&rep));
 	} else if (any_answered(&rep)) {
 		printf("HashKV at revision %lld\n", (long long)rep.revision);
 		printf("%-16s %-10s %16s  %s\n", "MEMBER", "HASH", "COMPACT REV", "RESULT");
@@ -137,31 +119,6 @@ static bool parse_threshold_us(const char *s, int64_t *out)
 		return false;
 	*out = (int64_t)(v * mult + 0.5);
 	return true;
-}
-
-/* Microseconds to one decimal: more digits would only be noise. */
-static json_t *json_us(double v)
-{
-	return json_real(round(v * 10) / 10);
-}
-
-static json_t *disk_json(const struct maint_diskcheck_result *d, const char *members)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "dir", json_string(d->dir));
-	if (members)
-		json_object_set_new(o, "members", json_string(members));
-	json_object_set_new(o, "writes", json_integer((json_int_t)d->writes));
-	json_object_set_new(o, "iops", json_us(d->iops));
-	json_object_set_new(o, "min_us", json_us(d->min_us));
-	json_object_set_new(o, "p50_us", json_us(d->p50_us));
-	json_object_set_new(o, "p90_us", json_us(d->p90_us));
-	json_object_set_new(o, "p99_us", json_us(d->p99_us));
-	json_object_set_new(o, "p999_us", json_us(d->p999_us));
-	json_object_set_new(o, "max_us", json_us(d->max_us));
-	json_object_set_new(o, "threshold_us", json_integer(d->threshold_us));
-	json_object_set_new(o, "pass", json_boolean(d->pass));
-	return o;
 }
 
 static const char *fmt_us(double us, char *buf, size_t len)
@@ -270,13 +227,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 		if (r == -ENOENT || r == -ENOTDIR || r == -EACCES || r == -EROFS || r == -EPERM)
 			rc = RV_EXIT_USAGE;
 	} else if (cli->json) {
-		json_t *root = disk_json(&res[worst], members ? members[worst] : NULL);
-		json_t *all = json_array();
-		json_object_set(root, "pass", json_boolean(pass));
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(all, disk_json(&res[i], members ? members[i] : NULL));
-		json_object_set_new(root, "results", all);
-		cli_print_json(root);
+		cli_print_json(report_diskcheck_json(res, members, n));
 	} else {
 		char a[16], b[16], c2[16], d[16], e[16], f[16], t[16];
 		for (size_t i = 0; i < n; i++) {
@@ -349,30 +300,7 @@ int cli_maint_perfcheck(struct cli *cli, int argc, char **argv)
 	int r = maint_perfcheck(c, &o, &res);
 	bool ran = res.requests > 0 || r == 0;
 	if (ran && cli->json) {
-		json_t *root = json_object(), *checks = json_object();
-		json_object_set_new(root, "load", json_string(res.load.name));
-		json_object_set_new(root, "target_rate", json_integer(res.load.rate));
-		json_object_set_new(root, "clients", json_integer(res.load.clients));
-		json_object_set_new(root, "seconds", json_real(res.seconds));
-		json_object_set_new(root, "requests", json_integer((json_int_t)res.requests));
-		json_object_set_new(root, "errors", json_integer((json_int_t)res.errors));
-		json_object_set_new(root, "throughput", json_real(res.throughput));
-		json_object_set_new(root, "p50_ms", json_real(res.p50_ms));
-		json_object_set_new(root, "p95_ms", json_real(res.p95_ms));
-		json_object_set_new(root, "p99_ms", json_real(res.p99_ms));
-		json_object_set_new(root, "max_ms", json_real(res.max_ms));
-		json_object_set_new(root, "mean_ms", json_real(res.mean_ms));
-		json_object_set_new(root, "stddev_ms", json_real(res.stddev_ms));
-		json_object_set_new(checks, "throughput", json_boolean(res.throughput_ok));
-		json_object_set_new(checks, "slowest", json_boolean(res.slowest_ok));
-		json_object_set_new(checks, "stddev", json_boolean(res.stddev_ok));
-		json_object_set_new(checks, "errors", json_boolean(res.errors_ok));
-		json_object_set_new(root, "checks", checks);
-		json_object_set_new(root, "pass", json_boolean(res.pass));
-		json_object_set_new(root, "interrupted", json_boolean(res.interrupted));
-		json_object_set_new(root, "deleted", json_integer(res.deleted));
-		json_object_set_new(root, "first_error", json_string(res.first_error));
-		cli_print_json(root);
+		cli_print_json(report_perfcheck_json(&res));
 	} else if (ran) {
 		printf("Load %s: %d puts/s of 1 KiB from %d clients for %.1f s: %llu requests, %llu errors\n",
 		       res.load.name, res.load.rate, res.load.clients, res.seconds, (unsigned long long)res.requests,

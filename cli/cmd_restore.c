@@ -99,66 +99,6 @@ static bool confirm_tty(const struct restore_plan *p, void *ud)
 	return strcmp(line, "yes") == 0;
 }
 
-static json_t *phases_json(const struct restore_phases *ph)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "fetch", json_real(ph->fetch));
-	json_object_set_new(o, "verify", json_real(ph->verify));
-	json_object_set_new(o, "restore", json_real(ph->restore));
-	json_object_set_new(o, "stop", json_real(ph->stop));
-	json_object_set_new(o, "start", json_real(ph->start));
-	json_object_set_new(o, "check", json_real(ph->check));
-	json_object_set_new(o, "total", json_real(ph->total));
-	return o;
-}
-
-static const char *result_of(const struct restore_report *rep, int r, bool dry_run)
-{
-	if (r == 0 && dry_run)
-		return "planned";
-	if (r == 0 && rep->done)
-		return "restored";
-	if (rep->rolled_back)
-		return rep->rollback_ok ? "rolled-back" : "rollback-failed";
-	return r == 0 ? "rolled-back" : "refused";
-}
-
-static void print_json(const struct restore_report *rep, int r, bool dry_run)
-{
-	const struct restore_plan *p = &rep->plan;
-	json_t *j = json_object(), *ms = json_array();
-	char hash[16];
-	json_object_set_new(j, "result", json_string(result_of(rep, r, dry_run)));
-	json_object_set_new(j, "artifact", json_string(p->artifact));
-	json_object_set_new(j, "store", p->store[0] ? json_string(p->store) : json_null());
-	json_object_set_new(j, "snapshot_revision", json_integer(p->snapshot_revision));
-	/* null when the members were not asked (a refusal before, --rollback, --resume) */
-	json_object_set_new(j, "cluster_revision_before",
-			    p->cluster_observed ? json_integer(p->cluster_revision) : json_null());
-	json_object_set_new(j, "cluster_serving_before", p->cluster_observed ? json_boolean(p->cluster_serving) : json_null());
-	json_object_set_new(j, "token", p->token[0] ? json_string(p->token) : json_null());
-	json_object_set_new(j, "revision", rep->done ? json_integer(rep->revision) : json_null());
-	json_object_set_new(j, "revision_now", rep->done ? json_integer(rep->revision_now) : json_null());
-	snprintf(hash, sizeof hash, "%08x", rep->hash);
-	json_object_set_new(j, "hashkv", rep->done ? json_string(hash) : json_null());
-	json_object_set_new(j, "phases", phases_json(&rep->phases));
-	for (size_t i = 0; i < p->n_members; i++) {
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(p->members[i].name));
-		json_object_set_new(o, "data_dir", json_string(p->members[i].data_dir));
-		/* Where the old data dir is now, or in a dry run would be: never a path
-		 * nothing was moved to. */
-		const struct restore_member_plan *m = &p->members[i];
-		bool kept = m->kept_aside || (dry_run && r == 0 && m->has_data);
-		json_object_set_new(o, "old_data_dir", kept ? json_string(m->aside_dir) : json_null());
-		json_array_append_new(ms, o);
-	}
-	json_object_set_new(j, "members", ms);
-	json_object_set_new(j, "error", r < 0 ? json_string(rv_errmsg(r)) : json_null());
-	json_object_set_new(j, "rollback", rep->rollback[0] ? json_string(rep->rollback) : json_null());
-	cli_print_json(j);
-}
-
 static void print_phases(const struct restore_phases *ph)
 {
 	char b[32];
@@ -215,15 +155,7 @@ static int do_cleanup(struct cli *cli, const struct rv_config *cfg, bool yes, bo
 		}
 	}
 	if (cli->json) {
-		json_t *j = json_object(), *a = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *o = json_object();
-			json_object_set_new(o, "path", json_string(v[i].path));
-			json_object_set_new(o, "bytes", json_integer((json_int_t)v[i].bytes));
-			json_array_append_new(a, o);
-		}
-		json_object_set_new(j, dry_run ? "would_remove" : "removed", a);
-		cli_print_json(j);
+		cli_print_json(report_restore_cleanup_json(v, n, dry_run));
 	} else if (!dry_run) {
 		for (size_t i = 0; i < n; i++)
 			printf("removed %s (%s)\n", v[i].path, rv_fmt_bytes(v[i].bytes, b, sizeof b));
@@ -248,7 +180,7 @@ static int finish_pending(struct cli *cli, const struct rv_config *cfg, bool rol
 			 : restore_resume(&cfg->cluster, cfg->state_dir, wait_ms, rep);
 	say_held_signal(r);
 	if (cli->json)
-		print_json(rep, r, false);
+		cli_print_json(report_restore_json(rep, r, false));
 	else if (r == 0 && rollback)
 		printf("Rolled back the restore of %s: %s.\n", rep->plan.artifact, rep->rollback);
 	else if (r == 0)
@@ -346,7 +278,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	cli_progress_end(&prog);
 	say_held_signal(r);
 	if (cli->json) {
-		print_json(rep, r, dry_run);
+		cli_print_json(report_restore_json(rep, r, dry_run));
 	} else if (r == 0 && dry_run) {
 		print_plan(stdout, &rep->plan);
 		printf("\nThe artifact verified (%.1f s). Dry run: nothing was changed.\n", rep->phases.verify);

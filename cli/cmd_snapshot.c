@@ -75,41 +75,6 @@ static const char *help_of(const char *cmd)
 	return usage_group;
 }
 
-/* The keys save -o json and list -o json share. */
-static json_t *info_json(const struct snap_info *si)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(si->name));
-	if (si->foreign) {
-		json_object_set_new(o, "size", json_integer((json_int_t)si->size));
-		json_object_set_new(o, "foreign", json_true());
-		json_object_set_new(o, "problem", json_string(si->problem));
-		return o;
-	}
-	json_object_set_new(o, "revision", json_integer(si->m.revision));
-	json_object_set_new(o, "db_size", json_integer(si->m.db_size));
-	json_object_set_new(o, "size", json_integer((json_int_t)si->size));
-	json_object_set_new(o, "sha256", si->m.sha256[0] ? json_string(si->m.sha256) : json_null());
-	json_object_set_new(o, "created_at", json_string(si->m.created_at));
-	json_object_set_new(o, "source_member", json_string(si->m.member_name));
-	json_object_set_new(o, "tag", si->m.tag[0] ? json_string(si->m.tag) : json_null());
-	json_object_set_new(o, "quorum", si->m.quorum < 0 ? json_null() : json_boolean(si->m.quorum));
-	json_object_set_new(o, "cluster_name", json_string(si->m.cluster_name));
-	{
-		char id[17];
-		snprintf(id, sizeof id, "%016llx", (unsigned long long)si->m.cluster_id);
-		json_object_set_new(o, "cluster_id", json_string(id));
-	}
-	json_object_set_new(o, "etcd_version", json_string(si->m.etcd_version));
-	json_object_set_new(o, "raft_term", json_integer((json_int_t)si->m.raft_term));
-	json_object_set_new(o, "raft_index", json_integer((json_int_t)si->m.raft_index));
-	json_object_set_new(o, "db_size_in_use", json_integer(si->m.db_size_in_use));
-	json_object_set_new(o, "compression", json_string(si->m.compression));
-	json_object_set_new(o, "duration_s", json_real(si->m.duration_s));
-	json_object_set_new(o, "foreign", json_false());
-	return o;
-}
-
 /* Common options: --store, plus the command's own. Returns the index of the first
  * operand, or -1 after printing a usage error. */
 struct opts {
@@ -181,7 +146,7 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 		return cli_fail(r);
 	rv_metrics_snapshot_saved(cli->metrics, &si);
 	if (cli->json) {
-		cli_print_json(info_json(&si));
+		cli_print_json(report_snapshot_save_json(&si));
 		return RV_EXIT_OK;
 	}
 	d = si.m.duration_s > 0 ? si.m.duration_s : 1e-9;
@@ -206,10 +171,7 @@ static int do_list(struct cli *cli, struct store *st)
 	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, info_json(&v[i]));
-		cli_print_json(a);
+		cli_print_json(report_snapshot_list_json(v, n));
 	} else if (n == 0) {
 		printf("no snapshots in %s\n", store_describe(st));
 	} else {
@@ -241,17 +203,6 @@ static int do_list(struct cli *cli, struct store *st)
 	}
 	free(v);
 	return RV_EXIT_OK;
-}
-
-static json_t *verify_json(const struct snap_info *si, bool ok)
-{
-	json_t *o = ok ? info_json(si) : json_object();
-	if (!ok) {
-		json_object_set_new(o, "name", json_string(si->name));
-		json_object_set_new(o, "problem", json_string(si->problem));
-	}
-	json_object_set_new(o, "ok", json_boolean(ok));
-	return o;
 }
 
 static int do_verify(struct cli *cli, struct store *st, const struct opts *o, int argc, char **argv, int first)
@@ -289,7 +240,7 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 			printf("ok  %s (revision %lld, sha256 %s)\n", si.name, (long long)si.m.revision, si.m.sha256);
 		}
 		if (cli->json)
-			json_array_append_new(a, verify_json(&si, r == 0));
+			json_array_append_new(a, report_snapshot_verify_json(&si, r == 0));
 	}
 	if (cli->json && o->all) {
 		cli_print_json(a);
@@ -321,13 +272,7 @@ static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, in
 	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(name));
-		json_object_set_new(o, "file", json_string(argv[first + 1]));
-		json_object_set_new(o, "revision", json_integer(m.revision));
-		json_object_set_new(o, "db_size", json_integer(m.db_size));
-		json_object_set_new(o, "sha256", json_string(m.sha256));
-		cli_print_json(o);
+		cli_print_json(report_snapshot_fetch_json(name, argv[first + 1], &m));
 	} else {
 		printf("wrote %s from %s (revision %lld, verified)\n", argv[first + 1], name, (long long)m.revision);
 	}
@@ -347,10 +292,7 @@ static int do_delete(struct cli *cli, struct store *st, int argc, char **argv, i
 	if ((r = snap_delete(st, name)) < 0)
 		return cli_fail(r);
 	if (cli->json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(name));
-		json_object_set_new(o, "deleted", json_true());
-		cli_print_json(o);
+		cli_print_json(report_snapshot_delete_json(name));
 	} else {
 		printf("deleted %s\n", name);
 	}
@@ -368,16 +310,7 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		removed += !d[i].keep;
 	rv_metrics_store_artifacts(cli->metrics, o->dry_run ? n : n - removed);
 	if (cli->json) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *e = json_object();
-			json_object_set_new(e, "name", json_string(d[i].name));
-			json_object_set_new(e, "keep", json_boolean(d[i].keep));
-			json_object_set_new(e, "reason", json_string(d[i].reason));
-			json_object_set_new(e, "removed", json_boolean(!d[i].keep && !o->dry_run));
-			json_array_append_new(a, e);
-		}
-		cli_print_json(a);
+		cli_print_json(report_prune_json(d, n, o->dry_run));
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			char name[sizeof d[i].name * 4];

@@ -85,12 +85,8 @@ void cli_catch_interrupts(void)
 
 void cli_print_json(json_t *root)
 {
-	/* Insertion order is kept; reals with 15 significant digits, as a double holds. */
-	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	if (s) {
-		puts(s);
-		free(s);
-	}
+	/* The daemon's writer too, so both give the same bytes for one report. */
+	report_json_write(root, stdout);
 	json_decref(root);
 }
 
@@ -312,6 +308,7 @@ int main(int argc, char **argv)
 	bool help = false, version = false;
 
 	rv_log_set_format(rv_log_format_from_env()); /* under systemd, priorities for the journal */
+	cli_advice_install(); /* before anything can fail */
 	if (take_global_options(&cli, &argc, argv, &help, &version) < 0)
 		return RV_EXIT_USAGE;
 	if (version) {

@@ -33,6 +33,49 @@ const char *rv_errmsg(int code);
 void rv_err_clear(void);
 bool rv_err_isset(void);
 
+/* Advice that names how an edge is driven (a command-line flag, a regvault command)
+ * is not written by the modules: they record an advice id with the sentence, and
+ * the edge installs once, before any thread starts, the wording of every id (the
+ * CLI its flags and commands, the daemon its configuration). rv_errmsg() returns
+ * the sentence with the installed wording of its advice appended. */
+enum rv_advice {
+	RV_ADVICE_NONE,
+	RV_ADVICE_CLUSTER_STATUS,       /* "... check that it is running" */
+	RV_ADVICE_CHECK_CLUSTER_STATUS, /* "... do not agree on one leader after N s" */
+	RV_ADVICE_CLUSTER_UP,           /* "... start them" */
+	RV_ADVICE_START_MEMBER,         /* a status row: "not running" */
+	RV_ADVICE_RECOVER_SPACE,        /* "the database is over its quota" */
+	RV_ADVICE_RUN_RECOVER_SPACE,    /* "has a NOSPACE alarm, so nothing was changed" */
+	RV_ADVICE_HASHCHECK_FIRST,      /* space recovery refused: a CORRUPT alarm */
+	RV_ADVICE_FIND_DIVERGED,        /* "... find the member that diverged" */
+	RV_ADVICE_SNAPSHOT_SAVE,        /* "store S holds no snapshot yet" */
+	RV_ADVICE_SNAPSHOT_LIST,        /* "there is no snapshot N in store S" */
+	RV_ADVICE_STORE_URL,            /* "no store ...; configure store.url" */
+	RV_ADVICE_NO_QUORUM_SAVE,       /* "cluster C has no quorum ...; start the members that are down" */
+	RV_ADVICE_SOURCE_CATCH_UP,      /* "... retry when it has caught up or choose another source" */
+	RV_ADVICE_SOURCE_MEMBERS_DOWN,  /* "... start the members that are down" */
+	RV_ADVICE_SAVED_WITHOUT_QUORUM, /* the warning of a save without quorum: "saving from M anyway" */
+	RV_ADVICE_DISKCHECK_DIR,        /* "cannot test the disk at D: ..." */
+	RV_ADVICE_DISKCHECK_DIR_WRITABLE, /* "cannot write a test file in D: ..." */
+	RV_ADVICE_RESTORE_FORCE,        /* "the cluster is healthy and serving ...; nothing was changed" */
+	RV_ADVICE_FINISH_ROLLBACK,      /* "the interrupted restore was rolling back" */
+	RV_ADVICE_ROLLBACK_ONCE_STOPPED, /* "rollback stopped: ...; the old data dirs are still at D" */
+	RV_ADVICE_RUN_ROLLBACK,         /* "rollback stopped: ...; fix the cause" */
+	RV_ADVICE_PENDING_ROLLBACK,     /* "a restore of A was interrupted ... (as D once moved)." */
+	RV_ADVICE_PENDING_RESUME,       /* after RV_ADVICE_PENDING_ROLLBACK, when it can be resumed */
+	RV_ADVICE_CONFIG_GIVEN,         /* "cannot read config F (given" */
+	RV_ADVICE_CONFIG_DEFAULT,       /* "cannot read config F (the default" */
+	RV_ADVICE_COUNT
+};
+/* rv_fail() with the advice that goes after the sentence. */
+int rv_fail_advice(int code, enum rv_advice advice, const char *fmt, ...) RV_PRINTF(3, 4);
+/* The advice recorded with code's sentence (RV_ADVICE_NONE when none, or another code's). */
+enum rv_advice rv_erradvice(int code);
+/* Install the wording of every advice (texts[id]; NULL entries and a NULL table: none). */
+void rv_advice_install(const char *const *texts);
+/* The installed wording of a, "" when none: for sentences composed in pieces. */
+const char *rv_advice_text(enum rv_advice a);
+
 /* ---- cancellation (cancel.c) ---- */
 /* Passed in the options of every long operation (NULL: cannot be cancelled). The
  * edge requests (from a signal handler or another thread); the operation stops at

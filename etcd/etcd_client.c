@@ -314,9 +314,8 @@ int etcd_ep_ready(etcd_client *c, int ep, int timeout_ms)
 	if (st == GRPC_CHANNEL_READY)
 		return 0;
 	if (st == GRPC_CHANNEL_TRANSIENT_FAILURE)
-		return rv_fail(-EHOSTUNREACH,
-			       "%s is unreachable (connection failed); check that it is running (regvault cluster status)",
-			       c->eps[ep].label);
+		return rv_fail_advice(-EHOSTUNREACH, RV_ADVICE_CLUSTER_STATUS,
+				      "%s is unreachable (connection failed); check that it is running", c->eps[ep].label);
 	return rv_fail(-ETIMEDOUT, "%s did not accept a connection within %d ms; check that it is running and reachable",
 		       c->eps[ep].label, timeout_ms);
 }
@@ -354,16 +353,17 @@ static const char *status_name(grpc_status_code st)
 	return "UNKNOWN";
 }
 
-/* What an operator can do about it. */
-static const char *advice(grpc_status_code st, const char *msg)
+/* What an operator can do about it; *edge: the advice whose wording the edge adds. */
+static const char *advice(grpc_status_code st, const char *msg, enum rv_advice *edge)
 {
 	if (strstr(msg, "no leader"))
 		return "; the member has no leader: check that a majority of members is running";
 	switch (st) {
-	case GRPC_STATUS_UNAVAILABLE: return "; check that the member is running (regvault cluster status)";
+	case GRPC_STATUS_UNAVAILABLE: *edge = RV_ADVICE_CLUSTER_STATUS; return "; check that the member is running";
 	case GRPC_STATUS_DEADLINE_EXCEEDED: return "; the member is overloaded or unreachable";
 	case GRPC_STATUS_RESOURCE_EXHAUSTED:
-		return "; the database is over its quota: run 'regvault maint recover-space'";
+		*edge = RV_ADVICE_RECOVER_SPACE;
+		return "; the database is over its quota";
 	case GRPC_STATUS_UNAUTHENTICATED:
 	case GRPC_STATUS_INVALID_ARGUMENT:
 		if (strstr(msg, "authentication failed") || strstr(msg, "user name"))
@@ -387,8 +387,10 @@ int etcd_call_error(etcd_client *c, int ep, const char *what, grpc_status_code s
 		snprintf(msg, sizeof msg, "%s", error_string);
 	if (!n && !error_string)
 		snprintf(msg, sizeof msg, "no details");
-	return rv_fail(etcd_status_to_errno(st), "%s on %s failed: %s (gRPC %s)%s", what, c->eps[ep].label, msg,
-		       status_name(st), advice(st, msg));
+	enum rv_advice edge = RV_ADVICE_NONE;
+	const char *what_to_do = advice(st, msg, &edge);
+	return rv_fail_advice(etcd_status_to_errno(st), edge, "%s on %s failed: %s (gRPC %s)%s", what, c->eps[ep].label,
+			      msg, status_name(st), what_to_do);
 }
 
 bool etcd_is_auth_expired(grpc_status_code st, grpc_slice details)
@@ -626,8 +628,8 @@ int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMe
 		struct rv_buf names = {0};
 		for (size_t i = 0; i < c->n; i++)
 			rv_buf_printf(&names, "%s%s", i ? ", " : "", c->eps[i].name ? c->eps[i].name : c->eps[i].url);
-		r = rv_fail(r, "no member answers (%s), so %s could not be asked; start them with 'regvault cluster up'",
-			    names.data, call->what);
+		r = rv_fail_advice(r, RV_ADVICE_CLUSTER_UP, "no member answers (%s), so %s could not be asked; start them",
+				   names.data, call->what);
 		rv_buf_free(&names);
 	}
 	return r;

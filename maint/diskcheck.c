@@ -48,11 +48,9 @@ static int check_dir(const char *dir)
 {
 	struct stat st;
 	if (stat(dir, &st) < 0)
-		return rv_fail(-errno, "cannot test the disk at %s: %s; pass --dir with a directory on the disk etcd uses",
-			       dir, strerror(errno));
+		return rv_fail_advice(-errno, RV_ADVICE_DISKCHECK_DIR, "cannot test the disk at %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return rv_fail(-ENOTDIR, "cannot test the disk at %s: it is not a directory; pass --dir with a directory on the disk etcd uses",
-			       dir);
+		return rv_fail_advice(-ENOTDIR, RV_ADVICE_DISKCHECK_DIR, "cannot test the disk at %s: it is not a directory", dir);
 	return 0;
 }
 
@@ -82,8 +80,8 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 	snprintf(path, sizeof path, "%s/.regvault-diskcheck.%ld.tmp", o->dir, (long)getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return rv_fail(-errno, "cannot write a test file in %s: %s; pass --dir with a directory on the disk etcd uses that you can write",
-			       o->dir, strerror(errno));
+		return rv_fail_advice(-errno, RV_ADVICE_DISKCHECK_DIR_WRITABLE, "cannot write a test file in %s: %s", o->dir,
+				      strerror(errno));
 	if (rv_fs_free_bytes(o->dir, &free_bytes) == 0 && free_bytes < o->size + (16u << 20)) {
 		char need[16], have[16];
 		r = rv_fail(-ENOSPC, "not enough free space in %s for the test: it needs %s, %s are free", o->dir,

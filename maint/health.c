@@ -51,8 +51,8 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 		}
 		ids[i] = st.hdr.member_id;
 		if (st.leader == 0)
-			r = rv_fail(-EBUSY, "member %s sees no leader, so nothing was changed; wait until the cluster has a leader (regvault cluster status)",
-				    name);
+			r = rv_fail_advice(-EBUSY, RV_ADVICE_CLUSTER_STATUS,
+					   "member %s sees no leader, so nothing was changed; wait until the cluster has a leader", name);
 		else if (leader && st.leader != leader)
 			r = rv_fail(-EBUSY, "the members disagree on the leader (an election is under way), so nothing was changed; try again in a few seconds");
 		leader = st.leader;
@@ -74,11 +74,11 @@ int maint_health_gate(etcd_client *c, const struct cluster_spec *cs, bool allow_
 			if (ids[i] == alarms[a].member_id)
 				who = cs->members[i].name;
 		if (alarms[a].type == ETCD_ALARM_CORRUPT)
-			r = rv_fail(-EBUSY, "member %s has a CORRUPT alarm, so nothing was changed; find the member that diverged (regvault maint hashcheck) and restore it before any maintenance",
-				    who);
+			r = rv_fail_advice(-EBUSY, RV_ADVICE_FIND_DIVERGED,
+					   "member %s has a CORRUPT alarm, so nothing was changed; find the member that diverged", who);
 		else if (alarms[a].type == ETCD_ALARM_NOSPACE && !allow_nospace)
-			r = rv_fail(-EBUSY, "member %s has a NOSPACE alarm, so nothing was changed; run regvault maint recover-space",
-				    who);
+			r = rv_fail_advice(-EBUSY, RV_ADVICE_RUN_RECOVER_SPACE, "member %s has a NOSPACE alarm, so nothing was changed",
+					   who);
 	}
 	free(alarms);
 	free(ids);

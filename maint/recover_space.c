@@ -22,8 +22,9 @@ static int step_alarms(etcd_client *c, const struct cluster_spec *cs, struct mai
 		return r;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (rows[i].corrupt)
-			r = rv_fail(-EBUSY, "member %s has a CORRUPT alarm: space recovery does not touch a cluster that may be corrupt; run regvault maint hashcheck first",
-				    rows[i].name);
+			r = rv_fail_advice(-EBUSY, RV_ADVICE_HASHCHECK_FIRST,
+					   "member %s has a CORRUPT alarm: space recovery does not touch a cluster that may be corrupt",
+					   rows[i].name);
 		if (rows[i].nospace) {
 			out->nospace_before = true;
 			l += (size_t)snprintf(s->detail + l, sizeof s->detail - l, "%s%s", l ? ", " : "NOSPACE on ",

@@ -32,8 +32,8 @@ int cluster_fail_none_answers(const struct cluster_spec *cs, int code, const cha
 	struct rv_buf names = {0};
 	for (size_t i = 0; i < cs->n_members; i++)
 		rv_buf_printf(&names, "%s%s", i ? ", " : "", cs->members[i].name);
-	int r = rv_fail(code, "no member of cluster %s answers (%s), so %s; start them with 'regvault cluster up'",
-			cs->name, names.data ? names.data : "none is configured", consequence);
+	int r = rv_fail_advice(code, RV_ADVICE_CLUSTER_UP, "no member of cluster %s answers (%s), so %s; start them",
+			       cs->name, names.data ? names.data : "none is configured", consequence);
 	rv_buf_free(&names);
 	return r;
 }

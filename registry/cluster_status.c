@@ -18,7 +18,7 @@ static void explain_down(const struct member_spec *m, struct etcd_member_health 
 {
 	if (m->control != MEMBER_CONTROL_LOCAL || member_running_pid(m) > 0)
 		return;
-	snprintf(h->reason, sizeof h->reason, "not running (start it with 'regvault cluster up')");
+	snprintf(h->reason, sizeof h->reason, "not running%s", rv_advice_text(RV_ADVICE_START_MEMBER));
 }
 
 int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size_t *n)

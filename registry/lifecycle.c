@@ -176,10 +176,9 @@ int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
 		r = fail_with_log(-ETIMEDOUT, &cs->members[i], what);
 		goto out;
 	}
-	r = rv_fail(-ETIMEDOUT,
-		    "the cluster's %zu members are healthy but do not agree on one leader after %d s; "
-		    "check 'regvault cluster status'",
-		    n, (wait_ms > 0 ? wait_ms : 60000) / 1000);
+	r = rv_fail_advice(-ETIMEDOUT, RV_ADVICE_CHECK_CLUSTER_STATUS,
+			   "the cluster's %zu members are healthy but do not agree on one leader after %d s", n,
+			   (wait_ms > 0 ? wait_ms : 60000) / 1000);
 out:
 	etcd_client_free(c);
 	free(h);

@@ -3,10 +3,9 @@
  * temporary directory (the configured members are never touched), then health, one
  * leader, equal revision and HashKV, a sample of keys read from every member, and the
  * key count. The report (recovery point = the snapshot's age, recovery time = time
- * to a healthy restored cluster) goes to <state_dir>/drills/. */
+ * to a healthy restored cluster) is saved by the caller under <state_dir>/drills/. */
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +119,7 @@ static int drill_resolve(const struct drill_opts *o, struct drill_report *d, str
 		return r < 0 ? rv_fail_wrap(r, "%s is not an etcd snapshot", o->db_file) : 0;
 	}
 	if (!o->store)
-		return rv_fail(-EINVAL, "no store to drill from; configure store.url or pass --store URL");
+		return rv_fail_advice(-EINVAL, RV_ADVICE_STORE_URL, "no store to drill from; configure store.url");
 	snprintf(d->store, sizeof d->store, "%s", store_describe(o->store));
 	r = snap_resolve(o->store, o->from ? o->from : "latest", d->artifact, sizeof d->artifact);
 	if (r < 0)
@@ -138,24 +137,6 @@ static int drill_resolve(const struct drill_opts *o, struct drill_report *d, str
 		rv_err_clear();
 	}
 	return 0;
-}
-
-static int write_report(const char *state_dir, struct drill_report *d, const char *stamp)
-{
-	char dir[PATH_MAX];
-	char *text;
-	int r;
-	snprintf(dir, sizeof dir, "%s/drills", state_dir);
-	r = rv_mkdir_p(dir, 0700);
-	if (r < 0)
-		return rv_fail(r, "cannot create %s for the drill report: %s", dir, strerror(-r));
-	snprintf(d->report_path, sizeof d->report_path, "%s/drill-%s.json", dir, stamp);
-	for (int i = 2; rv_path_exists(d->report_path) && i < 100; i++)
-		snprintf(d->report_path, sizeof d->report_path, "%s/drill-%s-%d.json", dir, stamp, i);
-	text = restore_drill_json(d);
-	r = rs_write_atomic(d->report_path, text);
-	free(text);
-	return r;
 }
 
 /* Between phases: -EINTR (the scratch cluster is torn down, no report written). */
@@ -296,7 +277,7 @@ teardown:
 report:
 	d->phases.total = rv_now_mono() - t0;
 	rv_err_clear();
-	r = write_report(o->state_dir, d, stamp);
+	r = 0; /* a verdict: the caller saves the report (report_drill_save) */
 	free(s);
 	etcd_global_shutdown();
 	return r;
@@ -311,41 +292,4 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	if (o->store)
 		store_set_cancel(o->store, was);
 	return r;
-}
-
-char *restore_drill_json(const struct drill_report *d)
-{
-	json_t *j = json_object(), *ph = json_object(), *rs = json_array();
-	char hash[16];
-	char *text;
-
-	json_object_set_new(j, "artifact", json_string(d->artifact));
-	json_object_set_new(j, "store", d->store[0] ? json_string(d->store) : json_null());
-	json_object_set_new(j, "created_at", d->created_at[0] ? json_string(d->created_at) : json_null());
-	json_object_set_new(j, "drilled_at", json_string(d->drilled_at));
-	json_object_set_new(j, "recovery_point_s", d->age_s >= 0 ? json_real(d->age_s) : json_null());
-	json_object_set_new(j, "recovery_time_s", d->recovery_time_s >= 0 ? json_real(d->recovery_time_s) : json_null());
-	json_object_set_new(j, "snapshot_revision", json_integer(d->snapshot_revision));
-	json_object_set_new(j, "revision", json_integer(d->revision));
-	snprintf(hash, sizeof hash, "%08x", d->hash);
-	json_object_set_new(j, "hashkv", d->revision ? json_string(hash) : json_null());
-	json_object_set_new(j, "key_count", json_integer(d->key_count));
-	json_object_set_new(j, "sample_keys_read", json_integer(d->sample_keys_read));
-	json_object_set_new(ph, "fetch", json_real(d->phases.fetch));
-	json_object_set_new(ph, "verify", json_real(d->phases.verify));
-	json_object_set_new(ph, "restore", json_real(d->phases.restore));
-	json_object_set_new(ph, "start", json_real(d->phases.start));
-	json_object_set_new(ph, "check", json_real(d->phases.check));
-	json_object_set_new(ph, "total", json_real(d->phases.total));
-	json_object_set_new(j, "phases", ph);
-	json_object_set_new(j, "result", json_string(d->passed ? "pass" : "fail"));
-	json_object_set_new(j, "passed", json_boolean(d->passed));
-	for (int i = 0; i < d->n_reasons; i++)
-		json_array_append_new(rs, json_string(d->reasons[i]));
-	json_object_set_new(j, "reasons", rs);
-	if (d->report_path[0])
-		json_object_set_new(j, "report", json_string(d->report_path));
-	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	json_decref(j);
-	return text;
 }

@@ -138,10 +138,9 @@ int restore_pending(const char *state_dir, struct restore_pending *out, bool *fo
 				can_resume = false;
 		snprintf(out->hint, sizeof out->hint,
 			 "a restore of %s (started %s) was interrupted at step '%s'; the old data dirs are kept (as "
-			 "<data_dir>.before-restore-%s once moved). Run 'regvault restore --rollback' to put them back and "
-			 "start the old cluster%s",
-			 p->artifact, out->started_at, out->phase, p->stamp,
-			 can_resume ? ", or 'regvault restore --resume' to finish the restore" : "");
+			 "<data_dir>.before-restore-%s once moved).%s%s",
+			 p->artifact, out->started_at, out->phase, p->stamp, rv_advice_text(RV_ADVICE_PENDING_ROLLBACK),
+			 can_resume ? rv_advice_text(RV_ADVICE_PENDING_RESUME) : "");
 	}
 	free(p);
 	return r;

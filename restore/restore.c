@@ -28,7 +28,7 @@ static int resolve(const struct restore_opts *o, struct restore_plan *p)
 		return r < 0 ? rv_fail_wrap(r, "%s is not an etcd snapshot", o->db_file) : 0;
 	}
 	if (!o->store)
-		return rv_fail(-EINVAL, "no store to restore from; configure store.url or pass --store URL");
+		return rv_fail_advice(-EINVAL, RV_ADVICE_STORE_URL, "no store to restore from; configure store.url");
 	snprintf(p->store, sizeof p->store, "%s", store_describe(o->store));
 	int r = snap_resolve(o->store, o->from ? o->from : "latest", p->artifact, sizeof p->artifact);
 	if (r < 0)
@@ -216,9 +216,9 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	if (r < 0)
 		goto out;
 	if (p->cluster_serving && !o->force && !o->dry_run) {
-		r = rv_fail(-EBUSY,
+		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
 			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64
-			    ") would lose %s; nothing was changed; add --force to restore anyway",
+			    ") would lose %s; nothing was changed",
 			    p->cluster_revision, p->artifact, p->snapshot_revision,
 			    p->cluster_revision > p->snapshot_revision ? "every write made since the snapshot" : "the current data");
 		goto out;
@@ -360,7 +360,7 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 	if (r == 0)
 		r = rs_load_pending(cs, state_dir, &out->plan, phase, sizeof phase);
 	if (r == 0 && strcmp(phase, "rolling-back") == 0)
-		r = rv_fail(-EINVAL, "the interrupted restore was rolling back; finish that with 'regvault restore --rollback'");
+		r = rv_fail_advice(-EINVAL, RV_ADVICE_FINISH_ROLLBACK, "the interrupted restore was rolling back");
 	/* Every step is safe to repeat (stop what runs, move what is not moved yet,
 	 * start what is not running), so resume from the stop whatever the journal says:
 	 * members started before the interruption are restarted, nothing else changes. */

@@ -144,7 +144,7 @@ int restore_cleanup(const struct cluster_spec *cs, const char *state_dir, struct
 /* ---- drills ---- */
 struct drill_opts {
 	const struct cluster_spec *cs; /* only for the etcd flags, auth and cluster name */
-	const char *state_dir;         /* report goes to <state_dir>/drills/ */
+	const char *state_dir;         /* where the caller saves the report (report_drill_save) */
 	struct store *store;
 	const char *from;              /* name or "latest" (default) */
 	const char *db_file;           /* instead of store/from */
@@ -174,11 +174,10 @@ struct drill_report {
 	int n_reasons;
 	char report_path[PATH_MAX];
 };
-/* Run a drill and write its report. Returns 0 whenever the report was written (pass
- * or fail is in out->passed); a negative errno when not even that was possible, or
- * -ENOENT without a report when the named artifact or file does not exist. */
+/* Run a drill. Returns 0 whenever it came to a verdict (pass or fail is in
+ * out->passed), and the caller saves the report (scheduler's report_drill_save); a
+ * negative errno when not even that was possible, or -ENOENT (no report to save)
+ * when the named artifact or file does not exist. */
 int restore_drill(const struct drill_opts *o, struct drill_report *out);
-/* The report as JSON text (malloc'd), the same object the report file holds. */
-char *restore_drill_json(const struct drill_report *r);
 
 #endif

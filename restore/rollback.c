@@ -50,9 +50,8 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 		/* A member we cannot stop keeps its data dir open: moving dirs under it
 		 * would not help. Say so and leave everything where it is. */
 		snprintf(out->rollback, sizeof out->rollback,
-			 "rollback stopped: %s; the old data dirs are still at <data_dir>.before-restore-%s; run "
-			 "'regvault restore --rollback' once the member is stopped",
-			 rv_errmsg(r), p->stamp);
+			 "rollback stopped: %s; the old data dirs are still at <data_dir>.before-restore-%s%s", rv_errmsg(r),
+			 p->stamp, rv_advice_text(RV_ADVICE_ROLLBACK_ONCE_STOPPED));
 		return rv_fail(r, "%s", out->rollback);
 	}
 	for (size_t i = 0; i < p->n_members; i++) {
@@ -136,8 +135,8 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 fail_move:
 	snprintf(out->rollback, sizeof out->rollback,
 		 "rollback stopped: %s; nothing was deleted: old data dirs are at <data_dir>.before-restore-%s or in place; "
-		 "fix the cause and run 'regvault restore --rollback'",
-		 rv_errmsg(r), p->stamp);
+		 "fix the cause%s",
+		 rv_errmsg(r), p->stamp, rv_advice_text(RV_ADVICE_RUN_ROLLBACK));
 	rv_buf_free(&msg);
 	return rv_fail(r, "%s", out->rollback);
 }

@@ -570,19 +570,20 @@ int config_parse(const char *text, size_t len, const char *name, struct rv_confi
 
 int config_load(const char *path, struct rv_config *out)
 {
-	const char *how = "given with --config";
+	char how[256];
 	char *text;
 	size_t len;
 	struct stat st;
 	int r;
 
 	memset(out, 0, sizeof *out);
+	snprintf(how, sizeof how, "given%s", rv_advice_text(RV_ADVICE_CONFIG_GIVEN));
 	if (!path || !*path) {
 		path = getenv("REGVAULT_CONFIG");
-		how = "from $REGVAULT_CONFIG";
+		snprintf(how, sizeof how, "from $REGVAULT_CONFIG");
 		if (!path || !*path) {
 			path = RV_DEFAULT_CONFIG;
-			how = "the default; give another with --config or $REGVAULT_CONFIG";
+			snprintf(how, sizeof how, "the default%s", rv_advice_text(RV_ADVICE_CONFIG_DEFAULT));
 		}
 	}
 	r = rv_read_file(path, &text, &len, 4 << 20);

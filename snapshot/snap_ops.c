@@ -203,8 +203,8 @@ int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_
 		if ((r = snap_list(st, &v, &n)) < 0)
 			return r;
 		r = n && !v[0].foreign ? 0
-				       : rv_fail(-ENOENT, "store %s holds no snapshot yet; run 'regvault snapshot save'",
-						 store_describe(st));
+				       : rv_fail_advice(-ENOENT, RV_ADVICE_SNAPSHOT_SAVE, "store %s holds no snapshot yet",
+							store_describe(st));
 		if (r == 0)
 			snprintf(name, len, "%s", v[0].name);
 		free(v);
@@ -224,8 +224,8 @@ int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_
 		snprintf(name, len, "%s", name_or_latest);
 		return 0;
 	}
-	return rv_fail(-ENOENT, "there is no snapshot %s in store %s; 'regvault snapshot list' shows what is there",
-		       name, store_describe(st));
+	return rv_fail_advice(-ENOENT, RV_ADVICE_SNAPSHOT_LIST, "there is no snapshot %s in store %s", name,
+			      store_describe(st));
 }
 
 int snap_verify(struct store *st, const char *name, struct snap_info *out)

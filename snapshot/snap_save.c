@@ -164,10 +164,11 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 				    cs->members[i].name);
 		} else if (!ok[i] && !allow_no_quorum) {
 			const char *no = snap_source_no_quorum(sts, answered, cs->n_members, i, buf, sizeof buf);
-			r = rv_fail(-EHOSTUNREACH, "snapshot.source names member %s, which %s, so its data may not be current; %s, or pass --allow-no-quorum to save from it anyway",
-				    cs->members[i].name, no,
-				    no == buf ? "retry when it has caught up or choose another source"
-					      : "start the members that are down ('regvault cluster up') or choose another source");
+			r = rv_fail_advice(-EHOSTUNREACH, no == buf ? RV_ADVICE_SOURCE_CATCH_UP : RV_ADVICE_SOURCE_MEMBERS_DOWN,
+					   "snapshot.source names member %s, which %s, so its data may not be current; %s",
+					   cs->members[i].name, no,
+					   no == buf ? "retry when it has caught up or choose another source"
+						     : "start the members that are down");
 		} else {
 			quorum[n] = ok[i];
 			order[n++] = (int)i;
@@ -196,8 +197,8 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 			r = rv_fail(-EHOSTUNREACH, "no member of cluster %s answers, so there is nothing to snapshot: %s",
 				    cs->name, down.data ? down.data : "no members configured");
 		else if (n == 0)
-			r = rv_fail(-EHOSTUNREACH, "cluster %s has no quorum, so no member can give a snapshot known to be current (%s); start the members that are down ('regvault cluster up'), or pass --allow-no-quorum to save from a member without quorum anyway",
-				    cs->name, why.data);
+			r = rv_fail_advice(-EHOSTUNREACH, RV_ADVICE_NO_QUORUM_SAVE, "cluster %s has no quorum, so no member can give a snapshot known to be current (%s); start the members that are down",
+					   cs->name, why.data);
 	}
 	/* Why members were passed over, when a save goes ahead; a failure says it
 	 * all in its one sentence. */
@@ -205,8 +206,8 @@ static int pick_sources(const struct cluster_spec *cs, etcd_client *ec, const st
 		for (char *line = skipped.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
 			rv_info("%.*s", (int)(nl - line), line);
 	if (r == 0 && !quorum[0])
-		rv_warn("cluster %s has no quorum (%s); saving from member %s anyway (--allow-no-quorum): its data may be older than what the cluster last committed",
-			cs->name, why.data, cs->members[order[0]].name);
+		rv_warn("cluster %s has no quorum (%s); saving from member %s anyway%s: its data may be older than what the cluster last committed",
+			cs->name, why.data, cs->members[order[0]].name, rv_advice_text(RV_ADVICE_SAVED_WITHOUT_QUORUM));
 	free(sts);
 	free(answered);
 	free(up);

@@ -15,7 +15,7 @@ int store_open(const struct store_spec *spec, struct store **out)
 	int r;
 
 	if (!url || !*url)
-		return rv_fail(-EINVAL, "no store is configured; set store.url in the configuration or pass --store URL");
+		return rv_fail_advice(-EINVAL, RV_ADVICE_STORE_URL, "no store is configured; set store.url in the configuration");
 	if (strncmp(url, "s3://", 5) == 0) {
 		ops = &store_s3_ops;
 		location = url + 5;

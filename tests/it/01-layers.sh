@@ -28,3 +28,15 @@ test_modules_use_only_lower_layers_through_public_headers() {
   done
   [ -z "$bad" ] || fail "$bad"
 }
+
+# The modules' sentences say what failed and what to do, never which flag to pass or
+# which regvault command to run: that wording is the edge's (cli/advice.c for the
+# command line), added through an advice id (rv_fail_advice, enum rv_advice).
+test_module_messages_name_no_flag_and_no_regvault_command() {
+  local hits
+  cd "$RV_ROOT"
+  hits=$(grep -nE "\"[^\"]*((pass|add|with|run|use|give|see) '?--[a-z]|\(--[a-z]|('|\(|run )regvault [a-z])" \
+           etcd/*.c registry/*.c snapshot/*.c maint/*.c restore/*.c scheduler/*.c |
+         grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+  [ -z "$hits" ] || fail "module messages that name a flag or a regvault command (record an advice id instead): $hits"
+}

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "cli/cli.h"
 #include "common/common.h"
 #include "tests/unit/unit.h"
 
@@ -30,6 +31,7 @@ void unit_failed(const char *file, int line, const char *fmt, ...)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
+	cli_advice_install(); /* the messages the tests check are the CLI's */
 	for (size_t i = 0; i < n_tests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
 			continue;
