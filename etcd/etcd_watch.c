@@ -21,20 +21,23 @@ static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t n)
 	b->len = n;
 }
 
-/* What etcd's answer to the create says; takes the answer. */
-static int created_or_not(struct etcd_stream *s, Etcdserverpb__WatchResponse *wr, int64_t *id)
+/* What etcd's answer to the create says; takes the answer. *expired: refused
+ * for the token (etcd 3.4 checks a watch with the stream's token and answers a
+ * stale one with a cancel, reason "invalid auth token"). */
+static int created_or_not(struct etcd_stream *s, Etcdserverpb__WatchResponse *wr, int64_t *id, bool *expired)
 {
+	const char *why = *wr->cancel_reason ? wr->cancel_reason : "no reason given";
+	bool denied = strstr(why, "permission denied") != NULL;
 	int r = 0;
+
+	*expired = wr->canceled && (strstr(why, "invalid auth token") || strstr(why, "auth store is old"));
 	if (wr->compact_revision)
 		r = rv_fail(-ERANGE, "Watch on %s: revision %" PRId64 " is compacted; watch from %" PRId64 " or later",
 			    s->c->eps[s->ep].label, wr->compact_revision, wr->compact_revision);
 	else if (wr->canceled)
-		r = rv_fail(strstr(wr->cancel_reason, "permission denied") ? -EACCES : -ECANCELED,
-			    "Watch on %s was refused: %s%s", s->c->eps[s->ep].label,
-			    *wr->cancel_reason ? wr->cancel_reason : "no reason given",
-			    strstr(wr->cancel_reason, "permission denied")
-				    ? "; the configured user needs read access to the watched keys"
-				    : "");
+		r = rv_fail(denied ? -EACCES : *expired ? -EPERM : -ECANCELED, "Watch on %s was refused: %s%s",
+			    s->c->eps[s->ep].label, why,
+			    denied ? "; the configured user needs read access to the watched keys" : "");
 	else if (!wr->created)
 		r = rv_fail(-EPROTO, "Watch on %s answered the create with something else", s->c->eps[s->ep].label);
 	else
@@ -43,9 +46,7 @@ static int created_or_not(struct etcd_stream *s, Etcdserverpb__WatchResponse *wr
 	return r;
 }
 
-/* *denied: refused for permission, which an expired token also gives (etcd 3.4
- * checks a watch's permission with the stream's token and says only that). */
-static int open_once(etcd_client *c, int ep, const struct etcd_watch_opts *o, etcd_watch **out, bool *denied,
+static int open_once(etcd_client *c, int ep, const struct etcd_watch_opts *o, etcd_watch **out, bool *expired,
 		     unsigned *gen)
 {
 	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
@@ -55,7 +56,7 @@ static int open_once(etcd_client *c, int ep, const struct etcd_watch_opts *o, et
 	int64_t id = 0;
 	int r;
 
-	*denied = false;
+	*expired = false;
 	/* "hasleader": a member cut off from the others ends the stream
 	 * (UNAVAILABLE) rather than keep it open with no events. */
 	if ((r = etcd_stream_open(c, ep, "/etcdserverpb.Watch/Watch", "Watch", true, &s)) < 0)
@@ -76,10 +77,8 @@ static int open_once(etcd_client *c, int ep, const struct etcd_watch_opts *o, et
 			r = rv_fail(-ETIMEDOUT, "Watch on %s: no answer to the create within %d ms",
 				    c->eps[ep].label, c->timeout_ms);
 	}
-	if (r == 0) {
-		r = created_or_not(s, (Etcdserverpb__WatchResponse *)m, &id);
-		*denied = r == -EACCES;
-	}
+	if (r == 0)
+		r = created_or_not(s, (Etcdserverpb__WatchResponse *)m, &id, expired);
 	if (r < 0) {
 		etcd_stream_close(s);
 		return r;
@@ -92,14 +91,14 @@ static int open_once(etcd_client *c, int ep, const struct etcd_watch_opts *o, et
 
 static int open_on(etcd_client *c, int ep, const struct etcd_watch_opts *o, etcd_watch **out)
 {
-	bool denied;
+	bool expired;
 	unsigned gen = 0;
-	int r = open_once(c, ep, o, out, &denied, &gen);
-	if (r == -EACCES && denied && c->user) {
-		rv_debug("Watch refused on %s; logging in again in case the token expired", c->eps[ep].label);
+	int r = open_once(c, ep, o, out, &expired, &gen);
+	if (r < 0 && expired && c->user) {
+		rv_debug("auth token expired on %s; logging in again", c->eps[ep].label);
 		if ((r = etcd_authenticate(c, ep, gen)) < 0)
 			return r;
-		r = open_once(c, ep, o, out, &denied, &gen);
+		r = open_once(c, ep, o, out, &expired, &gen);
 	}
 	return r;
 }

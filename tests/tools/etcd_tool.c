@@ -1,6 +1,7 @@
 /* etcd_tool.c - a test driver for the etcd client's Txn, Watch and lease streams
  * and for its memory over many calls (tests/it/14-etcd-streams.sh). Endpoints come
- * from $ETCD_ENDPOINTS (comma-separated). Prints one line per answer; errors as
+ * from $ETCD_ENDPOINTS (comma-separated); $ETCD_USER with $ETCD_PASSWORD_FILE log in,
+ * $ETCD_CA_FILE, $ETCD_CERT_FILE, $ETCD_KEY_FILE set up TLS. Prints one line per answer; errors as
  * "error ENAME: sentence". Lease ids are hex, as etcdctl prints them.
  *
  *   etcd-tool txn [--if 'TARGET KEY OP ARG']... [--then OP]... [--else OP]...
@@ -14,6 +15,8 @@
  *   etcd-tool lease grant TTL | ttl ID | revoke ID | keepalive-once ID
  *   etcd-tool soak STATUS SNAPSHOTS STREAMS [--ep N]   RSS after the first 10 and at the end
  *   etcd-tool threads N                                two threads sharing one client
+ *   etcd-tool idle-then-streams MS                     log in, idle MS (the token expires), then
+ *                                                      open a Watch and a KeepAlive stream
  * Exit 0 ok, 1 failed, 2 usage. */
 #include <errno.h>
 #include <inttypes.h>
@@ -62,7 +65,16 @@ static int open_client(void)
 	const char *env = getenv("ETCD_ENDPOINTS");
 	char *list, *save = NULL, *tok, *eps[16];
 	struct etcd_client_opts o = {.endpoints = eps};
+	char *password = NULL;
 	int r;
+	o.tls.ca_file = getenv("ETCD_CA_FILE");
+	o.tls.cert_file = getenv("ETCD_CERT_FILE");
+	o.tls.key_file = getenv("ETCD_KEY_FILE");
+	o.user = getenv("ETCD_USER");
+	if (o.user && (r = rv_read_secret_file(getenv("ETCD_PASSWORD_FILE") ? getenv("ETCD_PASSWORD_FILE") : "",
+					       "ETCD_PASSWORD_FILE", &password)) < 0)
+		return r;
+	o.password = password;
 	if (!env || !*env) {
 		fprintf(stderr, "etcd-tool: set ETCD_ENDPOINTS\n");
 		return -EINVAL;
@@ -72,6 +84,10 @@ static int open_client(void)
 		eps[o.n_endpoints++] = tok;
 	r = etcd_client_new(&o, &cli);
 	free(list);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
 	return r;
 }
 
@@ -606,6 +622,39 @@ static int cmd_threads(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_idle_then_streams(int argc, char **argv)
+{
+	struct etcd_watch_opts o = {.key = "/idle", .key_len = 5};
+	struct etcd_watch_resp wr;
+	struct etcd_status st;
+	etcd_watch *w;
+	etcd_keepalive *k;
+	int64_t lease, id, ttl;
+	int r;
+	if (argc != 1)
+		return usage();
+	if ((r = etcd_lease_grant(cli, 60, &lease, &ttl)) < 0 || (r = etcd_status(cli, 0, &st)) < 0)
+		return report(r);
+	rv_sleep_ms(atoi(argv[0]));
+	if ((r = etcd_watch_open(cli, 0, &o, &w)) < 0)
+		return report(r);
+	if ((r = etcd_watch_request_progress(w)) == 0 && (r = etcd_watch_read(w, 10000, NULL, &wr)) == 0) {
+		printf("watch progress revision=%" PRId64 "\n", wr.hdr.revision);
+		etcd_watch_resp_free(&wr);
+	}
+	etcd_watch_close(w);
+	if (r < 0)
+		return report(r);
+	if ((r = etcd_keepalive_open(cli, 0, &k)) < 0)
+		return report(r);
+	if ((r = etcd_keepalive_send(k, lease)) == 0 && (r = etcd_keepalive_read(k, 10000, NULL, &id, &ttl, NULL)) == 0)
+		printf("ka id=%" PRIx64 " ttl=%" PRId64 "\n", (uint64_t)id, ttl);
+	etcd_keepalive_close(k);
+	if (r == 0)
+		r = etcd_lease_revoke(cli, lease);
+	return r < 0 ? report(r) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int r, rc;
@@ -625,6 +674,8 @@ int main(int argc, char **argv)
 		rc = cmd_soak(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "threads"))
 		rc = cmd_threads(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "idle-then-streams"))
+		rc = cmd_idle_then_streams(argc - 2, argv + 2);
 	else
 		rc = usage();
 	fflush(stdout);
