@@ -192,10 +192,12 @@ int etcd_stream_recv(struct etcd_stream *s, const ProtobufCMessageDescriptor *d,
 			return rv_fail(-EINTR, "reading the %s stream on %s was cancelled", s->what,
 				       s->c->eps[s->ep].label);
 		gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
-		if (gpr_time_cmp(now, until) >= 0)
-			return -EAGAIN; /* nothing yet; the receive stays armed */
 		gpr_timespec step = gpr_time_add(now, gpr_time_from_millis(STREAM_POLL_MS, GPR_TIMESPAN));
-		pump(s, cancel && gpr_time_cmp(step, until) < 0 ? step : until);
+		bool last = gpr_time_cmp(now, until) >= 0; /* past the timeout: only what is queued */
+		if (!pump(s, last ? now : cancel && gpr_time_cmp(step, until) < 0 ? step : until) && last)
+			/* nothing yet; the receive stays armed for the next read */
+			return rv_fail(-EAGAIN, "nothing came on the %s stream on %s within %d ms", s->what,
+				       s->c->eps[s->ep].label, timeout_ms);
 	}
 	s->recv_done = false;
 	bb = s->recv_bb;
