@@ -247,6 +247,24 @@ test_member_killed_under_open_streams_fails_them_and_others_serve() {
   assert_ok
 }
 
+# A member that stops answering without closing its connections (SIGSTOP: no
+# RST, as with a cut cable): the client's keepalive pings find it, and the read
+# fails instead of waiting out its own 60 s.
+test_member_that_goes_silent_fails_the_watch_read() {
+  local victim ep
+  rv -o json cluster status
+  assert_ok
+  victim=$(json_get '[.[] | select(.is_leader == false)][0].name')
+  victim=${victim#etcd}
+  ep=$((victim - 1))
+  et watch /silent/k --ep "$ep" --events 1 --timeout 60000 --after-open "kill -STOP $(pid_of "$victim")"
+  kill -CONT "$(pid_of "$victim")"
+  assert_rc 1
+  assert_out_contains "created ep=$ep"
+  assert_out_contains "error EHOSTUNREACH: Watch on etcd member at $(member_url "$victim") failed"
+  assert_out_not_contains "EAGAIN"
+}
+
 # some data, so that each snapshot is a real stream of many messages
 fill_db() {
   local i
