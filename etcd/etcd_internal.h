@@ -98,7 +98,6 @@ struct etcd_stream {
 	grpc_byte_buffer *send_bb, *recv_bb;
 	int outstanding;                    /* batches whose event has not come */
 	bool send_busy, recv_busy, recv_done, status_done;
-	bool auth_expired;
 	int end_err; /* once the stream ended: what every later call returns */
 };
 int etcd_stream_open(etcd_client *c, int ep, const char *method, const char *what, bool require_leader,

@@ -132,7 +132,6 @@ static int ended(struct etcd_stream *s)
 		s->end_err = rv_fail(-EPIPE, "%s on %s: the member closed the stream; open a new one", s->what,
 				     s->c->eps[s->ep].label);
 	} else {
-		s->auth_expired = s->c->user && etcd_is_auth_expired(s->status, s->details);
 		s->end_err = etcd_call_error(s->c, s->ep, s->what, s->status, s->details, s->error_string);
 		/* etcd_call_error maps CANCELLED to -ECANCELED, which the streams keep
 		 * for etcd's own cancel answer: a cancelled call is a broken stream. */
