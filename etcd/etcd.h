@@ -161,7 +161,9 @@ int etcd_delete_range(etcd_client *c, const void *key, size_t key_len, const voi
 /* Txn: if every compare holds, the success ops run, else the failure ops, all at
  * one revision. A compare tests key (or every key in [key, range_end)) on one
  * target: VALUE against value, the others against number. etcd refuses (-EINVAL)
- * more than 128 ops (its --max-txn-ops) and two ops writing one key. */
+ * more than 128 ops (its --max-txn-ops) and two ops writing one key. A Txn is
+ * sent to one member only: after a timeout (-ETIMEDOUT, -EHOSTUNREACH once sent)
+ * it may have been applied; read to find out before sending it again. */
 enum etcd_cmp_target { ETCD_CMP_VERSION = 0, ETCD_CMP_CREATE = 1, ETCD_CMP_MOD = 2, ETCD_CMP_VALUE = 3 };
 enum etcd_cmp_result { ETCD_CMP_EQUAL = 0, ETCD_CMP_GREATER = 1, ETCD_CMP_LESS = 2, ETCD_CMP_NOT_EQUAL = 3 };
 struct etcd_compare {

@@ -501,8 +501,9 @@ static void free_metadata(grpc_metadata *md, size_t n)
 
 /* ---- one call on one endpoint ---- */
 
+/* *sent: the request went out (the member may have acted on it). */
 static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp,
-		      bool *auth_expired, unsigned *gen)
+		      bool *auth_expired, unsigned *gen, bool *sent)
 {
 	int timeout = call->timeout_ms > 0 ? call->timeout_ms : c->timeout_ms;
 	grpc_metadata md[2];
@@ -547,6 +548,7 @@ static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, Prot
 			    grpc_call_error_to_string(ce));
 		goto out; /* nothing queued: no event will come */
 	}
+	*sent = true;
 	/* The call's deadline ends it; the margin only guards against a lost event. */
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, etcd_deadline_ms(timeout + 5000), NULL);
@@ -591,7 +593,8 @@ int etcd_ensure_token(etcd_client *c, int ep)
 }
 
 /* Log in when needed, and once more when the token has expired. */
-static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp)
+static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp,
+			bool *sent)
 {
 	bool expired;
 	unsigned gen = 0;
@@ -599,12 +602,12 @@ static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, Pr
 
 	if (!call->no_auth && (r = etcd_ensure_token(c, ep)) < 0)
 		return r;
-	r = unary_once(c, ep, call, resp, &expired, &gen);
+	r = unary_once(c, ep, call, resp, &expired, &gen, sent);
 	if (r < 0 && expired) {
 		rv_debug("auth token expired on %s; logging in again", c->eps[ep].label);
 		if ((r = etcd_authenticate(c, ep, gen)) < 0)
 			return r;
-		r = unary_once(c, ep, call, resp, &expired, &gen);
+		r = unary_once(c, ep, call, resp, &expired, &gen, sent);
 	}
 	return r;
 }
@@ -625,6 +628,7 @@ bool etcd_try_next_member(int r)
 
 int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp)
 {
+	bool sent = false;
 	int r = 0, start;
 
 	if (ep >= 0) {
@@ -633,13 +637,16 @@ int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMe
 		if (call->answered_ep)
 			*call->answered_ep = ep;
 		etcd_answered(c, ep, false);
-		return unary_authed(c, ep, call, resp);
+		return unary_authed(c, ep, call, resp, &sent);
 	}
 	start = etcd_first_endpoint(c);
 	for (size_t i = 0; i < c->n; i++) {
 		int e = (int)((start + i) % c->n);
-		r = unary_authed(c, e, call, resp);
-		if (r == 0 || !etcd_try_next_member(r)) {
+		sent = false;
+		r = unary_authed(c, e, call, resp, &sent);
+		/* A timeout after the request went out may hide a write that was
+		 * applied: a call that must not run twice stops there. */
+		if (r == 0 || !etcd_try_next_member(r) || (call->once && sent)) {
 			if (call->answered_ep)
 				*call->answered_ep = e;
 			etcd_answered(c, e, r == 0 && e != start);

@@ -42,6 +42,7 @@ struct etcd_call {
 	bool require_leader;                      /* etcd's "hasleader" metadata */
 	bool no_auth;                             /* Authenticate itself */
 	int *answered_ep;                         /* optional out: the endpoint asked last */
+	bool once;                                /* not idempotent: no other member once sent */
 };
 
 /* Run one unary (or single-message bidi) call on ep, or on any endpoint with

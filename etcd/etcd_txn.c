@@ -136,6 +136,7 @@ int etcd_txn(etcd_client *c, const struct etcd_txn_req *req, struct etcd_txn_res
 		.resp_desc = &etcdserverpb__txn_response__descriptor,
 		.require_leader = true,
 		.answered_ep = &out->ep,
+		.once = true,
 	};
 	int r;
 
