@@ -143,12 +143,12 @@ clean:
 $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
-# Test driver for the etcd client's streams, Txn and memory (tests/it/14-etcd-streams.sh).
-$(BUILD)/etcd-tool: $(BUILD)/obj/tests/tools/etcd_tool.o $(BUILD)/libregvault.a
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
-
 # The bare Snapshot stream, discarded: the floor the benchmarks compare against.
 $(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
+# Test driver for the etcd client's streams, Txn and memory (tests/it/14-etcd-streams.sh).
+$(BUILD)/etcd-tool: $(BUILD)/obj/tests/tools/etcd_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
 # ---- fuzzing (tests/fuzz): libFuzzer targets for the parsers of outside input ----
