@@ -153,6 +153,10 @@ $(BUILD)/metrics-tool: $(BUILD)/obj/tests/tools/metrics_tool.o $(BUILD)/libregva
 $(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
+# Test driver for the etcd client's streams, Txn and memory (tests/it/14-etcd-streams.sh).
+$(BUILD)/etcd-tool: $(BUILD)/obj/tests/tools/etcd_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
 # ---- fuzzing (tests/fuzz): libFuzzer targets for the parsers of outside input ----
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SECONDS ?= 60

@@ -1,6 +1,8 @@
 /* etcd_client.c - channels, deadlines, failover, authentication and error
  * reporting: everything an etcd RPC needs except its message. Each call gets its
- * own completion queue, so the client is safe to share between threads. */
+ * own completion queue and keeps its own results (the endpoint that answered
+ * among them); what the calls share (channels, token, cursor) is under c->mu, so
+ * the client is safe to share between threads. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +23,6 @@
 
 static pthread_mutex_t global_mu = PTHREAD_MUTEX_INITIALIZER;
 static int global_refs;
-static _Thread_local int last_ep = -1;
 
 /* gRPC core logs to stderr by itself (TLS handshake failures, for one); the
  * failing call reports the cause once, so its own lines are only for -v. */
@@ -170,6 +171,7 @@ int etcd_client_new(const struct etcd_client_opts *o, etcd_client **out)
 	c->eps = rv_xcalloc(c->n, sizeof *c->eps);
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
 	c->dial_timeout_ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms : 2000;
+	c->last_ep = -1;
 	c->user = rv_strdup(o->user);
 	c->password = rv_strdup(o->password);
 	for (size_t i = 0; i < c->n; i++) {
@@ -241,10 +243,31 @@ const char *etcd_client_endpoint(const etcd_client *c, int ep)
 	return c->eps[ep].url;
 }
 
-int etcd_client_last_endpoint(const etcd_client *c)
+int etcd_client_last_endpoint(etcd_client *c)
 {
-	(void)c;
-	return last_ep;
+	int ep;
+	pthread_mutex_lock(&c->mu);
+	ep = c->last_ep;
+	pthread_mutex_unlock(&c->mu);
+	return ep;
+}
+
+int etcd_first_endpoint(etcd_client *c)
+{
+	int ep;
+	pthread_mutex_lock(&c->mu);
+	ep = c->cursor;
+	pthread_mutex_unlock(&c->mu);
+	return ep;
+}
+
+void etcd_answered(etcd_client *c, int ep, bool move_cursor)
+{
+	pthread_mutex_lock(&c->mu);
+	c->last_ep = ep;
+	if (move_cursor)
+		c->cursor = ep;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static grpc_channel *channel(etcd_client *c, int ep)
@@ -270,6 +293,13 @@ static grpc_channel *channel(etcd_client *c, int ep)
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0},
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
 			 .value.integer = 1 << 20},
+			/* A Watch or KeepAlive stream can be quiet for hours: pings find a
+			 * member that vanished without closing the connection, so a read
+			 * fails instead of hanging. Only while a call is open (etcd refuses
+			 * pings without one) and no more often than etcd's 5 s minimum. */
+			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000},
+			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000},
+			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, .value.integer = 0},
 		};
 		grpc_channel_args ca = {RV_ARRAY_LEN(args), args};
 		e->ch = grpc_channel_create(e->target, e->tls ? c->tls_creds : c->plain_creds, &ca);
@@ -473,8 +503,9 @@ static void free_metadata(grpc_metadata *md, size_t n)
 
 /* ---- one call on one endpoint ---- */
 
+/* *sent: the request went out (the member may have acted on it). */
 static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp,
-		      bool *auth_expired, unsigned *gen)
+		      bool *auth_expired, unsigned *gen, bool *sent)
 {
 	int timeout = call->timeout_ms > 0 ? call->timeout_ms : c->timeout_ms;
 	grpc_metadata md[2];
@@ -519,6 +550,7 @@ static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, Prot
 			    grpc_call_error_to_string(ce));
 		goto out; /* nothing queued: no event will come */
 	}
+	*sent = true;
 	/* The call's deadline ends it; the margin only guards against a lost event. */
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, etcd_deadline_ms(timeout + 5000), NULL);
@@ -563,7 +595,8 @@ int etcd_ensure_token(etcd_client *c, int ep)
 }
 
 /* Log in when needed, and once more when the token has expired. */
-static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp)
+static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp,
+			bool *sent)
 {
 	bool expired;
 	unsigned gen = 0;
@@ -571,12 +604,12 @@ static int unary_authed(etcd_client *c, int ep, const struct etcd_call *call, Pr
 
 	if (!call->no_auth && (r = etcd_ensure_token(c, ep)) < 0)
 		return r;
-	r = unary_once(c, ep, call, resp, &expired, &gen);
+	r = unary_once(c, ep, call, resp, &expired, &gen, sent);
 	if (r < 0 && expired) {
 		rv_debug("auth token expired on %s; logging in again", c->eps[ep].label);
 		if ((r = etcd_authenticate(c, ep, gen)) < 0)
 			return r;
-		r = unary_once(c, ep, call, resp, &expired, &gen);
+		r = unary_once(c, ep, call, resp, &expired, &gen, sent);
 	}
 	return r;
 }
@@ -590,35 +623,35 @@ int etcd_unary_noreply(etcd_client *c, int ep, const struct etcd_call *call)
 	return r;
 }
 
-/* Errors that another member may not have. */
-static bool try_next_member(int r)
+bool etcd_try_next_member(int r)
 {
 	return r == -EHOSTUNREACH || r == -ETIMEDOUT;
 }
 
 int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp)
 {
+	bool sent = false;
 	int r = 0, start;
 
 	if (ep >= 0) {
 		if ((size_t)ep >= c->n)
 			return rv_fail(-EINVAL, "no etcd endpoint number %d", ep);
-		last_ep = ep;
-		return unary_authed(c, ep, call, resp);
+		if (call->answered_ep)
+			*call->answered_ep = ep;
+		etcd_answered(c, ep, false);
+		return unary_authed(c, ep, call, resp, &sent);
 	}
-	pthread_mutex_lock(&c->mu);
-	start = c->cursor;
-	pthread_mutex_unlock(&c->mu);
+	start = etcd_first_endpoint(c);
 	for (size_t i = 0; i < c->n; i++) {
 		int e = (int)((start + i) % c->n);
-		r = unary_authed(c, e, call, resp);
-		if (r == 0 || !try_next_member(r)) {
-			last_ep = e;
-			if (r == 0 && e != start) {
-				pthread_mutex_lock(&c->mu);
-				c->cursor = e;
-				pthread_mutex_unlock(&c->mu);
-			}
+		sent = false;
+		r = unary_authed(c, e, call, resp, &sent);
+		/* A timeout after the request went out may hide a write that was
+		 * applied: a call that must not run twice stops there. */
+		if (r == 0 || !etcd_try_next_member(r) || (call->once && sent)) {
+			if (call->answered_ep)
+				*call->answered_ep = e;
+			etcd_answered(c, e, r == 0 && e != start);
 			return r;
 		}
 		rv_debug("%s", rv_errmsg(r));

@@ -8,6 +8,7 @@
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "common/common.h"
 #include "etcd/etcd.h"
 
 struct etcd_endpoint {
@@ -28,6 +29,7 @@ struct etcd_client {
 	unsigned token_gen; /* bumped on each authentication */
 	int timeout_ms, dial_timeout_ms;
 	int cursor; /* the endpoint ETCD_ANY tries first */
+	int last_ep; /* the endpoint that answered the last call, of any thread */
 };
 
 /* Options of one call. */
@@ -39,13 +41,20 @@ struct etcd_call {
 	int timeout_ms;                           /* 0: the client's */
 	bool require_leader;                      /* etcd's "hasleader" metadata */
 	bool no_auth;                             /* Authenticate itself */
+	int *answered_ep;                         /* optional out: the endpoint asked last */
+	bool once;                                /* not idempotent: no other member once sent */
 };
 
 /* Run one unary (or single-message bidi) call on ep, or on any endpoint with
  * failover when ep is ETCD_ANY. *resp is freed with protobuf_c_message_free_unpacked. */
 int etcd_unary(etcd_client *c, int ep, const struct etcd_call *call, ProtobufCMessage **resp);
 
-/* Internals shared with the streaming call. */
+/* Internals shared with the streaming calls. */
+/* Errors that another member may not have (connection refused, timed out). */
+bool etcd_try_next_member(int r);
+/* The endpoint ETCD_ANY starts from, and recording the one that answered. */
+int etcd_first_endpoint(etcd_client *c);
+void etcd_answered(etcd_client *c, int ep, bool move_cursor);
 int etcd_ep_ready(etcd_client *c, int ep, int timeout_ms);
 int etcd_auth_metadata(etcd_client *c, grpc_metadata *md, size_t *n, bool require_leader, unsigned *gen);
 int etcd_status_to_errno(grpc_status_code st);
@@ -65,5 +74,38 @@ void etcd_request_ops(grpc_op ops[4], grpc_metadata *md, size_t n_md, grpc_byte_
 grpc_byte_buffer *etcd_pack(const ProtobufCMessage *m);
 ProtobufCMessage *etcd_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb);
 void etcd_copy_header(struct etcd_header *out, const void *pb_header);
+/* A KeyValue copied into malloc'd, NUL-terminated key and value (etcd_kv_free). */
+void etcd_copy_kv(struct etcd_kv *out, const void *pb_kv);
+void etcd_kv_free(struct etcd_kv *kv);
+
+/* ---- one long-lived bidirectional call (etcd_stream.c) ----
+ * For one thread at a time. Errors: the gRPC status mapped as for unary calls
+ * once the stream ended (-EPIPE when it ended with OK or CANCELLED), -EAGAIN when
+ * recv saw nothing within its timeout (the stream goes on), -EINTR when the
+ * cancel token was set. */
+struct etcd_stream {
+	etcd_client *c;
+	int ep;
+	const char *what; /* "Watch", for messages */
+	grpc_completion_queue *cq;
+	grpc_call *call;
+	grpc_metadata md[2];
+	size_t n_md;
+	unsigned gen; /* token generation the stream was opened with */
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_status_code status;
+	grpc_slice details;
+	const char *error_string;
+	grpc_byte_buffer *send_bb, *recv_bb;
+	int outstanding;                    /* batches whose event has not come */
+	bool send_busy, recv_busy, recv_done, status_done;
+	int end_err; /* once the stream ended: what every later call returns */
+};
+int etcd_stream_open(etcd_client *c, int ep, const char *method, const char *what, bool require_leader,
+		     struct etcd_stream **out);
+int etcd_stream_send(struct etcd_stream *s, const ProtobufCMessage *m);
+int etcd_stream_recv(struct etcd_stream *s, const ProtobufCMessageDescriptor *d, int timeout_ms,
+		     const struct rv_cancel *cancel, ProtobufCMessage **out);
+void etcd_stream_close(struct etcd_stream *s);
 
 #endif

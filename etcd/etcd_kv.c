@@ -30,8 +30,9 @@ static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t n)
 	b->len = n;
 }
 
-static void copy_kv(struct etcd_kv *out, const Etcdserverpb__KeyValue *kv)
+void etcd_copy_kv(struct etcd_kv *out, const void *pb_kv)
 {
+	const Etcdserverpb__KeyValue *kv = pb_kv;
 	out->key_len = kv->key.len;
 	out->key = rv_xmalloc(kv->key.len + 1);
 	if (kv->key.len) /* an empty key may come with no data pointer at all */
@@ -46,6 +47,13 @@ static void copy_kv(struct etcd_kv *out, const Etcdserverpb__KeyValue *kv)
 	out->mod_revision = kv->mod_revision;
 	out->version = kv->version;
 	out->lease = kv->lease;
+}
+
+void etcd_kv_free(struct etcd_kv *kv)
+{
+	free(kv->key);
+	free(kv->value);
+	kv->key = kv->value = NULL;
 }
 
 static void fill_range_req(Etcdserverpb__RangeRequest *r, const struct etcd_range_req *req)
@@ -90,7 +98,7 @@ int etcd_range(etcd_client *c, int ep, const struct etcd_range_req *req, struct 
 	out->n_kvs = resp->n_kvs;
 	out->kvs = rv_xcalloc(resp->n_kvs ? resp->n_kvs : 1, sizeof *out->kvs);
 	for (size_t i = 0; i < resp->n_kvs; i++)
-		copy_kv(&out->kvs[i], resp->kvs[i]);
+		etcd_copy_kv(&out->kvs[i], resp->kvs[i]);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;
 }
@@ -99,10 +107,8 @@ void etcd_range_resp_free(struct etcd_range_resp *r)
 {
 	if (!r->kvs)
 		return;
-	for (size_t i = 0; i < r->n_kvs; i++) {
-		free(r->kvs[i].key);
-		free(r->kvs[i].value);
-	}
+	for (size_t i = 0; i < r->n_kvs; i++)
+		etcd_kv_free(&r->kvs[i]);
 	free(r->kvs);
 	r->kvs = NULL;
 	r->n_kvs = 0;

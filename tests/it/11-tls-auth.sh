@@ -154,3 +154,25 @@ test_up_with_a_wrong_password_fails_naming_the_member() {
   assert_err_contains "member etcd1"
   assert_err_contains "authentication failed"
 }
+
+# The streams and Txn go over the same TLS channel with the same login
+# (build/etcd-tool drives the etcd client, tests/tools/etcd_tool.c).
+test_streams_and_txn_over_tls_with_user_and_password() {
+  make -s -C "$RV_ROOT" build/etcd-tool >/dev/null || fail "cannot build build/etcd-tool"
+  local et=$RV_ROOT/build/etcd-tool id
+  export ETCD_ENDPOINTS=$TLS_URL ETCD_CA_FILE=$PKI/ca.crt ETCD_CERT_FILE=$PKI/client.crt \
+    ETCD_KEY_FILE=$PKI/client.key ETCD_USER=root ETCD_PASSWORD_FILE=$T_FILE_DIR/m/password
+  run "$et" txn --if "value /t/k = v" --then "put /t/txn yes" --then "get /t/ prefix count"
+  assert_ok
+  assert_out_contains "succeeded true"
+  run "$et" watch /t/ --prefix --rev 1 --events 2
+  assert_ok
+  assert_out_contains "PUT /t/k=v"
+  assert_out_contains "PUT /t/txn=yes"
+  run "$et" lease grant 30
+  assert_ok
+  id=$(sed -n 's/^id=\([0-9a-f]*\) .*/\1/p' <<<"$OUT")
+  run "$et" keepalive --lease "$id" --rounds 2 --interval 100
+  assert_ok
+  assert_eq "$(grep -c "^ka id=$id ttl=30" <<<"$OUT")" 2 "renewals"
+}

@@ -37,3 +37,14 @@ test_status_after_the_token_expired() {
   assert_ok
   assert_eq "$(json_get '[.[] | select(.healthy)] | length')" 3
 }
+
+# A Watch opened after the token expired: etcd cancels the create ("invalid auth
+# token"), the client logs in again and opens it; the keep-alive stream goes on.
+test_streams_open_after_the_token_expired() {
+  make -s -C "$RV_ROOT" build/etcd-tool >/dev/null || fail "cannot build build/etcd-tool"
+  ETCD_ENDPOINTS=$ENDPOINTS ETCD_USER=root ETCD_PASSWORD_FILE=$T_FILE_DIR/c/password \
+    run "$RV_ROOT/build/etcd-tool" idle-then-streams 2500
+  assert_ok
+  assert_out_contains "watch progress revision="
+  assert_out_contains "ka id="
+}

@@ -114,3 +114,68 @@ TEST(alarm_names)
 	CHECK_STR(etcd_alarm_name(ETCD_ALARM_CORRUPT), "CORRUPT");
 	CHECK_STR(etcd_alarm_name(ETCD_ALARM_NONE), "NONE");
 }
+
+/* Compare{result=GREATER, target=MOD, key="k", mod_revision=5}: the target's value
+ * is field 6 of the oneof (etcd's rpc.proto). */
+TEST(txn_compare_encoding)
+{
+	Etcdserverpb__Compare c = ETCDSERVERPB__COMPARE__INIT;
+	uint8_t buf[32];
+	static const uint8_t want[] = {0x08, 0x01, 0x10, 0x02, 0x1a, 0x01, 'k', 0x30, 0x05};
+	c.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER;
+	c.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+	c.key.data = (uint8_t *)"k";
+	c.key.len = 1;
+	c.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	c.mod_revision = 5;
+	size_t n = protobuf_c_message_pack(&c.base, buf);
+	CHECK_INT(n, sizeof want);
+	CHECK(memcmp(buf, want, n) == 0);
+}
+
+/* WatchRequest: create {key="a", start_revision=3, prev_kv=true} is field 1; a
+ * progress request is field 3 with an empty message, still present on the wire. */
+TEST(watch_request_encoding)
+{
+	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
+	Etcdserverpb__WatchRequest w = ETCDSERVERPB__WATCH_REQUEST__INIT;
+	uint8_t buf[32];
+	static const uint8_t want_create[] = {0x0a, 0x07, 0x0a, 0x01, 'a', 0x18, 0x03, 0x30, 0x01};
+	static const uint8_t want_progress[] = {0x1a, 0x00};
+	cr.key.data = (uint8_t *)"a";
+	cr.key.len = 1;
+	cr.start_revision = 3;
+	cr.prev_kv = 1;
+	w.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+	w.create_request = &cr;
+	size_t n = protobuf_c_message_pack(&w.base, buf);
+	CHECK_INT(n, sizeof want_create);
+	CHECK(memcmp(buf, want_create, n) == 0);
+	w.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
+	w.progress_request = &pr;
+	n = protobuf_c_message_pack(&w.base, buf);
+	CHECK_INT(n, sizeof want_progress);
+	CHECK(memcmp(buf, want_progress, n) == 0);
+}
+
+/* WatchResponse{compact_revision=9, canceled=true} and an event with prev_kv
+ * (Event: type=1, kv=2, prev_kv=3; WatchResponse.events is field 11). */
+TEST(watch_response_decoding)
+{
+	static const uint8_t compacted[] = {0x20, 0x01, 0x28, 0x09};
+	static const uint8_t event[] = {0x5a, 0x0c, 0x08, 0x01, 0x12, 0x03, 0x0a, 0x01, 'k',
+					0x1a, 0x03, 0x2a, 0x01, 'v'};
+	Etcdserverpb__WatchResponse *r = etcdserverpb__watch_response__unpack(NULL, sizeof compacted, compacted);
+	CHECK(r != NULL);
+	CHECK_INT(r->canceled, 1);
+	CHECK_INT(r->compact_revision, 9);
+	etcdserverpb__watch_response__free_unpacked(r, NULL);
+	r = etcdserverpb__watch_response__unpack(NULL, sizeof event, event);
+	CHECK(r != NULL);
+	CHECK_INT(r->n_events, 1);
+	CHECK_INT(r->events[0]->type, ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE);
+	CHECK(r->events[0]->kv && r->events[0]->kv->key.len == 1 && r->events[0]->kv->key.data[0] == 'k');
+	CHECK(r->events[0]->prev_kv && r->events[0]->prev_kv->value.len == 1);
+	etcdserverpb__watch_response__free_unpacked(r, NULL);
+}
