@@ -505,7 +505,7 @@ static int cmd_soak(int argc, char **argv)
 			r = etcd_status(cli, ep, &st);
 		if (r == 0 && i < n_snap) {
 			uint64_t bytes = 0;
-			r = etcd_snapshot(cli, ep, 0, discard, &bytes);
+			r = etcd_snapshot(cli, ep, 0, NULL, discard, &bytes);
 		}
 		if (r == 0 && i < n_streams)
 			r = stream_round(ep, lease);
