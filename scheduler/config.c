@@ -447,6 +447,8 @@ static int top_pair(struct cfg_doc *d, const char *path, const char *key, yaml_n
 		return cfg_each_pair(d, v, path, maint_pair, &c->maint);
 	if (strcmp(key, "state_dir") == 0)
 		return cfg_string(d, path, v, &c->state_dir);
+	if (strcmp(key, "daemon") == 0) /* STAND-IN until the merge with sched */
+		return daemon_standin_parse(d, path, v, &c->daemon);
 	return CFG_UNKNOWN;
 }
 
@@ -462,6 +464,7 @@ static void set_defaults(struct rv_config *c)
 	c->snapshot.retention.keep_tagged = true;
 	c->maint.compact_keep_revisions = 1000;
 	c->maint.disarm_threshold = 0.9;
+	daemon_standin_defaults(&c->daemon); /* STAND-IN until the merge with sched */
 }
 
 static void default_string(char **s, const char *value)
@@ -637,5 +640,6 @@ void config_free(struct rv_config *c)
 	free(c->maint.defrag_rule);
 	free(c->state_dir);
 	free(c->path);
+	daemon_standin_free(&c->daemon); /* STAND-IN until the merge with sched */
 	memset(c, 0, sizeof *c);
 }
