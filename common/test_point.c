@@ -16,8 +16,14 @@ void rv_test_point(const char *point)
 	if (at && strcmp(at, point) == 0)
 		raise(SIGKILL);
 	at = getenv("RV_TEST_SIGNAL_AT");
-	if (at && strcmp(at, point) == 0)
+	if (at && strcmp(at, point) == 0) {
 		kill(getpid(), SIGTERM); /* the process: a daemon reads it from its signalfd */
+		/* A daemon acts on it from its loop, not at once: this lets it, before the
+		 * phase goes on. */
+		const char *pause = getenv("RV_TEST_SIGNAL_PAUSE_MS");
+		if (pause)
+			rv_sleep_ms(atol(pause));
+	}
 #else
 	(void)point;
 #endif

@@ -5,6 +5,7 @@
  * Nothing but this loop touches the schedule or the sockets. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -64,11 +65,11 @@ static void status_text(struct daemon *d, char *buf, size_t len)
 static void reload(struct daemon *d)
 {
 	struct rv_config nc;
-	const char *path = d->cfg->cfg.path;
-	char status[1024];
+	char path[PATH_MAX], status[1024];
+	snprintf(path, sizeof path, "%s", d->cfg->cfg.path ? d->cfg->cfg.path : "");
 	notify_reloading();
 	rv_info("reloading the configuration from %s", path);
-	int r = config_load(path, &nc);
+	int r = config_load(path[0] ? path : d->o->config_path, &nc);
 	if (r < 0) {
 		rv_log(RV_LOG_ERROR, "the configuration was not reloaded, the daemon keeps the one it has: %s", rv_errmsg(r));
 		rv_err_clear();
@@ -195,7 +196,14 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.rand_state = (unsigned)getpid() ^ (unsigned)d.started_ms;
 	snprintf(d.holder, sizeof d.holder, "regvault daemon (pid %d)", (int)getpid());
 	const char *sock = d.cfg->cfg.daemon.control_socket;
-	snprintf(d.ctl_path, sizeof d.ctl_path, "%s", sock ? sock : "/run/regvault/regvault.sock");
+	sock = sock && *sock ? sock : "/run/regvault/regvault.sock";
+	if (strlen(sock) >= sizeof d.ctl_path) {
+		r = rv_fail(-ENAMETOOLONG, "the control socket path %s is longer than the %zu bytes a unix socket allows; "
+					   "set daemon.control_socket to a shorter path", sock, sizeof d.ctl_path - 1);
+		cfg_ref_put(d.cfg);
+		return r;
+	}
+	snprintf(d.ctl_path, sizeof d.ctl_path, "%s", sock);
 
 	if (pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
 		r = rv_fail(-errno, "cannot create the daemon's wake-up pipe: %s", strerror(errno));

@@ -93,26 +93,45 @@ static size_t restarts_in_window(struct member_sup *m, int64_t now)
 	return keep;
 }
 
-/* Why supervision must wait, or "" (then *hold_fd holds the restore lock shared). */
+/* Why supervision must wait, or "" (then *hold_fd holds the restore lock shared).
+ * The lock first: a restore that runs has a journal too. */
 static void pause_reason(const struct rv_config *cfg, char *buf, size_t len, int *hold_fd)
 {
 	struct restore_pending p;
 	bool found = false, held = false;
 	*hold_fd = -1;
 	buf[0] = 0;
-	int r = restore_pending(cfg->state_dir, &p, &found);
-	if (r == 0 && found) {
-		snprintf(buf, len, "an interrupted restore of %s waits in phase %s (%s)", p.artifact, p.phase, p.hint);
-		return;
-	}
-	rv_err_clear();
-	r = restore_hold(cfg->state_dir, hold_fd, &held);
+	int r = restore_hold(cfg->state_dir, hold_fd, &held);
 	if (r < 0) {
 		snprintf(buf, len, "%s", rv_errmsg(r));
 		rv_err_clear();
-	} else if (!held) {
-		snprintf(buf, len, "a restore, rollback or cleanup holds the restore lock in %s", cfg->state_dir);
+		return;
 	}
+	if (!held) {
+		snprintf(buf, len, "a restore, rollback or cleanup holds the restore lock in %s", cfg->state_dir);
+		return;
+	}
+	r = restore_pending(cfg->state_dir, &p, &found);
+	if (r == 0 && found) {
+		snprintf(buf, len, "an interrupted restore of %s waits in phase %s (%s)", p.artifact, p.phase, p.hint);
+		restore_hold_release(*hold_fd);
+		*hold_fd = -1;
+	}
+	rv_err_clear();
+}
+
+/* The pid a member's pid file names, 0 when none. */
+static long pid_in_file(const struct member_spec *ms)
+{
+	char path[PATH_MAX], *s;
+	member_pid_path(ms, path, sizeof path);
+	if (rv_read_file(path, &s, NULL, 64) < 0) {
+		rv_err_clear();
+		return 0;
+	}
+	long pid = strtol(s, NULL, 10);
+	free(s);
+	return pid;
 }
 
 /* One member whose process is not there. Called with the restore lock held. */
@@ -134,10 +153,17 @@ static void member_down(struct supervisor *s, const struct rv_config *cfg, size_
 		m->state = SUP_RESTARTING;
 		m->restart_at_ms = now + m->backoff_ms;
 		return;
-	case SUP_UNKNOWN:
+	case SUP_UNKNOWN: /* not seen running since the start or a pause */
 		m->state = SUP_RESTARTING;
+		if (pid_file_exists(ms)) {
+			rv_warn("member %s (pid %ld) died; restarting it in %s", m->name, pid_in_file(ms),
+				rv_fmt_duration((double)m->backoff_ms / 1000, wait, sizeof wait));
+			m->restart_at_ms = now + m->backoff_ms;
+			return;
+		}
+		rv_info("member %s is not running; starting it", m->name);
 		m->restart_at_ms = now;
-		/* fall through */
+		break;
 	case SUP_RESTARTING:
 		break;
 	default:
