@@ -62,8 +62,9 @@ void jobs_init(struct daemon *d)
 		d->jobs[k].phase = JOB_IDLE;
 		if (!s->enabled)
 			continue;
-		if (job_history_last_success(d->cfg->cfg.state_dir, (enum job_kind)k, &last) < 0) {
-			rv_warn("%s", rv_errmsg(-EIO));
+		int r = job_history_last_success(d->cfg->cfg.state_dir, (enum job_kind)k, &last);
+		if (r < 0) {
+			rv_warn("%s", rv_errmsg(r));
 			rv_err_clear();
 			last = 0;
 		}
@@ -100,8 +101,9 @@ static void record_skipped(struct daemon *d, enum job_kind k, const char *why)
 	r.end_ms = r.start_ms;
 	d->jobs[k].skipped++;
 	rv_warn("job %s: run skipped: %s", job_kind_name(k), why);
-	if (job_history_append(d->cfg->cfg.state_dir, &r) < 0) {
-		rv_warn("%s", rv_errmsg(-EIO));
+	int e = job_history_append(d->cfg->cfg.state_dir, &r);
+	if (e < 0) {
+		rv_warn("%s", rv_errmsg(e));
 		rv_err_clear();
 	}
 	observe_job_finished(&r);
@@ -114,7 +116,6 @@ static void *worker_main(void *arg)
 	const struct rv_config *cfg = &w->cfg->cfg;
 	json_t *report = NULL;
 	char dur[16];
-	w->run.start_ms = rv_now_unix_ms();
 	observe_job_started(w->kind, w->run.start_ms);
 	int r = job_lock_take(cfg->state_dir, w->kind, w->holder, false, &w->cancel, &lock);
 	if (r == -EBUSY) {
@@ -146,8 +147,8 @@ static void *worker_main(void *arg)
 	}
 	rv_err_clear();
 	w->run.report = report;
-	if (job_history_append(cfg->state_dir, &w->run) < 0) {
-		rv_warn("%s", rv_errmsg(-EIO));
+	if ((r = job_history_append(cfg->state_dir, &w->run)) < 0) {
+		rv_warn("%s", rv_errmsg(r));
 		rv_err_clear();
 	}
 	atomic_store(&w->done, true);
@@ -193,6 +194,7 @@ static void start_worker(struct daemon *d, enum job_kind k)
 	w->wake_fd = d->wake_wr;
 	w->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : 3600000;
 	w->run.kind = k;
+	w->run.start_ms = rv_now_unix_ms(); /* here: the loop reads it while the worker runs */
 	snprintf(w->holder, sizeof w->holder, "%s", d->holder);
 	int r = pthread_create(&w->thread, NULL, worker_main, w);
 	if (r != 0) {
