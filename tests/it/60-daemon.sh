@@ -85,6 +85,18 @@ test_commands_that_need_the_daemon_say_when_none_answers() {
   dv jobs
   assert_ok
   assert_out_contains "no runs recorded yet"
+  dv jobs --last many
+  assert_rc 2
+  assert_err_contains "--last takes a number of runs"
+  dv run
+  assert_rc 2
+  assert_err_contains "name the JOB to run"
+  dv daemon frobnicate
+  assert_rc 2
+  assert_err_contains "unknown subcommand 'frobnicate'"
+  dv daemon --help
+  assert_ok
+  assert_out_contains "SIGHUP reloads the configuration"
 }
 
 test_scheduled_runs_status_run_and_a_second_daemon() {
