@@ -62,6 +62,15 @@ wait_for() {
   done
   return 1
 }
+# run_now ARGS...: 'regvault run', again while the scheduled run of the job is on.
+run_now() {
+  local i
+  for i in $(seq 1 20); do
+    dv run "$@"
+    [[ $RC -eq 1 && $ERR == *"job is already running"* ]] || return 0
+    sleep 0.3
+  done
+}
 log_has() { grep -qF -- "$1" "$T/daemon.log"; }
 log_count() { grep -cF -- "$1" "$T/daemon.log"; }
 runs() { # runs JOB RESULT: how many in the history
@@ -114,11 +123,11 @@ test_scheduled_runs_status_run_and_a_second_daemon() {
   dv daemon status
   assert_ok
   assert_out_contains "every 2.0 s"
-  dv run hashcheck -o json
+  run_now hashcheck -o json
   assert_ok
   assert_eq "$(json_get .result)" success "the run's result"
   assert_eq "$(json_get .report.consistent)" true "the hashcheck report's consistent"
-  dv run snapshot
+  run_now snapshot
   assert_ok
   assert_out_contains "job snapshot: success in"
   assert_out_contains "saved "
@@ -128,7 +137,9 @@ test_scheduled_runs_status_run_and_a_second_daemon() {
   dv jobs --job snapshot --last 2 -o json
   assert_ok
   assert_eq "$(json_get 'length')" 2 "runs listed with --last 2"
-  assert_eq "$(json_get '.[0].report.save.name | test("^registry-")')" true "a snapshot run's report"
+  dv jobs --job snapshot --last 0 -o json
+  assert_eq "$(json_get '[.[] | select(.result == "success")][0].report.save.name | test("^registry-")')" true \
+    "a snapshot run's report"
   # A second daemon on the same socket is refused; the first goes on.
   run timeout 20 "$RV_BIN" --config "$DCFG" daemon
   assert_rc 1
@@ -164,9 +175,13 @@ test_slow_drill_skips_a_run_and_exclusive_jobs_take_turns() {
   wait_for 30 log_has "job snapshot waits for the drill job to finish" || fail "no snapshot waited for the drill"
   wait_for 60 at_least drill success 2 || fail "fewer than 2 drills passed"
   wait_for 30 at_least snapshot success 2 || fail "fewer than 2 snapshots"
-  wait_for 30 bash -c "'$RV_BIN' --config '$DCFG' daemon status -o json | jq -e '.jobs[] | select(.job == \"drill\") | .state == \"running\"' >/dev/null" ||
-    fail "the drill was never seen running"
-  dv run drill
+  local try
+  for try in 1 2 3 4 5; do # the drill may end between the look and the ask
+    wait_for 30 bash -c "'$RV_BIN' --config '$DCFG' daemon status -o json | jq -e '.jobs[] | select(.job == \"drill\") | .state == \"running\"' >/dev/null" ||
+      fail "the drill was never seen running"
+    dv run drill
+    [ "$RC" -eq 1 ] && break
+  done
   assert_rc 1
   assert_err_contains "the drill job is already running"
   stop_daemon
@@ -338,4 +353,28 @@ PY
   grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
   kill "$listener"
   cluster_healthy || fail "the cluster is not healthy after the test"
+}
+
+# Another regvault (a timer's one-shot command) holds the job's lock: the daemon's
+# run is skipped, naming the holder. The lock file's path is the one of the
+# scheduler's job locks (job_lock_take).
+test_a_run_whose_lock_another_regvault_holds_is_skipped_naming_it() {
+  daemon_config
+  start_daemon
+  mkdir -p "$T/state/locks"
+  echo "regvault snapshot save (pid 4242)" >"$T/state/locks/hashcheck.lock"
+  flock -o "$T/state/locks/hashcheck.lock" sleep 60 & # -o: flock itself holds it, not sleep
+  local holder=$!
+  sleep 0.5
+  dv run hashcheck
+  assert_rc 1
+  assert_err_contains "the hashcheck run was skipped"
+  assert_err_contains "regvault snapshot save (pid 4242)"
+  kill "$holder"
+  wait "$holder" 2>/dev/null
+  dv run hashcheck
+  assert_ok
+  assert_eq "$(runs hashcheck skipped)" 1 "skipped runs in the history"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
 }
