@@ -71,8 +71,11 @@ void jobs_init(struct daemon *d)
 		if (job_missed_at_start(s, last, now)) {
 			char at[21];
 			rv_utc_rfc3339(last / 1000, at);
-			rv_info("job %s: a run was missed while the daemon was down (last success %s); running it now",
-				job_kind_name((enum job_kind)k), at);
+			if (last > 0)
+				rv_info("job %s: a run was missed while the daemon was down (last success %s); running it now",
+					job_kind_name((enum job_kind)k), at);
+			else
+				rv_info("job %s has never succeeded; running it now", job_kind_name((enum job_kind)k));
 			due_now(d, (enum job_kind)k);
 		} else {
 			schedule_next(d, (enum job_kind)k);
@@ -192,7 +195,7 @@ static void start_worker(struct daemon *d, enum job_kind k)
 	w->kind = k;
 	w->cfg = cfg_ref_get(d->cfg);
 	w->wake_fd = d->wake_wr;
-	w->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : 3600000;
+	w->timeout_ms = s->timeout_ms; /* 0: none */
 	w->run.kind = k;
 	w->run.start_ms = rv_now_unix_ms(); /* here: the loop reads it while the worker runs */
 	snprintf(w->holder, sizeof w->holder, "%s", d->holder);
@@ -211,7 +214,7 @@ static void start_worker(struct daemon *d, enum job_kind k)
 	rv_info("job %s started", job_kind_name(k));
 	j->w = w;
 	j->phase = JOB_RUNNING;
-	j->deadline_mono_ms = daemon_mono_ms() + w->timeout_ms;
+	j->deadline_mono_ms = w->timeout_ms > 0 ? daemon_mono_ms() + w->timeout_ms : INT64_MAX;
 }
 
 /* Due or asked for: start it, or wait for the exclusive job that runs. */

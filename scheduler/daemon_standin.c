@@ -123,8 +123,14 @@ static int daemon_pair(struct cfg_doc *d, const char *path, const char *key, yam
 	}
 	if (strcmp(key, "control_socket") == 0)
 		return cfg_string(d, path, v, &s->control_socket);
-	if (strcmp(key, "metrics_listen") == 0)
+	if (strcmp(key, "metrics_listen") == 0) {
+		if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0) { /* "" disables it */
+			free(s->metrics_listen);
+			s->metrics_listen = rv_strdup("");
+			return 0;
+		}
 		return cfg_string(d, path, v, &s->metrics_listen);
+	}
 	if (strcmp(key, "jobs") == 0)
 		return cfg_each_pair(d, v, path, jobs_pair, s);
 	return CFG_UNKNOWN;

@@ -18,13 +18,30 @@ teardown_file() {
   return 0
 }
 
-# daemon_config YAML: $T/cfg.yaml, the cluster's with this test's state_dir, store
-# and control socket, and the daemon: section's other keys from YAML (indented).
+# daemon_config [LINE...]: $T/cfg.yaml, the cluster's with this test's state_dir,
+# store and control socket, no metrics endpoint, and the daemon: section's LINEs
+# (indented as they go under daemon:). A job the LINEs do not schedule ("    snapshot:
+# {every: 2s}") is disabled, so that no default schedule runs in the test.
 daemon_config() {
+  local line job jobs=() other=()
   DCFG=$T/cfg.yaml
   SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock # a unix socket's path has 107 bytes at most
+  for line in "$@"; do
+    if [[ $line == "    "* ]]; then jobs+=("$line"); else other+=("$line"); fi
+  done
+  for job in snapshot verify compact defrag hashcheck diskcheck drill; do
+    printf '%s\n' "${jobs[@]}" | grep -q "^    $job:" || jobs+=("    $job: {enabled: false}")
+  done
   sed -e "s|^state_dir: .*|state_dir: $T/state|" -e "s|^  url: .*/backups$|  url: $T/backups|" "$CFG" >"$DCFG"
-  { echo "daemon:"; echo "  control_socket: $SOCK"; echo "  health_interval: 1s"; printf '%s\n' "$@"; } >>"$DCFG"
+  {
+    echo "daemon:"
+    echo "  control_socket: $SOCK"
+    echo "  metrics_listen: \"\""
+    echo "  health_interval: 1s"
+    printf '%s\n' "${other[@]}"
+    echo "  jobs:"
+    printf '%s\n' "${jobs[@]}"
+  } >>"$DCFG"
 }
 
 dv() { run "$RV_BIN" --config "$DCFG" --no-progress "$@"; }
@@ -109,7 +126,7 @@ test_commands_that_need_the_daemon_say_when_none_answers() {
 }
 
 test_scheduled_runs_status_run_and_a_second_daemon() {
-  daemon_config "  jobs:" "    snapshot: {every: 2s}" "    hashcheck: {every: 2s}"
+  daemon_config "    snapshot: {every: 2s}" "    hashcheck: {every: 2s}"
   start_daemon
   wait_for 40 at_least snapshot success 3 || fail "fewer than 3 scheduled snapshots: $(tail -5 "$T/daemon.log")"
   at_least hashcheck success 2 || fail "fewer than 2 scheduled hashchecks"
@@ -165,7 +182,7 @@ test_scheduled_runs_status_run_and_a_second_daemon() {
 # due meanwhile waits (exclusive jobs never overlap), and a run asked for while the
 # drill runs is refused.
 test_slow_drill_skips_a_run_and_exclusive_jobs_take_turns() {
-  daemon_config "  jobs:" "    drill: {every: 2s}" "    snapshot: {every: 2s}"
+  daemon_config "    drill: {every: 2s}" "    snapshot: {every: 2s}"
   dv snapshot save
   assert_ok
   start_daemon
@@ -201,7 +218,7 @@ PY
 }
 
 test_a_run_missed_while_down_is_made_once_at_start() {
-  daemon_config "  jobs:" "    verify: {every: 2s}"
+  daemon_config "    verify: {every: 2s}"
   start_daemon
   wait_for 30 at_least verify success 1 || fail "no verify run"
   stop_daemon
@@ -216,9 +233,9 @@ test_a_run_missed_while_down_is_made_once_at_start() {
 }
 
 test_sighup_reloads_a_good_file_and_keeps_the_old_for_a_bad_one() {
-  daemon_config "  jobs:" "    snapshot: {every: 1h}"
+  daemon_config "    snapshot: {every: 1h}"
   start_daemon
-  daemon_config "  jobs:" "    snapshot: {every: 1h}" "    hashcheck: {every: 1s}"
+  daemon_config "    snapshot: {every: 1h}" "    hashcheck: {every: 1s}"
   kill -HUP "$DPID"
   wait_for 20 log_has "reloaded the configuration from $DCFG" || fail "no reload logged"
   wait_for 30 at_least hashcheck success 2 || fail "the reloaded schedule did not run"
@@ -307,7 +324,7 @@ test_an_operators_restore_is_left_alone() {
 }
 
 test_sigterm_during_a_snapshot_publishes_nothing_and_exits_0() {
-  daemon_config "  jobs:" "    snapshot: {every: 1s}"
+  daemon_config "    snapshot: {every: 1s}"
   mkdir -p "$T/backups"
   RV_TEST_SIGNAL_AT=snapshot-streaming RV_TEST_SIGNAL_PAUSE_MS=2000 "$RV_HOOKS_BIN" --config "$DCFG" daemon >"$T/daemon.log" 2>&1 &
   DPID=$!
@@ -323,7 +340,7 @@ test_sigterm_during_a_snapshot_publishes_nothing_and_exits_0() {
 }
 
 test_the_notify_protocol() {
-  daemon_config "  jobs:" "    hashcheck: {every: 1s}"
+  daemon_config "    hashcheck: {every: 1s}"
   python3 - "$T/notify.sock" "$T/notify.log" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -362,14 +379,15 @@ test_a_run_whose_lock_another_regvault_holds_is_skipped_naming_it() {
   daemon_config
   start_daemon
   mkdir -p "$T/state/locks"
-  echo "regvault snapshot save (pid 4242)" >"$T/state/locks/hashcheck.lock"
   flock -o "$T/state/locks/hashcheck.lock" sleep 60 & # -o: flock itself holds it, not sleep
   local holder=$!
   sleep 0.5
+  # the record a holder writes: "<pid> <unix seconds> <what>"
+  echo "$holder $(date +%s) regvault snapshot save" >"$T/state/locks/hashcheck.lock"
   dv run hashcheck
   assert_rc 1
   assert_err_contains "the hashcheck run was skipped"
-  assert_err_contains "regvault snapshot save (pid 4242)"
+  assert_err_contains "regvault snapshot save"
   kill "$holder"
   wait "$holder" 2>/dev/null
   dv run hashcheck
