@@ -137,10 +137,14 @@ rpm: all
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj -name '*.d' -type f 2>/dev/null)
 
 # Test driver for the store API (tests/it/30-s3-store.sh); not installed.
 $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
+# The metrics endpoint in a poll() loop (tests/it/56-metrics.sh); not installed.
+$(BUILD)/metrics-tool: $(BUILD)/obj/tests/tools/metrics_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
 # The bare Snapshot stream, discarded: the floor the benchmarks compare against.

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	r = etcd_client_new(&o, &c);
 	if (r == 0) {
 		t0 = rv_now_mono();
-		r = etcd_snapshot(c, 0, 0, discard, &got);
+		r = etcd_snapshot(c, 0, 0, NULL, discard, &got);
 		if (r == 0)
 			printf("%llu %.3f\n", (unsigned long long)got, rv_now_mono() - t0);
 		etcd_client_free(c);

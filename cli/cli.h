@@ -15,6 +15,11 @@ struct cli {
 	const char *config_path; /* --config, or NULL for the default chain */
 	bool json;               /* -o json */
 	bool verbose;
+	/* --metrics-textfile FILE: the one-shot commands' run, written there when they
+	 * end (main.c); the commands add what they measured to metrics (NULL when not
+	 * asked, which the rv_metrics_* updates take as "do nothing"). */
+	const char *metrics_textfile;
+	struct rv_metrics *metrics;
 };
 
 /* Entry points: argv[0] is the command name ("cluster"), options follow. Each
@@ -37,6 +42,12 @@ int cli_load_config(struct cli *cli, struct rv_config *cfg);
  * problem (URL, credentials), else RV_EXIT_FAIL. */
 int cli_open_store(const struct rv_config *cfg, const char *store_url, struct store **st);
 
+/* Take job k's lock (state_dir/locks) for a one-shot command: shared with other
+ * commands, refused while the daemon runs the job. Refusal is exit 1 with the
+ * sentence naming the holder (a timer's run tries again next time); so is a
+ * state_dir where the lock cannot be made. command is "regvault snapshot save". */
+int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l);
+
 /* The command's cancellation: SIGINT, SIGTERM and SIGHUP request it once
  * cli_catch_interrupts() ran (commands whose long work looks at it; for the others
  * the signals keep their default and end the process). */
@@ -44,6 +55,17 @@ extern struct rv_cancel cli_cancel;
 void cli_catch_interrupts(void);
 /* The signal that requested it, 0 if none came. */
 int cli_interrupt_signal(void);
+
+/* A module's progress callback (snap_save_opts.progress...) drawn on stderr:
+ * pass cli_progress_cb with a struct cli_progress {.label = "..."} as its ud,
+ * and call cli_progress_end when the operation returns. */
+struct cli_progress {
+	const char *label;
+	struct rv_progress p;
+	bool started;
+};
+void cli_progress_cb(void *ud, uint64_t done, uint64_t total);
+void cli_progress_end(struct cli_progress *cp);
 
 /* Every command's -o json: root on stdout, two-space indent, keys in insertion
  * order, reals the same way everywhere. Takes the reference. */

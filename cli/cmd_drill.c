@@ -101,10 +101,17 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
 		return rc;
-	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+	struct job_lock *lock = NULL;
+	if ((rc = cli_job_lock(&cfg, JOB_DRILL, "regvault drill", &lock)) != RV_EXIT_OK) {
 		config_free(&cfg);
 		return rc;
 	}
+	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		job_lock_release(lock);
+		config_free(&cfg);
+		return rc;
+	}
+	struct cli_progress prog = {.label = "fetch"};
 	struct drill_opts o = {
 		.cs = &cfg.cluster,
 		.state_dir = cfg.state_dir,
@@ -114,13 +121,17 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		.wait_ms = (int)wait_ms,
 		.sample_keys = (int)sample,
 		.cancel = &cli_cancel,
+		.progress = cli_progress_cb,
+		.progress_ud = &prog,
 	};
 	d = rv_xcalloc(1, sizeof *d);
 	cli_catch_interrupts();
 	r = restore_drill(&o, d);
+	cli_progress_end(&prog);
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else {
+		rv_metrics_drill(cli->metrics, d);
 		if (cli->json) {
 			char *text = restore_drill_json(d);
 			puts(text);
@@ -135,6 +146,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	}
 	free(d);
 	store_close(st);
+	job_lock_release(lock);
 	config_free(&cfg);
 	return rc;
 }

@@ -175,6 +175,11 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 	int rc = cli_maint_open_cluster(cli, &cfg, &c);
 	if (rc != RV_EXIT_OK)
 		return rc;
+	struct job_lock *lock = NULL;
+	if ((rc = cli_job_lock(&cfg, JOB_COMPACT, "regvault maint compact", &lock)) != RV_EXIT_OK) {
+		cli_maint_close_cluster(&cfg, c);
+		return rc;
+	}
 	struct maint_compact_opts o = {.keep_revisions = keep >= 0 ? keep : cfg.maint.compact_keep_revisions,
 				       .revision = rev};
 	struct maint_compact_report rep;
@@ -220,6 +225,7 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 		printf("The space compaction frees is reused by etcd; 'regvault maint defrag' returns it to the filesystem.\n");
 	}
 	maint_compact_report_free(&rep);
+	job_lock_release(lock);
 	cli_maint_close_cluster(&cfg, c);
 	return rc;
 }
@@ -373,6 +379,13 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 	}
 	o.rule = rule;
 	o.quota_bytes = cfg.cluster.etcd.quota_backend_bytes;
+	/* A dry run changes nothing: it may look while the daemon defragments. */
+	struct job_lock *lock = NULL;
+	if (!o.dry_run && (rc = cli_job_lock(&cfg, JOB_DEFRAG, "regvault maint defrag", &lock)) != RV_EXIT_OK) {
+		maint_rule_free(rule);
+		cli_maint_close_cluster(&cfg, c);
+		return rc;
+	}
 
 	struct maint_defrag_report rep;
 	o.cancel = &cli_cancel;
@@ -389,6 +402,7 @@ static int sub_defrag(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(r);
 	maint_defrag_report_free(&rep);
 	maint_rule_free(rule);
+	job_lock_release(lock);
 	cli_maint_close_cluster(&cfg, c);
 	return rc;
 }

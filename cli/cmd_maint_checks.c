@@ -61,8 +61,14 @@ int cli_maint_hashcheck(struct cli *cli, int argc, char **argv)
 	rc = cli_maint_open_cluster(cli, &cfg, &c);
 	if (rc != RV_EXIT_OK)
 		return rc;
+	struct job_lock *lock = NULL;
+	if ((rc = cli_job_lock(&cfg, JOB_HASHCHECK, "regvault maint hashcheck", &lock)) != RV_EXIT_OK) {
+		cli_maint_close_cluster(&cfg, c);
+		return rc;
+	}
 	struct maint_hash_report rep;
 	int r = maint_hashcheck(c, &cfg.cluster, &rep);
+	rv_metrics_hashcheck(cli->metrics, &rep, r);
 	if (cli->json) {
 		json_t *root = json_object(), *members = json_array();
 		json_object_set_new(root, "revision", json_integer(rep.revision));
@@ -103,6 +109,7 @@ int cli_maint_hashcheck(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		rc = cli_fail(r);
 	maint_hash_report_free(&rep);
+	job_lock_release(lock);
 	cli_maint_close_cluster(&cfg, c);
 	return rc;
 }
@@ -214,6 +221,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 	char **dirs = NULL, **members = NULL;
 	size_t n = 0;
 	struct rv_config cfg = {0};
+	struct job_lock *lock = NULL;
 	bool have_cfg = false;
 	if (o.dir) {
 		dirs = rv_xcalloc(2, sizeof *dirs);
@@ -224,8 +232,14 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 		if (rc != RV_EXIT_OK)
 			return rc;
 		have_cfg = true;
+		/* The members' disks are the job's; a --dir of one's own is not. */
+		if ((rc = cli_job_lock(&cfg, JOB_DISKCHECK, "regvault maint diskcheck", &lock)) != RV_EXIT_OK) {
+			config_free(&cfg);
+			return rc;
+		}
 		maint_diskcheck_dirs(&cfg.cluster, &dirs, &members, &n);
 		if (n == 0) {
+			job_lock_release(lock);
 			config_free(&cfg);
 			free(dirs);
 			free(members);
@@ -245,6 +259,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 			(unsigned long long)(o.size / o.block_size), (unsigned long long)o.block_size);
 		if ((r = maint_diskcheck(&o, &res[done])) < 0)
 			break;
+		rv_metrics_diskcheck(cli->metrics, &res[done]);
 		pass = pass && res[done].pass;
 		if (res[done].p99_us > res[worst].p99_us)
 			worst = done;
@@ -286,6 +301,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 	free(res);
 	maint_strv_free(dirs, n);
 	maint_strv_free(members, members ? n : 0);
+	job_lock_release(lock);
 	if (have_cfg)
 		config_free(&cfg);
 	return rc;

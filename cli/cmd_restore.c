@@ -325,6 +325,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 
+	struct cli_progress prog = {.label = "fetch"};
 	struct restore_opts o = {
 		.cs = &cfg.cluster,
 		.state_dir = cfg.state_dir,
@@ -336,10 +337,13 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		.wait_ms = (int)wait_ms,
 		.confirm = yes ? NULL : confirm_tty,
 		.cancel = &cli_cancel,
+		.progress = cli_progress_cb,
+		.progress_ud = &prog,
 	};
 	rep = rv_xcalloc(1, sizeof *rep);
 	cli_catch_interrupts();
 	r = restore_run(&o, rep);
+	cli_progress_end(&prog);
 	say_held_signal(r);
 	if (cli->json) {
 		print_json(rep, r, dry_run);

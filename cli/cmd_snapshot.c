@@ -167,16 +167,19 @@ static void fmt_ago(const struct snap_info *si, char *buf, size_t len)
 
 static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, const struct opts *o)
 {
+	struct cli_progress prog = {.label = "snapshot"};
 	struct snap_save_opts so = {.tag = o->tag, .settings = &cfg->snapshot, .allow_no_quorum = o->allow_no_quorum,
-				    .cancel = &cli_cancel};
+				    .cancel = &cli_cancel, .progress = cli_progress_cb, .progress_ud = &prog};
 	struct snap_info si;
 	char db[16], sz[16], dur[16], rate[16];
 	cli_catch_interrupts();
 	int r = snap_save(&cfg->cluster, st, &so, &si);
 	double d;
 
+	cli_progress_end(&prog);
 	if (r < 0)
 		return cli_fail(r);
+	rv_metrics_snapshot_saved(cli->metrics, &si);
 	if (cli->json) {
 		cli_print_json(info_json(&si));
 		return RV_EXIT_OK;
@@ -305,6 +308,7 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 
 static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, int first)
 {
+	struct cli_progress prog = {.label = "fetch"};
 	struct snap_manifest m;
 	char name[256];
 	int r;
@@ -312,7 +316,9 @@ static int do_fetch(struct cli *cli, struct store *st, int argc, char **argv, in
 		return cli_usage_error("snapshot fetch", "give NAME|latest and FILE");
 	if ((r = snap_resolve(st, argv[first], name, sizeof name)) < 0)
 		return cli_fail(r);
-	if ((r = snap_fetch(st, name, argv[first + 1], &m)) < 0)
+	r = snap_fetch_progress(st, name, argv[first + 1], &m, cli_progress_cb, &prog);
+	cli_progress_end(&prog);
+	if (r < 0)
 		return cli_fail(r);
 	if (cli->json) {
 		json_t *o = json_object();
@@ -360,6 +366,7 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		return cli_fail(r);
 	for (size_t i = 0; i < n; i++)
 		removed += !d[i].keep;
+	rv_metrics_store_artifacts(cli->metrics, o->dry_run ? n : n - removed);
 	if (cli->json) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++) {
@@ -418,6 +425,14 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_load_config(cli, &cfg)) != RV_EXIT_OK)
 		return rc;
+	struct job_lock *lock = NULL;
+	if (strcmp(cmd, "save") == 0 || strcmp(cmd, "verify") == 0) {
+		bool save = strcmp(cmd, "save") == 0;
+		rc = cli_job_lock(&cfg, save ? JOB_SNAPSHOT : JOB_VERIFY, save ? "regvault snapshot save" : "regvault snapshot verify",
+				  &lock);
+		if (rc != RV_EXIT_OK)
+			goto out;
+	}
 	if ((rc = cli_open_store(&cfg, o.store, &st)) != RV_EXIT_OK)
 		goto out;
 	if (strcmp(cmd, "save") == 0)
@@ -434,6 +449,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		rc = do_prune(cli, &cfg, st, &o);
 out:
 	store_close(st);
+	job_lock_release(lock);
 	config_free(&cfg);
 	return rc;
 }

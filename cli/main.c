@@ -31,6 +31,9 @@ static const char usage[] =
 	"  -o, --output F   table (default) or json\n"
 	"  --no-progress    no progress display on a terminal\n"
 	"  -v, --verbose    say more on stderr\n"
+	"  --metrics-textfile FILE\n"
+	"                   write the run's metrics to FILE for node_exporter (snapshot save, verify,\n"
+	"                   prune; maint compact, defrag, hashcheck, diskcheck; drill)\n"
 	"  -h, --help       this help; 'regvault COMMAND --help' for a command\n"
 	"  --version        print the version\n"
 	"\n"
@@ -173,6 +176,12 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
 	return RV_EXIT_OK;
 }
 
+int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l)
+{
+	int r = job_lock_take_shared(cfg->state_dir, k, command, l);
+	return r < 0 ? cli_fail(r) : RV_EXIT_OK;
+}
+
 /* Take the global options out of argv wherever they stand (before "--"), so
  * "regvault -o json cluster status" and "regvault cluster status -o json" agree.
  * Returns -1 on a usage error. */
@@ -188,7 +197,8 @@ static int take_global_options(struct cli *cli, int *argc, char **argv, bool *he
 				argv[out++] = argv[i++];
 			break;
 		}
-		if (strcmp(a, "--config") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+		if (strcmp(a, "--config") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+		    strcmp(a, "--metrics-textfile") == 0) {
 			if (i + 1 >= *argc) {
 				fprintf(stderr, "regvault: option %s needs a value\n", a);
 				return -1;
@@ -200,9 +210,18 @@ static int take_global_options(struct cli *cli, int *argc, char **argv, bool *he
 		} else if (strncmp(a, "--output=", 9) == 0) {
 			a = "-o";
 			val = argv[i] + 9;
+		} else if (strncmp(a, "--metrics-textfile=", 19) == 0) {
+			a = "--metrics-textfile";
+			val = argv[i] + 19;
 		}
 		if (val && strcmp(a, "--config") == 0) {
 			cli->config_path = val;
+		} else if (val && strcmp(a, "--metrics-textfile") == 0) {
+			if (!*val) {
+				fprintf(stderr, "regvault: --metrics-textfile needs a file name\n");
+				return -1;
+			}
+			cli->metrics_textfile = val;
 		} else if (val) {
 			if (strcmp(val, "json") == 0)
 				cli->json = true;
@@ -236,6 +255,61 @@ static int take_global_options(struct cli *cli, int *argc, char **argv, bool *he
 	return 0;
 }
 
+/* The one-shot commands --metrics-textfile applies to, and the job each is (the
+ * daemon's names for the same work, so a dashboard reads both alike). */
+static const struct {
+	const char *group, *sub, *job;
+} metric_jobs[] = {
+	{"snapshot", "save", "snapshot"}, {"snapshot", "verify", "verify"}, {"snapshot", "prune", "prune"},
+	{"maint", "compact", "compact"},  {"maint", "defrag", "defrag"},    {"maint", "hashcheck", "hashcheck"},
+	{"maint", "diskcheck", "diskcheck"}, {"drill", NULL, "drill"},
+};
+
+static const char *metrics_job_of(int argc, char **argv)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(metric_jobs); i++)
+		if (strcmp(argv[1], metric_jobs[i].group) == 0 &&
+		    (!metric_jobs[i].sub || (argc > 2 && strcmp(argv[2], metric_jobs[i].sub) == 0)))
+			return metric_jobs[i].job;
+	return NULL;
+}
+
+/* Run the command as a job of cli->metrics and write the textfile when it ends:
+ * exit 0 is a success, a run a signal ended is cancelled, anything else a failure. */
+static int run_with_metrics(struct cli *cli, int (*fn)(struct cli *, int, char **), int argc, char **argv)
+{
+	const char *job = metrics_job_of(argc, argv);
+	if (!job) {
+		fprintf(stderr, "regvault: --metrics-textfile applies to snapshot save|verify|prune, "
+				"maint compact|defrag|hashcheck|diskcheck and drill, not to '%s%s%s'\n",
+			argv[1], argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+		return RV_EXIT_USAGE;
+	}
+	if (cli_wants_help(argc, argv))
+		return fn(cli, argc - 1, argv + 1);
+	cli->metrics = rv_metrics_new();
+	int r = rv_metrics_load_textfile(cli->metrics, cli->metrics_textfile);
+	if (r < 0) { /* it is rewritten from this run alone */
+		cli_say_error("regvault: warning: ", r);
+		rv_err_clear();
+	}
+	rv_metrics_job_declare(cli->metrics, job);
+	double start = (double)rv_now_unix_ms() / 1000;
+	rv_metrics_job_started(cli->metrics, job, start);
+	int rc = fn(cli, argc - 1, argv + 1);
+	const char *result = rc == RV_EXIT_OK ? RV_JOB_SUCCESS : cli_interrupt_signal() ? RV_JOB_CANCELLED : RV_JOB_FAILURE;
+	rv_metrics_job_finished(cli->metrics, job, result, start, (double)rv_now_unix_ms() / 1000);
+	r = rv_metrics_write_textfile(cli->metrics, cli->metrics_textfile);
+	if (r < 0) {
+		cli_say_error("regvault: ", r);
+		if (rc == RV_EXIT_OK)
+			rc = RV_EXIT_FAIL;
+	}
+	rv_metrics_free(cli->metrics);
+	cli->metrics = NULL;
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
@@ -254,7 +328,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < RV_ARRAY_LEN(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(&cli, argc - 1, argv + 1);
+			return cli.metrics_textfile ? run_with_metrics(&cli, commands[i].fn, argc, argv)
+						    : commands[i].fn(&cli, argc - 1, argv + 1);
 	const char *meant = closest_command(argv[1]);
 	fputs("regvault: '", stderr);
 	rv_fputs_printable(argv[1], stderr);

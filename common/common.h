@@ -137,7 +137,8 @@ void rv_progress_end(struct rv_progress *p);
 /* ---- test points (test_point.c) ---- */
 /* In test builds only: SIGKILL when $RV_TEST_CRASH_AT names point, SIGTERM when
  * $RV_TEST_SIGNAL_AT does (to the process, then waiting $RV_TEST_SIGNAL_PAUSE_MS
- * if set, for a daemon that reads signals in its loop). A no-op in the packaged build. */
+ * if set, for a daemon that reads signals in its loop), SIGSTOP to process PID
+ * (once) when $RV_TEST_SIGSTOP_AT is POINT:PID. A no-op in the packaged build. */
 void rv_test_point(const char *point);
 
 /* ---- misc (util.c) ---- */

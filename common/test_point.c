@@ -1,10 +1,11 @@
-/* test_point.c - named points where the tests kill or signal the process, to prove
- * what each phase leaves behind. Only test builds (-DRV_TEST_HOOKS, which the ASan,
+/* test_point.c - named points where the tests kill or signal the process (or stop
+ * another, a member that hangs), to prove what each phase leaves behind. Only test builds (-DRV_TEST_HOOKS, which the ASan,
  * TSan and hooks builds set) have them: the packaged build never reads these
  * variables. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -23,6 +24,14 @@ void rv_test_point(const char *point)
 		const char *pause = getenv("RV_TEST_SIGNAL_PAUSE_MS");
 		if (pause)
 			rv_sleep_ms(atol(pause));
+	}
+	/* "POINT:PID": SIGSTOP process PID there, once */
+	static bool stopped;
+	at = getenv("RV_TEST_SIGSTOP_AT");
+	const char *colon = at ? strrchr(at, ':') : NULL;
+	if (!stopped && colon && strlen(point) == (size_t)(colon - at) && strncmp(at, point, strlen(point)) == 0) {
+		stopped = true;
+		kill((pid_t)atoi(colon + 1), SIGSTOP);
 	}
 #else
 	(void)point;

@@ -159,9 +159,11 @@ int etcd_lease_revoke(etcd_client *c, int64_t id);
  * sends it: the db bytes, then 32 bytes of sha256 (the last message). total is the
  * db size without the trailer (known from the first message). The callback returns 0
  * to go on or a negative errno to abort the stream (returned as is). Nothing is
- * buffered beyond one message. */
+ * buffered beyond one message. cancel (NULL: none) ends the stream within about a
+ * second with -EINTR, also while the member sends nothing. */
 typedef int (*etcd_snapshot_cb)(const uint8_t *data, size_t len, uint64_t total, void *ud);
-int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud);
+int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, const struct rv_cancel *cancel, etcd_snapshot_cb cb,
+		  void *ud);
 
 /* ---- endpoints and health ---- */
 /* Parse "host:port" or "http(s)://host:port[/]" into the gRPC target "host:port".

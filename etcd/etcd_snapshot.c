@@ -14,6 +14,10 @@
 
 enum { TAG_START = 1, TAG_MSG, TAG_STATUS };
 
+/* The queue is waited on in slices this long, to look at the cancel between:
+ * a member that stops sending (stopped, or its disk hung) must not hold it. */
+#define CANCEL_SLICE_MS 100
+
 struct stream {
 	etcd_client *c;
 	int ep;
@@ -44,8 +48,8 @@ static int deliver(struct stream *s, grpc_byte_buffer *bb)
 }
 
 /* *gen: the token generation the call was made with, for a second login. */
-static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud, bool *auth_expired,
-			 unsigned *gen)
+static int snapshot_once(etcd_client *c, int ep, int timeout_ms, const struct rv_cancel *cancel, etcd_snapshot_cb cb,
+			 void *ud, bool *auth_expired, unsigned *gen)
 {
 	Etcdserverpb__SnapshotRequest req = ETCDSERVERPB__SNAPSHOT_REQUEST__INIT;
 	struct stream s = {.c = c, .ep = ep, .cb = cb, .ud = ud};
@@ -60,6 +64,8 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 	grpc_call *gc;
 	grpc_op ops[4], st_op, rm_op;
 	int outstanding = 0, r;
+	double give_up = rv_now_mono() + ((double)timeout_ms + 5000) / 1000;
+	bool call_cancelled = false;
 
 	*auth_expired = false;
 	r = etcd_ep_ready(c, ep, c->dial_timeout_ms);
@@ -98,11 +104,17 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 	}
 
 	while (outstanding > 0) {
-		grpc_event ev = grpc_completion_queue_next(cq, etcd_deadline_ms((int64_t)timeout_ms + 5000), NULL);
-		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+		grpc_event ev = grpc_completion_queue_next(cq, etcd_deadline_ms(CANCEL_SLICE_MS), NULL);
+		if (!s.cb_error && rv_cancelled(cancel))
+			s.cb_error = rv_fail(-EINTR, "the snapshot stream from %s was interrupted after %llu bytes",
+					     c->eps[ep].label, (unsigned long long)s.received);
+		if (!call_cancelled && (s.cb_error || rv_now_mono() > give_up)) {
+			/* the ops still out complete (failed) at once: drained below */
 			grpc_call_cancel(gc, NULL);
-			continue;
+			call_cancelled = true;
 		}
+		if (ev.type == GRPC_QUEUE_TIMEOUT)
+			continue;
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
 		outstanding--;
@@ -117,8 +129,10 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 		if (!s.cb_error)
 			s.cb_error = deliver(&s, got);
 		grpc_byte_buffer_destroy(got);
-		if (s.cb_error)
+		if (s.cb_error && !call_cancelled) {
 			grpc_call_cancel(gc, NULL);
+			call_cancelled = true;
+		}
 	}
 
 	if (s.cb_error) {
@@ -155,7 +169,8 @@ static int snapshot_once(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_c
 	return r;
 }
 
-int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, void *ud)
+int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, const struct rv_cancel *cancel, etcd_snapshot_cb cb,
+		  void *ud)
 {
 	bool expired;
 	unsigned gen = 0;
@@ -167,12 +182,12 @@ int etcd_snapshot(etcd_client *c, int ep, int timeout_ms, etcd_snapshot_cb cb, v
 		timeout_ms = 3600 * 1000;
 	if ((r = etcd_ensure_token(c, ep)) < 0)
 		return r;
-	r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired, &gen);
+	r = snapshot_once(c, ep, timeout_ms, cancel, cb, ud, &expired, &gen);
 	/* An expired token shows before any byte arrives: safe to start over. */
 	if (r < 0 && expired) {
 		if ((r = etcd_authenticate(c, ep, gen)) < 0)
 			return r;
-		r = snapshot_once(c, ep, timeout_ms, cb, ud, &expired, &gen);
+		r = snapshot_once(c, ep, timeout_ms, cancel, cb, ud, &expired, &gen);
 	}
 	return r;
 }

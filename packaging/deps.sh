@@ -20,6 +20,8 @@ if [ "$GROUP" = all ]; then
   PKGS+=(
     # the tools tests compare with
     zstd fio curl openssl jq
+    # promtool (tests/it/56-metrics.sh lints the metrics with `promtool check metrics`)
+    prometheus
     # what the tests and benchmarks call besides: pgrep, /usr/bin/time
     procps time
     # S3 tests: the fault-injecting proxy (tests/tools/faultproxy.py) and the aws CLI for interop checks

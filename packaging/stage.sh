@@ -9,6 +9,7 @@ install -D -m 0755 "$BUILD/regvault" "$STAGE/usr/bin/regvault"
 for u in "$ROOT"/packaging/systemd/*; do
   install -D -m 0644 "$u" "$STAGE/lib/systemd/system/$(basename "$u")"
 done
+install -D -m 0644 "$ROOT/packaging/sysusers/regvault.conf" "$STAGE/usr/lib/sysusers.d/regvault.conf"
 install -D -m 0640 "$ROOT/packaging/regvault.yaml.example" "$STAGE/etc/regvault/regvault.yaml.example"
 install -D -m 0644 "$ROOT/README.md" "$STAGE/usr/share/doc/regvault/README.md"
 if [ -d "$ROOT/docs/runbooks" ]; then

@@ -418,6 +418,9 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 	int r;
 
 	const char *binary = cs->etcd.binary && *cs->etcd.binary ? cs->etcd.binary : "etcd";
+	bool rotated; /* a full log is no reason not to start: best effort */
+	if (member_log_rotate(m, MEMBER_LOG_MAX_BYTES, MEMBER_LOG_KEEP, &rotated) < 0)
+		rv_err_clear();
 	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
 		return rv_fail(-errno, "cannot start member %s: cannot open its log %s: %s", m->name, log_path,

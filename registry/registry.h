@@ -56,6 +56,12 @@ char *cluster_initial_cluster(const struct cluster_spec *cs);
 /* Files beside a member's data dir: <data_dir>.pid and <data_dir>.log. */
 void member_pid_path(const struct member_spec *m, char *buf, size_t len);
 void member_log_path(const struct member_spec *m, char *buf, size_t len);
+/* Keep <data_dir>.log under max_bytes: past it, the log is copied to .log.1 (older
+ * ones shift, keep files in all) and truncated in place, which a running etcd writing
+ * with O_APPEND survives. *rotated says whether it did. */
+#define MEMBER_LOG_MAX_BYTES ((uint64_t)64 << 20) /* at a start, and the daemon checks it */
+#define MEMBER_LOG_KEEP 4
+int member_log_rotate(const struct member_spec *m, uint64_t max_bytes, int keep, bool *rotated);
 /* The pid of the running etcd of this member (checked in /proc), or 0. */
 pid_t member_running_pid(const struct member_spec *m);
 

@@ -166,7 +166,7 @@ static int check_cancel(const struct drill_opts *o, const char *when)
 	return rv_fail(-EINTR, "the drill was interrupted %s; its scratch cluster is removed and no report written", when);
 }
 
-int restore_drill(const struct drill_opts *o, struct drill_report *d)
+static int drill(const struct drill_opts *o, struct drill_report *d)
 {
 	struct scratch *s = rv_xcalloc(1, sizeof *s);
 	struct snap_manifest m = {0};
@@ -187,6 +187,12 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 	etcd_global_init();
 
 	r = drill_resolve(o, d, &m, &created);
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		r = check_cancel(o, "while it looked for the artifact");
+		free(s);
+		etcd_global_shutdown();
+		return r;
+	}
 	if (r == -ENOENT && (o->db_file || (o->from && strcmp(o->from, "latest") != 0))) {
 		/* A name or file that is not there is a typo, not a failed drill: no
 		 * report (an empty store with "latest" is one, and gets its report). */
@@ -215,8 +221,12 @@ int restore_drill(const struct drill_opts *o, struct drill_report *d)
 
 	snprintf(db_path, sizeof db_path, "%s/snapshot.db", s->dir);
 	t = rv_now_mono();
-	r = rs_fetch(o->store, d->artifact, o->db_file, db_path, &m);
+	r = rs_fetch(o->store, d->artifact, o->db_file, db_path, &m, o->progress, o->progress_ud);
 	d->phases.fetch = rv_now_mono() - t;
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		r = check_cancel(o, "during the fetch");
+		goto teardown;
+	}
 	if (r == 0) {
 		t = rv_now_mono();
 		r = o->db_file ? rs_verify_db(db_path, NULL, &db_size) : rs_check_staged(db_path, &m, &db_size);
@@ -289,6 +299,17 @@ report:
 	r = write_report(o->state_dir, d, stamp);
 	free(s);
 	etcd_global_shutdown();
+	return r;
+}
+
+/* The store's transfers look at the drill's cancel too (a fetch from S3 is cut
+ * within a second), and only for the drill. */
+int restore_drill(const struct drill_opts *o, struct drill_report *d)
+{
+	const struct rv_cancel *was = o->store ? store_set_cancel(o->store, o->cancel) : NULL;
+	int r = drill(o, d);
+	if (o->store)
+		store_set_cancel(o->store, was);
 	return r;
 }
 

@@ -182,7 +182,7 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 		       out->failure, rr < 0 ? "the rollback failed too: " : "rolled back: ", out->rollback);
 }
 
-int restore_run(const struct restore_opts *o, struct restore_report *out)
+static int run(const struct restore_opts *o, struct restore_report *out)
 {
 	struct restore_plan *p = &out->plan;
 	const struct cluster_spec *cs = o->cs;
@@ -253,8 +253,12 @@ int restore_run(const struct restore_opts *o, struct restore_report *out)
 	db_path_of(p, db_path, sizeof db_path);
 	t = rv_now_mono();
 	struct snap_manifest fetched = {0};
-	r = rs_fetch(o->store, p->artifact, o->db_file, db_path, &fetched);
+	r = rs_fetch(o->store, p->artifact, o->db_file, db_path, &fetched, o->progress, o->progress_ud);
 	out->phases.fetch = rv_now_mono() - t;
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		r = check_cancel(o, "during the fetch");
+		goto out;
+	}
 	if (r < 0) {
 		r = rv_fail_wrap(r, "artifact %s refused before any member was stopped", p->artifact);
 		goto out;
@@ -329,6 +333,17 @@ out:
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();
+	return r;
+}
+
+/* The store's transfers look at the restore's cancel too (a fetch from S3 is
+ * cut within a second); the store is read only before the stop. */
+int restore_run(const struct restore_opts *o, struct restore_report *out)
+{
+	const struct rv_cancel *was = o->store ? store_set_cancel(o->store, o->cancel) : NULL;
+	int r = run(o, out);
+	if (o->store)
+		store_set_cancel(o->store, was);
 	return r;
 }
 

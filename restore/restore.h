@@ -103,6 +103,8 @@ struct restore_opts {
 	 * the staging removed (-EINTR). From the stop on it is not looked at: the restore
 	 * finishes or rolls back, so the cluster is never left in between. */
 	const struct rv_cancel *cancel;
+	snap_progress_fn progress; /* the fetch's bytes (optional; the CLI draws them) */
+	void *progress_ud;
 };
 
 /* The whole restore. Returns 0 when the cluster runs the snapshot's data; on a
@@ -157,6 +159,8 @@ struct drill_opts {
 	int wait_ms;                   /* 0 = 60 s */
 	int sample_keys;               /* keys read and compared; 0 = 100 */
 	const struct rv_cancel *cancel; /* between phases: -EINTR, scratch removed, no report */
+	snap_progress_fn progress;      /* the fetch's bytes (optional; the CLI draws them) */
+	void *progress_ud;
 };
 
 #define DRILL_MAX_REASONS 8

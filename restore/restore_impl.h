@@ -51,9 +51,10 @@ void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p);
 int rs_db_last_revision(const char *path, int64_t *rev);
 
 /* ---- staging (stage.c) ---- */
-/* Fetch the artifact (or copy the db file) to db_path, atomically. */
+/* Fetch the artifact (or copy the db file) to db_path, atomically; progress
+ * (optional) hears of the artifact's db bytes as they are written. */
 int rs_fetch(struct store *st, const char *artifact, const char *db_file, const char *db_path,
-	     struct snap_manifest *m);
+	     struct snap_manifest *m, snap_progress_fn progress, void *progress_ud);
 /* Check a staged plain snapshot end to end: sha256 of the db bytes equals the trailer
  * (and expect_sha256 when not empty). */
 int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size);

@@ -66,11 +66,12 @@ static int copy_file(const char *from, const char *to)
 	return r;
 }
 
-int rs_fetch(struct store *st, const char *artifact, const char *db_file, const char *db_path, struct snap_manifest *m)
+int rs_fetch(struct store *st, const char *artifact, const char *db_file, const char *db_path, struct snap_manifest *m,
+	     snap_progress_fn progress, void *progress_ud)
 {
 	if (db_file)
 		return copy_file(db_file, db_path);
-	return snap_fetch(st, artifact, db_path, m);
+	return snap_fetch_progress(st, artifact, db_path, m, progress, progress_ud);
 }
 
 int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size)

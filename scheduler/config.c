@@ -447,12 +447,12 @@ static int top_pair(struct cfg_doc *d, const char *path, const char *key, yaml_n
 		return cfg_each_pair(d, v, path, maint_pair, &c->maint);
 	if (strcmp(key, "state_dir") == 0)
 		return cfg_string(d, path, v, &c->state_dir);
-	if (strcmp(key, "daemon") == 0) /* STAND-IN until the merge with sched */
-		return daemon_standin_parse(d, path, v, &c->daemon);
+	if (strcmp(key, "daemon") == 0)
+		return cfg_daemon_section(d, path, v, &c->daemon);
 	return CFG_UNKNOWN;
 }
 
-static void set_defaults(struct rv_config *c)
+static int set_defaults(struct rv_config *c)
 {
 	c->cluster.etcd.heartbeat_interval_ms = 100;
 	c->cluster.etcd.election_timeout_ms = 1000;
@@ -464,7 +464,7 @@ static void set_defaults(struct rv_config *c)
 	c->snapshot.retention.keep_tagged = true;
 	c->maint.compact_keep_revisions = 1000;
 	c->maint.disarm_threshold = 0.9;
-	daemon_standin_defaults(&c->daemon); /* STAND-IN until the merge with sched */
+	return cfg_daemon_defaults(&c->daemon);
 }
 
 static void default_string(char **s, const char *value)
@@ -524,9 +524,10 @@ static int parse(const char *text, size_t len, const char *name, bool file_publi
 	int r;
 
 	memset(out, 0, sizeof *out);
-	set_defaults(out);
 	out->path = rv_strdup(name);
-	r = cfg_doc_load(&d, text, len);
+	r = set_defaults(out);
+	if (r == 0)
+		r = cfg_doc_load(&d, text, len);
 	if (r < 0)
 		goto out;
 	L.root = cfg_root(&d);
@@ -557,6 +558,7 @@ out:
 	default_string(&out->cluster.etcd.binary, "etcd");
 	default_string(&out->maint.defrag_rule, DEFAULT_DEFRAG_RULE);
 	default_string(&out->state_dir, DEFAULT_STATE_DIR);
+	cfg_daemon_finish(&out->daemon);
 	return 0;
 }
 
@@ -639,7 +641,7 @@ void config_free(struct rv_config *c)
 	free(c->snapshot.source_member);
 	free(c->maint.defrag_rule);
 	free(c->state_dir);
+	cfg_daemon_free(&c->daemon);
 	free(c->path);
-	daemon_standin_free(&c->daemon); /* STAND-IN until the merge with sched */
 	memset(c, 0, sizeof *c);
 }

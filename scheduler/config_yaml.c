@@ -242,3 +242,41 @@ int cfg_size(struct cfg_doc *d, const char *path, yaml_node_t *n, int64_t *out)
 	*out = (int64_t)v;
 	return 0;
 }
+
+const char *cfg_fmt_ms(int64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		int64_t ms;
+		const char *unit;
+	} units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (ms % units[i].ms == 0 || units[i].ms == 1) {
+			snprintf(buf, len, "%" PRId64 "%s", ms / units[i].ms, ms ? units[i].unit : "");
+			return buf;
+		}
+	return buf;
+}
+
+int cfg_duration(struct cfg_doc *d, const char *path, yaml_node_t *n, int64_t min_ms, int64_t max_ms,
+		 int64_t *out)
+{
+	int64_t v;
+	char lo[24], hi[24];
+	int r = need_scalar(d, path, n, "a duration");
+	if (r < 0)
+		return r;
+	const char *s = scalar(n);
+	bool bare = *s && strspn(s, "0123456789.") == strlen(s);
+	if (bare && strtod(s, NULL) == 0) {
+		v = 0;
+	} else if (bare) {
+		return cfg_fail(d, n, "%s must be a duration with a unit, like 500ms, 5s, 2m or 1h, not '%s'", path, s);
+	} else if (rv_parse_duration_ms(s, &v) < 0) {
+		return cfg_fail(d, n, "%s must be a duration like 500ms, 5s, 2m or 1h, not '%s'", path, s);
+	}
+	if (v < min_ms || v > max_ms)
+		return cfg_fail(d, n, "%s must be between %s and %s, not %s", path, cfg_fmt_ms(min_ms, lo, sizeof lo),
+				cfg_fmt_ms(max_ms, hi, sizeof hi), s);
+	*out = v;
+	return 0;
+}

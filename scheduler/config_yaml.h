@@ -54,7 +54,23 @@ int cfg_double(struct cfg_doc *d, const char *path, yaml_node_t *n, double min_e
 /* An integer byte count or a size like "8GiB". */
 int cfg_size(struct cfg_doc *d, const char *path, yaml_node_t *n, int64_t *out);
 
+/* A duration with a unit ("500ms", "5s", "2m", "1h", "1h30m", "2d"; a bare 0 is 0)
+ * in [min_ms, max_ms]; a bare number other than 0 is refused, since it would be
+ * ambiguous beside the _s and _ms keys. */
+int cfg_duration(struct cfg_doc *d, const char *path, yaml_node_t *n, int64_t min_ms, int64_t max_ms,
+		 int64_t *out);
+/* "500ms", "30s", "5m", "2h", "1d": the largest unit that divides ms. buf >= 24. */
+const char *cfg_fmt_ms(int64_t ms, char *buf, size_t len);
+
 /* path + "." + key into buf (for nested messages). */
 const char *cfg_join(char *buf, const char *path, const char *key);
+
+/* The daemon: section (config_daemon.c). Defaults first, the section when the
+ * file has one, then finish (jobs without a jitter of their own take the daemon's). */
+struct daemon_settings;
+int cfg_daemon_defaults(struct daemon_settings *ds);
+int cfg_daemon_section(struct cfg_doc *d, const char *path, yaml_node_t *v, struct daemon_settings *ds);
+void cfg_daemon_finish(struct daemon_settings *ds);
+void cfg_daemon_free(struct daemon_settings *ds);
 
 #endif

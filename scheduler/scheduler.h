@@ -2,14 +2,114 @@
 #ifndef REGVAULT_SCHEDULER_H
 #define REGVAULT_SCHEDULER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/common.h"
 #include "maint/maint.h"
 #include "registry/registry.h"
 #include "restore/restore.h"
 #include "snapshot/snapshot.h"
-/* STAND-IN until the merge with sched, which declares these here itself. */
-#include "scheduler/daemon_api.h"
 
 #define RV_DEFAULT_CONFIG "/etc/regvault/regvault.yaml"
+
+/* ---- jobs (job.c): what the daemon runs, and one-shot commands too ---- */
+enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_COMPACT, JOB_DEFRAG, JOB_HASHCHECK, JOB_DISKCHECK, JOB_DRILL,
+		JOB_KIND_COUNT };
+const char *job_kind_name(enum job_kind k);               /* "snapshot", "verify", ... */
+int job_kind_parse(const char *name, enum job_kind *out);  /* -EINVAL with a sentence listing the names */
+/* Jobs that load or change the cluster never overlap: snapshot, compact, defrag, drill, diskcheck. */
+bool job_kind_exclusive(enum job_kind k);
+
+/* ---- cron (cron.c) ---- */
+/* A parsed 5-field cron expression (minute hour day-of-month month day-of-week) or
+ * @hourly, @daily, @weekly, @monthly, @yearly, in local time (TZ as the process has
+ * it). When both day fields are restricted (neither starts with '*'), a day matching
+ * either runs, as in Vixie cron. Clock changes: a local time that a spring-forward
+ * skips runs once, at the first instant after the gap; a local time that a fall-back
+ * repeats runs once, at its first occurrence. */
+struct cron_expr;
+int cron_parse(const char *text, struct cron_expr **out);  /* -EINVAL + sentence naming the bad field */
+void cron_free(struct cron_expr *c);
+const char *cron_text(const struct cron_expr *c);          /* as written */
+/* First scheduled minute strictly after `after` (unix seconds). */
+int cron_next(const struct cron_expr *c, int64_t after, int64_t *next);
+/* Last scheduled minute at or before `at`. */
+int cron_prev(const struct cron_expr *c, int64_t at, int64_t *prev);
+
+/* ---- schedules (job.c) ---- */
+struct job_schedule {
+	bool enabled;
+	char *cron_text;          /* NULL when every_ms is used */
+	struct cron_expr *cron;   /* parsed cron_text */
+	int64_t every_ms;         /* 0 when cron is used */
+	int64_t jitter_ms;        /* random delay up to it; default daemon.jitter */
+	int64_t timeout_ms;       /* 0: none */
+};
+struct daemon_settings {
+	bool supervise_members;        /* default true */
+	int64_t health_interval_ms;    /* default 5s */
+	int restart_limit;             /* default 5 (within 10 minutes) */
+	bool stop_members_on_exit;     /* default false */
+	int64_t jitter_ms;             /* default 0 */
+	int64_t stop_timeout_ms;       /* default 30s */
+	char *control_socket;          /* default /run/regvault/regvault.sock */
+	char *metrics_listen;          /* default 127.0.0.1:9479; "" disables */
+	struct job_schedule jobs[JOB_KIND_COUNT];
+};
+
+/* When the job is next due after `after_ms` (unix ms), without jitter: cron's next
+ * minute after it, or after_ms + every_ms (pass when the last run started, or now).
+ * Pass the later of now and the last run, so that a clock set back runs nothing
+ * twice and a clock set forward runs the job once, never once per skipped run.
+ * -ENOENT for a disabled job. */
+int job_next_due(const struct job_schedule *s, int64_t after_ms, int64_t *due_ms);
+/* A run missed while the daemon was down is made once at start: true when the last
+ * success is older than the previous scheduled time (cron) or than the interval
+ * (every), or there was none (0); never once per missed run. False when disabled. */
+bool job_missed_at_start(const struct job_schedule *s, int64_t last_success_ms /* 0: never */, int64_t now_ms);
+
+/* ---- job locks (job_lock.c) ---- */
+/* One flock per job in state_dir/locks/<job>.lock (created 0700 when missing),
+ * released on close, so a crashed holder frees it. The file's first line names the
+ * holder ("<pid> <unix seconds> <holder>"), so that the one refused can say who holds
+ * it. holder is what runs the job: "regvault daemon", "regvault snapshot save". */
+struct job_lock;
+/* Exclusive (the daemon). -EBUSY + "job snapshot is already running in <holder> (pid
+ * N, since <time>); ..." when !wait and held; with wait, polls until it is free or
+ * cancel is requested (-EINTR). */
+int job_lock_take(const char *state_dir, enum job_kind k, const char *holder, bool wait,
+		  const struct rv_cancel *cancel, struct job_lock **out);
+/* Shared (one-shot commands): refused with -EBUSY while an exclusive holder (the
+ * daemon) runs the job, and keeps the daemon from it, but two commands an operator
+ * starts run side by side as they always did. Never waits. */
+int job_lock_take_shared(const char *state_dir, enum job_kind k, const char *holder, struct job_lock **out);
+void job_lock_release(struct job_lock *l); /* NULL is fine */
+
+/* ---- job history (job_history.c) ---- */
+/* One JSON line per run in state_dir/jobs.jsonl: {"job", "start_ms", "end_ms",
+ * "result", "error", "report"}, each appended with one write (O_APPEND, fsync).
+ * Past JOB_HISTORY_MAX_BYTES the file is moved to jobs.jsonl.1 (replacing the one
+ * before), so two files at most. Readers skip a torn or unreadable line. */
+#define JOB_HISTORY_MAX_BYTES (4 << 20)
+struct job_run {
+	enum job_kind kind;
+	int64_t start_ms, end_ms;
+	const char *result;   /* "success", "failure", "skipped", "cancelled" (static strings when read) */
+	char *error;          /* the error sentence, NULL on success */
+	json_t *report;       /* the job's report (jansson), may be NULL */
+};
+int job_history_append(const char *state_dir, const struct job_run *r);
+/* The same with another size limit (tests). */
+int job_history_append_max(const char *state_dir, const struct job_run *r, size_t max_bytes);
+/* The last last_n runs (0: all) of one job (NULL: all jobs), oldest first; *out is
+ * NULL and *n 0 when there are none. */
+int job_history_read(const char *state_dir, const char *job /* NULL: all */, size_t last_n,
+		     struct job_run **out, size_t *n);
+int job_history_last_success(const char *state_dir, enum job_kind k, int64_t *end_ms /* 0: never */);
+void job_runs_free(struct job_run *runs, size_t n);
 
 struct rv_config {
 	char *path; /* the file read */
@@ -29,10 +129,82 @@ int config_load(const char *path, struct rv_config *out);
 int config_parse(const char *text, size_t len, const char *name, struct rv_config *out);
 void config_free(struct rv_config *c);
 
+/* ---- metrics (metrics.c, metrics_render.c, metrics_http.c) ----
+ * One object holds every series the daemon exports; its own mutex lets a job's
+ * thread update it while the main loop renders it. Every series exists from the
+ * start: counters 0, timestamps of what never happened 0, gauges not yet known
+ * NaN. Update functions take m NULL as "no metrics asked" and do nothing, so
+ * callers need no test. Names given (jobs, members, dirs) are copied; one that
+ * was not declared is declared on its first update. docs/reference/metrics.md. */
+struct rv_metrics;
+struct rv_metrics *rv_metrics_new(void);
+void rv_metrics_free(struct rv_metrics *m);
+
+/* Results a job run ends with (regvault_job_runs_total{result}). */
+#define RV_JOB_SUCCESS "success"
+#define RV_JOB_FAILURE "failure"
+#define RV_JOB_SKIPPED "skipped"
+#define RV_JOB_CANCELLED "cancelled"
+
+/* Times are unix seconds (fractional). */
+void rv_metrics_job_declare(struct rv_metrics *m, const char *job);
+void rv_metrics_job_started(struct rv_metrics *m, const char *job, double now);
+/* result: one of RV_JOB_*; anything else counts as a failure. */
+void rv_metrics_job_finished(struct rv_metrics *m, const char *job, const char *result, double start, double end);
+/* ts 0: no run scheduled. */
+void rv_metrics_job_next_run(struct rv_metrics *m, const char *job, double ts);
+
+void rv_metrics_snapshot_saved(struct rv_metrics *m, const struct snap_info *si);
+void rv_metrics_store_artifacts(struct rv_metrics *m, uint64_t n);
+void rv_metrics_drill(struct rv_metrics *m, const struct drill_report *d);
+
+void rv_metrics_member_declare(struct rv_metrics *m, const char *member);
+/* One row of cluster_status(): up is "answered Status"; sizes and alarms of a
+ * member that did not answer become NaN (unknown), not 0. */
+void rv_metrics_member(struct rv_metrics *m, const struct member_row *row);
+void rv_metrics_member_restarts(struct rv_metrics *m, const char *member, uint64_t total);
+
+/* rc is what maint_hashcheck() returned: the verdict is taken when the members
+ * were compared (0, -EIO, -EHOSTUNREACH with an answer), else left as it was. */
+void rv_metrics_hashcheck(struct rv_metrics *m, const struct maint_hash_report *r, int rc);
+void rv_metrics_diskcheck_declare(struct rv_metrics *m, const char *dir);
+void rv_metrics_diskcheck(struct rv_metrics *m, const struct maint_diskcheck_result *r);
+
+/* The Prometheus text format 0.0.4, appended to out: every family, HELP and TYPE
+ * first, in a fixed order. */
+int rv_metrics_render(struct rv_metrics *m, struct rv_buf *out);
+/* For node_exporter's textfile collector: only the families this process
+ * touched (declared jobs, members, dirs; snapshot, store, drill and hashcheck
+ * values it set), and no regvault_build_info, which several files would
+ * repeat. */
+int rv_metrics_render_textfile(struct rv_metrics *m, struct rv_buf *out);
+/* rv_metrics_render_textfile() into path atomically: a temporary file beside it,
+ * fsync, rename, mode 0644. */
+int rv_metrics_write_textfile(struct rv_metrics *m, const char *path);
+/* Take the values of an earlier textfile (a missing one is no error), so that
+ * counters count across runs and what this run does not measure (the last
+ * success, after a failure) stays: the file is then the same as a daemon's
+ * would be. Lines of other families are ignored. */
+int rv_metrics_load_textfile(struct rv_metrics *m, const char *path);
+
+/* The HTTP endpoint, for the daemon's poll() loop (no threads). listen is
+ * "127.0.0.1:9479", "[::1]:9479", "host:9479" or ":9479" (every address); port 0
+ * takes a free one. *fd is non-blocking and close-on-exec. */
+int rv_metrics_http_listen(const char *listen, int *fd);
+/* Call when poll() says listen_fd is readable: accepts one connection and answers
+ * GET (or HEAD) /metrics and /healthz (200 when healthy, else 503), 404 for other
+ * paths, 405 for other methods, then closes it. A client gets one second in all
+ * and RV_METRICS_HTTP_MAX_REQUEST bytes; one that is slower or sends more is
+ * dropped (or refused), never waited for. Returns 0 unless accept() itself failed
+ * for a reason that is the server's (-EMFILE...), with a sentence. */
+#define RV_METRICS_HTTP_MAX_REQUEST 4096
+#define RV_METRICS_HTTP_DEADLINE_MS 1000
+int rv_metrics_http_serve(int listen_fd, struct rv_metrics *m, bool healthy);
+
 /* ---- the daemon (daemon*.c): schedule, workers, supervision, control socket ----
- * One thread runs the loop (poll over signals, the control socket, an optional
- * metrics socket and a wake-up pipe); each job runs on a worker thread of its own;
- * a supervisor thread watches the local members. */
+ * One thread runs the loop (poll over signals, the control socket, the metrics
+ * socket and a wake-up pipe); each job runs on a worker thread of its own; a
+ * supervisor thread watches the local members. docs/reference/daemon.md. */
 struct daemon_opts {
 	const char *config_path; /* what SIGHUP reloads (NULL: the default chain) */
 	int signal_fd;           /* a signalfd for SIGHUP, SIGTERM and SIGINT, which the

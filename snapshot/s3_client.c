@@ -14,6 +14,7 @@
 #define ERR_BODY_MAX (64 * 1024)
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 8000
+#define AFTER_CANCEL_TIMEOUT_S 5 /* an uncancellable request started after a cancel */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -50,16 +51,24 @@ struct xfer {
 	double last_move; /* monotonic time a byte last moved */
 	int timeout_s;
 	bool stalled;
+	const struct rv_cancel *cancel; /* NULL for an uncancellable request */
+	bool cancelled;
 };
 
 /* curl's own low-speed check averages over several seconds, so a stall right
- * after a fast start goes unnoticed; this one times out when no byte moved. */
+ * after a fast start goes unnoticed; this one times out when no byte moved.
+ * curl calls it about once a second even while nothing moves (connecting, or
+ * waiting on a server that does not answer), so a cancel is seen as soon. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = ud;
 	double now = rv_now_mono();
 	(void)dltotal;
 	(void)ultotal;
+	if (rv_cancelled(x->cancel)) {
+		x->cancelled = true;
+		return 1;
+	}
 	if (dlnow != x->last_dl || ulnow != x->last_ul || x->last_move == 0) {
 		x->last_dl = dlnow;
 		x->last_ul = ulnow;
@@ -193,19 +202,21 @@ static bool request_timed_out(const struct s3_resp *rs)
 	return yes;
 }
 
-static void backoff(int attempt)
+/* 0 after the delay, -EINTR as soon as c is cancelled. */
+static int backoff(int attempt, const struct rv_cancel *c)
 {
 	int64_t cap = BACKOFF_BASE_MS << (attempt < 6 ? attempt - 1 : 5);
 	if (cap > BACKOFF_CAP_MS)
 		cap = BACKOFF_CAP_MS;
 	/* "equal jitter": half the delay fixed, half random, so retries of many
 	 * clients spread out but never come back at once */
-	rv_sleep_ms(cap / 2 + (int64_t)(jitter_rand() % (uint64_t)(cap / 2 + 1)));
+	return rv_sleep_cancellable(cap / 2 + (int64_t)(jitter_rand() % (uint64_t)(cap / 2 + 1)), c);
 }
 
-/* One attempt: build, sign, perform. Returns the CURLcode. */
+/* One attempt: build, sign, perform. Returns the CURLcode; *cut says the cancel
+ * ended it. */
 static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs, char *errbuf,
-			uint64_t resume_from, const char *if_match, long *status)
+			uint64_t resume_from, const char *if_match, long *status, bool *cut)
 {
 	const struct s3_cfg *cfg = c->cfg;
 	CURL *h = c->curl;
@@ -214,7 +225,9 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	struct s3_signed sg;
 	struct s3_sign_in in = {0};
 	char payload[65];
-	struct xfer x = {.h = h, .rq = rq, .rs = rs, .timeout_s = cfg->timeout_s};
+	struct xfer x = {.h = h, .rq = rq, .rs = rs, .timeout_s = cfg->timeout_s,
+			 .cancel = rq->uncancellable ? NULL : cfg->cancel};
+	bool after_cancel = rq->uncancellable && rv_cancelled(cfg->cancel);
 	CURLcode e;
 
 	if (cfg->path_style)
@@ -291,6 +304,10 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	/* small requests have a deadline too; transfers of data only the stall check */
 	if (!rq->sink && rq->body_len < 1024 * 1024)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)cfg->timeout_s);
+	if (after_cancel && cfg->timeout_s > AFTER_CANCEL_TIMEOUT_S) {
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)AFTER_CANCEL_TIMEOUT_S);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)AFTER_CANCEL_TIMEOUT_S);
+	}
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
@@ -317,6 +334,7 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 
 	errbuf[0] = 0;
 	e = curl_easy_perform(h);
+	*cut = e == CURLE_ABORTED_BY_CALLBACK && x.cancelled;
 	if (e == CURLE_ABORTED_BY_CALLBACK && x.stalled) {
 		e = CURLE_OPERATION_TIMEDOUT;
 		snprintf(errbuf, CURL_ERROR_SIZE, "no byte moved for %d s", cfg->timeout_s);
@@ -333,13 +351,20 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	return e;
 }
 
+static int interrupted(const struct s3_cfg *cfg, const char *what)
+{
+	return rv_fail(-EINTR, "S3 request to %s was interrupted %s", cfg->endpoint, what);
+}
+
 int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs)
 {
 	const struct s3_cfg *cfg = c->cfg;
 	char errbuf[CURL_ERROR_SIZE], etag[256] = "";
 	const char *what = rq->what ? rq->what : rq->method;
+	const struct rv_cancel *cancel = rq->uncancellable ? NULL : cfg->cancel;
 	long status = 0;
 	CURLcode e = CURLE_OK;
+	bool cut = false;
 	int attempt;
 
 	memset(rs, 0, sizeof(*rs));
@@ -348,12 +373,16 @@ int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs)
 		return rv_fail(-ENOMEM, "could not set up an HTTP client for S3 (%s)", what);
 	for (attempt = 1; attempt <= cfg->max_attempts; attempt++) {
 		uint64_t resumed = rs->delivered;
+		if (rv_cancelled(cancel))
+			return interrupted(cfg, what);
 		rv_buf_free(&rs->body);
 		rs->sink_error = 0;
-		e = perform(c, rq, rs, errbuf, resumed, resumed && etag[0] ? etag : rq->if_match, &status);
+		e = perform(c, rq, rs, errbuf, resumed, resumed && etag[0] ? etag : rq->if_match, &status, &cut);
 		rs->status = status;
 		if (rs->sink_error)
 			return rs->sink_error;
+		if (cut)
+			return interrupted(cfg, what);
 		if (rq->sink && rs->delivered && !etag[0])
 			snprintf(etag, sizeof(etag), "%s", rs->etag);
 		if (e == CURLE_OK && resumed && status == 200)
@@ -372,8 +401,11 @@ int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs)
 		else
 			rv_debug("s3: %s: %s, attempt %d of %d", what, errbuf[0] ? errbuf : curl_easy_strerror(e), attempt,
 				 cfg->max_attempts);
-		if (attempt < cfg->max_attempts)
-			backoff(attempt);
+		/* after a cancel, an uncancellable request is not tried again either */
+		if (rv_cancelled(cfg->cancel))
+			return interrupted(cfg, what);
+		if (attempt < cfg->max_attempts && backoff(attempt, cancel) < 0)
+			return interrupted(cfg, what);
 	}
 	if (e == CURLE_OK) {
 		char *code = s3_error_code(rs);

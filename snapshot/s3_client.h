@@ -12,7 +12,8 @@
 #include "snapshot/snapshot.h"
 #include "snapshot/s3_sigv4.h"
 
-/* Where and how to reach one bucket; filled by store_s3.c, read-only afterwards. */
+/* Where and how to reach one bucket; filled by store_s3.c, read-only afterwards
+ * but for cancel, which store_set_cancel() changes between operations only. */
 struct s3_cfg {
 	char *base_url;   /* scheme://host[:port] requests go to (bucket host when virtual-hosted) */
 	char *host;       /* Host header, the authority of base_url */
@@ -23,6 +24,9 @@ struct s3_cfg {
 	bool path_style;
 	int timeout_s;    /* a request that moves no byte for this long is retried */
 	int max_attempts; /* per request */
+	/* Every client of the store looks at it: a request in flight or waiting to
+	 * be retried ends within about a second with -EINTR. */
+	const struct rv_cancel *cancel;
 };
 
 struct s3_client {
@@ -47,6 +51,10 @@ struct s3_req {
 	uint64_t range_start, range_end;
 	const char *if_match;            /* ETag the object must still have */
 	const char *what;                /* "uploading part 3 of NAME", for messages */
+	/* Completing or aborting an upload: a cancel does not cut it (cut, nobody
+	 * would know whether it happened). Started after a cancel, it gets one
+	 * attempt of a few seconds, so a dead endpoint cannot hold the exit. */
+	bool uncancellable;
 };
 
 struct s3_resp {
@@ -63,7 +71,8 @@ struct s3_resp {
 void s3_client_init(struct s3_client *c, const struct s3_cfg *cfg);
 void s3_client_cleanup(struct s3_client *c);
 /* 0 when S3 answered something final (check rs->status); a negative errno with a
- * message when retries ran out, TLS failed or the sink stopped. */
+ * message when retries ran out, TLS failed, the sink stopped or the cancel came
+ * (-EINTR). */
 int s3_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs);
 void s3_resp_free(struct s3_resp *rs);
 /* Record the sentence for a non-2xx answer and return its errno. obj names the

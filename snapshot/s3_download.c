@@ -14,11 +14,12 @@
 #define RA_MAX_READ (1 * MiB) /* larger reads are few already: straight through */
 
 /* A HEAD answer has no body; ask again with a 1-byte GET to learn S3's error code. */
-static int explain_missing(struct s3_store *s, const char *key, const char *name, const char *what)
+static int explain_missing(struct s3_store *s, const char *key, const char *name, const char *what,
+			   bool uncancellable)
 {
 	struct s3_resp rs;
 	struct s3_req rq = {.method = "GET", .key = key, .ranged = true, .range_start = 0, .range_end = 0,
-			    .what = what};
+			    .what = what, .uncancellable = uncancellable};
 	int r = s3_request(&s->cl, &rq, &rs);
 	if (r == 0) {
 		char *code = s3_error_code(&rs);
@@ -34,7 +35,7 @@ static int explain_missing(struct s3_store *s, const char *key, const char *name
 	return r;
 }
 
-int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out)
+int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out, bool uncancellable)
 {
 	char *key = s3_store_key(s, name);
 	char what[512];
@@ -42,10 +43,10 @@ int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object 
 	int r;
 
 	snprintf(what, sizeof(what), "looking up %s", name);
-	struct s3_req rq = {.method = "HEAD", .key = key, .what = what};
+	struct s3_req rq = {.method = "HEAD", .key = key, .what = what, .uncancellable = uncancellable};
 	r = s3_request(&s->cl, &rq, &rs);
 	if (r == 0 && rs.status / 100 != 2) {
-		r = explain_missing(s, key, name, what);
+		r = explain_missing(s, key, name, what, uncancellable);
 	} else if (r == 0) {
 		out->name = rv_strdup(name);
 		out->size = rs.have_length ? rs.content_length : 0;
@@ -61,7 +62,7 @@ int stat_s3(struct store *st, const char *name, struct store_object *out)
 	struct s3_store *s = (struct s3_store *)st;
 	int r = s3_store_check_name(s, name);
 	memset(out, 0, sizeof(*out));
-	return r < 0 ? r : s3_store_stat_key(s, name, out);
+	return r < 0 ? r : s3_store_stat_key(s, name, out, false);
 }
 
 static void ra_drop(struct s3_store *s, const char *name)

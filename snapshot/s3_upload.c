@@ -285,7 +285,9 @@ void s3_store_abort_upload(struct s3_store *s, struct s3_client *cl, const char 
 	struct s3_query q[] = {{"uploadId", upload_id}};
 	char what[512];
 	struct s3_resp rs;
-	struct s3_req rq = {.method = "DELETE", .key = key, .query = q, .nquery = 1, .what = what};
+	/* not cut by a cancel: it is what a cancel leaves behind to clean up */
+	struct s3_req rq = {.method = "DELETE", .key = key, .query = q, .nquery = 1, .what = what,
+			    .uncancellable = true};
 
 	snprintf(what, sizeof(what), "aborting the upload of %s", name);
 	int r = s3_request(cl, &rq, &rs);
@@ -313,9 +315,6 @@ static void writer_free(struct s3_writer *w)
 	free(w);
 }
 
-int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out);
-void s3_store_forget_reads(struct s3_store *s, const char *name);
-
 static int complete(struct s3_writer *w)
 {
 	struct s3_store *s = w->s;
@@ -327,8 +326,10 @@ static int complete(struct s3_writer *w)
 
 	rv_buf_printf(&body, "<CompleteMultipartUpload>%s</CompleteMultipartUpload>", w->parts.data);
 	snprintf(what, sizeof(what), "completing the upload of %s", w->name);
+	/* the commit: once asked, S3 may have published, so a cancel does not cut it */
 	struct s3_req rq = {.method = "POST", .key = w->key, .query = q, .nquery = 1, .body = body.data,
-			    .body_len = body.len, .sign_body = true, .content_type = "application/xml", .what = what};
+			    .body_len = body.len, .sign_body = true, .content_type = "application/xml", .what = what,
+			    .uncancellable = true};
 	r = s3_request(&w->cl, &rq, &rs);
 	if (r == 0) {
 		char *code = s3_error_code(&rs);
@@ -336,7 +337,7 @@ static int complete(struct s3_writer *w)
 		 * object is there if its size is right. */
 		if (rs.status == 404 && !strcmp(code, "NoSuchUpload")) {
 			struct store_object o = {0};
-			if (s3_store_stat_key(s, w->name, &o) == 0 && o.size == w->total)
+			if (s3_store_stat_key(s, w->name, &o, true) == 0 && o.size == w->total)
 				r = 0;
 			else
 				r = rv_fail(-EIO, "S3 lost the upload of %s before it was completed (404 NoSuchUpload)",
@@ -363,10 +364,20 @@ static int put_single(struct s3_writer *w)
 	int r;
 
 	snprintf(what, sizeof(what), "uploading %s", w->name);
-	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what};
+	/* the commit of a small object (see complete) */
+	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what,
+			    .uncancellable = true};
 	r = s3_request_ok(&w->cl, &rq, &rs, what);
 	s3_resp_free(&rs);
 	return r;
+}
+
+/* The last moment a cancel leaves nothing: the commit itself is not cut. */
+static int check_cancel(struct s3_writer *w)
+{
+	if (!rv_cancelled(w->s->cfg.cancel))
+		return 0;
+	return rv_fail(-EINTR, "the upload of %s to %s was interrupted before it was published", w->name, w->s->url);
 }
 
 int put_commit_s3(struct store_writer *ww)
@@ -380,7 +391,7 @@ int put_commit_s3(struct store_writer *ww)
 		 * a name another save took meanwhile fails here, before publishing
 		 * (a check, not a lock: two completions in the same instant still race). */
 		struct store_object o = {0};
-		if (s3_store_stat_key(w->s, w->name, &o) == 0)
+		if (s3_store_stat_key(w->s, w->name, &o, false) == 0)
 			r = rv_fail(-EEXIST, "%s was published in store %s by another save while this one ran, so this one was not published (nothing was replaced); run it again",
 				    w->name, store_describe(&w->s->base));
 		else
@@ -394,19 +405,23 @@ int put_commit_s3(struct store_writer *ww)
 		w->upload_id = NULL;
 	}
 	if (r == 0 && !w->upload_id) {
-		r = put_single(w);
+		r = check_cancel(w);
+		if (r == 0)
+			r = put_single(w);
 	} else if (r == 0) {
 		if (w->len)
 			r = start_part(w);
 		if (r == 0)
 			r = finish_all(w);
 		if (r == 0)
+			r = check_cancel(w);
+		if (r == 0)
 			r = complete(w);
 	}
 	if (r == 0 && w->upload_id) {
 		/* check what S3 assembled before calling it published */
 		struct store_object o = {0};
-		r = s3_store_stat_key(w->s, w->name, &o);
+		r = s3_store_stat_key(w->s, w->name, &o, true);
 		if (r == 0 && o.size != w->total)
 			r = rv_fail(-EIO, "S3 assembled %s with %llu bytes, but %llu were uploaded", w->name,
 				    (unsigned long long)o.size, (unsigned long long)w->total);

@@ -275,6 +275,10 @@ int snap_verify(struct store *st, const char *name, struct snap_info *out)
 struct fetch_ctx {
 	int fd;
 	const char *tmp;
+	snap_progress_fn progress;
+	void *progress_ud;
+	const struct snap_read_result *res; /* its head manifest comes before the db */
+	uint64_t done;
 };
 
 static int fetch_write(const void *p, size_t n, void *ud)
@@ -283,14 +287,24 @@ static int fetch_write(const void *p, size_t n, void *ud)
 	int r = rv_write_all(f->fd, p, n);
 	if (r < 0)
 		return rv_fail(r, "cannot write %s: %s", f->tmp, strerror(-r));
+	f->done += n;
+	if (f->progress)
+		f->progress(f->progress_ud, f->done,
+			    f->res->have_head && f->res->head.db_size > 0 ? (uint64_t)f->res->head.db_size + 32 : 0);
 	return 0;
 }
 
 int snap_fetch(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m)
 {
+	return snap_fetch_progress(st, name, dest_path, m, NULL, NULL);
+}
+
+int snap_fetch_progress(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m,
+			snap_progress_fn progress, void *progress_ud)
+{
 	struct snap_read_result *res;
 	struct rv_buf tmp = {0};
-	struct fetch_ctx f;
+	struct fetch_ctx f = {.progress = progress, .progress_ud = progress_ud};
 	int r;
 
 	if (rv_path_exists(dest_path))
@@ -304,6 +318,7 @@ int snap_fetch(struct store *st, const char *name, const char *dest_path, struct
 		return r;
 	}
 	res = rv_xcalloc(1, sizeof *res);
+	f.res = res;
 	r = snap_artifact_read(st, name, fetch_write, &f, res);
 	if (r == 0 && fsync(f.fd) < 0)
 		r = rv_fail(-errno, "cannot flush %s to disk: %s", tmp.data, strerror(errno));

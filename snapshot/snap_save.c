@@ -27,23 +27,25 @@ struct save_ctx {
 	int level;
 	struct snap_stage *chain;
 	struct store_writer *w;
-	struct rv_progress prog;
 	uint64_t done;
 	bool store_failed;
-	char label[128];
 	char *file_sha;
-	const struct rv_cancel *cancel;
+	const struct snap_save_opts *o;
 };
+
+static int interrupted(const struct member_spec *mem)
+{
+	return rv_fail(-EINTR, "snapshot save from member %s was interrupted; nothing was published", mem->name);
+}
 
 static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 {
 	struct save_ctx *c = ud;
 	int r;
 
-	if (rv_cancelled(c->cancel)) {
+	if (rv_cancelled(c->o->cancel)) {
 		c->store_failed = true; /* no other member is tried */
-		return rv_fail(-EINTR, "snapshot save from member %s was interrupted; nothing was published",
-			       c->member->name);
+		return interrupted(c->member);
 	}
 	if (!c->chain) {
 		char where[200];
@@ -57,8 +59,6 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 		}
 		snprintf(where, sizeof where, "the snapshot stream from member %s", c->member->name);
 		c->chain = snap_stage_sha256_new(c->m->sha256, where, art);
-		snprintf(c->label, sizeof c->label, "snapshot from %s", c->member->name);
-		rv_progress_start(&c->prog, c->label, total + 32);
 	}
 	rv_test_point("snapshot-streaming");
 	r = snap_stage_write(c->chain, data, len);
@@ -67,7 +67,8 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 		return r;
 	}
 	c->done += len;
-	rv_progress_update(&c->prog, c->done);
+	if (c->o->progress)
+		c->o->progress(c->o->progress_ud, c->done, total + 32);
 	return 0;
 }
 
@@ -260,6 +261,8 @@ static void cleanup_leftovers(struct store *st)
 	int64_t now = rv_now_unix();
 
 	int r = store_cleanup(st);
+	if (r == -EINTR)
+		return; /* the save says it was interrupted */
 	if (r < 0)
 		rv_warn("%s", rv_errmsg(r));
 	if (store_list(st, &objs, &n) < 0) {
@@ -307,24 +310,29 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 	c.member = mem;
 	c.m = m;
 	c.file_sha = file_sha;
-	c.cancel = o->cancel;
+	c.o = o;
 	c.level = o->settings ? o->settings->compression_level : 3;
 	if (c.level == 0)
 		c.level = 3;
 	snprintf(c.name, sizeof c.name, "%s", name);
 	if ((r = store_put_begin(st, name, 0, &c.w)) < 0) {
 		*store_failed = true;
-		return r;
+		return r == -EINTR && rv_cancelled(o->cancel) ? interrupted(mem) : r;
 	}
 	/* Two saves in one millisecond: the second takes the next free one. */
 	store_put_set_next_name(c.w, next_name, name);
-	r = etcd_snapshot(ec, ep, o->timeout_ms ? o->timeout_ms : 3600 * 1000, on_chunk, &c);
-	if (c.chain && c.prog.enabled)
-		rv_progress_end(&c.prog);
+	if (o->progress)
+		o->progress(o->progress_ud, 0, 0); /* starting over on another member */
+	r = etcd_snapshot(ec, ep, o->timeout_ms ? o->timeout_ms : 3600 * 1000, o->cancel, on_chunk, &c);
 	if (r < 0) {
 		*store_failed = c.store_failed;
-		if (!c.store_failed)
+		if (r == -EINTR && rv_cancelled(o->cancel)) {
+			/* cut in the stream or in the store: no other member is tried */
+			*store_failed = true;
+			r = interrupted(mem);
+		} else if (!c.store_failed) {
 			r = rv_fail_wrap(r, "snapshot from member %s failed", mem->name);
+		}
 		if (c.chain)
 			snap_stage_abort(c.chain);
 		else
@@ -339,6 +347,8 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 	r = snap_stage_finish(c.chain);
 	if (r < 0 && r != -EBADMSG)
 		*store_failed = true;
+	if (r == -EINTR && rv_cancelled(o->cancel))
+		r = interrupted(mem);
 	return r;
 }
 
@@ -362,9 +372,14 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	if (set->compression_level < 0 || set->compression_level > 19)
 		return rv_fail(-EINVAL, "snapshot.compression_level %d is out of range (1 to 19)",
 			       set->compression_level);
+	const struct rv_cancel *was = store_set_cancel(st, o->cancel);
 	cleanup_leftovers(st);
+	if (rv_cancelled(o->cancel)) {
+		r = rv_fail(-EINTR, "snapshot save was interrupted before it started; nothing was published");
+		goto out;
+	}
 	if ((r = cluster_client_new(cs, 0, &ec)) < 0)
-		return r;
+		goto out;
 	order = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *order);
 	quorum = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *quorum);
 	if ((r = pick_sources(cs, ec, set, o->allow_no_quorum, order, quorum, &n_order)) < 0)
@@ -402,5 +417,6 @@ out:
 	free(order);
 	free(quorum);
 	etcd_client_free(ec);
+	store_set_cancel(st, was);
 	return r;
 }

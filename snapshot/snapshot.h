@@ -57,6 +57,14 @@ int store_open(const struct store_spec *spec, struct store **out);
 void store_close(struct store *s);
 /* "/var/lib/regvault/backups" or "s3://bucket/prefix", for messages. */
 const char *store_describe(const struct store *s);
+/* The cancel token the store's transfers look at from now on (NULL: none), on
+ * every thread the store runs: a transfer or a retry's wait in progress ends
+ * within about a second with -EINTR, and an upload cut so is aborted (S3: the
+ * multipart upload removed), so nothing is published. What a cancel cannot leave
+ * half done (S3's completion of an upload) is not cut. Set it between operations;
+ * snap_save, restore and drill set it from their options and put back the one
+ * there was. Returns the one there was. */
+const struct rv_cancel *store_set_cancel(struct store *s, const struct rv_cancel *c);
 
 struct store_writer;
 /* expected_size is a hint (S3 part size); 0 = unknown. */
@@ -148,12 +156,23 @@ struct snap_info {
 	char problem[256];       /* why it is foreign or bad, "" when fine */
 };
 
+/* Progress of a long operation: done of total bytes (total 0: not known yet).
+ * Modules never draw progress; the CLI does, on a terminal. */
+typedef void (*snap_progress_fn)(void *ud, uint64_t done, uint64_t total);
+
 struct snap_save_opts {
 	const char *tag;                          /* NULL: none */
 	const struct snapshot_settings *settings; /* source, compression level */
 	int timeout_ms;                           /* whole stream; 0 = 1 hour */
 	bool allow_no_quorum; /* with no member that has quorum, save from one without */
-	const struct rv_cancel *cancel; /* looked at every chunk: -EINTR, nothing published */
+	/* Looked at every chunk, while the member sends nothing and in the store's
+	 * transfers: -EINTR within about a second, nothing published. */
+	const struct rv_cancel *cancel;
+	/* Called as the stream arrives (NULL: not): bytes received of total (the db
+	 * and its 32-byte trailer); (0, 0) when a member's stream starts, so done
+	 * starts over when another member is tried. */
+	snap_progress_fn progress;
+	void *progress_ud;
 };
 
 /* A tag is 1-63 of [A-Za-z0-9._-]; -EINVAL with a message otherwise. */
@@ -170,6 +189,9 @@ int snap_verify(struct store *st, const char *name, struct snap_info *out);
 /* Write the plain etcd snapshot (db + trailer), verified, to dest_path (atomically);
  * m (optional) receives the manifest. */
 int snap_fetch(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m);
+/* The same, reporting the db bytes written of the db's size through progress. */
+int snap_fetch_progress(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m,
+			snap_progress_fn progress, void *progress_ud);
 int snap_delete(struct store *st, const char *name);
 
 struct prune_decision {

@@ -53,6 +53,15 @@ const char *store_describe(const struct store *s)
 	return s->describe;
 }
 
+const struct rv_cancel *store_set_cancel(struct store *s, const struct rv_cancel *c)
+{
+	const struct rv_cancel *was = s->cancel;
+	s->cancel = c;
+	if (s->ops->set_cancel)
+		s->ops->set_cancel(s, c);
+	return was;
+}
+
 int store_put_begin(struct store *s, const char *name, uint64_t expected_size, struct store_writer **w)
 {
 	int r = s->ops->put_begin(s, name, expected_size, w);

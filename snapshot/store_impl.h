@@ -20,11 +20,13 @@ struct store_ops {
 	int (*list)(struct store *s, struct store_object **objs, size_t *n);
 	int (*del)(struct store *s, const char *name);
 	int (*cleanup)(struct store *s);
+	void (*set_cancel)(struct store *s, const struct rv_cancel *c); /* optional */
 };
 
 struct store {
 	const struct store_ops *ops;
 	char *describe; /* set by store_open */
+	const struct rv_cancel *cancel; /* store_set_cancel(); NULL: none */
 };
 
 struct store_writer {

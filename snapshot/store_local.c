@@ -249,7 +249,12 @@ static int get_local(struct store *s, const char *name, uint64_t offset, uint64_
 	buf = rv_xmalloc(bufsz);
 	while (left > 0) {
 		size_t want = left < bufsz ? (size_t)left : bufsz;
-		ssize_t got = pread(fd, buf, want, (off_t)offset);
+		ssize_t got;
+		if (rv_cancelled(s->cancel)) {
+			r = rv_fail(-EINTR, "reading %s in store %s was interrupted", name, ls->dir);
+			break;
+		}
+		got = pread(fd, buf, want, (off_t)offset);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;

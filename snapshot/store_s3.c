@@ -181,6 +181,15 @@ static int open_s3(const struct store_spec *spec, const char *location, struct s
 	return 0;
 }
 
+/* Reads ahead run between calls on threads that look at the token: stopped
+ * first, so no thread reads it while it changes. */
+static void set_cancel_s3(struct store *st, const struct rv_cancel *c)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	s3_store_reads_free(s);
+	s->cfg.cancel = c;
+}
+
 static void close_s3(struct store *st)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -306,7 +315,7 @@ static int del_s3(struct store *st, const char *name)
 	int r = s3_store_check_name(s, name);
 
 	if (r == 0)
-		r = s3_store_stat_key(s, name, &o); /* S3 deletes missing objects silently; say so instead */
+		r = s3_store_stat_key(s, name, &o, false); /* S3 deletes missing objects silently; say so instead */
 	free(o.name);
 	if (r < 0)
 		return r;
@@ -407,4 +416,5 @@ const struct store_ops store_s3_ops = {
 	.list = list_s3,
 	.del = del_s3,
 	.cleanup = cleanup_s3,
+	.set_cancel = set_cancel_s3,
 };

@@ -31,7 +31,7 @@ run() {
 
 rv() { run "$RV_BIN" --config "$CFG" --no-progress "$@"; }
 
-# The test hooks (RV_TEST_CRASH_AT, RV_TEST_SIGNAL_AT, REGVAULT_S3_MAX_ATTEMPTS,
+# The test hooks (RV_TEST_CRASH_AT, RV_TEST_SIGNAL_AT, RV_TEST_SIGSTOP_AT, REGVAULT_S3_MAX_ATTEMPTS,
 # REGVAULT_S3_CLEANUP_AGE_S) are compiled into the test builds only (-DRV_TEST_HOOKS:
 # make SAN=1, TSAN=1 or HOOKS=1). A test file that sets them calls need_test_hooks in
 # its setup_file, then runs regvault with rv_hooked: RV_BIN when it has the hooks (the
@@ -129,6 +129,28 @@ start_cluster() {
   done
   echo "cluster up failed 3 times"
   return 1
+}
+
+# hold_job_lock STATE_DIR JOB [HOLDER]: hold a job's lock alone, as the daemon does
+# (flock(1) on STATE_DIR/locks/JOB.lock), with the record regvault writes naming
+# HOLDER (none when HOLDER is ""). Sets HELD_BY (the holder's pid); release_job_lock
+# ends it.
+hold_job_lock() {
+  local lock=$1/locks/$2.lock who=${3-regvault daemon} i
+  mkdir -p "$1/locks"
+  : >"$lock"
+  flock -o "$lock" sleep 300 &
+  HELD_BY=$!
+  trap release_job_lock EXIT # a failed assertion ends the test's subshell
+  for i in $(seq 1 100); do flock -n "$lock" true 2>/dev/null || break; sleep 0.05; done
+  [ -n "$who" ] && printf '%-255s\n' "$HELD_BY $(date +%s) $who" >"$lock"
+  return 0
+}
+release_job_lock() {
+  local c
+  for c in $(pgrep -P "$HELD_BY"); do kill "$c"; done
+  wait "$HELD_BY" 2>/dev/null
+  return 0
 }
 
 ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }

@@ -27,6 +27,10 @@ echo "/etc/regvault/regvault.yaml.example" >"$STAGE/DEBIAN/conffiles"
 cat >"$STAGE/DEBIAN/postinst" <<'POST'
 #!/bin/sh
 set -e
+# The daemon's user (regvault.service runs as regvault; the timers' units as root).
+if [ "$1" = configure ] && command -v systemd-sysusers >/dev/null 2>&1; then
+  systemd-sysusers regvault.conf || true
+fi
 if [ "$1" = configure ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
 fi

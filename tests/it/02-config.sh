@@ -137,3 +137,61 @@ test_defrag_rule_takes_the_size_units_of_the_file() {
   [ "$RC" -ne 2 ] || fail "exit 2 for a rule in MB: ${ERR:0:300}"
   [[ $ERR != *"config $CFG"* ]] || fail "a config message for a rule in MB: ${ERR:0:300}"
 }
+
+# The daemon section: schedules and durations are checked like every other key, with
+# the line in the message; a good one is no error for any command.
+test_daemon_section_errors_name_key_and_line() {
+  local line
+  good_config
+  printf 'daemon:\n  health_interval: 5 seconds\n' >>"$CFG"
+  line=$(grep -n 'health_interval:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "regvault: config $CFG line $line: daemon.health_interval must be a duration like 500ms, 5s, 2m or 1h, not '5 seconds'"
+
+  good_config
+  printf 'daemon:\n  jobs:\n    defrag:\n      cron: "30 25 * * *"\n' >>"$CFG"
+  line=$(grep -n 'cron:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: daemon.jobs.defrag.cron is not a valid schedule: cron expression '30 25 * * *': the hour field '25' is out of range 0-23"
+
+  good_config
+  printf 'daemon:\n  jobs:\n    backup:\n      every: 1h\n' >>"$CFG"
+  line=$(grep -n 'backup:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: unknown key daemon.jobs.backup"
+
+  good_config
+  printf 'daemon:\n  jobs:\n    snapshot:\n      cron: "0 * * * *"\n      every: 30m\n' >>"$CFG"
+  line=$(grep -n 'every:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: daemon.jobs.snapshot.cron and daemon.jobs.snapshot.every exclude each other; keep one"
+
+  good_config
+  printf 'daemon:\n  jobs:\n    verify:\n      timeout: 10m\n' >>"$CFG"
+  line=$(grep -n 'verify:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: daemon.jobs.verify needs a schedule: cron: (like \"0 * * * *\") or every: (like 5m), or enabled: false"
+  assert_eq "$(grep -c . <<<"$ERR")" 1 "lines on stderr"
+}
+
+test_daemon_section_good_is_not_a_config_error() {
+  good_config
+  cat >>"$CFG" <<'YAML'
+daemon:
+  jitter: 30s
+  metrics_listen: ""
+  jobs:
+    snapshot: {cron: "*/30 * * * *"}
+    hashcheck: {every: 1m, timeout: 30s}
+    drill: {enabled: false}
+    defrag: {cron: "@weekly", jitter: 0}
+YAML
+  check_config "$CFG"
+  [ "$RC" -ne 2 ] || fail "exit 2 for a good daemon section: ${ERR:0:300}"
+  [[ $ERR != *"config $CFG"* ]] || fail "a config message for a good daemon section: ${ERR:0:300}"
+}

@@ -348,6 +348,47 @@ test_two_untagged_saves_started_together_both_publish() {
   assert_ok
 }
 
+# While the daemon runs the snapshot job (anything holding its lock alone), a save
+# is refused: exit 1, who holds it and since when, nothing written. Saves started
+# by hand share the lock (above), and the job is free again once its holder is gone.
+test_save_refused_while_the_snapshot_job_is_held() {
+  local store=$T/s
+  mkdir -p "$store"
+  hold_job_lock "$CLUSTER_DIR/state" snapshot "regvault daemon"
+  rv snapshot save --store "$store"
+  assert_rc 1
+  assert_err_contains "regvault: job snapshot is already running in regvault daemon (pid $HELD_BY, since $(date -u +%Y-%m-%d)"
+  assert_err_contains "); try again when it has finished"
+  assert_eq "$(grep -c . <<<"$ERR")" 1 "lines on stderr"
+  assert_eq "$(ls -A "$store")" "" "files in the store"
+  # verify is another job
+  rv snapshot verify --all --store "$store"
+  assert_ok
+  release_job_lock
+  rv snapshot save --store "$store"
+  assert_ok
+  rv snapshot verify --all --store "$store"
+  assert_ok
+  assert_eq "$(grep -c '^ok ' <<<"$OUT")" 1 "verified artifacts"
+}
+
+test_verify_refused_by_a_holder_that_does_not_say_who() {
+  hold_job_lock "$CLUSTER_DIR/state" verify ""
+  rv snapshot verify latest
+  assert_rc 1
+  assert_err_contains "job verify is already running (a process holds its lock $CLUSTER_DIR/state/locks/verify.lock without saying which)"
+  release_job_lock
+}
+
+# The lock lives in state_dir: one that cannot be made is a failure that says so.
+test_save_with_a_state_dir_that_cannot_be_made() {
+  sed "s|^state_dir: .*|state_dir: /dev/null/state|" "$CFG" >"$T/regvault.yaml"
+  CFG=$T/regvault.yaml
+  rv snapshot save --store "$T/s"
+  assert_rc 1
+  assert_err_contains "cannot create the job lock directory /dev/null/state/locks: Not a directory; set state_dir in the configuration to a directory regvault can write"
+}
+
 # An artifact named as before milliseconds were added keeps working.
 test_old_style_name_still_works() {
   local s=$T/s old=registry-20261121T100000Z-r1

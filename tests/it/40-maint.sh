@@ -366,3 +366,23 @@ test_hashcheck_with_a_member_down_compares_the_others() {
   assert_ok
   assert_eq "$(json_get .consistent),$(json_get .complete)" true,true
 }
+
+# A maintenance job the daemon runs is refused to the one-shot command (exit 1, who
+# holds it); a defrag dry run changes nothing and still looks; other jobs are free.
+test_maint_commands_refused_while_their_job_is_held() {
+  local state job
+  state=$(sed -n 's/^state_dir: //p' "$CFG")
+  for job in compact defrag hashcheck diskcheck; do
+    hold_job_lock "$state" "$job"
+    rv maint "$job"
+    assert_rc 1
+    assert_err_contains "regvault: job $job is already running in regvault daemon (pid $HELD_BY, since "
+    [ "$job" = defrag ] && { rv maint defrag --dry-run; assert_ok; }
+    [ "$job" = hashcheck ] && { rv maint compact; assert_ok; }
+    # diskcheck of a directory of one's own is not the job
+    [ "$job" = diskcheck ] && { rv maint diskcheck --dir "$T" --size 1MiB; [ "$RC" -ne 1 ] || assert_err_contains "too slow"; }
+    release_job_lock
+  done
+  rv maint hashcheck
+  assert_ok
+}

@@ -95,6 +95,17 @@ test_drill_from_an_etcdctl_snapshot_file() {
   assert_no_scratch_left
 }
 
+test_drill_refused_while_the_drill_job_is_held() {
+  write_cluster_config "$T/c"
+  mkdir -p "$T/c/backups"
+  hold_job_lock "$T/c/state" drill
+  rv drill
+  assert_rc 1
+  assert_err_contains "regvault: job drill is already running in regvault daemon (pid $HELD_BY, since "
+  assert_no_file "$T/c/state/drills"
+  release_job_lock
+}
+
 test_drill_usage_and_empty_store() {
   write_cluster_config "$T/c"
   rv drill --from a --from-file b

@@ -34,9 +34,43 @@ test_units_run_the_packaged_binary() {
   local u
   for u in "$RV_ROOT"/packaging/systemd/*.service; do
     grep -q '^ExecStart=/usr/bin/regvault ' "$u" || fail "$u does not run /usr/bin/regvault"
+    [ "$(basename "$u")" = regvault.service ] && continue # the daemon: no timer
     timer=${u%.service}.timer
     [ -f "$timer" ] || fail "$u has no timer"
   done
+}
+
+# The units as systemd itself reads them: verify accepts every unit, and the daemon's
+# hardening scores what docs/reference/daemon.md says (systemd-analyze security).
+units_for_verify() { # DIR: the units, running the built binary (none is installed here)
+  local u
+  for u in "$RV_ROOT"/packaging/systemd/*; do
+    sed "s#/usr/bin/regvault#$RV_BIN#g; s#^Documentation=.*#Documentation=file:///usr/share/doc/regvault/README.md#" \
+      "$u" >"$1/$(basename "$u")"
+  done
+}
+
+test_units_pass_systemd_analyze_verify() {
+  command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+  mkdir -p "$T/units"
+  units_for_verify "$T/units"
+  run systemd-analyze verify "$T"/units/*
+  assert_ok
+  [ -z "$ERR$OUT" ] || fail "systemd-analyze verify complained: $ERR$OUT"
+}
+
+test_daemon_unit_is_hardened() {
+  command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+  mkdir -p "$T/units"
+  units_for_verify "$T/units"
+  run systemd-analyze security --offline=yes --threshold=20 "$T/units/regvault.service"
+  assert_ok
+  local score
+  score=$(printf '%s\n' "$OUT" | sed -n 's/.*Overall exposure level for regvault.service: \([0-9.]*\).*/\1/p')
+  [ -n "$score" ] || fail "no exposure score in: $OUT"
+  awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || fail "exposure $score is above 2.0 (docs say 1.2)"
+  grep -q '^Type=notify' "$RV_ROOT/packaging/systemd/regvault.service" || fail "the daemon unit is not Type=notify"
+  grep -q '^KillMode=process' "$RV_ROOT/packaging/systemd/regvault.service" || fail "KillMode=process is gone: a restart would kill the members"
 }
 
 test_example_config_loads() {

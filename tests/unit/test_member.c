@@ -2,6 +2,8 @@
  * the files beside a data dir, the log tail, telling a stale pid file from a
  * running member, stopping what is not running, starting a missing binary. */
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -176,4 +178,53 @@ TEST(member_start_with_a_binary_that_is_no_program)
 	int r = member_start(&cs, 0);
 	CHECK_INT(r, -ENOEXEC);
 	CHECK_CONTAINS(rv_errmsg(r), "cannot start member etcd1: cannot execute");
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A running etcd keeps its log open with O_APPEND: after a rotation its next line
+ * lands at the start of the truncated file, and the old lines are in .log.1, .log.2. */
+TEST(member_log_rotates_under_an_open_appending_writer)
+{
+	char data[PATH_MAX], log[PATH_MAX], one[PATH_MAX + 8], two[PATH_MAX + 8], three[PATH_MAX + 8];
+	snprintf(data, sizeof data, "%s/rot", scratch_dir());
+	struct member_spec m = {.name = "etcd1", .data_dir = data};
+	member_log_path(&m, log, sizeof log);
+	snprintf(one, sizeof one, "%s.1", log);
+	snprintf(two, sizeof two, "%s.2", log);
+	snprintf(three, sizeof three, "%s.3", log);
+	bool rotated = true;
+	CHECK(member_log_rotate(&m, 100, 2, &rotated) == 0); /* no log yet */
+	CHECK(!rotated);
+
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	CHECK(fd >= 0);
+	char first[300];
+	memset(first, 'a', sizeof first);
+	CHECK(rv_write_all(fd, first, sizeof first) == 0);
+	CHECK(member_log_rotate(&m, 1000, 2, &rotated) == 0); /* under the limit */
+	CHECK(!rotated);
+	CHECK(member_log_rotate(&m, 100, 2, &rotated) == 0);
+	CHECK(rotated);
+	CHECK(file_size(log) == 0);
+	CHECK(file_size(one) == (long)sizeof first);
+	CHECK(rv_write_all(fd, "bbbb\n", 5) == 0);
+	CHECK(file_size(log) == 5); /* no hole: O_APPEND writes at the new end */
+
+	char second[200];
+	memset(second, 'c', sizeof second);
+	CHECK(rv_write_all(fd, second, sizeof second) == 0);
+	CHECK(member_log_rotate(&m, 100, 2, &rotated) == 0);
+	CHECK(rotated);
+	CHECK(file_size(one) == 205);
+	CHECK(file_size(two) == (long)sizeof first);
+	CHECK(rv_write_all(fd, second, sizeof second) == 0);
+	CHECK(member_log_rotate(&m, 100, 2, &rotated) == 0);
+	CHECK(file_size(three) == -1); /* keep 2: the oldest is dropped */
+	CHECK(file_size(two) == 205);
+	close(fd);
 }

@@ -1,6 +1,14 @@
 /* Unit tests of the S3 store's pieces: SigV4 against AWS's published example,
- * URI encoding, the XML extractor. */
+ * URI encoding, the XML extractor, and what a cancel does to waiting requests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "snapshot/snapshot.h"
 
 #include "snapshot/s3_sigv4.h"
 #include "snapshot/s3_xml.h"
@@ -76,4 +84,75 @@ TEST(s3_xml_extracts_and_unescapes)
 	free(k);
 	CHECK(s3_xml_get(all, "Missing") == NULL);
 	CHECK_INT(s3_parse_iso8601("garbage"), -1);
+}
+
+/* ---- cancellation: what a cancel does to requests that wait ---- */
+
+struct later_cancel {
+	struct rv_cancel *c;
+	int after_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct later_cancel *l = arg;
+	rv_sleep_ms(l->after_ms);
+	rv_cancel_request(l->c);
+	return NULL;
+}
+
+/* store_list on an S3 store at 127.0.0.1:port, cancelled 300 ms in. */
+static int list_cancelled(int port)
+{
+	char ep[64];
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
+	struct store_spec spec = {.url = "s3://bucket/p",
+				  .s3 = {.endpoint = ep, .access_key_id = "AKID", .secret_access_key = "secret",
+					 .path_style = -1, .timeout_s = 300}};
+	struct rv_cancel c = {0};
+	struct later_cancel l = {&c, 300};
+	struct store *st;
+	struct store_object *objs = NULL;
+	size_t n = 0;
+	pthread_t th;
+	int r = store_open(&spec, &st);
+	if (r < 0)
+		return r;
+	store_set_cancel(st, &c);
+	pthread_create(&th, NULL, cancel_later, &l);
+	r = store_list(st, &objs, &n);
+	pthread_join(th, NULL);
+	if (r == 0)
+		store_objects_free(objs, n);
+	store_close(st);
+	return r;
+}
+
+/* A server that accepts and never answers (timeout_s is 300 s): the cancel
+ * ends the wait. */
+TEST(s3_cancel_ends_a_request_that_gets_no_answer)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	int s = socket(AF_INET, SOCK_STREAM, 0), r;
+	CHECK(s >= 0);
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0 && listen(s, 8) == 0);
+	CHECK(getsockname(s, (struct sockaddr *)&a, &al) == 0);
+	r = list_cancelled(ntohs(a.sin_port)); /* the kernel completes the handshake: no accept needed */
+	close(s);
+	CHECK_INT(r, -EINTR);
+	CHECK(strstr(rv_errmsg(r), "was interrupted listing s3://bucket/p") != NULL);
+	rv_err_clear();
+}
+
+/* Nothing listens: each attempt fails at once, and the cancel ends the
+ * back-off between them (without it: about 8 s, then "unreachable"). */
+TEST(s3_cancel_ends_the_back_off_between_attempts)
+{
+	int port, r;
+	CHECK(rv_free_port(&port) == 0);
+	r = list_cancelled(port);
+	CHECK_INT(r, -EINTR);
+	CHECK(strstr(rv_errmsg(r), "interrupted") != NULL);
+	rv_err_clear();
 }
