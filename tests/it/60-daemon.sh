@@ -373,23 +373,17 @@ PY
 }
 
 # Another regvault (a timer's one-shot command) holds the job's lock: the daemon's
-# run is skipped, naming the holder. The lock file's path is the one of the
-# scheduler's job locks (job_lock_take).
+# run is skipped, naming the holder.
 test_a_run_whose_lock_another_regvault_holds_is_skipped_naming_it() {
   daemon_config
   start_daemon
-  mkdir -p "$T/state/locks"
-  flock -o "$T/state/locks/hashcheck.lock" sleep 60 & # -o: flock itself holds it, not sleep
-  local holder=$!
-  sleep 0.5
-  # the record a holder writes: "<pid> <unix seconds> <what>"
-  echo "$holder $(date +%s) regvault snapshot save" >"$T/state/locks/hashcheck.lock"
+  hold_job_lock "$T/state" hashcheck "regvault snapshot save" # tests/lib.sh
+  trap 'release_job_lock; kill -9 $DPID 2>/dev/null' EXIT
   dv run hashcheck
   assert_rc 1
   assert_err_contains "the hashcheck run was skipped"
   assert_err_contains "regvault snapshot save"
-  kill "$holder"
-  wait "$holder" 2>/dev/null
+  release_job_lock
   dv run hashcheck
   assert_ok
   assert_eq "$(runs hashcheck skipped)" 1 "skipped runs in the history"
