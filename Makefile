@@ -33,7 +33,7 @@ ifeq ($(FUZZ),1)
 CC      := $(FUZZ_CC)
 OPT     := -O1
 endif
-PKGS    := libprotobuf-c libzstd libarchive libcurl yaml-0.1 libcrypto jansson
+PKGS    := libprotobuf-c libzstd libarchive libcurl yaml-0.1 libcrypto jansson libsystemd
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation \

@@ -29,6 +29,9 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_drill(struct cli *cli, int argc, char **argv);
 int cmd_maint(struct cli *cli, int argc, char **argv);
+int cmd_daemon(struct cli *cli, int argc, char **argv);
+int cmd_jobs(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 
 /* Load the configuration the global options name; on failure print the message and
  * return RV_EXIT_USAGE (configuration errors are exit 2). */

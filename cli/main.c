@@ -22,6 +22,9 @@ static const char usage[] =
 	"  drill [--from NAME|latest]  prove a snapshot restores, in a scratch cluster\n"
 	"  maint compact|defrag|alarms|recover-space|hashcheck|diskcheck|perfcheck\n"
 	"                              maintenance that is safe while the cluster serves\n"
+	"  daemon [status]             the long-running scheduler and supervisor, or its status\n"
+	"  jobs [--job NAME] [--last N]  the history of the daemon's job runs\n"
+	"  run JOB [--no-wait]         run a job now through the daemon\n"
 	"\n"
 	"Global options (before or after the command):\n"
 	"  --config FILE    configuration (default $REGVAULT_CONFIG, else " RV_DEFAULT_CONFIG ")\n"
@@ -41,7 +44,8 @@ static const struct {
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
 	{"cluster", cmd_cluster}, {"snapshot", cmd_snapshot}, {"restore", cmd_restore},
-	{"drill", cmd_drill},     {"maint", cmd_maint},
+	{"drill", cmd_drill},     {"maint", cmd_maint},       {"daemon", cmd_daemon},
+	{"jobs", cmd_jobs},       {"run", cmd_run},
 };
 
 void cli_say_error(const char *lead, int r)

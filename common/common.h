@@ -65,6 +65,7 @@ enum rv_advice {
 	RV_ADVICE_PENDING_RESUME,       /* after RV_ADVICE_PENDING_ROLLBACK, when it can be resumed */
 	RV_ADVICE_CONFIG_GIVEN,         /* "cannot read config F (given" */
 	RV_ADVICE_CONFIG_DEFAULT,       /* "cannot read config F (the default" */
+	RV_ADVICE_START_DAEMON,         /* "no regvault daemon answers on S" */
 	RV_ADVICE_COUNT
 };
 /* rv_fail() with the advice that goes after the sentence. */
@@ -179,8 +180,9 @@ void rv_progress_end(struct rv_progress *p);
 
 /* ---- test points (test_point.c) ---- */
 /* In test builds only: SIGKILL when $RV_TEST_CRASH_AT names point, SIGTERM when
- * $RV_TEST_SIGNAL_AT does, SIGSTOP to process PID (once) when $RV_TEST_SIGSTOP_AT
- * is POINT:PID. A no-op in the packaged build. */
+ * $RV_TEST_SIGNAL_AT does (to the process, then waiting $RV_TEST_SIGNAL_PAUSE_MS
+ * if set, for a daemon that reads signals in its loop), SIGSTOP to process PID
+ * (once) when $RV_TEST_SIGSTOP_AT is POINT:PID. A no-op in the packaged build. */
 void rv_test_point(const char *point);
 
 /* ---- misc (util.c) ---- */

@@ -54,11 +54,13 @@ void rv_log(enum rv_log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	rv_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
+	flockfile(stderr); /* the daemon logs from several threads: whole lines */
 	rv_log_begin_line(lvl, stderr);
 	fputs("regvault: ", stderr);
 	fputs(prefix[lvl], stderr);
 	/* one line per message, whatever names it quotes */
 	rv_fputs_printable(msg.data ? msg.data : "", stderr);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	rv_buf_free(&msg);
 }

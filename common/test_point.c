@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "common/common.h"
 
@@ -16,8 +17,14 @@ void rv_test_point(const char *point)
 	if (at && strcmp(at, point) == 0)
 		raise(SIGKILL);
 	at = getenv("RV_TEST_SIGNAL_AT");
-	if (at && strcmp(at, point) == 0)
-		raise(SIGTERM);
+	if (at && strcmp(at, point) == 0) {
+		kill(getpid(), SIGTERM); /* the process: a daemon reads it from its signalfd */
+		/* A daemon acts on it from its loop, not at once: this lets it, before the
+		 * phase goes on. */
+		const char *pause = getenv("RV_TEST_SIGNAL_PAUSE_MS");
+		if (pause)
+			rv_sleep_ms(atol(pause));
+	}
 	/* "POINT:PID": SIGSTOP process PID there, once */
 	static bool stopped;
 	at = getenv("RV_TEST_SIGSTOP_AT");

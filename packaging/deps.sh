@@ -12,7 +12,7 @@ GROUP=${1:-all}
 PKGS=(
   # build
   make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
-  libzstd-dev libarchive-dev libcurl4-openssl-dev libyaml-dev libssl-dev libjansson-dev
+  libzstd-dev libarchive-dev libcurl4-openssl-dev libyaml-dev libssl-dev libjansson-dev libsystemd-dev
   # the etcd regvault runs, and the commands the demo calls (ss, etcdctl)
   etcd-server etcd-client iproute2
 )

@@ -269,6 +269,23 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
+/* Our environment without systemd's notify and watchdog variables: an etcd that
+ * sees NOTIFY_SOCKET sends READY=1 for us (under regvault's daemon, the unit's
+ * readiness would be etcd's). Built before the fork, where allocating is still
+ * allowed; the strings are environ's own. */
+static char **member_environ(void)
+{
+	extern char **environ;
+	size_t n = 0, out = 0;
+	while (environ[n])
+		n++;
+	char **env = rv_xcalloc(n + 1, sizeof *env);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 && strncmp(environ[i], "WATCHDOG_", 9) != 0)
+			env[out++] = environ[i];
+	return env;
+}
+
 static int spawn_failed(const struct member_spec *m, int e)
 {
 	return rv_fail(e, "cannot start member %s: fork failed: %s", m->name, strerror(-e));
@@ -282,8 +299,8 @@ static int spawn_failed(const struct member_spec *m, int e)
  * nothing records (it could not be stopped: stop only trusts the pid file); EOF on
  * that pipe makes it exit instead. A close-on-exec pipe tells the parent whether
  * execv succeeded. */
-static int spawn_detached(char *const argv[], int log_fd, const struct member_spec *m, pid_t *pid_out,
-			  int *exec_errno)
+static int spawn_detached(char *const argv[], char *const envp[], int log_fd, const struct member_spec *m,
+			  pid_t *pid_out, int *exec_errno)
 {
 	int pid_pipe[2], err_pipe[2], go_pipe[2];
 	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -336,7 +353,7 @@ static int spawn_detached(char *const argv[], int log_fd, const struct member_sp
 			if (chdir("/") < 0) {
 				/* not fatal: paths handed to etcd are absolute */
 			}
-			execv(argv[0], argv);
+			execve(argv[0], argv, envp);
 			int e = errno;
 			static const char msg[] = "regvault: cannot execute the etcd binary\n";
 			if (write(err_pipe[1], &e, sizeof e) < 0 || write(2, msg, sizeof msg - 1) < 0) {
@@ -428,7 +445,9 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 	char **argv = build_etcd_argv(cs, m, bin, data_dir);
 	pid_t pid = 0;
 	int exec_errno = 0;
-	r = spawn_detached(argv, log_fd, m, &pid, &exec_errno);
+	char **env = member_environ();
+	r = spawn_detached(argv, env, log_fd, m, &pid, &exec_errno);
+	free(env);
 	free_argv(argv);
 	close(log_fd);
 	if (r < 0)

@@ -150,6 +150,38 @@ int rs_lock(const char *state_dir, int *fd)
 	return 0;
 }
 
+int restore_hold(const char *state_dir, int *fd, bool *held)
+{
+	char path[PATH_MAX];
+	*held = false;
+	*fd = -1;
+	int r = rv_mkdir_p(state_dir, 0700);
+	if (r < 0)
+		return rv_fail(r, "cannot create the state directory %s: %s", state_dir, strerror(-r));
+	snprintf(path, sizeof path, "%s/%s", state_dir, RS_LOCK_NAME);
+	int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0)
+		return rv_fail(-errno, "cannot open the restore lock %s: %s", path, strerror(errno));
+	while ((r = flock(lfd, LOCK_SH | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		int e = errno;
+		close(lfd);
+		if (e == EWOULDBLOCK)
+			return 0;
+		return rv_fail(-e, "cannot lock %s: %s", path, strerror(e));
+	}
+	*fd = lfd;
+	*held = true;
+	return 0;
+}
+
+void restore_hold_release(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 void rs_unlock(int fd)
 {
 	if (fd >= 0)

@@ -124,6 +124,13 @@ struct restore_pending {
 };
 /* *found is false when no restore is pending. */
 int restore_pending(const char *state_dir, struct restore_pending *out, bool *found);
+/* For a supervisor that restarts members (the daemon): the restore lock taken
+ * shared, without waiting, to look at and restart members under it; no restore,
+ * rollback or cleanup begins while it is held (they wait a few seconds for it), and
+ * none runs now when it was granted. *held is false (and *fd -1) when one of them
+ * holds the lock now: leave the members alone. */
+int restore_hold(const char *state_dir, int *fd, bool *held);
+void restore_hold_release(int fd);
 /* Undo an interrupted restore: stop the members, put the old data dirs back (restored
  * ones moved to .failed-restore-<stamp>), start what ran before, wait for health. */
 int restore_rollback(const struct cluster_spec *cs, const char *state_dir, int wait_ms, struct restore_report *out);

@@ -82,6 +82,7 @@ static const char *const config_advice_texts[RV_ADVICE_COUNT] = {
 	[RV_ADVICE_PENDING_ROLLBACK] = " Roll it back to put them back and start the old cluster",
 	[RV_ADVICE_PENDING_RESUME] = ", or resume it to finish the restore",
 	[RV_ADVICE_CONFIG_DEFAULT] = "; give another in $REGVAULT_CONFIG",
+	[RV_ADVICE_START_DAEMON] = "; check that the daemon runs on this host",
 };
 
 const char *report_advice_config_text(enum rv_advice a)

@@ -253,4 +253,21 @@ int report_json_save(const json_t *root, const char *path);
 const char *report_advice_config_text(enum rv_advice a);
 void report_advice_install_config(void);
 
+/* ---- the daemon (daemon*.c): schedule, workers, supervision, control socket ----
+ * One thread runs the loop (poll over signals, the control socket, the metrics
+ * socket and a wake-up pipe); each job runs on a worker thread of its own; a
+ * supervisor thread watches the local members. docs/reference/daemon.md. */
+struct daemon_opts {
+	const char *config_path; /* what SIGHUP reloads (NULL: the default chain) */
+	int signal_fd;           /* a signalfd for SIGHUP, SIGTERM and SIGINT, which the
+				  * caller blocked: the loop reads them as events */
+};
+/* Runs until SIGTERM/SIGINT; takes cfg (frees it). 0 after a clean stop; a negative
+ * errno with a sentence when it could not start (a socket, another daemon). */
+int daemon_run(struct rv_config *cfg, const struct daemon_opts *o);
+
+/* The control socket's client: one request (a JSON object with "cmd"), one answer.
+ * -ECONNREFUSED with the sentence saying no daemon answers when none does. */
+int daemon_request(const char *socket_path, json_t *request, int timeout_ms, json_t **answer);
+
 #endif

@@ -12,7 +12,7 @@ Package: regvault
 Version: $VERSION
 Architecture: $ARCH
 Maintainer: regvault developers <regvault@localhost>
-Depends: libgrpc29, libprotobuf-c1, libzstd1, libarchive13, libcurl4, libyaml-0-2, libssl3, libjansson4, etcd-client
+Depends: libgrpc29, libprotobuf-c1, libzstd1, libarchive13, libcurl4, libyaml-0-2, libssl3, libjansson4, libsystemd0, etcd-client
 Recommends: etcd-server
 Section: admin
 Priority: optional
