@@ -71,7 +71,10 @@ def inline(text):
     for m in re.finditer(r"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*", text):
         out.append(escape(text[pos:m.start()]))
         if m.group(1) is not None:
-            out.append("\\fB" + escape(m.group(1)) + "\\fR")
+            code = escape(m.group(1))
+            if len(m.group(1)) > 30:  # a long path or list: let it break after / and ,
+                code = code.replace("/", "/\\:").replace(",", ",\\:")
+            out.append("\\fB" + code + "\\fR")
         elif m.group(2) is not None:
             out.append("\\fB" + escape(m.group(2)) + "\\fR")
         else:
