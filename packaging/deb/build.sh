@@ -15,7 +15,7 @@ rm -rf "$SRC/debian"
 tar -C "$ROOT" --exclude=./build --exclude=./.git -cf - . | tar -C "$SRC" -xf -
 if [ -n "$VERSION" ] && [ "$VERSION" != "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)" ]; then
   { printf 'regvault (%s) unstable; urgency=medium\n\n  * Build of the working tree.\n\n -- %s  %s\n\n' \
-      "$VERSION" "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Maintainer)" "$(date -R)"
+      "$VERSION" "$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Maintainer)" "$(date -R)"
     cat "$ROOT/debian/changelog"; } >"$SRC/debian/changelog"
 fi
 VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)

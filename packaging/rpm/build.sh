@@ -9,9 +9,11 @@ VERSION=${2:-$(sed -n 's/^Version: *//p' "$ROOT/packaging/rpm/regvault.spec")}
 TOP=$OUT/rpmbuild
 rm -rf "$TOP"
 mkdir -p "$TOP"/{BUILD,RPMS,SOURCES,SPECS,SRPMS,BUILDROOT}
-# The tree as it is (uncommitted changes included), without build output or git;
-# sorted, and gzip without a time stamp, so the same tree makes the same tarball.
-tar -C "$ROOT" --exclude=./build --exclude=./.git --sort=name --transform "s,^\.,regvault-$VERSION," \
+# The tree as it is (uncommitted changes included), without build output or git, and
+# without what the rpm does not use: debian/, and tests/ (there is no %check: the tests
+# need etcd clusters and an S3 server); sorted, and gzip without a time stamp, so the
+# same tree makes the same tarball.
+tar -C "$ROOT" --exclude=./build --exclude=./.git --exclude=./debian --exclude=./tests --sort=name --transform "s,^\.,regvault-$VERSION," \
   -cf "$TOP/SOURCES/regvault-$VERSION.tar" .
 # The same tree and version built before: that package is the answer (a full build
 # takes minutes on a busy machine, and the tests ask for it every run).

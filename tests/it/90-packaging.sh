@@ -58,7 +58,10 @@ test_deb_has_binary_units_config_and_dependencies() {
   run dpkg-deb -I "$deb" postinst
   assert_out_contains "systemd-sysusers"
   assert_out_contains "dpkg-statoverride --update --add root regvault 0640"
-  [[ $OUT != *"deb-systemd-helper enable"* ]] || fail "postinst enables a unit"
+  # units are enabled again only if they were enabled before (was-enabled), never started
+  [[ $OUT != *"deb-systemd-invoke start"* ]] || fail "postinst starts a unit"
+  [ "$(grep -c 'deb-systemd-helper enable' <<<"$OUT")" -eq "$(grep -c 'was-enabled' <<<"$OUT")" ] ||
+    fail "postinst enables a unit that was not enabled before"
 }
 
 test_packaged_binary_runs() {
