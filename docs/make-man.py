@@ -259,6 +259,9 @@ def main():
 
     page = Page()
     page.emit('.TH %s %s %s "regvault %s" "%s"' % (title, section, date, version(), manual))
+    # Left-aligned, no hyphenation: option names and keys are never broken at a hyphen.
+    page.emit(".nh")
+    page.emit(".ad l")
     chunk = []
 
     def flush():
