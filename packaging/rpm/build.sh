@@ -26,7 +26,13 @@ if [ -f "$OUT/regvault-$VERSION.rpm-source" ] && [ "$(cat "$OUT/regvault-$VERSIO
 fi
 rm -f "$OUT"/regvault-"$VERSION"-1*.rpm "$OUT/regvault-$VERSION.rpm-source"
 gzip -n "$TOP/SOURCES/regvault-$VERSION.tar"
-sed "s/^Version: .*/Version:        $VERSION/" "$ROOT/packaging/rpm/regvault.spec" >"$TOP/SPECS/regvault.spec"
+# Another VERSION (a test build) gets a %changelog entry of its own, as the deb's does.
+entry=
+if [ "$VERSION" != "$(sed -n 's/^Version: *//p' "$ROOT/packaging/rpm/regvault.spec")" ]; then
+  entry="* $(LC_ALL=C date -u '+%a %b %d %Y') regvault developers <regvault@example.org> - $VERSION-1\n- Build of the working tree.\n"
+fi
+sed -e "s/^Version: .*/Version:        $VERSION/" -e "s/^%changelog\$/%changelog\n$entry/" \
+  "$ROOT/packaging/rpm/regvault.spec" >"$TOP/SPECS/regvault.spec"
 nice rpmbuild -bb --quiet --nodeps --define "_topdir $TOP" --define "_build_id_links none" \
   --define "_smp_mflags -j${RV_JOBS:-2}" "$TOP/SPECS/regvault.spec" >"$OUT/rpmbuild.log" 2>&1 ||
   { tail -30 "$OUT/rpmbuild.log" >&2; exit 1; }

@@ -158,11 +158,13 @@ test_deb_installs_upgrades_and_purges() {
   dpkg-query -W -f='${Status}' regvault 2>/dev/null | grep -q "installed" && skip "regvault is installed on this machine: not touching it"
   exec 9>/tmp/regvault-install-test.lock
   flock -w 600 9 || fail "another install test holds /tmp/regvault-install-test.lock"
-  local had_user=false cfg=/etc/regvault/regvault.yaml u
-  getent passwd regvault >/dev/null && had_user=true
+  local cfg=/etc/regvault/regvault.yaml u
+  # global, not local: the EXIT trap runs after the function has returned
+  RV_HAD_USER=false
+  getent passwd regvault >/dev/null && RV_HAD_USER=true
   fs_snapshot >"$T/before"
   # however this test ends: no package, and no user it created
-  trap 'dpkg --purge regvault >/dev/null 2>&1; $had_user || { userdel regvault 2>/dev/null; groupdel regvault 2>/dev/null; }; true' EXIT
+  trap 'dpkg --purge regvault >/dev/null 2>&1; [ "$RV_HAD_USER" = true ] || { userdel regvault 2>/dev/null; groupdel regvault 2>/dev/null; }; true' EXIT
 
   run dpkg -i "$(deb_file "$DEB_V1")"
   assert_ok
