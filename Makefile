@@ -35,6 +35,8 @@ OPT     := -O1
 endif
 PKGS    := libprotobuf-c libzstd libarchive libcurl yaml-0.1 libcrypto jansson libsystemd
 OPT     ?= -O2
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment are kept (packagers pass
+# dpkg-buildflags or %optflags there); the project's own flags, -Werror included, are added.
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation \
            -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) grpc 2>/dev/null)
@@ -74,7 +76,7 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/etcd.p
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS:= $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
 
-.PHONY: all deps deps-demo check demo unit clean install deb rpm asan fuzz fuzz-build fuzz-targets
+.PHONY: all deps deps-demo check demo unit clean install man deb rpm asan fuzz fuzz-build fuzz-targets
 all: $(BUILD)/regvault
 
 $(BUILD)/gen/etcd.pb-c.c $(BUILD)/gen/etcd.pb-c.h: proto/etcd.proto
@@ -83,13 +85,13 @@ $(BUILD)/gen/etcd.pb-c.c $(BUILD)/gen/etcd.pb-c.h: proto/etcd.proto
 
 $(BUILD)/obj/gen/etcd.pb-c.o: $(BUILD)/gen/etcd.pb-c.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Every object may include the generated header: make it exist first.
 $(BUILD)/obj/%.o: %.c $(BUILD)/gen/etcd.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libregvault.a: $(LIB_OBJS)
 	@rm -f $@
@@ -124,17 +126,33 @@ check: deps
 demo: deps-demo all
 	bash tests/demo.sh
 
+# Man pages from docs/man/*.md, which include the reference pages the README is made of.
+MAN_PAGES := build/man/man1/regvault.1 build/man/man5/regvault.yaml.5
+MAN_DEPS  := docs/make-man.py $(wildcard docs/reference/*.md) common/common.h
+build/man/man1/%.1: docs/man/%.1.md $(MAN_DEPS)
+	@mkdir -p $(dir $@)
+	python3 docs/make-man.py $< $@
+build/man/man5/%.5: docs/man/%.5.md $(MAN_DEPS)
+	@mkdir -p $(dir $@)
+	python3 docs/make-man.py $< $@
+man: $(MAN_PAGES)
+
 PREFIX ?= /usr
+MANDIR ?= $(PREFIX)/share/man
 RV_PKG_VERSION := $(shell sed -n 's/^#define RV_VERSION "\(.*\)"/\1/p' common/common.h)
 DESTDIR ?=
-install: all
+install: all man
 	install -D -m 0755 $(BUILD)/regvault $(DESTDIR)$(PREFIX)/bin/regvault
+	install -D -m 0644 build/man/man1/regvault.1 $(DESTDIR)$(MANDIR)/man1/regvault.1
+	install -D -m 0644 build/man/man5/regvault.yaml.5 $(DESTDIR)$(MANDIR)/man5/regvault.yaml.5
 
-deb: all
-	bash packaging/deb/build.sh $(BUILD) $(BUILD)/pkg $(RV_PKG_VERSION)
+# Packages are built from the source tree (a copy under build/pkg), as a distribution
+# would: dpkg-buildpackage with debian/, rpmbuild with packaging/rpm/regvault.spec.
+deb:
+	bash packaging/deb/build.sh build/pkg
 
-rpm: all
-	bash packaging/rpm/build.sh $(BUILD) $(BUILD)/pkg $(RV_PKG_VERSION)
+rpm:
+	bash packaging/rpm/build.sh build/pkg $(RV_PKG_VERSION)
 
 clean:
 	rm -rf build

@@ -31,8 +31,9 @@ if [ "$GROUP" = all ]; then
     # sanitizer and memory checks; clang's libFuzzer for tests/fuzz (-fsanitize=fuzzer
     # comes with libclang-rt-14-dev, which clang-14 only recommends)
     valgrind clang-14 libclang-rt-14-dev
-    # packaging
-    dpkg-dev rpm
+    # packaging: the .deb (debhelper; dh-sequence-bash-completion comes with bash-completion)
+    # and its checks, the .rpm and rpmlint, man page checks (groff), promtool for the alert rules
+    dpkg-dev debhelper lintian bash-completion rpm rpmlint groff-base prometheus
   )
 elif [ "$GROUP" != demo ]; then
   echo "usage: deps.sh [demo|all]" >&2

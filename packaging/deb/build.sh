@@ -1,41 +1,28 @@
 #!/usr/bin/env bash
-# deb/build.sh BUILD_DIR OUT_DIR VERSION: build regvault_VERSION_ARCH.deb with dpkg-deb.
+# deb/build.sh OUT_DIR [VERSION]: regvault_VERSION_ARCH.deb built from source with
+# dpkg-buildpackage and debian/, in a copy of the working tree under OUT_DIR/src (so
+# nothing is written beside the checkout). VERSION (default: debian/changelog's) gets a
+# changelog entry of its own in the copy. The copy's build/ is kept between runs, so a
+# second build (another VERSION, or after an edit) recompiles only what changed.
 set -euo pipefail
-BUILD=$1 OUT=$2 VERSION=$3
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VERSION=${2:-}
+SRC=$OUT/src/regvault
+mkdir -p "$SRC"
+# debhelper's own state from an earlier run would make dh skip steps: debian/ is fresh.
+rm -rf "$SRC/debian"
+tar -C "$ROOT" --exclude=./build --exclude=./.git -cf - . | tar -C "$SRC" -xf -
+if [ -n "$VERSION" ] && [ "$VERSION" != "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)" ]; then
+  { printf 'regvault (%s) unstable; urgency=medium\n\n  * Build of the working tree.\n\n -- %s  %s\n\n' \
+      "$VERSION" "$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Maintainer)" "$(date -R)"
+    cat "$ROOT/debian/changelog"; } >"$SRC/debian/changelog"
+fi
+VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 ARCH=$(dpkg --print-architecture)
-STAGE=$OUT/deb-root
-bash "$ROOT/packaging/stage.sh" "$BUILD" "$STAGE"
-mkdir -p "$STAGE/DEBIAN"
-cat >"$STAGE/DEBIAN/control" <<CTL
-Package: regvault
-Version: $VERSION
-Architecture: $ARCH
-Maintainer: regvault developers <regvault@localhost>
-Depends: libgrpc29, libprotobuf-c1, libzstd1, libarchive13, libcurl4, libyaml-0-2, libssl3, libjansson4, libsystemd0, etcd-client
-Recommends: etcd-server
-Section: admin
-Priority: optional
-Description: backup, restore and maintenance of a three-member etcd cluster
- regvault takes streamed, verified, zstd-compressed snapshots of an etcd cluster
- into a local directory or S3, restores all members from one snapshot with
- rollback, drills restores into a scratch cluster, and runs compaction, rolling
- defragmentation, NOSPACE recovery and consistency checks. Systemd timers for
- hourly snapshots, weekly drills and daily defragmentation are included.
-CTL
-echo "/etc/regvault/regvault.yaml.example" >"$STAGE/DEBIAN/conffiles"
-cat >"$STAGE/DEBIAN/postinst" <<'POST'
-#!/bin/sh
-set -e
-# The daemon's user (regvault.service runs as regvault; the timers' units as root).
-if [ "$1" = configure ] && command -v systemd-sysusers >/dev/null 2>&1; then
-  systemd-sysusers regvault.conf || true
-fi
-if [ "$1" = configure ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl daemon-reload || true
-fi
-POST
-chmod 0755 "$STAGE/DEBIAN/postinst"
-dpkg-deb --root-owner-group --build "$STAGE" "$OUT/regvault_${VERSION}_${ARCH}.deb" >/dev/null
-rm -rf "$STAGE"
+# -nc: no clean first, which keeps the objects of the last build (see above).
+(cd "$SRC" && nice dpkg-buildpackage -us -uc -b -nc -j"${RV_JOBS:-2}") >"$OUT/dpkg-buildpackage.log" 2>&1 ||
+  { tail -30 "$OUT/dpkg-buildpackage.log" >&2; exit 1; }
+mv "$OUT/src/regvault_${VERSION}_${ARCH}.deb" "$OUT/"
+rm -f "$OUT"/src/regvault_"${VERSION}"_*.{buildinfo,changes} "$OUT"/src/regvault-dbgsym_"${VERSION}"_*.*deb
 echo "$OUT/regvault_${VERSION}_${ARCH}.deb"
