@@ -154,7 +154,7 @@ TEST(member_start_with_a_missing_binary_names_the_member)
 	free(t);
 
 	/* cluster up says the same, with the log's tail */
-	r = cluster_up(&cs, 1000);
+	r = cluster_up(&cs, 1000, NULL);
 	CHECK_INT(r, -ENOENT);
 	CHECK_CONTAINS(rv_errmsg(r), "last lines of");
 	CHECK_CONTAINS(rv_errmsg(r), "cannot run etcd binary");
