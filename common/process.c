@@ -329,6 +329,8 @@ int rv_proc_spawn(const struct rv_proc_opts *o, struct rv_proc **out)
 	int r, fork_errno = 0;
 
 	*out = NULL;
+	if (o->detached && o->capture)
+		return rv_fail(-EINVAL, "cannot run %s: a detached program's output cannot be captured", what);
 	r = rv_proc_find_program(name, path, sizeof path);
 	if (r < 0)
 		return rv_fail(r, "cannot run %s: %s %s", what, name,
