@@ -228,6 +228,7 @@ TEST(member_log_rotates_under_an_open_appending_writer)
 	CHECK(file_size(three) == -1); /* keep 2: the oldest is dropped */
 	CHECK(file_size(two) == 205);
 	close(fd);
+}
 
 static void *cancel_soon(void *arg)
 {
