@@ -538,6 +538,12 @@ int rv_proc_wait_all(struct rv_proc *const *procs, size_t n, int timeout_ms, con
 		slice = slice * 2 < POLL_MAX_MS ? slice * 2 : POLL_MAX_MS;
 	}
 	free(pfd);
+	/* All is read: what callers quote ends without blank lines. */
+	for (size_t i = 0; i < n; i++) {
+		struct rv_buf *b = &procs[i]->out;
+		while (b->len && strchr("\n\r ", b->data[b->len - 1]))
+			b->data[--b->len] = 0;
+	}
 	return code ? fail_stopped(procs, n, code, tmo) : 0;
 }
 
@@ -545,12 +551,7 @@ int rv_proc_wait_all(struct rv_proc *const *procs, size_t n, int timeout_ms, con
 
 const char *rv_proc_output(const struct rv_proc *p)
 {
-	if (!p || !p->out.data)
-		return "";
-	struct rv_buf *b = (struct rv_buf *)&p->out; /* trimming is idempotent */
-	while (b->len && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\r'))
-		b->data[--b->len] = 0;
-	return b->data;
+	return p && p->out.data ? p->out.data : "";
 }
 
 int rv_proc_fail_exit(const struct rv_proc *p)
