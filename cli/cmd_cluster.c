@@ -132,7 +132,7 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 			to_start ? "starting " : "checking ", to_start ? to_start : cs->n_members, cs->n_members,
 			wait_ms / 1000);
 
-	int r = cluster_up(cs, wait_ms);
+	int r = cluster_up(cs, wait_ms, NULL); /* ^C keeps its default: nothing to undo */
 	if (r < 0) {
 		rc = cli_fail(r);
 		goto out;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define RV_VERSION "0.1.0"
 
@@ -88,6 +89,71 @@ void rv_cancel_request(struct rv_cancel *c);
 bool rv_cancelled(const struct rv_cancel *c);
 /* rv_sleep_ms that ends early: 0 after ms, -EINTR as soon as c is cancelled. */
 int rv_sleep_cancellable(int64_t ms, const struct rv_cancel *c);
+
+/* ---- other programs (process.c) ---- */
+/* The one way regvault runs a program (etcd members, systemctl, journalctl,
+ * etcdctl/etcdutl): argv only, never a shell; argv[0] found in PATH before the fork;
+ * in the child only async-signal-safe calls (gRPC has threads), stdin from
+ * /dev/null, every other inherited descriptor closed except keep_fds, the signal
+ * mask empty and every disposition SIG_DFL, and an environment built for it (the
+ * parent's own is never changed). Safe to use from several threads at once. */
+struct rv_proc_opts {
+	char *const *argv;
+	const char *what;              /* who it is in messages; NULL: argv[0] */
+	const char *const *env_add;    /* NULL-terminated "NAME=value", replacing NAME */
+	const char *const *env_remove; /* NULL-terminated names ("NOTIFY_SOCKET") */
+	/* stdout and stderr: captured into a pipe the runner reads (rv_proc_output;
+	 * its tail goes into failure messages), and also appended to log_fd when > 0;
+	 * not captured: straight into log_fd, or /dev/null when log_fd <= 0. */
+	bool capture;
+	int log_fd;
+	const int *keep_fds; /* inherited at the same numbers (each >= 3) */
+	size_t n_keep_fds;
+	const char *cwd;      /* chdir in the child first; NULL: stay */
+	/* Double fork and setsid: re-parented away (no zombie, ^C on our terminal does
+	 * not reach it) and never waited for; capture is not possible. */
+	bool detached;
+	/* SIGKILL the child when the thread that spawned it ends (PR_SET_PDEATHSIG):
+	 * a tool must not outlive a regvault killed outright. */
+	bool die_with_parent;
+	/* Called in the parent with the child's pid before the child execs; a negative
+	 * return makes the child exit without exec, and rv_proc_spawn returns it (so a
+	 * pid file can be written before anything runs unrecorded). */
+	int (*before_exec)(pid_t pid, void *ud);
+	void *before_exec_ud;
+	int timeout_ms; /* rv_proc_run's deadline; <= 0: 60 s */
+	int grace_ms;   /* SIGTERM to SIGKILL when a wait gives up; <= 0: 1 s */
+	const struct rv_cancel *cancel; /* rv_proc_run's */
+};
+struct rv_proc;
+/* Find name in PATH (as is when it holds a '/'); -ENOENT or -EACCES otherwise. */
+int rv_proc_find_program(const char *name, char *out, size_t len);
+/* Start o->argv. Errors name the program: -ENOENT when it is not found, the exec's
+ * errno (-ENOEXEC, -EACCES) when it cannot be executed. */
+int rv_proc_spawn(const struct rv_proc_opts *o, struct rv_proc **out);
+pid_t rv_proc_pid(const struct rv_proc *p);
+/* Wait until every one of procs (none detached) has exited, reading their output.
+ * Past timeout_ms (<= 0: 60 s), or as soon as c is cancelled, each one still
+ * running gets SIGTERM, then SIGKILL after its grace, and is reaped: -ETIMEDOUT or
+ * -EINTR with a sentence that says so. 0 when all exited by themselves, whatever
+ * their status. */
+int rv_proc_wait_all(struct rv_proc *const *procs, size_t n, int timeout_ms, const struct rv_cancel *c);
+/* After the wait: the waitpid status (WIFEXITED...), -1 when not reaped. */
+int rv_proc_status(const struct rv_proc *p);
+/* The last RV_PROC_OUTPUT_MAX bytes the child wrote, trailing blanks trimmed
+ * ("" when not captured). */
+#define RV_PROC_OUTPUT_MAX 65536
+const char *rv_proc_output(const struct rv_proc *p);
+/* Record "<what> exited with status N" (or "was killed by signal N") and the last
+ * lines of its output; returns -EIO. */
+int rv_proc_fail_exit(const struct rv_proc *p);
+/* A child still running is killed and reaped; a detached one is left alone. */
+void rv_proc_free(struct rv_proc *p);
+/* Spawn, wait (o->timeout_ms, o->cancel) and check: 0 when it exited 0, -EIO from
+ * rv_proc_fail_exit otherwise, or what the spawn or the wait returned. status (the
+ * waitpid status, -1 when none) and output (malloc'd; "" when not captured) may be
+ * NULL. */
+int rv_proc_run(const struct rv_proc_opts *o, int *status, char **output);
 
 /* ---- logging (log.c): stderr, never secrets ---- */
 enum rv_log_level { RV_LOG_ERROR, RV_LOG_WARN, RV_LOG_INFO, RV_LOG_DEBUG };

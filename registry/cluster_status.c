@@ -16,7 +16,8 @@
  * connection failed. */
 static void explain_down(const struct member_spec *m, struct etcd_member_health *h)
 {
-	if (m->control != MEMBER_CONTROL_LOCAL || member_running_pid(m) > 0)
+	const struct member_control_ops *ops = member_control(m);
+	if (!ops->known_stopped || !ops->known_stopped(m))
 		return;
 	snprintf(h->reason, sizeof h->reason, "not running%s", rv_advice_text(RV_ADVICE_START_MEMBER));
 }

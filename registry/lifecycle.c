@@ -37,10 +37,7 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 	char *tail = member_log_tail(m, LOG_TAIL_LINES);
 	struct rv_buf lines = {0};
 
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		snprintf(path, sizeof path, "journalctl -u %s", m->unit ? m->unit : "?");
-	else
-		member_log_path(m, path, sizeof path);
+	member_control(m)->log_name(m, path, sizeof path);
 	/* Only this start's lines: from the last line member_start wrote. */
 	char *first = tail, *mark;
 	for (char *p = tail; (mark = strstr(p, LOG_START_MARK)); p = mark + 1)
@@ -80,19 +77,11 @@ static int fail_with_log(int code, const struct member_spec *m, const char *what
 	return code;
 }
 
-/* A member regvault started whose process is gone: it exited (bad flag, port in
- * use, corrupt data dir). No point waiting for its health. */
+/* A member regvault started whose process is gone: no point waiting for its health. */
 static bool member_exited(const struct member_spec *m, pid_t *was)
 {
-	if (m->control != MEMBER_CONTROL_LOCAL)
-		return false;
-	pid_t pid = member_pidfile_pid(m);
-	if (!pid || member_pid_is_member(pid, m))
-		return false;
-	if (member_running_pid(m) > 0)
-		return false;
-	*was = pid;
-	return true;
+	const struct member_control_ops *ops = member_control(m);
+	return ops->exited && ops->exited(m, was);
 }
 
 /* Authentication or TLS refusals do not fix themselves by waiting. */
@@ -101,7 +90,19 @@ static bool hopeless(int r)
 	return r == -EPERM || r == -EACCES || r == -EINVAL;
 }
 
-int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
+/* The sentence for a wait that was cancelled: who is not healthy yet. */
+static int fail_cancelled(const struct cluster_spec *cs, const struct etcd_member_health *h, size_t upto)
+{
+	size_t healthy = 0;
+	for (size_t i = 0; i < upto; i++)
+		healthy += h[i].healthy;
+	return rv_fail(-EINTR,
+		       "the wait for the cluster's %zu members to become healthy was interrupted (%zu healthy when it "
+		       "stopped); the members started keep running",
+		       cs->n_members, healthy);
+}
+
+int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms, const struct rv_cancel *cancel)
 {
 	etcd_client *c = NULL;
 	double deadline = rv_now_mono() + (wait_ms > 0 ? wait_ms : 60000) / 1000.0;
@@ -120,9 +121,14 @@ int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
 			const struct member_spec *m = &cs->members[i];
 			pid_t was;
 			char what[512];
+			/* Each question below may take the client's 2 s: ask between them. */
+			if (rv_cancelled(cancel)) {
+				r = fail_cancelled(cs, h, i);
+				goto out;
+			}
 			if (member_exited(m, &was)) {
 				/* Let what it says on its way out reach the log first. */
-				for (int t = 0; t < 40 && !member_pid_gone(was); t++)
+				for (int t = 0; t < 40 && !member_pid_gone(was) && !rv_cancelled(cancel); t++)
 					rv_sleep_ms(50);
 				snprintf(what, sizeof what, "member %s (pid %d) exited while starting", m->name,
 					 (int)was);
@@ -163,7 +169,10 @@ int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms)
 		}
 		if (rv_now_mono() >= deadline)
 			break;
-		rv_sleep_ms(250);
+		if (rv_sleep_cancellable(250, cancel) < 0) {
+			r = fail_cancelled(cs, h, n);
+			goto out;
+		}
 	}
 	/* Timed out: name the first member that is not healthy, with its own words. */
 	for (size_t i = 0; i < n; i++) {
@@ -185,7 +194,7 @@ out:
 	return r;
 }
 
-int cluster_up(const struct cluster_spec *cs, int wait_ms)
+int cluster_up(const struct cluster_spec *cs, int wait_ms, const struct rv_cancel *cancel)
 {
 	if (cs->n_members == 0)
 		return rv_fail(-EINVAL, "the configuration has no cluster members");
@@ -196,6 +205,9 @@ int cluster_up(const struct cluster_spec *cs, int wait_ms)
 			rv_debug("member %s is running (pid %d)", m->name, (int)pid);
 			continue;
 		}
+		if (rv_cancelled(cancel))
+			return rv_fail(-EINTR, "cluster up was interrupted before member %s was started; the members "
+					       "started keep running", m->name);
 		rv_debug("starting member %s", m->name);
 		int r = member_start(cs, i);
 		if (r < 0) {
@@ -204,7 +216,7 @@ int cluster_up(const struct cluster_spec *cs, int wait_ms)
 			return fail_with_log(r, m, what);
 		}
 	}
-	return cluster_wait_healthy(cs, wait_ms);
+	return cluster_wait_healthy(cs, wait_ms, cancel);
 }
 
 /* The member id of the leader as seen by the local members, or 0. */
@@ -239,14 +251,15 @@ int cluster_down(const struct cluster_spec *cs, int timeout_ms)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct member_spec *m = &cs->members[i];
-		if (m->control == MEMBER_CONTROL_SYSTEMD) {
-			int s = member_systemd_stop(m);
+		const struct member_control_ops *ops = member_control(m);
+		if (!ops->signal_pid) {
+			int s = ops->stop(cs, i, timeout_ms);
 			if (s < 0 && r == 0)
 				r = s;
 			continue;
 		}
-		pid_t pid = member_pidfile_pid(m);
-		if (pid && member_pid_is_member(pid, m)) {
+		pid_t pid = ops->signal_pid(m);
+		if (pid) {
 			idx[k] = i;
 			pids[k++] = pid;
 		}
@@ -279,16 +292,9 @@ int cluster_down(const struct cluster_spec *cs, int timeout_ms)
 			r = s;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct member_spec *m = &cs->members[i];
-		pid_t pid;
-		if (m->control != MEMBER_CONTROL_LOCAL)
-			continue;
-		pid = member_pidfile_pid(m);
-		if (pid && !member_pid_is_member(pid, m)) {
-			char path[PATH_MAX];
-			member_pid_path(m, path, sizeof path);
-			unlink(path);
-		}
+		const struct member_control_ops *ops = member_control(&cs->members[i]);
+		if (ops->forget)
+			ops->forget(&cs->members[i]);
 	}
 	free(idx);
 	free(pids);

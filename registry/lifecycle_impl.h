@@ -29,15 +29,30 @@ void member_abs_data_dir(const struct member_spec *m, char *buf, size_t len);
 int member_terminate(const struct cluster_spec *cs, const size_t *idx, const pid_t *pids, size_t n,
 		     int timeout_ms);
 
-/* systemd control (member_systemd.c). */
-int member_systemd_start(const struct member_spec *m);
-int member_systemd_stop(const struct member_spec *m);
-pid_t member_systemd_pid(const struct member_spec *m);
-char *member_systemd_log_tail(const struct member_spec *m, int lines);
-
-/* Run argv (argv[0] searched in PATH) and wait; stdout+stderr are collected into
- * *output (malloc'd, may be NULL). Returns the exit status (>= 0) or a negative
- * errno when it could not be run. */
-int member_run_command(char *const argv[], char **output);
+/* How a member is controlled, one table per `control:` kind (member_process.c for
+ * local, member_systemd.c for systemd), chosen by member_control() alone. */
+struct member_control_ops {
+	const char *kind; /* as in the configuration: "local", "systemd" */
+	int (*start)(const struct cluster_spec *cs, size_t idx);
+	int (*stop)(const struct cluster_spec *cs, size_t idx, int timeout_ms);
+	pid_t (*running_pid)(const struct member_spec *m);
+	/* The pid regvault started and stops by signal, so that cluster_down can stop
+	 * several at once (the followers, then the leader); NULL: stop() one by one. */
+	pid_t (*signal_pid)(const struct member_spec *m);
+	/* After those stops: forget what no longer runs (a stale pid file). */
+	void (*forget)(const struct member_spec *m);
+	/* True when the process regvault started is gone (it exited while starting);
+	 * *was gets its pid. NULL: cannot tell. */
+	bool (*exited)(const struct member_spec *m, pid_t *was);
+	/* True only when it is certain that no process of the member runs, so status
+	 * can say "not running". NULL: never certain. */
+	bool (*known_stopped)(const struct member_spec *m);
+	char *(*log_tail)(const struct member_spec *m, int lines);
+	/* Where its log is, for messages: a path, "journalctl -u <unit>". */
+	void (*log_name)(const struct member_spec *m, char *buf, size_t len);
+};
+extern const struct member_control_ops member_control_local;
+extern const struct member_control_ops member_control_systemd;
+const struct member_control_ops *member_control(const struct member_spec *m);
 
 #endif

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -155,10 +154,8 @@ static pid_t scan_proc_for_member(const struct member_spec *m)
 	return found;
 }
 
-pid_t member_running_pid(const struct member_spec *m)
+static pid_t local_running_pid(const struct member_spec *m)
 {
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		return member_systemd_pid(m);
 	pid_t pid = member_pidfile_pid(m);
 	if (pid && member_pid_is_member(pid, m))
 		return pid;
@@ -166,33 +163,6 @@ pid_t member_running_pid(const struct member_spec *m)
 }
 
 /* ---- start ---- */
-
-/* Resolve argv[0] in PATH now, so the child only has to execv (fork of a
- * multi-threaded process: the child may call async-signal-safe functions only). */
-static int find_binary(const char *name, char *out, size_t len)
-{
-	if (strchr(name, '/')) {
-		snprintf(out, len, "%s", name);
-		return access(out, X_OK) == 0 ? 0 : -errno;
-	}
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	int err = -ENOENT;
-	for (const char *p = path; *p;) {
-		const char *colon = strchr(p, ':');
-		size_t n = colon ? (size_t)(colon - p) : strlen(p);
-		snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", name);
-		if (access(out, X_OK) == 0)
-			return 0;
-		if (errno != ENOENT)
-			err = -errno;
-		p += n;
-		if (*p == ':')
-			p++;
-	}
-	return err;
-}
 
 static int write_pid_file(const struct member_spec *m, pid_t pid)
 {
@@ -269,152 +239,36 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-/* Our environment without systemd's notify and watchdog variables: an etcd that
- * sees NOTIFY_SOCKET sends READY=1 for us (under regvault's daemon, the unit's
- * readiness would be etcd's). Built before the fork, where allocating is still
- * allowed; the strings are environ's own. */
-static char **member_environ(void)
-{
-	extern char **environ;
-	size_t n = 0, out = 0;
-	while (environ[n])
-		n++;
-	char **env = rv_xcalloc(n + 1, sizeof *env);
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 && strncmp(environ[i], "WATCHDOG_", 9) != 0)
-			env[out++] = environ[i];
-	return env;
-}
+/* The runner calls this between the fork and the exec: etcd runs only once its
+ * pid is recorded, so a regvault killed in between leaves no etcd that nothing
+ * records (it could not be stopped: stop only trusts the pid file). */
+struct recorded {
+	const struct member_spec *m;
+	bool called, written;
+};
 
-static int spawn_failed(const struct member_spec *m, int e)
+static int record_pid(pid_t pid, void *ud)
 {
-	return rv_fail(e, "cannot start member %s: fork failed: %s", m->name, strerror(-e));
-}
-
-/* Double fork: the etcd is re-parented away from us (no zombie in a long-running
- * regvault), in its own session (a terminal's ^C does not reach it), stdin from
- * /dev/null, stdout and stderr appended to its log. A pipe carries the grandchild's
- * pid; the grandchild execs etcd only once its pid file is written and the parent
- * says go on a third pipe, so a regvault killed in between leaves no etcd that
- * nothing records (it could not be stopped: stop only trusts the pid file); EOF on
- * that pipe makes it exit instead. A close-on-exec pipe tells the parent whether
- * execv succeeded. */
-static int spawn_detached(char *const argv[], char *const envp[], int log_fd, const struct member_spec *m,
-			  pid_t *pid_out, int *exec_errno)
-{
-	int pid_pipe[2], err_pipe[2], go_pipe[2];
-	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null_fd < 0)
-		return spawn_failed(m, -errno);
-	if (pipe2(pid_pipe, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(null_fd);
-		return spawn_failed(m, e);
-	}
-	if (pipe2(err_pipe, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(null_fd);
-		close(pid_pipe[0]);
-		close(pid_pipe[1]);
-		return spawn_failed(m, e);
-	}
-	if (pipe2(go_pipe, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(null_fd);
-		close(pid_pipe[0]);
-		close(pid_pipe[1]);
-		close(err_pipe[0]);
-		close(err_pipe[1]);
-		return spawn_failed(m, e);
-	}
-	pid_t child = fork();
-	if (child == 0) {
-		setsid();
-		pid_t gc = fork();
-		if (gc == 0) {
-			char go = 0;
-			close(go_pipe[1]);
-			if (read(go_pipe[0], &go, 1) != 1)
-				_exit(1); /* the parent is gone, or could not record us */
-			sigset_t all;
-			sigemptyset(&all);
-			sigprocmask(SIG_SETMASK, &all, NULL);
-			for (int s = 1; s < 32; s++)
-				if (s != SIGKILL && s != SIGSTOP)
-					signal(s, SIG_DFL);
-			dup2(null_fd, 0);
-			dup2(log_fd, 1);
-			dup2(log_fd, 2);
-			/* Nothing else of ours leaks into etcd (sockets, the state lock). */
-			if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-				for (int fd = 3; fd < 1024; fd++)
-					if (fd != err_pipe[1])
-						close(fd);
-			if (chdir("/") < 0) {
-				/* not fatal: paths handed to etcd are absolute */
-			}
-			execve(argv[0], argv, envp);
-			int e = errno;
-			static const char msg[] = "regvault: cannot execute the etcd binary\n";
-			if (write(err_pipe[1], &e, sizeof e) < 0 || write(2, msg, sizeof msg - 1) < 0) {
-				/* nothing left to tell */
-			}
-			_exit(127);
-		}
-		if (write(pid_pipe[1], &gc, sizeof gc) < 0)
-			_exit(1);
-		_exit(gc > 0 ? 0 : 1);
-	}
-	int fork_errno = errno;
-	close(null_fd);
-	close(pid_pipe[1]);
-	close(err_pipe[1]);
-	if (child < 0) {
-		close(pid_pipe[0]);
-		close(err_pipe[0]);
-		close(go_pipe[0]);
-		close(go_pipe[1]);
-		return spawn_failed(m, -fork_errno);
-	}
-	pid_t gc = -1;
-	size_t got = 0;
-	rv_read_full(pid_pipe[0], &gc, sizeof gc, &got);
-	close(pid_pipe[0]);
-	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-		;
-	if (got != sizeof gc || gc <= 0) {
-		close(err_pipe[0]);
-		close(go_pipe[0]);
-		close(go_pipe[1]);
-		return spawn_failed(m, -ECHILD);
-	}
+	struct recorded *rec = ud;
+	rec->called = true;
 	/* Between the fork and the pid file, as SIGKILL at a random moment can. */
 	rv_test_point("member-forked");
-	int r = write_pid_file(m, gc);
-	if (r == 0 && write(go_pipe[1], "g", 1) != 1)
-		r = rv_fail(-errno, "cannot start member %s: cannot signal its process: %s", m->name, strerror(errno));
-	/* Without "g", EOF: the grandchild exits. Our read end stayed open so that a
-	 * grandchild gone already cannot make the write raise SIGPIPE. */
-	close(go_pipe[1]);
-	close(go_pipe[0]);
-	if (r < 0) {
-		close(err_pipe[0]);
-		return r;
-	}
-	int e = 0;
-	got = 0;
-	rv_read_full(err_pipe[0], &e, sizeof e, &got); /* EOF: execv succeeded */
-	close(err_pipe[0]);
-	*pid_out = gc;
-	*exec_errno = got == sizeof e ? e : 0;
-	return 0;
+	int r = write_pid_file(rec->m, pid);
+	rec->written = r == 0;
+	return r;
 }
 
-/* Spawn etcd for member m and record its pid; the caller holds the start lock. */
+/* Spawn etcd for member m and record its pid; the caller holds the start lock.
+ * Detached: re-parented away from us (no zombie in a long-running regvault), in its
+ * own session (a terminal's ^C does not reach it), stdin from /dev/null, stdout and
+ * stderr appended to its log. Never NOTIFY_SOCKET: etcd would tell systemd READY=1
+ * on behalf of the regvault daemon that runs under Type=notify; nor the watchdog's
+ * variables, which are the daemon's. */
 static int start_locked(const struct cluster_spec *cs, const struct member_spec *m, const char *data_dir,
 			const char *log_path)
 {
-	char bin[PATH_MAX];
+	static const char *const env_remove[] = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", NULL};
+	char bin[PATH_MAX], what[256];
 	int r;
 
 	const char *binary = cs->etcd.binary && *cs->etcd.binary ? cs->etcd.binary : "etcd";
@@ -431,7 +285,7 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 			  m->name, binary, data_dir);
 	rv_write_all(log_fd, head, (size_t)hn);
 
-	r = find_binary(binary, bin, sizeof bin);
+	r = rv_proc_find_program(binary, bin, sizeof bin);
 	if (r < 0) {
 		hn = snprintf(head, sizeof head, "regvault: cannot run etcd binary '%s': %s\n", binary, strerror(-r));
 		rv_write_all(log_fd, head, (size_t)hn);
@@ -443,33 +297,43 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 	}
 
 	char **argv = build_etcd_argv(cs, m, bin, data_dir);
-	pid_t pid = 0;
-	int exec_errno = 0;
-	char **env = member_environ();
-	r = spawn_detached(argv, env, log_fd, m, &pid, &exec_errno);
-	free(env);
+	struct recorded rec = {m, false, false};
+	struct rv_proc *p = NULL;
+	snprintf(what, sizeof what, "member %s", m->name);
+	struct rv_proc_opts o = {.argv = argv,
+				 .what = what,
+				 .env_remove = env_remove,
+				 .log_fd = log_fd,
+				 .cwd = "/",
+				 .detached = true,
+				 .before_exec = record_pid,
+				 .before_exec_ud = &rec};
+	r = rv_proc_spawn(&o, &p);
 	free_argv(argv);
+	if (r < 0 && rec.written) {
+		/* Recorded, then its exec failed: say so in its log too. */
+		hn = snprintf(head, sizeof head, "regvault: cannot execute the etcd binary %s: %s\n", bin, strerror(-r));
+		rv_write_all(log_fd, head, (size_t)hn);
+		remove_pid_file(m);
+		r = rv_fail(r, "cannot start member %s: cannot execute %s: %s", m->name, bin, strerror(-r));
+	} else if (r < 0 && !rec.called) {
+		r = rv_fail(r, "cannot start member %s: fork failed: %s", m->name, strerror(-r));
+	}
 	close(log_fd);
 	if (r < 0)
 		return r;
-	if (exec_errno) {
-		remove_pid_file(m);
-		return rv_fail(-exec_errno, "cannot start member %s: cannot execute %s: %s", m->name, bin,
-			       strerror(exec_errno));
-	}
-	rv_debug("member %s started as pid %d (%s)", m->name, (int)pid, bin);
+	rv_debug("member %s started as pid %d (%s)", m->name, (int)rv_proc_pid(p), bin);
+	rv_proc_free(p);
 	return 0;
 }
 
-int member_start(const struct cluster_spec *cs, size_t idx)
+static int local_start(const struct cluster_spec *cs, size_t idx)
 {
 	const struct member_spec *m = &cs->members[idx];
 	char data_dir[PATH_MAX], log_path[PATH_MAX], parent[PATH_MAX];
 	int r;
 
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		return member_systemd_start(m);
-	if (member_running_pid(m) > 0)
+	if (local_running_pid(m) > 0)
 		return 0;
 
 	member_abs_data_dir(m, data_dir, sizeof data_dir);
@@ -492,7 +356,7 @@ int member_start(const struct cluster_spec *cs, size_t idx)
 		return rv_fail(-errno, "cannot start member %s: cannot open %s: %s", m->name, parent, strerror(errno));
 	while (flock(dir_fd, LOCK_EX) < 0 && errno == EINTR)
 		;
-	r = member_running_pid(m) > 0 ? 0 : start_locked(cs, m, data_dir, log_path);
+	r = local_running_pid(m) > 0 ? 0 : start_locked(cs, m, data_dir, log_path);
 	close(dir_fd); /* releases the lock */
 	return r;
 }
@@ -540,11 +404,9 @@ int member_terminate(const struct cluster_spec *cs, const size_t *idx, const pid
 	return 0;
 }
 
-int member_stop(const struct cluster_spec *cs, size_t idx, int timeout_ms)
+static int local_stop(const struct cluster_spec *cs, size_t idx, int timeout_ms)
 {
 	const struct member_spec *m = &cs->members[idx];
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		return member_systemd_stop(m);
 	/* Only what regvault started: the pid in its pid file. */
 	pid_t pid = member_pidfile_pid(m);
 	if (pid && member_pid_is_member(pid, m)) {
@@ -558,11 +420,9 @@ int member_stop(const struct cluster_spec *cs, size_t idx, int timeout_ms)
 
 /* ---- log ---- */
 
-char *member_log_tail(const struct member_spec *m, int lines)
+static char *local_log_tail(const struct member_spec *m, int lines)
 {
 	char path[PATH_MAX];
-	if (m->control == MEMBER_CONTROL_SYSTEMD)
-		return member_systemd_log_tail(m, lines);
 	member_log_path(m, path, sizeof path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -596,3 +456,50 @@ char *member_log_tail(const struct member_spec *m, int lines)
 	free(buf);
 	return out;
 }
+
+/* ---- the ops of control: local ---- */
+
+static pid_t local_signal_pid(const struct member_spec *m)
+{
+	/* Only what regvault started: the pid in its pid file. */
+	pid_t pid = member_pidfile_pid(m);
+	return pid && member_pid_is_member(pid, m) ? pid : 0;
+}
+
+static void local_forget(const struct member_spec *m)
+{
+	pid_t pid = member_pidfile_pid(m);
+	if (pid && !member_pid_is_member(pid, m))
+		remove_pid_file(m);
+}
+
+/* A member regvault started whose process is gone: it exited (bad flag, port in
+ * use, corrupt data dir). */
+static bool local_exited(const struct member_spec *m, pid_t *was)
+{
+	pid_t pid = member_pidfile_pid(m);
+	if (!pid || member_pid_is_member(pid, m))
+		return false;
+	if (local_running_pid(m) > 0)
+		return false;
+	*was = pid;
+	return true;
+}
+
+static bool local_known_stopped(const struct member_spec *m)
+{
+	return local_running_pid(m) == 0;
+}
+
+const struct member_control_ops member_control_local = {
+	.kind = "local",
+	.start = local_start,
+	.stop = local_stop,
+	.running_pid = local_running_pid,
+	.signal_pid = local_signal_pid,
+	.forget = local_forget,
+	.exited = local_exited,
+	.known_stopped = local_known_stopped,
+	.log_tail = local_log_tail,
+	.log_name = member_log_path,
+};

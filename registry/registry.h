@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/common.h"
 #include "etcd/etcd.h"
 
 /* ---- the cluster as configured: members regvault manages on this host ---- */
@@ -73,10 +74,12 @@ int member_stop(const struct cluster_spec *cs, size_t idx, int timeout_ms);
 
 /* cluster up: start what is not running, wait (bounded) until every member is
  * healthy. On failure the message names the member and quotes its log's tail. */
-int cluster_up(const struct cluster_spec *cs, int wait_ms);
+int cluster_up(const struct cluster_spec *cs, int wait_ms, const struct rv_cancel *cancel);
 int cluster_down(const struct cluster_spec *cs, int timeout_ms);
-/* Wait until every member is healthy and exactly one leader is seen. */
-int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms);
+/* Wait until every member is healthy and exactly one leader is seen. A cancel
+ * (NULL: none) ends the wait within about a second: -EINTR, the members started
+ * keep running. */
+int cluster_wait_healthy(const struct cluster_spec *cs, int wait_ms, const struct rv_cancel *cancel);
 
 /* One row of `cluster status`. */
 struct member_row {

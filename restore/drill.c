@@ -230,8 +230,12 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	}
 
 	t = rv_now_mono();
-	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true, -1);
+	r = rs_restore_members(tool, &s->cs, db_path, s->token, s->data, true, -1, o->cancel);
 	d->phases.restore = rv_now_mono() - t;
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		r = check_cancel(o, "while restoring into the scratch cluster");
+		goto teardown;
+	}
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));
 		goto teardown;
@@ -242,8 +246,12 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	for (size_t i = 0; i < s->cs.n_members && r == 0; i++)
 		r = member_start(&s->cs, i);
 	if (r == 0)
-		r = cluster_wait_healthy(&s->cs, wait_ms);
+		r = cluster_wait_healthy(&s->cs, wait_ms, o->cancel);
 	d->phases.start = rv_now_mono() - t;
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		r = check_cancel(o, "while its scratch cluster was starting");
+		goto teardown;
+	}
 	if (r < 0) {
 		reason(d, "the restored cluster did not become healthy: %s", rv_errmsg(r));
 		goto teardown;

@@ -106,7 +106,8 @@ static int start_all(const struct cluster_spec *cs, int wait_ms)
 		if (r < 0)
 			return r;
 	}
-	return cluster_wait_healthy(cs, wait_ms);
+	/* Past the stop a signal is held: the cluster ends restored or rolled back. */
+	return cluster_wait_healthy(cs, wait_ms, NULL);
 }
 
 /* Before the stop, a cancel ends the restore here; the caller removes the staging. */
@@ -301,13 +302,18 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 		char (*dirs)[PATH_MAX] = rv_xcalloc(p->n_members, PATH_MAX);
 		for (size_t i = 0; i < p->n_members; i++)
 			snprintf(dirs[i], PATH_MAX, "%s", p->members[i].staged_dir);
-		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true, lock);
+		r = rs_restore_members(p->tool, cs, db_path, p->token, dirs, true, lock, o->cancel);
 		for (size_t i = 0; r == 0 && i < p->n_members; i++)
 			if (p->members[i].has_data)
 				r = rs_chown_like(dirs[i], p->members[i].data_dir);
 		free(dirs);
 	}
 	out->phases.restore = rv_now_mono() - t;
+	if (r == -EINTR && rv_cancelled(o->cancel)) {
+		/* The tools are stopped: the staging goes, as after any interrupt. */
+		r = check_cancel(o, "while the members were restored into staging");
+		goto out;
+	}
 	if (r < 0) {
 		/* Keep the staging with the tools' logs the message points to; the next
 		 * restore or --cleanup removes it. */

@@ -14,6 +14,9 @@
 #define RS_DEFAULT_WAIT_MS 60000
 #define RS_STOP_TIMEOUT_MS 15000
 #define RS_LOCK_WAIT_MS 3000
+/* etcdutl/etcdctl snapshot restore: a few seconds a GiB; what takes longer hangs. */
+#define RS_TOOL_TIMEOUT_MS (30 * 60 * 1000)
+#define RS_TOOL_GRACE_MS 2000
 
 /* ---- paths and files (files.c) ---- */
 /* dirname of path into out. */
@@ -71,9 +74,10 @@ int rs_find_tool(const struct cluster_spec *cs, char *out, size_t len);
 /* Restore every member of cs from db_path into dirs[i], all in parallel. Logs go to
  * <dir>.log beside each. skip_hash_check when the db was verified already. The
  * tools die with this process and hold lock_fd (the restore lock, or -1) while
- * they run. */
+ * they run. A cancel (or RS_TOOL_TIMEOUT_MS) stops them: -EINTR (-ETIMEDOUT). */
 int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path,
-		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd);
+		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd,
+		       const struct rv_cancel *cancel);
 
 /* ---- members (members.c) ---- */
 bool rs_member_running(const struct cluster_spec *cs, size_t i);

@@ -115,7 +115,7 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 		for (size_t i = 0; i < p->n_members; i++)
 			if (p->members[i].running)
 				sub.members[sub.n_members++] = cs->members[i];
-		r = cluster_wait_healthy(&sub, wait_ms);
+		r = cluster_wait_healthy(&sub, wait_ms, NULL); /* rolling back: never half */
 		free(sub.members);
 		if (r < 0) {
 			first = r;

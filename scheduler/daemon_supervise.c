@@ -314,7 +314,7 @@ static void first_start(struct supervisor *s, const struct rv_config *cfg)
 			int r = -ETIMEDOUT;
 			for (int64_t waited = 0; waited < FIRST_WAIT_MS && r < 0 && !stop_asked(s); waited += 2000) {
 				rv_err_clear();
-				r = cluster_wait_healthy(cs, 2000);
+				r = cluster_wait_healthy(cs, 2000, NULL);
 			}
 			if (r < 0 && stop_asked(s)) {
 				rv_err_clear();

@@ -73,6 +73,37 @@ test_sigint_during_a_drill_leaves_no_report_and_no_scratch() {
   ! pgrep -f -- "$T/tmp/" >/dev/null || fail "an etcd of the scratch cluster still runs"
 }
 
+# Ctrl-C while the drill waits for its scratch cluster to become healthy (members
+# that never answer: an "etcd" that only sleeps): the wait ends at once, the fake
+# members are stopped and the scratch removed, no report.
+test_sigint_while_the_drill_waits_for_its_scratch_cluster() {
+  local drills reports pid rc
+  drills=$(dirname "$CFG")/state/drills
+  reports=$(ls -A "$drills" 2>/dev/null | wc -l)
+  mkdir -p "$T/tmp" "$T/bin"
+  # named etcd, with the members' flags: regvault takes it for a member it can stop
+  printf '#!/bin/bash\nexec -a etcd bash -c "while :; do sleep 0.2; done" etcd "$@"\n' >"$T/bin/etcd"
+  chmod +x "$T/bin/etcd"
+  ln -s "$(command -v etcdctl)" "$T/bin/etcdctl"
+  sed "s|^  etcd:\$|  etcd:\\n    binary: $T/bin/etcd|" "$CFG" >"$T/cfg.yaml"
+  TMPDIR=$T/tmp "$RV_BIN" --config "$T/cfg.yaml" --no-progress drill --from latest >"$T/out" 2>"$T/err" &
+  pid=$!
+  # all three exec'd into their fake etcd (a wrapper not yet exec'd is no member)
+  for _ in $(seq 1 600); do
+    [ "$(pgrep -c -f -- "^etcd -c while.*$T/tmp/")" -eq 3 ] && break
+    sleep 0.1
+  done
+  assert_eq "$(pgrep -c -f -- "^etcd -c while.*$T/tmp/")" 3 "fake members running"
+  kill -INT "$pid"
+  wait "$pid"
+  rc=$?
+  assert_eq "$rc" 1 "exit code"
+  grep -q "the drill was interrupted while its scratch cluster was starting" "$T/err" || fail "stderr: $(cat "$T/err")"
+  assert_eq "$(ls -A "$drills" 2>/dev/null | wc -l)" "$reports" "drill reports after an interrupted drill"
+  [ -z "$(ls -A "$T/tmp")" ] || fail "the scratch cluster was left: $(ls -A "$T/tmp")"
+  ! pgrep -f -- "$T/tmp/" >/dev/null || fail "a member of the scratch cluster still runs"
+}
+
 # An operator's Ctrl-C during a rolling defrag: the member in hand is finished, the
 # pause is cut short, the rest are left as they were.
 test_sigint_during_a_defrag_stops_between_members() {

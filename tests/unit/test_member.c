@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +155,7 @@ TEST(member_start_with_a_missing_binary_names_the_member)
 	free(t);
 
 	/* cluster up says the same, with the log's tail */
-	r = cluster_up(&cs, 1000);
+	r = cluster_up(&cs, 1000, NULL);
 	CHECK_INT(r, -ENOENT);
 	CHECK_CONTAINS(rv_errmsg(r), "last lines of");
 	CHECK_CONTAINS(rv_errmsg(r), "cannot run etcd binary");
@@ -227,4 +228,33 @@ TEST(member_log_rotates_under_an_open_appending_writer)
 	CHECK(file_size(three) == -1); /* keep 2: the oldest is dropped */
 	CHECK(file_size(two) == 205);
 	close(fd);
+}
+
+static void *cancel_soon(void *arg)
+{
+	rv_sleep_ms(300);
+	rv_cancel_request(arg);
+	return NULL;
+}
+
+TEST(member_wait_healthy_ends_when_cancelled)
+{
+	/* Nothing listens on the member's port: without the cancel, a minute. */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/cancel/etcd1", scratch_dir());
+	int port = 0;
+	CHECK_INT(rv_free_port(&port), 0);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+	struct member_spec m = {.name = "etcd1", .client_url = url, .peer_url = "http://127.0.0.1:2", .data_dir = dir};
+	struct cluster_spec cs = {.name = "t", .token = "t", .members = &m, .n_members = 1};
+	struct rv_cancel c = {0};
+	pthread_t t;
+	etcd_global_init();
+	CHECK_INT(pthread_create(&t, NULL, cancel_soon, &c), 0);
+	int r = cluster_wait_healthy(&cs, 60000, &c);
+	pthread_join(t, NULL);
+	etcd_global_shutdown();
+	CHECK_INT(r, -EINTR);
+	CHECK_CONTAINS(rv_errmsg(r), "was interrupted");
 }
