@@ -64,7 +64,7 @@ struct cli_progress {
 	struct rv_progress p;
 	bool started;
 };
-void cli_progress_cb(void *ud, uint64_t done, uint64_t total);
+void cli_progress_cb(void *ud, const char *what, uint64_t done, uint64_t total);
 void cli_progress_end(struct cli_progress *cp);
 
 /* Every command's -o json: root on stdout, two-space indent, keys in insertion

@@ -205,6 +205,9 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 	}
 
 	cli_catch_interrupts();
+	struct cli_progress prog = {.label = "diskcheck"};
+	o.progress = cli_progress_cb;
+	o.progress_ud = &prog;
 	o.cancel = &cli_cancel;
 	struct maint_diskcheck_result *res = rv_xcalloc(n, sizeof *res);
 	int rc = RV_EXIT_OK, r = 0;
@@ -221,6 +224,7 @@ int cli_maint_diskcheck(struct cli *cli, int argc, char **argv)
 		if (res[done].p99_us > res[worst].p99_us)
 			worst = done;
 	}
+	cli_progress_end(&prog);
 	if (r < 0) {
 		rc = cli_fail(r);
 		/* A directory that cannot be used is a usage error, not a slow disk. */
@@ -295,9 +299,13 @@ int cli_maint_perfcheck(struct cli *cli, int argc, char **argv)
 	if (rc != RV_EXIT_OK)
 		return rc;
 	cli_catch_interrupts();
+	struct cli_progress pprog = {.label = "perfcheck"};
+	o.progress = cli_progress_cb;
+	o.progress_ud = &pprog;
 	o.cancel = &cli_cancel;
 	struct maint_perfcheck_result res;
 	int r = maint_perfcheck(c, &o, &res);
+	cli_progress_end(&pprog);
 	bool ran = res.requests > 0 || r == 0;
 	if (ran && cli->json) {
 		cli_print_json(report_perfcheck_json(&res));

@@ -231,7 +231,13 @@ void rv_fputs_printable(const char *s, FILE *f);
 /* "1.2 s", "3m05s". buf >= 16. */
 const char *rv_fmt_duration(double seconds, char *buf, size_t len);
 
-/* ---- progress on a terminal (progress.c) ---- */
+/* ---- progress ----
+ * Modules report the progress of long work through a callback: what ("snapshot",
+ * "fetch", "copy", "verify", "diskcheck", "perfcheck"), done of total bytes (total 0:
+ * not known yet; (0, 0): starting over). Only the edge draws it. */
+typedef void (*rv_progress_fn)(void *ud, const char *what, uint64_t done, uint64_t total);
+
+/* ---- drawing progress on a terminal (progress.c), for the edge ---- */
 struct rv_progress {
 	const char *label;
 	uint64_t total; /* 0 = unknown */

@@ -61,7 +61,6 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 	double *lat = NULL;
 	uint8_t *block = NULL;
 	int fd = -1, r;
-	struct rv_progress prog = {0};
 
 	memset(out, 0, sizeof *out);
 	if (o->block_size == 0 || o->block_size > DISKCHECK_MAX_BLOCK)
@@ -118,10 +117,10 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 		block[i] = (uint8_t)x;
 	}
 
-	rv_progress_start(&prog, "diskcheck", n * o->block_size);
 	double start = now_us();
 	for (uint64_t i = 0; i < n; i++) {
-		rv_progress_update(&prog, i * o->block_size);
+		if (o->progress)
+			o->progress(o->progress_ud, "diskcheck", i * o->block_size, n * o->block_size);
 		if (rv_cancelled(o->cancel)) {
 			r = rv_fail(-EINTR, "the disk check in %s was interrupted after %llu writes; its test file is removed",
 				    o->dir, (unsigned long long)i);
@@ -139,7 +138,8 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 		lat[i] = now_us() - t0;
 	}
 	double total_us = now_us() - start;
-	rv_progress_end(&prog);
+	if (o->progress)
+		o->progress(o->progress_ud, "diskcheck", n * o->block_size, n * o->block_size);
 
 	qsort(lat, n, sizeof *lat, cmp_double);
 	out->writes = n;
@@ -155,8 +155,6 @@ int maint_diskcheck(const struct maint_diskcheck_opts *o, struct maint_diskcheck
 	out->pass = out->p99_us < (double)o->threshold_us;
 	r = 0;
 out:
-	if (r < 0 && prog.enabled)
-		rv_progress_end(&prog);
 	if (fd >= 0)
 		close(fd);
 	unlink(path);

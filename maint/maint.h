@@ -175,6 +175,8 @@ struct maint_diskcheck_opts {
 	uint64_t block_size;  /* 2300 */
 	int64_t threshold_us; /* 10000 */
 	const struct rv_cancel *cancel; /* optional: ends the check early (-EINTR) */
+	rv_progress_fn progress;        /* optional: bytes written of the test's size */
+	void *progress_ud;
 };
 struct maint_diskcheck_result {
 	char dir[4096];
@@ -205,6 +207,8 @@ struct maint_perfcheck_opts {
 	struct maint_perf_load load;
 	int64_t duration_ms;
 	const struct rv_cancel *cancel; /* optional: ends the run early (-EINTR) */
+	rv_progress_fn progress;        /* optional: bytes put of the run's planned bytes */
+	void *progress_ud;
 };
 struct maint_perfcheck_result {
 	struct maint_perf_load load;

@@ -184,13 +184,15 @@ int maint_perfcheck(etcd_client *c, const struct maint_perfcheck_opts *o, struct
 			break;
 	}
 	/* Progress in bytes put, against what the load would put in the duration. */
-	struct rv_progress prog;
-	rv_progress_start(&prog, "perfcheck", (uint64_t)((double)o->load.rate * (double)o->duration_ms / 1000) * PERF_VALUE_SIZE);
+	uint64_t planned = (uint64_t)((double)o->load.rate * (double)o->duration_ms / 1000) * PERF_VALUE_SIZE;
 	while ((size_t)atomic_load(&run.workers_done) < started) {
-		rv_progress_update(&prog, (uint64_t)atomic_load(&run.puts_done) * PERF_VALUE_SIZE);
+		uint64_t put = (uint64_t)atomic_load(&run.puts_done) * PERF_VALUE_SIZE;
+		if (o->progress)
+			o->progress(o->progress_ud, "perfcheck", put < planned ? put : planned - 1, planned);
 		rv_sleep_ms(100);
 	}
-	rv_progress_end(&prog);
+	if (o->progress)
+		o->progress(o->progress_ud, "perfcheck", planned, planned);
 	double finished = run.start;
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(w[i].tid, NULL);

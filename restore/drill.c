@@ -210,7 +210,7 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	}
 	if (r == 0) {
 		t = rv_now_mono();
-		r = o->db_file ? rs_verify_db(db_path, NULL, &db_size) : rs_check_staged(db_path, &m, &db_size);
+		r = o->db_file ? rs_verify_db(db_path, NULL, &db_size, o->progress, o->progress_ud) : rs_check_staged(db_path, &m, &db_size);
 		d->phases.verify = rv_now_mono() - t;
 	}
 	if (r < 0) {

@@ -62,7 +62,7 @@ static int dry_run_verify(const struct restore_opts *o, struct restore_plan *p, 
 	double t = rv_now_mono();
 	int r;
 	if (o->db_file) {
-		r = rs_verify_db(o->db_file, NULL, NULL);
+		r = rs_verify_db(o->db_file, NULL, NULL, o->progress, o->progress_ud);
 	} else {
 		struct snap_info info;
 		r = snap_verify(o->store, p->artifact, &info);
@@ -284,7 +284,7 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	t = rv_now_mono();
 	/* An artifact was verified byte for byte as it was fetched; a plain file was
 	 * only copied, so it is read again here. */
-	r = o->db_file ? rs_verify_db(db_path, NULL, &db_size) : rs_check_staged(db_path, &fetched, &db_size);
+	r = o->db_file ? rs_verify_db(db_path, NULL, &db_size, o->progress, o->progress_ud) : rs_check_staged(db_path, &fetched, &db_size);
 	out->phases.verify = rv_now_mono() - t;
 	if (r == 0)
 		r = rs_check_space(p, db_size);

@@ -60,7 +60,8 @@ int rs_fetch(struct store *st, const char *artifact, const char *db_file, const 
 	     struct snap_manifest *m, snap_progress_fn progress, void *progress_ud);
 /* Check a staged plain snapshot end to end: sha256 of the db bytes equals the trailer
  * (and expect_sha256 when not empty). */
-int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size);
+int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size, rv_progress_fn progress,
+		 void *progress_ud);
 /* The staged file as snap_fetch left it (which verified every byte on the way: zstd
  * checksums, the db's sha256 against etcd's trailer and the manifest): its size,
  * trailer and manifest agree. Cheap, so it does not read the db again. */

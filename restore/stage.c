@@ -15,7 +15,7 @@
 #define SHA_LEN 32
 #define CHUNK (1u << 20)
 
-static int copy_file(const char *from, const char *to)
+static int copy_file(const char *from, const char *to, rv_progress_fn progress, void *progress_ud)
 {
 	char tmp[PATH_MAX + 16];
 	char *buf;
@@ -32,10 +32,8 @@ static int copy_file(const char *from, const char *to)
 		return r;
 	}
 	buf = rv_xmalloc(CHUNK);
-	struct rv_progress prog;
 	struct stat sb;
-	uint64_t done = 0;
-	rv_progress_start(&prog, "copy", fstat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+	uint64_t done = 0, total = fstat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 	for (;;) {
 		ssize_t n = read(in, buf, CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -51,9 +49,9 @@ static int copy_file(const char *from, const char *to)
 			break;
 		}
 		done += (uint64_t)n;
-		rv_progress_update(&prog, done);
+		if (progress)
+			progress(progress_ud, "copy", done, total);
 	}
-	rv_progress_end(&prog);
 	free(buf);
 	close(in);
 	if (r == 0 && fsync(out) < 0)
@@ -70,11 +68,12 @@ int rs_fetch(struct store *st, const char *artifact, const char *db_file, const 
 	     snap_progress_fn progress, void *progress_ud)
 {
 	if (db_file)
-		return copy_file(db_file, db_path);
+		return copy_file(db_file, db_path, progress, progress_ud);
 	return snap_fetch_progress(st, artifact, db_path, m, progress, progress_ud);
 }
 
-int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size)
+int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_size, rv_progress_fn progress,
+		 void *progress_ud)
 {
 	struct stat sb;
 	uint8_t trailer[SHA_LEN], digest[SHA_LEN];
@@ -105,8 +104,6 @@ int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_si
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	buf = rv_xmalloc(CHUNK);
 	left = (uint64_t)sb.st_size - SHA_LEN;
-	struct rv_progress prog;
-	rv_progress_start(&prog, "verify", left);
 	while (left && r == 0) {
 		size_t want = left < CHUNK ? (size_t)left : CHUNK, got = 0;
 		r = rv_read_full(fd, buf, want, &got);
@@ -116,9 +113,9 @@ int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_si
 			break;
 		EVP_DigestUpdate(ctx, buf, got);
 		left -= got;
-		rv_progress_update(&prog, (uint64_t)sb.st_size - SHA_LEN - left);
+		if (progress)
+			progress(progress_ud, "verify", (uint64_t)sb.st_size - SHA_LEN - left, (uint64_t)sb.st_size - SHA_LEN);
 	}
-	rv_progress_end(&prog);
 	if (r == 0) {
 		size_t got = 0;
 		r = rv_read_full(fd, trailer, SHA_LEN, &got);

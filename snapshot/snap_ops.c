@@ -289,7 +289,7 @@ static int fetch_write(const void *p, size_t n, void *ud)
 		return rv_fail(r, "cannot write %s: %s", f->tmp, strerror(-r));
 	f->done += n;
 	if (f->progress)
-		f->progress(f->progress_ud, f->done,
+		f->progress(f->progress_ud, "fetch", f->done,
 			    f->res->have_head && f->res->head.db_size > 0 ? (uint64_t)f->res->head.db_size + 32 : 0);
 	return 0;
 }

@@ -68,7 +68,7 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 	}
 	c->done += len;
 	if (c->o->progress)
-		c->o->progress(c->o->progress_ud, c->done, total + 32);
+		c->o->progress(c->o->progress_ud, "snapshot", c->done, total + 32);
 	return 0;
 }
 
@@ -323,7 +323,7 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 	/* Two saves in one millisecond: the second takes the next free one. */
 	store_put_set_next_name(c.w, next_name, name);
 	if (o->progress)
-		o->progress(o->progress_ud, 0, 0); /* starting over on another member */
+		o->progress(o->progress_ud, "snapshot", 0, 0); /* starting over on another member */
 	r = etcd_snapshot(ec, ep, o->timeout_ms ? o->timeout_ms : 3600 * 1000, o->cancel, on_chunk, &c);
 	if (r < 0) {
 		*store_failed = c.store_failed;

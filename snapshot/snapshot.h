@@ -156,9 +156,9 @@ struct snap_info {
 	char problem[256];       /* why it is foreign or bad, "" when fine */
 };
 
-/* Progress of a long operation: done of total bytes (total 0: not known yet).
- * Modules never draw progress; the CLI does, on a terminal. */
-typedef void (*snap_progress_fn)(void *ud, uint64_t done, uint64_t total);
+/* Progress of a long operation (common.h, rv_progress_fn). Modules never draw
+ * progress; the CLI does, on a terminal. */
+typedef rv_progress_fn snap_progress_fn;
 
 struct snap_save_opts {
 	const char *tag;                          /* NULL: none */

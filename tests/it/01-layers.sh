@@ -40,3 +40,13 @@ test_module_messages_name_no_flag_and_no_regvault_command() {
          grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
   [ -z "$hits" ] || fail "module messages that name a flag or a regvault command (record an advice id instead): $hits"
 }
+
+# Modules report progress through a callback (rv_progress_fn); only the edge draws
+# it, so a daemon's job never writes a progress line into its log.
+test_modules_never_draw_progress() {
+  local hits
+  cd "$RV_ROOT"
+  hits=$(grep -nE 'rv_progress_(start|update|end)|rv_progress_disabled|isatty' \
+           etcd/*.c registry/*.c snapshot/*.c maint/*.c restore/*.c scheduler/*.c || true)
+  [ -z "$hits" ] || fail "module code that draws progress or looks at the terminal (report through a callback): $hits"
+}

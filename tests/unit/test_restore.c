@@ -69,9 +69,9 @@ TEST(restore_verify_staged_db)
 	snprintf(path, sizeof path, "%s/snapshot.db", dir);
 
 	write_file(path, buf, sizeof buf);
-	CHECK_INT(rs_verify_db(path, NULL, &size), 0);
+	CHECK_INT(rs_verify_db(path, NULL, &size, NULL, NULL), 0);
 	CHECK_INT(size, 1024);
-	CHECK_INT(rs_verify_db(path, hex, NULL), 0);
+	CHECK_INT(rs_verify_db(path, hex, NULL, NULL, NULL), 0);
 	/* The manifest says another hash. */
 	/* The cheap check of a file snap_fetch verified: size, trailer, manifest. */
 	struct snap_manifest m = {0};
@@ -84,18 +84,18 @@ TEST(restore_verify_staged_db)
 	m.sha256[0] = m.sha256[0] == 'a' ? 'b' : 'a';
 	CHECK_INT(rs_check_staged(path, &m, NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "manifest says");
-	CHECK_INT(rs_verify_db(path, "00000000000000000000000000000000000000000000000000000000000000ff", NULL), -EBADMSG);
+	CHECK_INT(rs_verify_db(path, "00000000000000000000000000000000000000000000000000000000000000ff", NULL, NULL, NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "manifest says");
 	/* One flipped db byte. */
 	buf[100] ^= 1;
 	write_file(path, buf, sizeof buf);
-	CHECK_INT(rs_verify_db(path, NULL, NULL), -EBADMSG);
+	CHECK_INT(rs_verify_db(path, NULL, NULL, NULL, NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "sha256 check");
 	/* No trailer (a raw member/snap/db). */
 	write_file(path, buf, 1024);
-	CHECK_INT(rs_verify_db(path, NULL, NULL), -EBADMSG);
+	CHECK_INT(rs_verify_db(path, NULL, NULL, NULL, NULL), -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "trailer");
-	CHECK_INT(rs_verify_db("/nonexistent/snapshot.db", NULL, NULL), -ENOENT);
+	CHECK_INT(rs_verify_db("/nonexistent/snapshot.db", NULL, NULL, NULL, NULL), -ENOENT);
 	/* Not a bbolt file: no revision to read (and no crash on junk). */
 	int64_t rev = 0;
 	uint8_t junk[20000];
