@@ -4,6 +4,7 @@
  * thread and handed to the loop as a signalfd. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,10 @@ static int run_daemon(struct cli *cli)
 	/* Job reports and log lines advise what to change in the configuration, never a
 	 * flag to type. */
 	report_advice_install_config();
+	/* Every job runs on a thread of its own; glibc would give each new thread an
+	 * arena of its own (up to 8 per core) and keep them all. Two arenas are plenty
+	 * for a loop, a supervisor and a few workers, and keep the idle RSS small. */
+	mallopt(M_ARENA_MAX, 2);
 	/* Before any thread exists, so that every thread inherits the mask and the
 	 * signals reach only the signalfd. A client that hangs up is an error, not death. */
 	sigemptyset(&set);

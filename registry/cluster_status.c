@@ -30,6 +30,16 @@ int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size
 	int r = cluster_client_new(cs, STATUS_TIMEOUT_MS, &c);
 	if (r < 0)
 		return r;
+	r = cluster_status_on(c, cs, rows, n);
+	etcd_client_free(c);
+	return r;
+}
+
+int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct member_row **rows, size_t *n)
+{
+	int r;
+	*rows = NULL;
+	*n = 0;
 	struct member_row *out = rv_xcalloc(cs->n_members, sizeof *out);
 	for (size_t i = 0; i < cs->n_members; i++) {
 		const struct member_spec *m = &cs->members[i];
@@ -59,7 +69,6 @@ int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size
 				 row->h.status.leader == row->h.status.hdr.member_id;
 	}
 	rv_err_clear();
-	etcd_client_free(c);
 	*rows = out;
 	*n = cs->n_members;
 	return 0;

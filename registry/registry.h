@@ -91,6 +91,9 @@ struct member_row {
 /* One row per configured member; a member that is down is a row, not an error.
  * Returns 0, or a negative errno only when nothing could be asked at all. */
 int cluster_status(const struct cluster_spec *cs, struct member_row **rows, size_t *n);
+/* The same on a client made once for cs (cluster_client_new), as a long-running
+ * process checks health every few seconds without a new channel each time. */
+int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct member_row **rows, size_t *n);
 
 /* The last lines of a member's log, for error messages (malloc'd, maybe empty). */
 char *member_log_tail(const struct member_spec *m, int lines);

@@ -8,6 +8,7 @@
  * running when due again skips that run; each run takes the job's lock, and a
  * one-shot command holding it makes the run a skipped one naming the holder. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -315,6 +316,9 @@ void jobs_reap(struct daemon *d)
 		free(w);
 		j->w = NULL;
 		j->phase = JOB_IDLE;
+		/* A run's buffers (a snapshot's chunks, a drill's) go back to the system
+		 * between runs, so months of runs leave the RSS where the first ones did. */
+		malloc_trim(0);
 	}
 	start_waiting(d);
 }

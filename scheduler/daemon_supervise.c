@@ -203,13 +203,14 @@ static void member_down(struct supervisor *s, const struct rv_config *cfg, size_
 }
 
 /* One round: health of every member, then (unless paused) the local processes. */
-static void check_members(struct supervisor *s, const struct rv_config *cfg)
+static void check_members(struct supervisor *s, const struct rv_config *cfg, etcd_client *health)
 {
 	struct member_row *rows = NULL;
 	size_t n_rows = 0;
 	char why[512];
 	int hold = -1;
-	if (cluster_status(&cfg->cluster, &rows, &n_rows) < 0)
+	if ((health ? cluster_status_on(health, &cfg->cluster, &rows, &n_rows)
+		    : cluster_status(&cfg->cluster, &rows, &n_rows)) < 0)
 		rv_err_clear();
 	bool supervise = cfg->daemon.supervise_members;
 	if (supervise)
@@ -338,6 +339,8 @@ static void *supervisor_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	struct cfg_ref *cfg = cfg_ref_get(s->cfg);
 	pthread_mutex_unlock(&s->mu);
+	etcd_client *health = NULL;
+	struct cfg_ref *health_cfg = NULL;
 	first_start(s, &cfg->cfg);
 	cfg_ref_put(cfg);
 	for (;;) {
@@ -359,10 +362,26 @@ static void *supervisor_main(void *arg)
 		}
 		cfg = cfg_ref_get(s->cfg);
 		pthread_mutex_unlock(&s->mu);
-		check_members(s, &cfg->cfg);
+		/* One client per configuration: channels are not set up again every
+		 * health_interval (the ref held keeps its address from being reused). */
+		if (cfg != health_cfg) {
+			etcd_client_free(health);
+			health = NULL;
+			if (health_cfg)
+				cfg_ref_put(health_cfg);
+			health_cfg = cfg_ref_get(cfg);
+			if (cluster_client_new(&cfg->cfg.cluster, 3000, &health) < 0) {
+				rv_err_clear();
+				health = NULL;
+			}
+		}
+		check_members(s, &cfg->cfg, health);
 		cfg_ref_put(cfg);
 		daemon_wake(s->wake_fd); /* STATUS= may have changed */
 	}
+	etcd_client_free(health);
+	if (health_cfg)
+		cfg_ref_put(health_cfg);
 	return NULL;
 }
 
