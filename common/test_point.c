@@ -25,10 +25,16 @@ void rv_test_point(const char *point)
 		if (pause)
 			rv_sleep_ms(atol(pause));
 	}
+	/* "POINT:MS": sleep MS there, every time (a phase made slow on purpose, so a
+	 * test does not depend on how fast the machine is) */
+	at = getenv("RV_TEST_PAUSE_AT");
+	const char *colon = at ? strrchr(at, ':') : NULL;
+	if (colon && strlen(point) == (size_t)(colon - at) && strncmp(at, point, strlen(point)) == 0)
+		rv_sleep_ms(atol(colon + 1));
 	/* "POINT:PID": SIGSTOP process PID there, once */
 	static bool stopped;
 	at = getenv("RV_TEST_SIGSTOP_AT");
-	const char *colon = at ? strrchr(at, ':') : NULL;
+	colon = at ? strrchr(at, ':') : NULL;
 	if (!stopped && colon && strlen(point) == (size_t)(colon - at) && strncmp(at, point, strlen(point)) == 0) {
 		stopped = true;
 		kill((pid_t)atoi(colon + 1), SIGSTOP);

@@ -31,7 +31,7 @@ run() {
 
 rv() { run "$RV_BIN" --config "$CFG" --no-progress "$@"; }
 
-# The test hooks (RV_TEST_CRASH_AT, RV_TEST_SIGNAL_AT, RV_TEST_SIGSTOP_AT, REGVAULT_S3_MAX_ATTEMPTS,
+# The test hooks (RV_TEST_CRASH_AT, RV_TEST_SIGNAL_AT, RV_TEST_SIGSTOP_AT, RV_TEST_PAUSE_AT, REGVAULT_S3_MAX_ATTEMPTS,
 # REGVAULT_S3_CLEANUP_AGE_S) are compiled into the test builds only (-DRV_TEST_HOOKS:
 # make SAN=1, TSAN=1 or HOOKS=1). A test file that sets them calls need_test_hooks in
 # its setup_file, then runs regvault with rv_hooked: RV_BIN when it has the hooks (the

@@ -185,7 +185,8 @@ test_slow_drill_skips_a_run_and_exclusive_jobs_take_turns() {
   daemon_config "    drill: {every: 2s}" "    snapshot: {every: 2s}"
   dv snapshot save
   assert_ok
-  start_daemon
+  # Slower than its interval on any machine: 3 s at the drill's fetched point.
+  RV_TEST_PAUSE_AT=drill-fetched:3000 start_daemon
   wait_for 60 at_least drill skipped 1 || fail "no skipped drill: $(tail -5 "$T/daemon.log")"
   dv jobs --job drill --last 0 -o json
   assert_out_contains "was still running when the next one came due"
@@ -308,7 +309,9 @@ test_an_operators_restore_is_left_alone() {
   assert_ok
   start_daemon
   ectl put /daemon/restore after >/dev/null
-  dv restore --from latest --yes --force
+  # The restore holds its lock for 3 s more than it needs (at "staged", before it
+  # stops anything), so the daemon's 1 s health round surely sees it.
+  RV_TEST_PAUSE_AT=staged:3000 dv restore --from latest --yes --force
   assert_ok
   assert_eq "$(ectl get /daemon/restore --print-value-only)" before "the restored value"
   wait_for 20 log_has "member supervision resumed" || fail "supervision did not resume: $(tail -5 "$T/daemon.log")"
