@@ -9,6 +9,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/common.h"
+#include "etcd.pb-c.h"
 #include "etcd/etcd.h"
 
 struct etcd_endpoint {
@@ -77,6 +78,15 @@ void etcd_copy_header(struct etcd_header *out, const void *pb_header);
 /* A KeyValue copied into malloc'd, NUL-terminated key and value (etcd_kv_free). */
 void etcd_copy_kv(struct etcd_kv *out, const void *pb_kv);
 void etcd_kv_free(struct etcd_kv *kv);
+
+/* ---- reading answers (the client's own code, also what the fuzz targets drive) ----
+ * Each reads an unpacked answer into the client's struct; label names the member in
+ * messages. A negative errno with a sentence for an answer that is an error. */
+int etcd_watch_decode(const Etcdserverpb__WatchResponse *wr, const char *label, struct etcd_watch_resp *out);
+int etcd_keepalive_decode(const Etcdserverpb__LeaseKeepAliveResponse *r, int64_t *id, int64_t *ttl,
+			  struct etcd_header *hdr);
+/* On failure out is freed. */
+int etcd_txn_decode(const Etcdserverpb__TxnResponse *resp, struct etcd_txn_resp *out);
 
 /* ---- one long-lived bidirectional call (etcd_stream.c) ----
  * For one thread at a time. Errors: the gRPC status mapped as for unary calls

@@ -151,16 +151,23 @@ int etcd_keepalive_read(etcd_keepalive *k, int timeout_ms, const struct rv_cance
 				  (ProtobufCMessage **)&r);
 	if (rc < 0)
 		return rc;
+	rc = etcd_keepalive_decode(r, id, ttl, hdr);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
+int etcd_keepalive_decode(const Etcdserverpb__LeaseKeepAliveResponse *r, int64_t *id, int64_t *ttl,
+			  struct etcd_header *hdr)
+{
 	*id = r->id;
 	*ttl = r->ttl;
 	if (hdr)
 		etcd_copy_header(hdr, r->header);
 	/* etcd renews nothing and answers TTL 0 for a lease it does not know. */
 	if (r->ttl <= 0)
-		rc = rv_fail(-ENOENT, "lease %" PRIx64 " is gone (it expired or was revoked); grant a new one",
-			     (uint64_t)r->id);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return rc;
+		return rv_fail(-ENOENT, "lease %" PRIx64 " is gone (it expired or was revoked); grant a new one",
+			       (uint64_t)r->id);
+	return 0;
 }
 
 void etcd_keepalive_close(etcd_keepalive *k)

@@ -121,6 +121,21 @@ static int copy_resp(struct etcd_op_resp *out, const Etcdserverpb__ResponseOp *r
 	}
 }
 
+int etcd_txn_decode(const Etcdserverpb__TxnResponse *resp, struct etcd_txn_resp *out)
+{
+	int r = 0;
+	etcd_copy_header(&out->hdr, resp->header);
+	out->succeeded = resp->succeeded;
+	out->resps = rv_xcalloc(resp->n_responses ? resp->n_responses : 1, sizeof *out->resps);
+	for (size_t i = 0; i < resp->n_responses && r == 0; i++) {
+		r = copy_resp(&out->resps[i], resp->responses[i]);
+		out->n_resps = i + (r == 0);
+	}
+	if (r < 0)
+		etcd_txn_resp_free(out);
+	return r;
+}
+
 int etcd_txn(etcd_client *c, const struct etcd_txn_req *req, struct etcd_txn_resp *out)
 {
 	Etcdserverpb__TxnRequest tr = ETCDSERVERPB__TXN_REQUEST__INIT;
@@ -163,16 +178,11 @@ int etcd_txn(etcd_client *c, const struct etcd_txn_req *req, struct etcd_txn_res
 	free(ptrs);
 	if (r < 0)
 		return r;
-	etcd_copy_header(&out->hdr, resp->header);
-	out->succeeded = resp->succeeded;
-	out->resps = rv_xcalloc(resp->n_responses ? resp->n_responses : 1, sizeof *out->resps);
-	for (size_t i = 0; i < resp->n_responses && r == 0; i++) {
-		r = copy_resp(&out->resps[i], resp->responses[i]);
-		out->n_resps = i + (r == 0);
-	}
+	int ep = out->ep;
+	r = etcd_txn_decode(resp, out);
+	out->ep = ep;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (r < 0) {
-		etcd_txn_resp_free(out);
 		return rv_fail(r, "Txn on %s returned an answer regvault does not know (a nested transaction?)",
 			       etcd_client_endpoint(c, out->ep));
 	}

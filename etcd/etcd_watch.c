@@ -139,6 +139,28 @@ static void copy_event(struct etcd_event *out, const Etcdserverpb__Event *ev)
 		etcd_copy_kv(&out->prev_kv, ev->prev_kv);
 }
 
+int etcd_watch_decode(const Etcdserverpb__WatchResponse *wr, const char *label, struct etcd_watch_resp *out)
+{
+	int r = 0;
+	etcd_copy_header(&out->hdr, wr->header);
+	if (wr->compact_revision) {
+		out->compact_revision = wr->compact_revision;
+		r = rv_fail(-ERANGE,
+			    "Watch on %s: the revision to watch from is compacted (the oldest left is %" PRId64
+			    "); read the keys again and watch from there",
+			    label, wr->compact_revision);
+	} else if (wr->canceled) {
+		r = rv_fail(-ECANCELED, "etcd cancelled the watch on %s: %s", label,
+			    wr->cancel_reason && *wr->cancel_reason ? wr->cancel_reason : "no reason given");
+	} else {
+		out->n_events = wr->n_events;
+		out->events = rv_xcalloc(wr->n_events ? wr->n_events : 1, sizeof *out->events);
+		for (size_t i = 0; i < wr->n_events; i++)
+			copy_event(&out->events[i], wr->events[i]);
+	}
+	return r;
+}
+
 int etcd_watch_read(etcd_watch *w, int timeout_ms, const struct rv_cancel *cancel, struct etcd_watch_resp *out)
 {
 	struct etcd_stream *s = w->s;
@@ -150,22 +172,7 @@ int etcd_watch_read(etcd_watch *w, int timeout_ms, const struct rv_cancel *cance
 			     (ProtobufCMessage **)&wr);
 	if (r < 0)
 		return r;
-	etcd_copy_header(&out->hdr, wr->header);
-	if (wr->compact_revision) {
-		out->compact_revision = wr->compact_revision;
-		r = rv_fail(-ERANGE,
-			    "Watch on %s: the revision to watch from is compacted (the oldest left is %" PRId64
-			    "); read the keys again and watch from there",
-			    s->c->eps[s->ep].label, wr->compact_revision);
-	} else if (wr->canceled) {
-		r = rv_fail(-ECANCELED, "etcd cancelled the watch on %s: %s", s->c->eps[s->ep].label,
-			    *wr->cancel_reason ? wr->cancel_reason : "no reason given");
-	} else {
-		out->n_events = wr->n_events;
-		out->events = rv_xcalloc(wr->n_events ? wr->n_events : 1, sizeof *out->events);
-		for (size_t i = 0; i < wr->n_events; i++)
-			copy_event(&out->events[i], wr->events[i]);
-	}
+	r = etcd_watch_decode(wr, s->c->eps[s->ep].label, out);
 	protobuf_c_message_free_unpacked(&wr->base, NULL);
 	if (r < 0)
 		s->end_err = r; /* etcd has dropped the watch: the stream is over */

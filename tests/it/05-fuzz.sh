@@ -1,6 +1,6 @@
 # The libFuzzer targets of tests/fuzz (the parsers of what others write: the
 # configuration, the defrag rule, manifests and sidecars, artifacts, bbolt files,
-# S3's XML answers, etcd's protobuf answers), each run FUZZ_CHECK_SECONDS (4) on a
+# S3's XML answers, etcd's protobuf answers, its stream and Txn answers), each run FUZZ_CHECK_SECONDS (4) on a
 # copy of its corpus under ASan and UBSan, after its saved crashes. A crash fails
 # the test with the report's first lines; `make fuzz` runs them longer.
 
@@ -26,6 +26,7 @@ test_artifact() { fuzz artifact; }
 test_boltdb() { fuzz boltdb; }
 test_s3_xml() { fuzz s3_xml; }
 test_etcd_pb() { fuzz etcd_pb; }
+test_etcd_stream() { fuzz etcd_stream; }
 
 test_every_target_has_a_test_and_a_corpus() {
   local f name missing=""
