@@ -342,6 +342,42 @@ test_sigterm_during_a_snapshot_publishes_nothing_and_exits_0() {
   assert_eq "$(runs snapshot cancelled)" 1 "cancelled runs in the history"
 }
 
+# The daemon's /metrics (daemon.metrics_listen): promtool finds nothing to say, every
+# job has its series from the start, and the values are what the jobs did.
+test_metrics_endpoint_serves_what_the_jobs_did() {
+  command -v promtool >/dev/null || skip "no promtool (Debian package prometheus)"
+  command -v curl >/dev/null || skip "no curl"
+  local port out rev listed
+  daemon_config "    snapshot: {every: 2s}" "    hashcheck: {every: 2s}"
+  port=$(free_port)
+  sed -i "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$port|" "$DCFG"
+  start_daemon
+  wait_for 60 at_least snapshot success 1 || fail "no snapshot: $(tail -5 "$T/daemon.log")"
+  wait_for 60 at_least hashcheck success 1 || fail "no hashcheck: $(tail -5 "$T/daemon.log")"
+  sleep 2 # a health round after the jobs, for the members' series
+  curl -fsS "http://127.0.0.1:$port/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
+  out=$(promtool check metrics <"$T/metrics.txt" 2>&1) || fail "promtool check metrics: $out"
+  [ -z "$out" ] || fail "promtool check metrics says: $out"
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || fail "GET /healthz is not 200"
+  for job in snapshot verify compact defrag hashcheck diskcheck drill; do
+    grep -q "^regvault_job_runs_total{job_name=\"$job\",result=\"success\"} " "$T/metrics.txt" ||
+      fail "no runs_total series for $job"
+  done
+  value() { awk -v m="$1" '$1 == m {print $2}' "$T/metrics.txt"; }
+  [ "$(value 'regvault_job_runs_total{job_name="snapshot",result="success"}')" -ge 1 ] ||
+    fail "snapshot successes: $(value 'regvault_job_runs_total{job_name="snapshot",result="success"}')"
+  assert_eq "$(value regvault_hashcheck_consistent)" 1 "regvault_hashcheck_consistent"
+  assert_eq "$(value 'regvault_member_up{member="etcd1"}')" 1 "regvault_member_up of etcd1"
+  assert_eq "$(value 'regvault_drill_last_result')" NaN "the drill that never ran"
+  rev=$(value regvault_snapshot_last_revision)
+  dv snapshot list -o json
+  assert_ok
+  listed=$(jq -r '.[0].revision' <<<"$OUT")
+  assert_eq "$rev" "$listed" "the last snapshot's revision"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+}
+
 test_the_notify_protocol() {
   daemon_config "    hashcheck: {every: 1s}"
   python3 - "$T/notify.sock" "$T/notify.log" <<'PY' &

@@ -37,3 +37,38 @@ test_snapshot_save_list_verify_are_valgrind_clean() {
   vg snapshot verify latest
   assert_ok
 }
+
+# The daemon for a short schedule: snapshots and hashchecks every second, member
+# supervision, the control socket and the metrics endpoint, then SIGTERM: exit 0, no
+# invalid access and nothing definitely lost.
+test_daemon_for_a_short_schedule_is_valgrind_clean() {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  local dcfg=$T/daemon.yaml sock=$T_FILE_DIR/vg.sock port i pid rc
+  port=$(free_port)
+  sed -e "s|^state_dir: .*|state_dir: $T/state|" -e "s|^  url: .*/backups$|  url: $T/backups|" "$CFG" >"$dcfg"
+  {
+    echo "daemon:"
+    echo "  control_socket: $sock"
+    echo "  metrics_listen: 127.0.0.1:$port"
+    echo "  health_interval: 1s"
+    echo "  jobs:"
+    echo "    snapshot: {every: 1s}"
+    echo "    hashcheck: {every: 1s}"
+    for j in verify compact defrag diskcheck drill; do echo "    $j: {enabled: false}"; done
+  } >>"$dcfg"
+  "${VG[@]}" "$RV_ROOT/build/regvault" --config "$dcfg" daemon >"$T/daemon.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 300); do # valgrind starts slowly
+    [ -f "$T/state/jobs.jsonl" ] && [ "$(grep -c '"result":"success"' "$T/state/jobs.jsonl")" -ge 4 ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$port/metrics" >/dev/null 2>&1 || true
+  "$RV_ROOT/build/regvault" --config "$dcfg" daemon status >/dev/null 2>&1 || true
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid"
+  rc=$?
+  [ "$(grep -c '"result":"success"' "$T/state/jobs.jsonl" 2>/dev/null)" -ge 4 ] ||
+    fail "fewer than 4 successful runs under valgrind: $(tail -5 "$T/daemon.log")"
+  [ "$rc" -eq 0 ] || fail "exit $rc under valgrind: $(grep -A12 -m1 -E '==[0-9]+== (Invalid|Conditional|[0-9,]+ bytes in)' "$T/daemon.log" || tail -15 "$T/daemon.log")"
+}
