@@ -76,7 +76,13 @@ TEST(process_child_has_no_blocked_or_ignored_signals)
 	status_field(out, "SigIgn", igng, sizeof igng);
 	free(out);
 	CHECK_STR(blk, "0000000000000000");
-	CHECK_STR(igng, "0000000000000000");
+	/* glibc keeps signals 32 .. SIGRTMIN-1 for itself and refuses to change them
+	 * (EINVAL), so one ignored by whoever started the test (make does, under some
+	 * shells) stays ignored in every child: they are left out. */
+	unsigned long long ignored = strtoull(igng, NULL, 16);
+	for (int s = 32; s < SIGRTMIN; s++)
+		ignored &= ~(1ULL << (s - 1));
+	CHECK_INT((long long)ignored, 0);
 }
 
 TEST(process_environment_is_built_for_the_child)
