@@ -191,6 +191,8 @@ int rv_read_full(int fd, void *p, size_t n, size_t *got); /* stops at EOF */
 int rv_read_file(const char *path, char **out, size_t *len, size_t max);
 int rv_fsync_dir(const char *dir);
 int rv_fsync_parent(const char *path);
+/* text to path atomically (temporary file beside it, mode 0600, fsync, rename). */
+int rv_write_file_atomic(const char *path, const char *text);
 int rv_mkdir_p(const char *path, unsigned mode);
 bool rv_path_exists(const char *path);
 /* Refuse a secret file other users can read: returns -EPERM with a message. */

@@ -175,3 +175,28 @@ int rv_same_fs(const char *a, const char *b, bool *same)
 	*same = sa.st_dev == sb.st_dev;
 	return 0;
 }
+
+/* text to path: a temporary file beside it (0600), fsync, rename, fsync of the
+ * directory; nothing is left half-written. */
+int rv_write_file_atomic(const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 16];
+	int fd, r;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rv_fail(-errno, "cannot write %s: %s", tmp, strerror(errno));
+	r = rv_write_all(fd, text, strlen(text));
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return rv_fail(r, "cannot write %s: %s", path, strerror(-r));
+	}
+	rv_fsync_parent(path);
+	return 0;
+}

@@ -188,28 +188,6 @@ void rs_unlock(int fd)
 		close(fd);
 }
 
-int rs_write_atomic(const char *path, const char *text)
-{
-	char tmp[PATH_MAX + 16];
-	int fd, r;
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return rv_fail(-errno, "cannot write %s: %s", tmp, strerror(errno));
-	r = rv_write_all(fd, text, strlen(text));
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return rv_fail(r, "cannot write %s: %s", path, strerror(-r));
-	}
-	rv_fsync_parent(path);
-	return 0;
-}
 
 void rs_note_kept_aside(struct restore_plan *p)
 {

@@ -53,7 +53,7 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 	if (r < 0)
 		r = rv_fail(r, "cannot create the state directory %s: %s", state_dir, strerror(-r));
 	else
-		r = rs_write_atomic(path, text);
+		r = rv_write_file_atomic(path, text);
 	free(text);
 	if (r < 0)
 		return rv_fail_wrap(r, "cannot record the restore's progress");

@@ -32,7 +32,6 @@ uint64_t rs_du(const char *path);
 int rs_lock(const char *state_dir, int *fd);
 void rs_unlock(int fd);
 /* Write text to path atomically (temp, fsync, rename, fsync dir). */
-int rs_write_atomic(const char *path, const char *text);
 /* As root: give tree the owner and group of like (an etcd run by a systemd unit as
  * its own user must be able to open its restored data dir). No-op otherwise. */
 int rs_chown_like(const char *tree, const char *like);

@@ -33,32 +33,12 @@ int report_json_write(const json_t *root, FILE *f)
 
 int report_json_save(const json_t *root, const char *path)
 {
-	char tmp[4096 + 16];
 	char *text = report_json_dumps(root);
-	int fd, r = 0;
 	if (!text)
 		return rv_fail(-ENOMEM, "cannot write %s: out of memory", path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		free(text);
-		return rv_fail(r, "cannot write %s: %s", tmp, strerror(-r));
-	}
-	r = rv_write_all(fd, text, strlen(text));
+	int r = rv_write_file_atomic(path, text);
 	free(text);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return rv_fail(r, "cannot write %s: %s", path, strerror(-r));
-	}
-	rv_fsync_parent(path);
-	return 0;
+	return r;
 }
 
 /* The daemon's wording: what to change or look at, never a flag to type. */
