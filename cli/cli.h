@@ -32,6 +32,14 @@ int cmd_maint(struct cli *cli, int argc, char **argv);
 int cmd_daemon(struct cli *cli, int argc, char **argv);
 int cmd_jobs(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_registry(struct cli *cli, int argc, char **argv);
+/* The registry group's subcommands (cmd_registry.c dispatches): validate and sync
+ * in cmd_registry_sync.c, heartbeat and status in cmd_registry_heartbeat.c. argv[0]
+ * is the subcommand's name. */
+int cmd_registry_validate(struct cli *cli, int argc, char **argv);
+int cmd_registry_sync(struct cli *cli, int argc, char **argv);
+int cmd_registry_heartbeat(struct cli *cli, int argc, char **argv);
+int cmd_registry_status(struct cli *cli, int argc, char **argv);
 
 /* Load the configuration the global options name; on failure print the message and
  * return RV_EXIT_USAGE (configuration errors are exit 2). */

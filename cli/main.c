@@ -25,6 +25,8 @@ static const char usage[] =
 	"  daemon [status]             the long-running scheduler and supervisor, or its status\n"
 	"  jobs [--job NAME] [--last N]  the history of the daemon's job runs\n"
 	"  run JOB [--no-wait]         run a job now through the daemon\n"
+	"  registry validate|sync|heartbeat|status\n"
+	"                              the registry services: manifests into etcd, heartbeats\n"
 	"\n"
 	"Global options (before or after the command):\n"
 	"  --config FILE    configuration (default $REGVAULT_CONFIG, else " RV_DEFAULT_CONFIG ")\n"
@@ -45,7 +47,7 @@ static const struct {
 } commands[] = {
 	{"cluster", cmd_cluster}, {"snapshot", cmd_snapshot}, {"restore", cmd_restore},
 	{"drill", cmd_drill},     {"maint", cmd_maint},       {"daemon", cmd_daemon},
-	{"jobs", cmd_jobs},       {"run", cmd_run},
+	{"jobs", cmd_jobs},       {"run", cmd_run},           {"registry", cmd_registry},
 };
 
 void cli_say_error(const char *lead, int r)

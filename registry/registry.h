@@ -98,4 +98,183 @@ int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct memb
 /* The last lines of a member's log, for error messages (malloc'd, maybe empty). */
 char *member_log_tail(const struct member_spec *m, int lines);
 
+/* ======================================================================
+ * The registry services: capability manifests, the GitOps sync and the
+ * heartbeats (capability_manifest.c, semver.c, registry_sync.c, heartbeat*.c).
+ * docs/reference/registry.md. */
+
+/* ---- configuration (the registry: section; scheduler's config loader fills it) ---- */
+struct registry_sync_settings {
+	bool enabled;        /* default true */
+	int64_t interval_ms; /* registry.sync.interval, default 60s */
+	int64_t debounce_ms; /* after an inotify event, default 1s */
+	bool allow_empty;    /* default false: an empty/missing/unreadable dir prunes nothing */
+	int max_deletes;     /* default 10 capabilities pruned per pass */
+	char *git_remote;    /* registry.sync.git.remote; NULL: no fetch */
+	char *git_branch;    /* registry.sync.git.branch; default "main" when remote set */
+};
+struct registry_heartbeat_settings {
+	bool enabled;        /* default true */
+	int64_t ttl_ms;      /* default 30s (etcd leases are whole seconds) */
+	int64_t interval_ms; /* default 10s */
+};
+struct registry_settings {
+	bool configured;     /* the file has a registry: section */
+	char *manifests_dir; /* required when configured */
+	char *prefix;        /* default "/chora/capabilities" (no trailing '/') */
+	struct registry_sync_settings sync;
+	struct registry_heartbeat_settings heartbeat;
+};
+
+/* regvault's own keys for a cluster: "/regvault/<cluster>/registry" (malloc'd,
+ * no trailing '/'). Under it: inventory/<namespace> (the sync's), and
+ * heartbeat/<namespace> (the claim of whoever keeps that heartbeat). */
+char *registry_state_prefix(const struct cluster_spec *cs);
+
+/* ---- SemVer 2.0.0 and npm-style ranges (semver.c) ---- */
+struct semver {
+	uint64_t major, minor, patch;
+	char pre[64];   /* pre-release without '-', "" none */
+	char build[64]; /* build metadata without '+', "" none (ignored by compare) */
+};
+/* Strict SemVer 2.0.0 ("1.2.3", "1.0.0-rc.1+b5"; no leading zeros, no 'v'):
+ * -EINVAL with a sentence saying what is wrong. */
+int semver_parse(const char *text, struct semver *out);
+int semver_compare(const struct semver *a, const struct semver *b); /* <0, 0, >0 by precedence */
+/* A range: comparators (=, >, >=, <, <=, ^, ~, or a bare version meaning =) joined by
+ * spaces, all of which must hold; "||" between sets as npm allows. -EINVAL with a
+ * sentence on a bad one. *ok: v satisfies it (pre-releases as npm: only when a
+ * comparator of the same major.minor.patch has one). */
+int semver_range_check(const char *range);
+int semver_range_satisfies(const char *range, const struct semver *v, bool *ok);
+
+/* ---- capability manifests (capability_manifest.c) ---- */
+enum capability_type { CAPABILITY_PATTERN = 0, CAPABILITY_SERVICE = 1 };
+const char *capability_type_name(enum capability_type t); /* "pattern", "service" */
+enum health_check_kind { HEALTH_CHECK_NONE = 0, HEALTH_CHECK_HTTP, HEALTH_CHECK_COMMAND };
+struct health_check {
+	enum health_check_kind kind;
+	char *url;        /* http: answering 2xx is healthy */
+	char **argv;      /* command: NULL-terminated; exit 0 is healthy */
+	size_t argc;
+	int64_t timeout_ms; /* default 5s */
+};
+struct capability_dep {
+	char *ns;
+	char *range; /* NULL when none */
+};
+struct capability {
+	char *file;   /* the manifest's path */
+	char *ns;     /* namespace: dotted lower-case words ("chora.devex.registry") */
+	char *version;
+	enum capability_type type;
+	char *metadata_json;     /* compact JSON object, keys in the file's order */
+	char *dependencies_json; /* compact JSON array of {"namespace", "range"} */
+	struct capability_dep *deps;
+	size_t n_deps;
+	struct health_check check; /* Service-type only; kind NONE when absent */
+};
+/* What is wrong with one manifest: "file:line: what". ns is the namespace when it
+ * could be told (from the file or its name), else NULL: the sync keeps that
+ * capability's keys as they are. */
+struct manifest_problem {
+	char *file;
+	unsigned line;
+	char *what;
+	char *ns;
+};
+struct manifest_set {
+	struct capability *caps; /* valid manifests, sorted by namespace */
+	size_t n_caps;
+	struct manifest_problem *problems; /* invalid ones, in file order */
+	size_t n_problems;
+	int dir_err;       /* 0, or the negative errno of a missing/unreadable directory */
+	char dir_msg[512]; /* its sentence */
+};
+/* True for dotted lower-case words: [a-z][a-z0-9_-]* joined by '.'. */
+bool capability_namespace_valid(const char *ns);
+/* One manifest from memory; file names it in problems and gives the default
+ * namespace (its base name without .yaml). 0, or -EINVAL with *problem filled. */
+int manifest_parse(const char *text, size_t len, const char *file, struct capability *out,
+		   struct manifest_problem *problem);
+/* Every *.yaml and *.yml file of dir (not recursive; dot files skipped). Two
+ * manifests with one namespace are both problems. Returns 0 even when some are
+ * invalid or the directory is missing (see dir_err); a negative errno only for
+ * lack of memory. */
+int manifest_load_dir(const char *dir, struct manifest_set *out);
+void capability_free(struct capability *c);
+void manifest_problem_free(struct manifest_problem *p);
+void manifest_set_free(struct manifest_set *s);
+
+/* ---- the GitOps sync (registry_sync.c, registry_git.c) ---- */
+enum sync_action { SYNC_CREATE, SYNC_UPDATE, SYNC_DELETE, SYNC_UNCHANGED, SYNC_INVALID, SYNC_DRIFT,
+		   SYNC_DEFERRED /* a prune over max_deletes, left for a later pass */ };
+const char *sync_action_name(enum sync_action a); /* "create", "update", ... */
+struct sync_row {
+	char *ns;
+	enum sync_action action;
+	char *keys;   /* the keys written or deleted, "metadata,version" ("" none) */
+	char *file;   /* invalid: the manifest and line */
+	unsigned line;
+	char *reason; /* invalid: what is wrong; drift: what was changed by hand */
+};
+struct sync_report {
+	struct sync_row *rows; /* sorted by namespace */
+	size_t n_rows;
+	size_t counts[SYNC_DEFERRED + 1];
+	bool dry_run;
+	int64_t revision;  /* the cluster's revision after the pass */
+	size_t txns;       /* transactions written (0 for an unchanged pass) */
+	char *git_commit;  /* the work tree's HEAD when manifests_dir is in one, else NULL */
+	char *warnings;    /* "; "-joined (empty directory kept, deletes deferred, fetch failed), or NULL */
+};
+/* One pass: read the manifests, the keys under prefix and the inventory, write what
+ * differs (one Txn per capability, each with its inventory key), prune owned
+ * capabilities whose manifest is gone. 0 (invalid manifests are rows, not an
+ * error), or a negative errno with a sentence when etcd could not be read or
+ * written. cancel (NULL: none) stops between transactions (-EINTR). */
+int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const struct registry_settings *rs,
+		       bool dry_run, const struct rv_cancel *cancel, struct sync_report *out);
+void sync_report_free(struct sync_report *r);
+
+/* ---- heartbeats (heartbeat.c, health_check.c) ----
+ * One object keeps the health keys of many capabilities, each under a lease of its
+ * own, over one LeaseKeepAlive stream. heartbeat_run() does the work on the
+ * caller's thread until cancelled; heartbeat_set_targets() and heartbeat_stats()
+ * may be called from other threads at any time. */
+struct heartbeat_target {
+	const char *ns;
+	const struct health_check *check; /* NULL or kind NONE: always healthy */
+};
+struct heartbeat_opts {
+	const char *prefix;       /* registry.prefix */
+	const char *state_prefix; /* registry_state_prefix(): the claims */
+	int64_t ttl_ms, interval_ms;
+	const char *owner;        /* who keeps them, for claims: "regvault daemon on host (pid N)" */
+};
+struct heartbeat;
+int heartbeat_new(etcd_client *c, const struct heartbeat_opts *o, struct heartbeat **out);
+/* Replace the set kept (copied): new ones start at once, removed ones are revoked. */
+int heartbeat_set_targets(struct heartbeat *h, const struct heartbeat_target *t, size_t n);
+/* Until cancel is requested: then every lease is revoked (health keys gone at once)
+ * and it returns 0. Outages are retried inside, never returned. */
+int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel);
+struct heartbeat_stat {
+	char ns[256];
+	const char *status;  /* "healthy", "unhealthy", "claimed" (another keeps it), "pending" */
+	char detail[256];    /* unhealthy: why; claimed: by whom */
+	int64_t lease;       /* 0 when none */
+	int64_t count;       /* heartbeats written */
+	int64_t last_ms;     /* unix ms of the last written, 0 never */
+};
+struct heartbeat_totals {
+	uint64_t renewals, leases_lost, writes;
+};
+/* A copy of each target's state (malloc'd array). */
+int heartbeat_stats(struct heartbeat *h, struct heartbeat_stat **out, size_t *n, struct heartbeat_totals *t);
+void heartbeat_free(struct heartbeat *h);
+/* Run one health check (http or command) within its timeout: 0 healthy, or a
+ * negative errno with detail filled ("HTTP 503", "exit 3", "timed out after 5s"). */
+int health_check_run(const struct health_check *hc, const struct rv_cancel *cancel, char *detail, size_t len);
+
 #endif

@@ -449,6 +449,8 @@ static int top_pair(struct cfg_doc *d, const char *path, const char *key, yaml_n
 		return cfg_string(d, path, v, &c->state_dir);
 	if (strcmp(key, "daemon") == 0)
 		return cfg_daemon_section(d, path, v, &c->daemon);
+	if (strcmp(key, "registry") == 0)
+		return cfg_registry_section(d, path, v, &c->registry);
 	return CFG_UNKNOWN;
 }
 
@@ -464,6 +466,7 @@ static int set_defaults(struct rv_config *c)
 	c->snapshot.retention.keep_tagged = true;
 	c->maint.compact_keep_revisions = 1000;
 	c->maint.disarm_threshold = 0.9;
+	cfg_registry_defaults(&c->registry);
 	return cfg_daemon_defaults(&c->daemon);
 }
 
@@ -643,6 +646,7 @@ void config_free(struct rv_config *c)
 	free(c->maint.defrag_rule);
 	free(c->state_dir);
 	cfg_daemon_free(&c->daemon);
+	cfg_registry_free(&c->registry);
 	free(c->path);
 	memset(c, 0, sizeof *c);
 }

@@ -73,4 +73,9 @@ int cfg_daemon_section(struct cfg_doc *d, const char *path, yaml_node_t *v, stru
 void cfg_daemon_finish(struct daemon_settings *ds);
 void cfg_daemon_free(struct daemon_settings *ds);
 
+/* The registry: section (config_registry.c): defaults, the section, free. */
+struct registry_settings;
+void cfg_registry_defaults(struct registry_settings *rs);
+int cfg_registry_section(struct cfg_doc *d, const char *path, yaml_node_t *v, struct registry_settings *rs);
+void cfg_registry_free(struct registry_settings *rs);
 #endif

@@ -121,6 +121,7 @@ struct rv_config {
 	struct maint_settings maint;
 	char *state_dir; /* /var/lib/regvault */
 	struct daemon_settings daemon;
+	struct registry_settings registry; /* registry.configured false without a registry: section */
 };
 
 /* Load path, else $REGVAULT_CONFIG, else RV_DEFAULT_CONFIG. An unknown key, a wrong
@@ -231,6 +232,25 @@ json_t *report_hashcheck_json(const struct maint_hash_report *rep);
  * worst directory's keys at the top, pass for all of them, every one under results. */
 json_t *report_diskcheck_json(const struct maint_diskcheck_result *res, char *const *members, size_t n);
 json_t *report_perfcheck_json(const struct maint_perfcheck_result *res);
+
+/* The registry services (report_registry.c): `registry sync` and `registry validate`
+ * (report_registry_sync.c), `registry status` (report_registry_status.c). */
+json_t *report_registry_sync_json(const struct sync_report *r);
+json_t *report_registry_validate_json(const struct manifest_set *s);
+/* One entry per capability known from the manifests or from etcd (status.c builds
+ * the rows); see docs/reference/registry.md for the keys. */
+struct registry_status_row {
+	char *ns;
+	const char *type;     /* "service", "pattern", "" unknown */
+	char *version;        /* NULL unknown */
+	const char *health;   /* "healthy", "unhealthy", "missing" (no key), "stale", "-" (pattern) */
+	char *detail;         /* NULL */
+	double heartbeat_age_s; /* NaN: none */
+	int64_t lease_ttl_s;    /* -1: none */
+	int64_t heartbeat_count;
+	bool in_manifests, in_etcd;
+};
+json_t *report_registry_status_json(const struct registry_status_row *rows, size_t n, bool ok);
 
 /* r: what the restore (or rollback, resume) returned; its error is rv_errmsg(r). */
 json_t *report_restore_json(const struct restore_report *rep, int r, bool dry_run);

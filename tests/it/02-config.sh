@@ -195,3 +195,34 @@ YAML
   [ "$RC" -ne 2 ] || fail "exit 2 for a good daemon section: ${ERR:0:300}"
   [[ $ERR != *"config $CFG"* ]] || fail "a config message for a good daemon section: ${ERR:0:300}"
 }
+
+# The registry section: manifests_dir is required once the section is there, the
+# prefix is a key prefix, and the heartbeat interval must be shorter than the TTL.
+test_registry_section_errors_name_key_and_line() {
+  local line
+  good_config
+  cp "$CFG" "$T/base.yaml"
+  printf 'registry:\n  prefix: /chora/capabilities\n' >>"$CFG"
+  line=$(grep -n '^registry:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $((line + 1)): registry.manifests_dir is required in a registry: section"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'registry:\n  manifests_dir: %s\n  heartbeat:\n    ttl: 10s\n    interval: 10s\n' "$T" >>"$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "registry.heartbeat.interval (10000 ms) must be shorter than registry.heartbeat.ttl (10000 ms)"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'registry:\n  manifests_dir: %s\n  sync:\n    max_delete: 3\n' "$T" >>"$CFG"
+  line=$(grep -n 'max_delete:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: unknown key registry.sync.max_delete"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'registry:\n  manifests_dir: %s\n  prefix: /chora/capabilities/\n  sync:\n    interval: 30s\n    git:\n      remote: origin\n' "$T" >>"$CFG"
+  check_config "$CFG"
+  [[ $ERR != *"config $CFG"* ]] || fail "a good registry section refused: ${ERR:0:300}"
+}
