@@ -81,6 +81,12 @@ static void reload(struct daemon *d)
 		d->cfg = cfg_ref_new(&nc);
 		jobs_reschedule(d, &old->cfg);
 		supervisor_set_config(d->sup, d->cfg);
+		int rr = d->ready ? registry_services_reload(&d->reg, d->cfg) : 0;
+		if (rr < 0) {
+			rv_log(RV_LOG_ERROR, "the registry services did not restart with the new configuration: %s",
+			       rv_errmsg(rr));
+			rv_err_clear();
+		}
 		cfg_ref_put(old);
 		rv_info("reloaded the configuration from %s", path);
 	}
@@ -132,6 +138,11 @@ static void loop(struct daemon *d)
 		if (!d->ready && supervisor_ready(d->sup, status, sizeof status)) {
 			d->ready = true;
 			jobs_init(d);
+			int rr = registry_services_start(d->cfg, &d->reg);
+			if (rr < 0) {
+				rv_log(RV_LOG_ERROR, "the registry services did not start: %s", rv_errmsg(rr));
+				rv_err_clear();
+			}
 			char full[1024];
 			status_text(d, full, sizeof full);
 			notify_ready(status[0] ? status : full);
@@ -163,8 +174,10 @@ static void loop(struct daemon *d)
 			}
 			if (p[2].revents)
 				control_accept(d);
-			if (p[3].revents)
+			if (p[3].revents) {
+				registry_services_observe(d->reg);
 				observe_serve(d->metrics_fd, d->ready && !d->stopping);
+			}
 			for (size_t i = first_client; i < n; i++)
 				if (p[i].revents && d->clients[i - first_client].fd == p[i].fd)
 					control_readable(d, &d->clients[i - first_client]);
@@ -226,6 +239,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	loop(&d);
 
 	control_close_all(&d);
+	registry_services_stop(d.reg); /* the leases revoked: the health keys go at once */
+	d.reg = NULL;
 	supervisor_stop(d.sup, d.cfg->cfg.daemon.stop_members_on_exit);
 	d.sup = NULL;
 	if (jobs_any_running(&d))

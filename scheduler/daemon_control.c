@@ -157,6 +157,7 @@ static json_t *status_answer(struct daemon *d)
 	json_object_set_new(dm, "stopping", json_boolean(d->stopping));
 	json_object_set_new(a, "daemon", dm);
 	json_object_set_new(a, "supervision", supervisor_status_json(d->sup));
+	json_object_set_new(a, "registry", registry_services_status_json(d->reg));
 	json_object_set_new(a, "jobs", jobs_status_json(d));
 	return a;
 }

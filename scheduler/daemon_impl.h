@@ -67,6 +67,7 @@ struct control_client {
 };
 
 struct supervisor;
+struct registry_services;
 
 struct daemon {
 	struct cfg_ref *cfg;
@@ -74,6 +75,7 @@ struct daemon {
 	int sig_fd, ctl_fd, wake_rd, wake_wr, metrics_fd;
 	char ctl_path[108];
 	struct supervisor *sup;
+	struct registry_services *reg; /* NULL without a registry: section */
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
 	bool ready, stopping;
@@ -128,6 +130,15 @@ void supervisor_summary(struct supervisor *s, char *buf, size_t len);
 /* Stop the thread; then stop the local members when asked. */
 void supervisor_stop(struct supervisor *s, bool stop_members);
 
+/* ---- daemon_registry.c: the registry services' threads ---- */
+/* *out stays NULL when the configuration has no registry services to run. */
+int registry_services_start(struct cfg_ref *cfg, struct registry_services **out);
+/* After a reload: may stop, start or restart them (*rs changes). */
+int registry_services_reload(struct registry_services **rs, struct cfg_ref *cfg);
+void registry_services_stop(struct registry_services *rs); /* revokes the leases; NULL is fine */
+json_t *registry_services_status_json(struct registry_services *rs);
+void registry_services_observe(struct registry_services *rs);
+
 /* ---- daemon_notify.c ---- */
 void notify_ready(const char *status);
 void notify_status(const char *status);
@@ -151,6 +162,10 @@ void observe_drill(const struct drill_report *d);
 void observe_hashcheck(const struct maint_hash_report *r, int rc);
 void observe_diskcheck(const struct maint_diskcheck_result *r);
 void observe_member_restarted(const char *member);
+void observe_registry_started(void);
+void observe_registry_capabilities(const struct manifest_set *s);
+void observe_registry_sync(const struct sync_report *r, bool ok, double now);
+void observe_registry_heartbeats(const struct heartbeat_stat *st, size_t n, const struct heartbeat_totals *t);
 /* An extra listening socket for the loop to poll (HTTP metrics): -1 for none. */
 int observe_listen(const struct daemon_settings *ds);
 /* It is readable: accept and serve. */

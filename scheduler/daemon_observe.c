@@ -36,6 +36,26 @@ void observe_daemon_started(const struct rv_config *cfg)
 	maint_strv_free(members, members ? n : 0);
 }
 
+void observe_registry_started(void)
+{
+	rv_metrics_registry_declare(metrics);
+}
+
+void observe_registry_capabilities(const struct manifest_set *s)
+{
+	rv_metrics_registry_capabilities(metrics, s);
+}
+
+void observe_registry_sync(const struct sync_report *r, bool ok, double now)
+{
+	rv_metrics_registry_sync(metrics, r, ok, now);
+}
+
+void observe_registry_heartbeats(const struct heartbeat_stat *st, size_t n, const struct heartbeat_totals *t)
+{
+	rv_metrics_registry_heartbeats(metrics, st, n, t);
+}
+
 void observe_job_started(enum job_kind k, int64_t start_ms)
 {
 	rv_metrics_job_started(metrics, job_kind_name(k), (double)start_ms / 1000.0);

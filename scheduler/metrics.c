@@ -22,6 +22,9 @@ static const char *const job_results[] = {RV_JOB_SUCCESS, RV_JOB_FAILURE, RV_JOB
 /* The alarms etcd 3.4 raises, each a series per member. */
 static const char *const member_alarms[] = {"NOSPACE", "CORRUPT"};
 #define N_ALARMS RV_ARRAY_LEN(member_alarms)
+/* The heartbeats' states, each a series of regvault_registry_services. */
+static const char *const hb_statuses[] = {"healthy", "unhealthy", "claimed", "pending"};
+#define N_HB_STATUS 4
 
 struct job_series {
 	char *name;
@@ -52,8 +55,13 @@ struct rv_metrics {
 	double snap_size, snap_db_size, snap_revision, store_artifacts;
 	double drill_rpo_s, drill_rto_s, drill_result;
 	double hash_consistent;
+	/* The registry services (when configured: set_registry). */
+	double reg_last_sync_success, reg_caps[2], reg_invalid;
+	uint64_t reg_changes[SYNC_DEFERRED + 1], reg_renewals, reg_leases_lost;
+	double reg_services[N_HB_STATUS];
+	char reg_commit[64];
 	/* What this process set, for the textfile (which holds only that). */
-	bool set_snapshot, set_store, set_drill, set_hash, set_next_run;
+	bool set_snapshot, set_store, set_drill, set_hash, set_next_run, set_registry;
 };
 
 struct rv_metrics *rv_metrics_new(void)
@@ -63,6 +71,9 @@ struct rv_metrics *rv_metrics_new(void)
 	m->snap_size = m->snap_db_size = m->snap_revision = m->store_artifacts = NAN;
 	m->drill_rpo_s = m->drill_rto_s = m->drill_result = NAN;
 	m->hash_consistent = NAN;
+	m->reg_caps[0] = m->reg_caps[1] = m->reg_invalid = NAN;
+	for (size_t i = 0; i < N_HB_STATUS; i++)
+		m->reg_services[i] = NAN;
 	return m;
 }
 
@@ -265,6 +276,57 @@ void rv_metrics_diskcheck(struct rv_metrics *m, const struct maint_diskcheck_res
 	LOCKED(m, disk_of(m, r->dir)->p99_s = round(r->p99_us * 1000) / 1e9); /* to the ns */
 }
 
+void rv_metrics_registry_declare(struct rv_metrics *m)
+{
+	LOCKED(m, m->set_registry = true);
+}
+
+void rv_metrics_registry_sync(struct rv_metrics *m, const struct sync_report *r, bool ok, double now)
+{
+	LOCKED(m, {
+		m->set_registry = true;
+		if (ok && r) {
+			m->reg_last_sync_success = now;
+			m->reg_invalid = (double)r->counts[SYNC_INVALID];
+			if (!r->dry_run)
+				for (size_t a = 0; a <= SYNC_DEFERRED; a++)
+					if (a != SYNC_UNCHANGED)
+						m->reg_changes[a] += r->counts[a];
+			snprintf(m->reg_commit, sizeof m->reg_commit, "%s", r->git_commit ? r->git_commit : "");
+		}
+	});
+}
+
+void rv_metrics_registry_capabilities(struct rv_metrics *m, const struct manifest_set *s)
+{
+	size_t caps[2] = {0, 0};
+	for (size_t i = 0; i < s->n_caps; i++)
+		caps[s->caps[i].type == CAPABILITY_SERVICE]++;
+	LOCKED(m, {
+		m->set_registry = true;
+		m->reg_caps[0] = (double)caps[0];
+		m->reg_caps[1] = (double)caps[1];
+	});
+}
+
+void rv_metrics_registry_heartbeats(struct rv_metrics *m, const struct heartbeat_stat *st, size_t n,
+				    const struct heartbeat_totals *t)
+{
+	double by[N_HB_STATUS] = {0};
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < N_HB_STATUS; k++)
+			if (st[i].status && strcmp(st[i].status, hb_statuses[k]) == 0)
+				by[k]++;
+	LOCKED(m, {
+		m->set_registry = true;
+		memcpy(m->reg_services, by, sizeof by);
+		if (t) {
+			m->reg_renewals = t->renewals;
+			m->reg_leases_lost = t->leases_lost;
+		}
+	});
+}
+
 /* ---- the text format ---- */
 
 /* The shortest form that reads back as the same double; NaN and infinities
@@ -353,6 +415,39 @@ static void counter_sample(struct rv_buf *b, const char *name, const char *k1, c
 			sample(b, fam, "member", (m)->members[i_].name, NULL, NULL, (m)->members[i_].fld); \
 	} while (0)
 
+static void render_registry(struct rv_metrics *m, struct rv_buf *b)
+{
+	family(b, "regvault_registry_sync_last_success_timestamp_seconds", "gauge",
+	       "When the last registry sync pass succeeded (unix time; 0 when none did).");
+	sample(b, "regvault_registry_sync_last_success_timestamp_seconds", NULL, NULL, NULL, NULL,
+	       m->reg_last_sync_success);
+	family(b, "regvault_registry_capabilities", "gauge",
+	       "Valid capability manifests by type, when last read (NaN before).");
+	sample(b, "regvault_registry_capabilities", "type", "pattern", NULL, NULL, m->reg_caps[0]);
+	sample(b, "regvault_registry_capabilities", "type", "service", NULL, NULL, m->reg_caps[1]);
+	family(b, "regvault_registry_invalid_manifests", "gauge",
+	       "Manifests the last sync found invalid and skipped (NaN before a sync).");
+	sample(b, "regvault_registry_invalid_manifests", NULL, NULL, NULL, NULL, m->reg_invalid);
+	family(b, "regvault_registry_sync_changes_total", "counter",
+	       "Capabilities the sync changed in etcd (or found invalid, or deferred), by action.");
+	for (size_t a = 0; a <= SYNC_DEFERRED; a++)
+		if (a != SYNC_UNCHANGED)
+			counter_sample(b, "regvault_registry_sync_changes_total", "action",
+				       sync_action_name((enum sync_action)a), NULL, NULL, m->reg_changes[a]);
+	family(b, "regvault_registry_sync_commit_info", "gauge",
+	       "The git commit of the manifests the last sync wrote (commit \"\" when not a git work tree).");
+	sample(b, "regvault_registry_sync_commit_info", "commit", m->reg_commit, NULL, NULL, 1);
+	family(b, "regvault_registry_services", "gauge",
+	       "Service-type capabilities whose heartbeat this process keeps, by status (NaN before the first round).");
+	for (size_t k = 0; k < N_HB_STATUS; k++)
+		sample(b, "regvault_registry_services", "status", hb_statuses[k], NULL, NULL, m->reg_services[k]);
+	family(b, "regvault_registry_lease_renewals_total", "counter", "Heartbeat lease renewals etcd answered.");
+	counter_sample(b, "regvault_registry_lease_renewals_total", NULL, NULL, NULL, NULL, m->reg_renewals);
+	family(b, "regvault_registry_leases_lost_total", "counter",
+	       "Heartbeat leases found gone (expired or revoked) and granted again.");
+	counter_sample(b, "regvault_registry_leases_lost_total", NULL, NULL, NULL, NULL, m->reg_leases_lost);
+}
+
 static void render(struct rv_metrics *m, struct rv_buf *b, bool textfile)
 {
 	if (!textfile) {
@@ -427,6 +522,8 @@ static void render(struct rv_metrics *m, struct rv_buf *b, bool textfile)
 		       "1 when the members that answered the last hash check agree, 0 when not, NaN before one.");
 		sample(b, "regvault_hashcheck_consistent", NULL, NULL, NULL, NULL, m->hash_consistent);
 	}
+	if (m->set_registry)
+		render_registry(m, b);
 	if (m->n_disks) {
 		family(b, "regvault_diskcheck_fdatasync_p99_seconds", "gauge",
 		       "99th percentile of fdatasync latency in the last disk check of the directory (NaN before one).");

@@ -173,6 +173,15 @@ void rv_metrics_hashcheck(struct rv_metrics *m, const struct maint_hash_report *
 void rv_metrics_diskcheck_declare(struct rv_metrics *m, const char *dir);
 void rv_metrics_diskcheck(struct rv_metrics *m, const struct maint_diskcheck_result *r);
 
+/* The registry services: the families exist from the declare on (a daemon with a
+ * registry: section). ok: the pass succeeded (r may then be read); dry runs
+ * count no changes. */
+void rv_metrics_registry_declare(struct rv_metrics *m);
+void rv_metrics_registry_sync(struct rv_metrics *m, const struct sync_report *r, bool ok, double now);
+void rv_metrics_registry_capabilities(struct rv_metrics *m, const struct manifest_set *s);
+void rv_metrics_registry_heartbeats(struct rv_metrics *m, const struct heartbeat_stat *st, size_t n,
+				    const struct heartbeat_totals *t);
+
 /* The Prometheus text format 0.0.4, appended to out: every family, HELP and TYPE
  * first, in a fixed order. */
 int rv_metrics_render(struct rv_metrics *m, struct rv_buf *out);
