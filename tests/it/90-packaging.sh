@@ -313,12 +313,13 @@ test_prometheus_rules_pass_promtool() {
   local rules=$RV_ROOT/packaging/prometheus/regvault-rules.yml m
   run promtool check rules "$rules"
   assert_ok
-  assert_out_contains "SUCCESS: 6 rules found"
+  assert_out_contains "SUCCESS: 8 rules found"
   # and they fire when they should (packaging/prometheus/regvault-rules.test.yml)
   run promtool test rules "$RV_ROOT/packaging/prometheus/regvault-rules.test.yml"
   assert_ok
   for m in regvault_job_last_success_timestamp_seconds regvault_job_runs_total regvault_drill_last_result \
-    regvault_hashcheck_consistent regvault_member_up node_textfile_mtime_seconds; do
+    regvault_hashcheck_consistent regvault_member_up node_textfile_mtime_seconds \
+    regvault_registry_sync_last_success_timestamp_seconds regvault_registry_services; do
     grep -q "$m" "$rules" || fail "the rules do not use $m"
   done
 }
