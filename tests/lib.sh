@@ -60,13 +60,16 @@ json_get() { jq -r "$1" <<<"$OUT"; }
 # A TCP port on 127.0.0.1 that nothing uses, chosen at random below the kernel's
 # range for outgoing connections (which would otherwise take "free" ports from
 # under us), and never the same twice in one test file (recorded in a file, since
-# this runs in $(...) subshells).
+# this runs in $(...) subshells). Files run side by side take ports of their own
+# slot only (RV_TEST_SLOT of RV_TEST_SLOTS, from tests/run).
 free_port() {
   local p low
   low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   touch "$T_FILE_DIR/.ports"
   while :; do
     p=$((10000 + RANDOM % (low - 10000)))
+    # files running side by side (tests/run) each keep to their slot's ports
+    [ "${RV_TEST_SLOTS:-1}" -gt 1 ] && [ $((p % RV_TEST_SLOTS)) -ne "${RV_TEST_SLOT:-0}" ] && continue
     grep -qx "$p" "$T_FILE_DIR/.ports" && continue
     [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
