@@ -545,6 +545,14 @@ static int parse(const char *text, size_t len, const char *name, bool file_publi
 		r = check_store(&d, &L);
 	if (r == 0)
 		r = check_snapshot(&d, &L);
+	if (r == 0 && out->daemon.member) {
+		bool found = false;
+		for (size_t i = 0; i < out->cluster.n_members; i++)
+			found |= strcmp(out->cluster.members[i].name, out->daemon.member) == 0;
+		if (!found)
+			r = rv_fail(-EINVAL, "config %s: daemon.member is '%s', which is not one of cluster.members' names",
+				    name, out->daemon.member);
+	}
 	if (r == 0)
 		r = read_files(&d, &L);
 out:

@@ -51,6 +51,7 @@ int cfg_daemon_defaults(struct daemon_settings *ds)
 	ds->stop_timeout_ms = 30 * MS_S;
 	ds->control_socket = rv_strdup("/run/regvault/regvault.sock");
 	ds->metrics_listen = rv_strdup("127.0.0.1:9479");
+	ds->leader_ttl_ms = 10 * MS_S;
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
 		struct job_schedule *s = &ds->jobs[k];
 		s->enabled = true;
@@ -80,6 +81,7 @@ void cfg_daemon_free(struct daemon_settings *ds)
 		schedule_clear(&ds->jobs[k]);
 	free(ds->control_socket);
 	free(ds->metrics_listen);
+	free(ds->member);
 	memset(ds, 0, sizeof *ds);
 }
 
@@ -222,6 +224,11 @@ static int daemon_pair(struct cfg_doc *d, const char *path, const char *key, yam
 					path, ds->metrics_listen);
 		return 0;
 	}
+	if (strcmp(key, "member") == 0)
+		return cfg_string(d, path, v, &ds->member);
+	/* etcd grants whole seconds; at least 3 so that a renewal at a third fits */
+	if (strcmp(key, "leader_ttl") == 0)
+		return cfg_duration(d, path, v, 3 * MS_S, 5 * 60 * MS_S, &ds->leader_ttl_ms);
 	if (strcmp(key, "jobs") == 0) {
 		struct jobs_load js = {ds, v};
 		return cfg_each_pair(d, v, path, jobs_pair, &js);

@@ -81,7 +81,7 @@ static void reload(struct daemon *d)
 		d->cfg = cfg_ref_new(&nc);
 		jobs_reschedule(d, &old->cfg);
 		supervisor_set_config(d->sup, d->cfg);
-		int rr = d->ready ? registry_services_reload(&d->reg, d->cfg) : 0;
+		int rr = d->ready && d->was_leader ? registry_services_reload(&d->reg, d->cfg) : 0;
 		if (rr < 0) {
 			rv_log(RV_LOG_ERROR, "the registry services did not restart with the new configuration: %s",
 			       rv_errmsg(rr));
@@ -117,6 +117,27 @@ static void read_signals(struct daemon *d)
 	}
 }
 
+/* The election's result, acted on: the leader runs the cluster-wide jobs and the
+ * registry services (one writer per heartbeat key). */
+static void leadership(struct daemon *d)
+{
+	bool me = leader_is_me(d->leader);
+	if (me == d->was_leader)
+		return;
+	d->was_leader = me;
+	jobs_leadership_changed(d, me);
+	if (me) {
+		int rr = registry_services_start(d->cfg, &d->reg);
+		if (rr < 0) {
+			rv_log(RV_LOG_ERROR, "the registry services did not start: %s", rv_errmsg(rr));
+			rv_err_clear();
+		}
+	} else {
+		registry_services_stop(d->reg);
+		d->reg = NULL;
+	}
+}
+
 static int64_t poll_timeout(struct daemon *d)
 {
 	int64_t t = 1000, now = daemon_mono_ms(); /* a cron schedule and the ready check look once a second */
@@ -138,11 +159,6 @@ static void loop(struct daemon *d)
 		if (!d->ready && supervisor_ready(d->sup, status, sizeof status)) {
 			d->ready = true;
 			jobs_init(d);
-			int rr = registry_services_start(d->cfg, &d->reg);
-			if (rr < 0) {
-				rv_log(RV_LOG_ERROR, "the registry services did not start: %s", rv_errmsg(rr));
-				rv_err_clear();
-			}
 			char full[1024];
 			status_text(d, full, sizeof full);
 			notify_ready(status[0] ? status : full);
@@ -182,6 +198,8 @@ static void loop(struct daemon *d)
 				if (p[i].revents && d->clients[i - first_client].fd == p[i].fd)
 					control_readable(d, &d->clients[i - first_client]);
 		}
+		if (d->ready && !d->stopping)
+			leadership(d);
 		if (d->ready && !d->stopping)
 			jobs_tick(d);
 		if (d->watchdog_ms && daemon_mono_ms() >= d->next_watchdog_ms) {
@@ -231,6 +249,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	observe_daemon_started(&d.cfg->cfg);
 	if ((r = supervisor_start(d.cfg, d.wake_wr, &d.sup)) < 0)
 		goto out;
+	if ((r = leader_start(d.cfg, d.wake_wr, &d.leader)) < 0)
+		goto out;
 	d.watchdog_ms = notify_watchdog_interval_ms();
 	d.next_watchdog_ms = daemon_mono_ms() + d.watchdog_ms;
 	rv_info("regvault daemon %s started (pid %d, config %s, control socket %s)", RV_VERSION, (int)getpid(),
@@ -241,6 +261,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	control_close_all(&d);
 	registry_services_stop(d.reg); /* the leases revoked: the health keys go at once */
 	d.reg = NULL;
+	leader_stop(d.leader); /* resign, so that another daemon leads at once */
+	d.leader = NULL;
 	supervisor_stop(d.sup, d.cfg->cfg.daemon.stop_members_on_exit);
 	d.sup = NULL;
 	if (jobs_any_running(&d))
@@ -262,6 +284,7 @@ out:
 	}
 	if (d.sup)
 		supervisor_stop(d.sup, false);
+	leader_stop(d.leader);
 	cfg_ref_put(d.cfg);
 	return r;
 }

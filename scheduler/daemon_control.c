@@ -158,6 +158,14 @@ static json_t *status_answer(struct daemon *d)
 	json_object_set_new(a, "daemon", dm);
 	json_object_set_new(a, "supervision", supervisor_status_json(d->sup));
 	json_object_set_new(a, "registry", registry_services_status_json(d->reg));
+	{
+		char leader[64], why[512];
+		leader_get(d->leader, leader, sizeof leader, why, sizeof why);
+		json_object_set_new(a, "member", json_string(leader_member(d->leader)));
+		json_object_set_new(a, "leader", leader[0] ? json_string(leader) : json_null());
+		json_object_set_new(a, "is_leader", json_boolean(leader_is_me(d->leader)));
+		json_object_set_new(a, "no_leader_reason", leader[0] ? json_null() : json_string(why));
+	}
 	json_object_set_new(a, "jobs", jobs_status_json(d));
 	return a;
 }

@@ -68,6 +68,7 @@ struct control_client {
 
 struct supervisor;
 struct registry_services;
+struct leader_election;
 
 struct daemon {
 	struct cfg_ref *cfg;
@@ -75,7 +76,9 @@ struct daemon {
 	int sig_fd, ctl_fd, wake_rd, wake_wr, metrics_fd;
 	char ctl_path[108];
 	struct supervisor *sup;
-	struct registry_services *reg; /* NULL without a registry: section */
+	struct registry_services *reg; /* NULL without a registry: section, or while not the leader */
+	struct leader_election *leader;
+	bool was_leader;
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
 	bool ready, stopping;
@@ -104,6 +107,9 @@ int64_t jobs_next_event_ms(struct daemon *d);
  * -EBUSY with a sentence when it runs already. */
 int jobs_run_now(struct daemon *d, enum job_kind k, int client_fd);
 void jobs_cancel_all(struct daemon *d);
+/* This daemon became the leader (runs what was missed) or stopped being it
+ * (cancels the cluster-wide jobs it runs). */
+void jobs_leadership_changed(struct daemon *d, bool leader);
 bool jobs_any_running(const struct daemon *d);
 json_t *jobs_status_json(const struct daemon *d);
 /* "snapshot success 12:00:01Z, verify failure ..." for STATUS= */
@@ -138,6 +144,18 @@ int registry_services_reload(struct registry_services **rs, struct cfg_ref *cfg)
 void registry_services_stop(struct registry_services *rs); /* revokes the leases; NULL is fine */
 json_t *registry_services_status_json(struct registry_services *rs);
 void registry_services_observe(struct registry_services *rs);
+
+/* ---- daemon_leader.c: one leader among the daemons, elected through etcd ---- */
+/* This host's member: daemon.member, else the first whose client URL is a local
+ * address. -ENOENT with a sentence when none is. */
+int daemon_own_member(const struct rv_config *cfg, char *buf, size_t len);
+int leader_start(struct cfg_ref *cfg, int wake_fd, struct leader_election **out);
+/* True when this daemon leads (false for e NULL). */
+bool leader_is_me(struct leader_election *e);
+/* The leader's member ("" none) and why there is none. */
+void leader_get(struct leader_election *e, char *leader, size_t len, char *why, size_t wlen);
+const char *leader_member(struct leader_election *e); /* this daemon's member */
+void leader_stop(struct leader_election *e);           /* resigns: the lease is revoked */
 
 /* ---- daemon_notify.c ---- */
 void notify_ready(const char *status);

@@ -46,6 +46,13 @@ static void schedule_next(struct daemon *d, enum job_kind k)
 	observe_job_next(k, due);
 }
 
+/* The cluster-wide jobs run on the leader's daemon only; every daemon checks its
+ * own disk. */
+static bool runs_here(struct daemon *d, enum job_kind k)
+{
+	return k == JOB_DISKCHECK || leader_is_me(d->leader);
+}
+
 static void due_now(struct daemon *d, enum job_kind k)
 {
 	struct job_state *j = &d->jobs[k];
@@ -55,31 +62,57 @@ static void due_now(struct daemon *d, enum job_kind k)
 	j->next_wall_ms = rv_now_unix_ms();
 }
 
+/* Due now when a run was missed (or never succeeded), else at its next time. */
+static void schedule_first(struct daemon *d, enum job_kind k, int64_t now)
+{
+	const struct job_schedule *s = schedule_of(d, k);
+	int64_t last;
+	if (!s->enabled)
+		return;
+	int r = job_history_last_success(d->cfg->cfg.state_dir, k, &last);
+	if (r < 0) {
+		rv_warn("%s", rv_errmsg(r));
+		rv_err_clear();
+		last = 0;
+	}
+	if (job_missed_at_start(s, last, now)) {
+		char at[21];
+		rv_utc_rfc3339(last / 1000, at);
+		if (last > 0)
+			rv_info("job %s: a run was missed while the daemon was down (last success %s); running it now",
+				job_kind_name(k), at);
+		else
+			rv_info("job %s has never succeeded; running it now", job_kind_name(k));
+		due_now(d, k);
+	} else {
+		schedule_next(d, k);
+	}
+}
+
 void jobs_init(struct daemon *d)
 {
-	int64_t now = rv_now_unix_ms(), last;
+	int64_t now = rv_now_unix_ms();
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
-		const struct job_schedule *s = schedule_of(d, (enum job_kind)k);
 		d->jobs[k].phase = JOB_IDLE;
-		if (!s->enabled)
+		schedule_first(d, (enum job_kind)k, now);
+	}
+}
+
+void jobs_leadership_changed(struct daemon *d, bool leader)
+{
+	int64_t now = rv_now_unix_ms();
+	for (int k = 0; k < JOB_KIND_COUNT; k++) {
+		struct job_state *j = &d->jobs[k];
+		if (k == JOB_DISKCHECK)
 			continue;
-		int r = job_history_last_success(d->cfg->cfg.state_dir, (enum job_kind)k, &last);
-		if (r < 0) {
-			rv_warn("%s", rv_errmsg(r));
-			rv_err_clear();
-			last = 0;
-		}
-		if (job_missed_at_start(s, last, now)) {
-			char at[21];
-			rv_utc_rfc3339(last / 1000, at);
-			if (last > 0)
-				rv_info("job %s: a run was missed while the daemon was down (last success %s); running it now",
-					job_kind_name((enum job_kind)k), at);
-			else
-				rv_info("job %s has never succeeded; running it now", job_kind_name((enum job_kind)k));
-			due_now(d, (enum job_kind)k);
-		} else {
-			schedule_next(d, (enum job_kind)k);
+		if (leader && j->phase == JOB_IDLE) {
+			schedule_first(d, (enum job_kind)k, now); /* what the last leader's absence missed */
+		} else if (!leader && j->phase == JOB_RUNNING) {
+			rv_warn("job %s: cancelled, this daemon is no longer the leader (another one may run it now)",
+				job_kind_name((enum job_kind)k));
+			rv_cancel_request(&j->w->cancel);
+		} else if (!leader && j->phase == JOB_WAITING) {
+			j->phase = JOB_IDLE;
 		}
 	}
 }
@@ -245,7 +278,7 @@ static void start_waiting(struct daemon *d)
 	while (!d->stopping && !exclusive_running(d)) {
 		int best = -1;
 		for (int k = 0; k < JOB_KIND_COUNT; k++)
-			if (d->jobs[k].phase == JOB_WAITING &&
+			if (d->jobs[k].phase == JOB_WAITING && runs_here(d, (enum job_kind)k) &&
 			    (best < 0 || d->jobs[k].waiting_since_ms < d->jobs[best].waiting_since_ms))
 				best = k;
 		if (best < 0)
@@ -268,6 +301,8 @@ void jobs_tick(struct daemon *d)
 		if (d->stopping || !is_due(j, mono, wall))
 			continue;
 		schedule_next(d, (enum job_kind)k);
+		if (!runs_here(d, (enum job_kind)k))
+			continue; /* the leader's daemon runs it */
 		if (j->phase == JOB_RUNNING) {
 			char at[21];
 			rv_utc_rfc3339(j->w->run.start_ms / 1000, at);
@@ -344,6 +379,14 @@ int jobs_run_now(struct daemon *d, enum job_kind k, int client_fd)
 	struct job_state *j = &d->jobs[k];
 	if (d->stopping)
 		return rv_fail(-ESHUTDOWN, "the daemon is stopping and starts no more runs");
+	if (!runs_here(d, k)) {
+		char leader[64], why[512];
+		leader_get(d->leader, leader, sizeof leader, why, sizeof why);
+		if (leader[0])
+			return rv_fail(-EREMOTE, "the %s job runs on the leader, the daemon of member %s; this daemon is not "
+						 "the leader", job_kind_name(k), leader);
+		return rv_fail(-EREMOTE, "the %s job runs on the leader and no daemon leads now (%s)", job_kind_name(k), why);
+	}
 	if (j->phase == JOB_RUNNING) {
 		char at[21];
 		rv_utc_rfc3339(j->w->run.start_ms / 1000, at);

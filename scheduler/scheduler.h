@@ -59,6 +59,8 @@ struct daemon_settings {
 	int64_t stop_timeout_ms;       /* default 30s */
 	char *control_socket;          /* default /run/regvault/regvault.sock */
 	char *metrics_listen;          /* default 127.0.0.1:9479; "" disables */
+	char *member;                  /* this host's member (daemon.member); NULL: found from the addresses */
+	int64_t leader_ttl_ms;         /* the leader's lease, default 10s */
 	struct job_schedule jobs[JOB_KIND_COUNT];
 };
 
