@@ -276,5 +276,36 @@ void heartbeat_free(struct heartbeat *h);
 /* Run one health check (http or command) within its timeout: 0 healthy, or a
  * negative errno with detail filled ("HTTP 503", "exit 3", "timed out after 5s"). */
 int health_check_run(const struct health_check *hc, const struct rv_cancel *cancel, char *detail, size_t len);
+/* Whether someone keeps the heartbeat of ns (its claim key under state_prefix) and
+ * who (the claim's owner, as written), for a foreground service that must not start
+ * a second writer. 0 (*held false when nobody), or a negative errno from etcd. */
+int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *ns, bool *held, char *owner,
+			  size_t len);
+
+/* ---- every capability's state, for `registry status` (registry_status.c) ---- */
+struct registry_status_row {
+	char *ns;
+	const char *type;     /* "service", "pattern", "" unknown */
+	char *version;        /* NULL unknown */
+	const char *health;   /* "healthy", "unhealthy", "missing" (no key), "stale", "-" (pattern) */
+	char *detail;         /* unhealthy: the key's detail; else NULL */
+	char *timestamp;      /* the last heartbeat's, as written; NULL none */
+	char *kept_by;        /* the claim's owner; NULL none */
+	double heartbeat_age_s; /* NaN: none */
+	int64_t lease_ttl_s;    /* -1: none */
+	int64_t heartbeat_count; /* -1: none */
+	bool in_manifests, in_etcd;
+};
+struct registry_status_opts {
+	const char *prefix;       /* registry.prefix */
+	const char *state_prefix; /* registry_state_prefix(): the claims */
+	int64_t stale_after_ms;   /* a heartbeat older than this is "stale" */
+};
+/* One row per capability in ms (NULL: none) or under prefix in etcd, sorted by
+ * namespace. *ok: every Service-type capability (and every one with a health key)
+ * has a fresh healthy heartbeat. 0, or a negative errno when etcd cannot be read. */
+int registry_status_collect(etcd_client *c, const struct registry_status_opts *o, const struct manifest_set *ms,
+			    struct registry_status_row **rows, size_t *n, bool *ok);
+void registry_status_rows_free(struct registry_status_row *rows, size_t n);
 
 #endif

@@ -248,19 +248,9 @@ json_t *report_perfcheck_json(const struct maint_perfcheck_result *res);
  * (report_registry_sync.c), `registry status` (report_registry_status.c). */
 json_t *report_registry_sync_json(const struct sync_report *r);
 json_t *report_registry_validate_json(const struct manifest_set *s);
-/* One entry per capability known from the manifests or from etcd (status.c builds
- * the rows); see docs/reference/registry.md for the keys. */
-struct registry_status_row {
-	char *ns;
-	const char *type;     /* "service", "pattern", "" unknown */
-	char *version;        /* NULL unknown */
-	const char *health;   /* "healthy", "unhealthy", "missing" (no key), "stale", "-" (pattern) */
-	char *detail;         /* NULL */
-	double heartbeat_age_s; /* NaN: none */
-	int64_t lease_ttl_s;    /* -1: none */
-	int64_t heartbeat_count;
-	bool in_manifests, in_etcd;
-};
+/* One entry per capability known from the manifests or from etcd (registry.h's
+ * registry_status_collect builds the rows); see docs/reference/registry-heartbeat.md
+ * for the keys. */
 json_t *report_registry_status_json(const struct registry_status_row *rows, size_t n, bool ok);
 
 /* r: what the restore (or rollback, resume) returned; its error is rv_errmsg(r). */
