@@ -125,6 +125,27 @@ static int ask(struct cli *cli, json_t *req, int timeout_ms, json_t **ans)
 	return RV_EXIT_OK;
 }
 
+/* The registry services' line: the last sync and the heartbeats by status. */
+static void print_registry(json_t *reg)
+{
+	json_t *sync = json_object_get(reg, "sync"), *v;
+	size_t i, by[4] = {0};
+	static const char *const st[] = {"healthy", "unhealthy", "claimed", "pending"};
+	if (!json_is_object(reg))
+		return;
+	json_array_foreach(json_object_get(reg, "heartbeats"), i, v)
+		for (size_t k = 0; k < 4; k++)
+			if (strcmp(str_or(v, "status", ""), st[k]) == 0)
+				by[k]++;
+	printf("registry: last sync %s; heartbeats %zu healthy, %zu unhealthy, %zu claimed elsewhere, %zu pending\n",
+	       str_or(sync, "result", "none"), by[0], by[1], by[2], by[3]);
+	if (json_is_string(json_object_get(sync, "error"))) {
+		fputs("  ", stdout);
+		rv_fputs_printable(str_or(sync, "error", ""), stdout);
+		fputc('\n', stdout);
+	}
+}
+
 static void print_status(json_t *ans)
 {
 	json_t *dm = json_object_get(ans, "daemon"), *sup = json_object_get(ans, "supervision");
@@ -132,6 +153,13 @@ static void print_status(json_t *ans)
 	size_t i;
 	printf("daemon pid %lld, started %s%s\n", (long long)json_integer_value(json_object_get(dm, "pid")),
 	       str_or(dm, "started_at", "-"), json_is_true(json_object_get(dm, "ready")) ? "" : " (not ready yet)");
+	if (json_is_string(json_object_get(ans, "leader")))
+		printf("member %s; leader: the daemon of %s%s\n", str_or(ans, "member", "?"), str_or(ans, "leader", "?"),
+		       json_is_true(json_object_get(ans, "is_leader")) ? " (this one): it runs the cluster-wide jobs" : "");
+	else if (json_object_get(ans, "leader"))
+		printf("member %s; no leader: %s; the cluster-wide jobs wait\n", str_or(ans, "member", "?"),
+		       str_or(ans, "no_leader_reason", "?"));
+	print_registry(json_object_get(ans, "registry"));
 	if (json_is_true(json_object_get(sup, "paused")))
 		printf("member supervision paused: %s\n", str_or(sup, "pause_reason", ""));
 	else if (!json_is_true(json_object_get(sup, "enabled")))
