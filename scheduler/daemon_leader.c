@@ -12,7 +12,8 @@
  * A daemon restarted on the host of the leader that died (SIGKILL, a crash) would
  * otherwise wait out the dead one's lease: when leader-info names this host and a
  * pid that no longer runs here, that lease is revoked and the election is held at
- * once. Nothing else is ever revoked. */
+ * once; so is this daemon's own older lease, which a restore can bring back with the
+ * key. Nothing else is ever revoked. */
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netdb.h>
@@ -127,7 +128,7 @@ struct keys {
 };
 
 /* The dead leader of this host's lease, revoked (see the top). */
-static void revoke_dead_local_leader(etcd_client *c, const struct keys *k)
+static void revoke_dead_local_leader(etcd_client *c, const struct keys *k, int64_t own_lease)
 {
 	struct etcd_range_req q = {.key = k->info, .key_len = strlen(k->info)};
 	struct etcd_range_resp rr = {0};
@@ -137,10 +138,13 @@ static void revoke_dead_local_leader(etcd_client *c, const struct keys *k)
 		json_t *j = json_loadb((const char *)rr.kvs[0].value, rr.kvs[0].value_len, 0, NULL);
 		const char *h = json_string_value(json_object_get(j, "host"));
 		json_int_t pid = json_integer_value(json_object_get(j, "pid"));
-		if (h && strcmp(h, host) == 0 && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH &&
-		    rr.kvs[0].lease) {
-			rv_info("the leader's daemon of this host (pid %lld) is gone; its lease is revoked rather than waited out",
-				(long long)pid);
+		/* this process's own older lease (etcd came back from a restore with it), or
+		 * a dead daemon's of this host */
+		bool own = pid == getpid(), dead = pid > 0 && !own && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		if (h && strcmp(h, host) == 0 && (own || dead) && rr.kvs[0].lease && rr.kvs[0].lease != own_lease) {
+			if (dead)
+				rv_info("the leader's daemon of this host (pid %lld) is gone; its lease is revoked rather than "
+					"waited out", (long long)pid);
 			etcd_lease_revoke(c, rr.kvs[0].lease);
 		}
 		json_decref(j);
@@ -298,7 +302,7 @@ static void *election_main(void *arg)
 				set_state(e, who, false, who[0] ? NULL : "the leader key is there without a name");
 				if (!tried_revoke) {
 					tried_revoke = true;
-					revoke_dead_local_leader(c, &k);
+					revoke_dead_local_leader(c, &k, lease);
 				}
 				watch_for_delete(c, &k, rev, period, &e->stop);
 			}
