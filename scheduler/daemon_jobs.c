@@ -46,6 +46,11 @@ static void schedule_next(struct daemon *d, enum job_kind k)
 	observe_job_next(k, due);
 }
 
+static bool is_due(const struct job_state *j, int64_t mono, int64_t wall)
+{
+	return j->has_due && (j->cron ? wall >= j->due_wall_ms : mono >= j->due_mono_ms);
+}
+
 /* The cluster-wide jobs run on the leader's daemon only; every daemon checks its
  * own disk. */
 static bool runs_here(struct daemon *d, enum job_kind k)
@@ -105,7 +110,7 @@ void jobs_leadership_changed(struct daemon *d, bool leader)
 		struct job_state *j = &d->jobs[k];
 		if (k == JOB_DISKCHECK)
 			continue;
-		if (leader && j->phase == JOB_IDLE) {
+		if (leader && j->phase == JOB_IDLE && !(j->has_due && is_due(j, daemon_mono_ms(), now))) {
 			schedule_first(d, (enum job_kind)k, now); /* what the last leader's absence missed */
 		} else if (!leader && j->phase == JOB_RUNNING) {
 			rv_warn("job %s: cancelled, this daemon is no longer the leader (another one may run it now)",
@@ -265,11 +270,6 @@ static void try_start(struct daemon *d, enum job_kind k)
 		return;
 	}
 	start_worker(d, k);
-}
-
-static bool is_due(const struct job_state *j, int64_t mono, int64_t wall)
-{
-	return j->has_due && (j->cron ? wall >= j->due_wall_ms : mono >= j->due_mono_ms);
 }
 
 /* The waiting job that waited longest, once no exclusive job runs. */

@@ -117,6 +117,8 @@ static void set_state(struct leader_election *e, const char *leader, bool me, co
 			rv_info("this daemon (member %s) is the leader: it runs the cluster-wide jobs", e->me);
 		else if (leader[0])
 			rv_info("the daemon of member %s is the leader", leader);
+		else if (rv_cancelled(&e->stop))
+			rv_info("this daemon resigned as the leader");
 		else
 			rv_warn("no daemon is the leader%s%s", why && *why ? ": " : "", why ? why : "");
 		daemon_wake(e->wake_fd);

@@ -40,6 +40,8 @@ start_d() { # start_d N: daemon N in the background, PID in D<N>
   pid=$!
   eval "D$n=$pid"
   echo "$pid" >>"$T_FILE_DIR/.daemons"
+  echo "$pid" >>"$T/.pids"
+  trap 'kill -9 $(cat "$T/.pids") 2>/dev/null' EXIT # a failed assertion ends the test and its daemons
   for i in $(seq 1 100); do
     "$RV_BIN" --config "$T/cfg$n.yaml" daemon status >/dev/null 2>&1 && return 0
     kill -0 "$pid" 2>/dev/null || fail "daemon $n exited at start: $(tail -5 "$T/daemon$n.log")"
@@ -52,6 +54,7 @@ leader_of() { "$RV_BIN" --config "$T/cfg$1.yaml" -o json daemon status 2>/dev/nu
 leader_is() { [ "$(leader_of "$1")" = "$2" ]; }
 leader_key() { ectl get /regvault/registry/leader --print-value-only; }
 snapshots_in() { grep -c '"job":"snapshot"' "$T/state$1/jobs.jsonl" 2>/dev/null || echo 0; }
+snapshots_over() { [ "$(snapshots_in "$1")" -gt "$2" ]; }
 
 wait_for() {
   local n=$(($1 * 10))
@@ -90,7 +93,7 @@ test_one_leader_runs_the_jobs_and_hands_over() {
   assert_eq "$(leader_key)" etcd2 "the leader key after the handover"
   local before
   before=$(snapshots_in 2)
-  wait_for 10 test "$(snapshots_in 2)" -gt "$before" || fail "the new leader ran no snapshot"
+  wait_for 10 snapshots_over 2 "$before" || fail "the new leader ran no snapshot"
 
   # SIGKILL: daemon 1 (started again) takes over within the TTL (3 s) and a few seconds
   start_d 1
