@@ -463,6 +463,7 @@ static int sync_one(struct sync_ctx *x, const struct capability *cap, bool dry_r
 		if (dry_run)
 			break;
 		int64_t rev = 0;
+		rv_test_point("registry-sync-txn");
 		r = write_plan(x, cap, s, &p, inv_value, &rev);
 		if (r < 0)
 			goto out;
@@ -481,6 +482,7 @@ static int sync_one(struct sync_ctx *x, const struct capability *cap, bool dry_r
 			free(inv_value);
 			return 0;
 		}
+		rv_log(RV_LOG_INFO, "registry sync: %s changed while it was written; reading it again", cap->ns);
 		if (!s)
 			s = get_state(x, cap->ns, strlen(cap->ns)), x->sorted = false;
 		if ((r = reread_one(x, s)) < 0) {
