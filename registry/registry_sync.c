@@ -680,6 +680,8 @@ int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const stru
 		rv_log(RV_LOG_WARN, "registry sync: %s:%u: %s (skipped; its keys are kept as they are)", p->file,
 		       p->line, p->what);
 	}
+	for (size_t i = 0; i < m.n_caps; i++)
+		out->n_by_type[m.caps[i].type == CAPABILITY_SERVICE]++;
 	for (size_t i = 0; i < m.n_caps; i++) {
 		if (rv_cancelled(cancel)) {
 			r = rv_fail(-EINTR, "the sync was stopped after %zu of %zu capabilities; the next pass writes the "

@@ -120,6 +120,7 @@ test_sync_writes_the_keys_etcdctl_reads() {
   rv -o json registry sync
   assert_ok
   assert_eq "$(json_get '.counts.unchanged')" 2
+  assert_eq "$(json_get '"\(.types.service) \(.types.pattern)"')" "1 1"
   assert_eq "$(json_get '.txns')" 0
   assert_eq "$(json_get '.dry_run')" false
 }
