@@ -384,3 +384,18 @@ test_concurrent_change_is_read_again() {
   assert_eq "$(get $PREFIX/r.one/metadata | jq -r .creator)" tests "metadata, put back in the same pass"
   assert_eq "$(json_get '.capabilities[0].action')" unchanged
 }
+
+test_changed_prefix_writes_anew_and_keeps_the_old_keys() {
+  use_registry moved
+  manifest m.one 1.0.0
+  rv registry sync
+  assert_ok
+  sed -i "s|^  prefix: $PREFIX\$|  prefix: /t/moved-new|" "$CFG"
+  rv -o json registry sync
+  assert_ok
+  assert_eq "$(action_of m.one)" drift
+  assert_eq "$(get /t/moved-new/m.one/version)" 1.0.0
+  assert_eq "$(get $PREFIX/m.one/version)" 1.0.0 "the key under the old prefix"
+  rv -o json registry sync
+  assert_eq "$(action_of m.one)" unchanged
+}
