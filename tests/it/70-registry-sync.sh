@@ -399,3 +399,12 @@ test_changed_prefix_writes_anew_and_keeps_the_old_keys() {
   rv -o json registry sync
   assert_eq "$(action_of m.one)" unchanged
 }
+
+test_cluster_that_does_not_answer_is_exit_1() {
+  write_cluster_config "$T/down" # members on free ports, never started
+  use_registry down
+  manifest x.one 1.0.0
+  rv registry sync
+  assert_rc 1
+  assert_err_contains "cannot read the capabilities under /t/down/"
+}
