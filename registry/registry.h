@@ -227,6 +227,7 @@ struct sync_report {
 	size_t txns;       /* transactions written (0 for an unchanged pass) */
 	char *git_commit;  /* the work tree's HEAD when manifests_dir is in one, else NULL */
 	char *warnings;    /* "; "-joined (empty directory kept, deletes deferred, fetch failed), or NULL */
+	size_t n_by_type[2]; /* the valid manifests by enum capability_type (for metrics) */
 };
 /* One pass: read the manifests, the keys under prefix and the inventory, write what
  * differs (one Txn per capability, each with its inventory key), prune owned

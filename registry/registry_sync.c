@@ -463,6 +463,7 @@ static int sync_one(struct sync_ctx *x, const struct capability *cap, bool dry_r
 		if (dry_run)
 			break;
 		int64_t rev = 0;
+		rv_test_point("registry-sync-txn");
 		r = write_plan(x, cap, s, &p, inv_value, &rev);
 		if (r < 0)
 			goto out;
@@ -481,6 +482,7 @@ static int sync_one(struct sync_ctx *x, const struct capability *cap, bool dry_r
 			free(inv_value);
 			return 0;
 		}
+		rv_log(RV_LOG_INFO, "registry sync: %s changed while it was written; reading it again", cap->ns);
 		if (!s)
 			s = get_state(x, cap->ns, strlen(cap->ns)), x->sorted = false;
 		if ((r = reread_one(x, s)) < 0) {
@@ -678,6 +680,8 @@ int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const stru
 		rv_log(RV_LOG_WARN, "registry sync: %s:%u: %s (skipped; its keys are kept as they are)", p->file,
 		       p->line, p->what);
 	}
+	for (size_t i = 0; i < m.n_caps; i++)
+		out->n_by_type[m.caps[i].type == CAPABILITY_SERVICE]++;
 	for (size_t i = 0; i < m.n_caps; i++) {
 		if (rv_cancelled(cancel)) {
 			r = rv_fail(-EINTR, "the sync was stopped after %zu of %zu capabilities; the next pass writes the "

@@ -41,6 +41,10 @@ json_t *report_registry_sync_json(const struct sync_report *r)
 	for (int a = SYNC_CREATE; a <= SYNC_DEFERRED; a++)
 		json_object_set_new(counts, sync_action_name(a), json_integer((json_int_t)r->counts[a]));
 	json_object_set_new(root, "counts", counts);
+	json_t *types = json_object();
+	json_object_set_new(types, "service", json_integer((json_int_t)r->n_by_type[CAPABILITY_SERVICE]));
+	json_object_set_new(types, "pattern", json_integer((json_int_t)r->n_by_type[CAPABILITY_PATTERN]));
+	json_object_set_new(root, "types", types);
 	for (size_t i = 0; i < r->n_rows; i++) {
 		const struct sync_row *row = &r->rows[i];
 		json_t *o = json_object();

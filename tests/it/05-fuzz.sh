@@ -1,5 +1,6 @@
 # The libFuzzer targets of tests/fuzz (the parsers of what others write: the
-# configuration, the defrag rule, manifests and sidecars, artifacts, bbolt files,
+# configuration, the defrag rule, manifests and sidecars, capability manifests and
+# SemVer ranges, artifacts, bbolt files,
 # S3's XML answers, etcd's protobuf answers, its stream and Txn answers), each run FUZZ_CHECK_SECONDS (4) on a
 # copy of its corpus under ASan and UBSan, after its saved crashes. A crash fails
 # the test with the report's first lines; `make fuzz` runs them longer.
@@ -22,6 +23,7 @@ fuzz() {
 test_config() { fuzz config; }
 test_rule() { fuzz rule; }
 test_manifest() { fuzz manifest; }
+test_capability_manifest() { fuzz capability_manifest; }
 test_artifact() { fuzz artifact; }
 test_boltdb() { fuzz boltdb; }
 test_s3_xml() { fuzz s3_xml; }

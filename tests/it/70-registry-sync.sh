@@ -120,6 +120,7 @@ test_sync_writes_the_keys_etcdctl_reads() {
   rv -o json registry sync
   assert_ok
   assert_eq "$(json_get '.counts.unchanged')" 2
+  assert_eq "$(json_get '"\(.types.service) \(.types.pattern)"')" "1 1"
   assert_eq "$(json_get '.txns')" 0
   assert_eq "$(json_get '.dry_run')" false
 }
@@ -358,4 +359,52 @@ test_thousand_manifests_in_one_pass() {
   echo "unchanged pass: $((SECONDS - start)) s"
   assert_eq "$(json_get '.counts.unchanged')" 1000
   assert_eq "$(revision)" "$before"
+}
+
+# A key changed between the pass's read and its Txn: the compares on the
+# mod_revisions read notice it, the capability is read again and written once more,
+# so the hand edit made meanwhile (a deleted key the pass was not going to write)
+# is put back in the same pass instead of being missed.
+test_concurrent_change_is_read_again() {
+  need_test_hooks
+  use_registry race
+  manifest r.one 1.0.0
+  rv registry sync
+  assert_ok
+  manifest r.one 1.1.0
+  RV_TEST_PAUSE_AT=registry-sync-txn:3000 rv_hooked -o json registry sync >/dev/null &
+  local pid=$!
+  sleep 1.5
+  ectl del $PREFIX/r.one/metadata >/dev/null
+  wait $pid
+  rv_hooked -o json registry sync --dry-run # the first run's output is in $T/log
+  grep -q "r.one changed while it was written; reading it again" "$T/log" ||
+    fail "the pass did not notice the change between its read and its Txn"
+  assert_eq "$(get $PREFIX/r.one/version)" 1.1.0
+  assert_eq "$(get $PREFIX/r.one/metadata | jq -r .creator)" tests "metadata, put back in the same pass"
+  assert_eq "$(json_get '.capabilities[0].action')" unchanged
+}
+
+test_changed_prefix_writes_anew_and_keeps_the_old_keys() {
+  use_registry moved
+  manifest m.one 1.0.0
+  rv registry sync
+  assert_ok
+  sed -i "s|^  prefix: $PREFIX\$|  prefix: /t/moved-new|" "$CFG"
+  rv -o json registry sync
+  assert_ok
+  assert_eq "$(action_of m.one)" drift
+  assert_eq "$(get /t/moved-new/m.one/version)" 1.0.0
+  assert_eq "$(get $PREFIX/m.one/version)" 1.0.0 "the key under the old prefix"
+  rv -o json registry sync
+  assert_eq "$(action_of m.one)" unchanged
+}
+
+test_cluster_that_does_not_answer_is_exit_1() {
+  write_cluster_config "$T/down" # members on free ports, never started
+  use_registry down
+  manifest x.one 1.0.0
+  rv registry sync
+  assert_rc 1
+  assert_err_contains "cannot read the capabilities under /t/down/"
 }
