@@ -86,21 +86,21 @@ static void update_targets(struct registry_services *rs, const struct manifest_s
 	pthread_mutex_unlock(&rs->mu);
 }
 
+/* The sync logs drift, retries and prunes as they happen; the daemon adds the
+ * invalid manifests (which a one-shot prints in its table) and one line for a pass
+ * that changed something. */
 static void log_pass(const struct sync_report *r)
 {
 	for (size_t i = 0; i < r->n_rows; i++) {
 		const struct sync_row *w = &r->rows[i];
-		if (w->action == SYNC_UNCHANGED)
-			continue;
 		if (w->action == SYNC_INVALID)
 			rv_warn("registry sync: %s:%u: %s (capability %s left as it is in etcd)", w->file ? w->file : "?",
 				w->line, w->reason ? w->reason : "invalid", w->ns ? w->ns : "?");
-		else if (w->action == SYNC_DRIFT)
-			rv_warn("registry sync: %s was changed by hand (%s); put back", w->ns, w->reason ? w->reason : w->keys);
-		else
-			rv_info("registry sync: %s %s%s%s", sync_action_name(w->action), w->ns, w->keys && *w->keys ? ": " : "",
-				w->keys ? w->keys : "");
 	}
+	if (r->txns)
+		rv_info("registry sync: %zu created, %zu updated, %zu deleted, %zu put back after a hand edit%s%s",
+			r->counts[SYNC_CREATE], r->counts[SYNC_UPDATE], r->counts[SYNC_DELETE], r->counts[SYNC_DRIFT],
+			r->git_commit ? " at commit " : "", r->git_commit ? r->git_commit : "");
 	if (r->warnings)
 		rv_warn("registry sync: %s", r->warnings);
 }
