@@ -6,6 +6,12 @@
 # loopback ports as in every other test. Skipped where that cannot boot (not root, no
 # cgroup v2, no systemd).
 #
+# systemd's own boot (sysinit.target: tmpfiles, which would empty this machine's
+# shared /tmp, sysctl, udev, utmp, the journal...) must not run in there: every unit
+# the machine's .wants/ directories name and the boot targets are masked, the units
+# under test get DefaultDependencies=no, /tmp, /var/tmp, /var/log and /var/lib/systemd
+# are private tmpfs mounts, and each test checks that no other unit ran.
+#
 # The units run build/regvault (the packaged build, not the sanitizer one) with their
 # hardening as shipped; a drop-in gives them the test's configuration
 # (REGVAULT_CONFIG), the user nobody instead of regvault (this machine has no such
@@ -41,19 +47,28 @@ boot_systemd() {
   [ -n "$v2" ] || { SD_SKIP="no cgroup v2 hierarchy"; return 1; }
   SD_CG=$v2/regvault-test-$$
   mkdir "$SD_CG" || { SD_SKIP="cannot make a cgroup in $v2"; return 1; }
+  # Nothing of this machine's boot may run in there: systemd's own boot units
+  # (sysinit.target's tmpfiles would empty the shared /tmp, sysctl, udev, utmp...)
+  # and everything any .wants/ directory names are masked, the targets that pull
+  # them too (a unit that Requires= one then fails instead of doing harm), and the
+  # directories they write are private tmpfs mounts besides.
+  masked_units >"$T_FILE_DIR/masked"
   cat >"$T_FILE_DIR/boot-inner.sh" <<'EOF'
+set -e
 mount --make-rprivate /
 umount -R /sys/fs/cgroup
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t tmpfs tmpfs /run
+for d in /run /tmp /var/tmp /var/log /var/lib/systemd; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
+chmod 1777 /tmp /var/tmp
 mkdir -p /run/systemd/system
+while read -r u; do ln -sf /dev/null "/run/systemd/system/$u"; done <"$1"
 printf '[Unit]\nDescription=regvault test target\nDefaultDependencies=no\n' >/run/systemd/system/rvtest.target
 export container=regvault-test
 exec /lib/systemd/systemd --system --unit=rvtest.target
 EOF
   # into the new cgroup first: the cgroup namespace is rooted where unshare runs
-  sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare --pid --fork --mount --mount-proc --uts --ipc --cgroup sh "$2"' \
-    _ "$SD_CG" "$T_FILE_DIR/boot-inner.sh" >"$T_FILE_DIR/systemd.out" 2>&1 </dev/null &
+  sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare --pid --fork --mount --mount-proc --uts --ipc --cgroup sh "$2" "$3"' \
+    _ "$SD_CG" "$T_FILE_DIR/boot-inner.sh" "$T_FILE_DIR/masked" >"$T_FILE_DIR/systemd.out" 2>&1 </dev/null &
   for i in $(seq 100); do
     SD_PID=$(pgrep -f -- '--system --unit=rvtest.target' | while read -r p; do
       grep -qx "0::/regvault-test-$$\(/.*\)\{0,1\}" "/proc/$p/cgroup" 2>/dev/null && echo "$p"; done | head -1)
@@ -63,6 +78,29 @@ EOF
   SD_SKIP="systemd did not boot in a namespace: $(tail -3 "$T_FILE_DIR/systemd.out" | tr '\n' ' ')"
   [ -n "$SD_PID" ] && kill -9 "$SD_PID"
   return 1
+}
+
+# Every unit the machine's unit directories pull in through .wants/ or .requires/,
+# systemd's boot units, and the targets that would pull them: masked in there.
+masked_units() {
+  local d
+  for d in /etc/systemd/system /run/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+    find "$d" -mindepth 2 -maxdepth 2 \( -path '*.wants/*' -o -path '*.requires/*' \) -printf '%f\n' 2>/dev/null
+  done | grep -v '^regvault' | sort -u
+  printf '%s\n' sysinit.target basic.target local-fs.target local-fs-pre.target remote-fs.target swap.target \
+    cryptsetup.target sockets.target paths.target timers.target network.target network-online.target \
+    network-pre.target time-set.target time-sync.target getty.target multi-user.target graphical.target \
+    systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.timer \
+    systemd-sysctl.service systemd-sysusers.service systemd-udevd.service systemd-udev-trigger.service \
+    systemd-journald.service systemd-journald.socket systemd-journald-dev-log.socket systemd-journald-audit.socket \
+    systemd-journal-flush.service systemd-timesyncd.service systemd-modules-load.service systemd-random-seed.service \
+    systemd-update-utmp.service systemd-binfmt.service systemd-machine-id-commit.service systemd-firstboot.service
+}
+
+# What ran in there besides the test's units: nothing may have.
+foreign_units() {
+  ns systemctl list-units --all --no-legend --plain --type=service,socket,timer,path,automount,swap |
+    awk '$1 !~ /^regvault/ && $3 != "inactive" { print }'
 }
 
 # ns CMD...: run CMD inside systemd's namespaces (its /run, so systemctl talks to it)
@@ -80,10 +118,18 @@ install_units() {
     sed "s#/usr/bin/regvault#$RV_PLAIN#g" "$u" >"$T_FILE_DIR/units/$(basename "$u")"
   done
   ns sh -c "cp '$T_FILE_DIR'/units/* /run/systemd/system/"
+  for u in "$RV_ROOT"/packaging/systemd/*.timer; do
+    d=/run/systemd/system/$(basename "$u").d
+    ns mkdir -p "$d"
+    printf '[Unit]\nDefaultDependencies=no\n' | ns sh -c "cat >'$d/test.conf'"
+  done
   for u in "$RV_ROOT"/packaging/systemd/*.service; do
     d=/run/systemd/system/$(basename "$u").d
     ns mkdir -p "$d"
     ns sh -c "cat >'$d/test.conf'" <<EOF
+# not sysinit.target and basic.target, which are masked in there
+[Unit]
+DefaultDependencies=no
 [Service]
 User=nobody
 Group=nogroup
@@ -106,6 +152,11 @@ unit_config() {
   chown -R nobody:nogroup "$(dirname "$CFG")"
   cp "$CFG" "$T_FILE_DIR/regvault.yaml"
   CFG=$T_FILE_DIR/regvault.yaml
+}
+
+# etcdctl on the members of $CFG
+ectl_cfg() {
+  etcdctl --endpoints="$(sed -n 's/^ *client_url: //p' "$CFG" | paste -sd, -)" --dial-timeout=3s --command-timeout=10s "$@"
 }
 
 # as systemd's namespace sees it
@@ -146,11 +197,27 @@ test_member_units_form_a_cluster_restart_a_killed_member_and_stop() {
   run "$RV_PLAIN" --config "$CFG" -o json cluster status
   assert_ok
 
+  # a restore through the units, as root: the restored data dirs get the units' user
+  ectl_cfg put /t/before-snapshot yes >/dev/null || fail "cannot write to the unit members"
+  run ns "$RV_PLAIN" --config "$CFG" --no-progress snapshot save
+  assert_ok
+  ectl_cfg put /t/after-snapshot yes >/dev/null
+  run ns "$RV_PLAIN" --config "$CFG" --no-progress restore --from latest --yes --force
+  assert_ok
+  assert_eq "$(ectl_cfg get /t/before-snapshot --print-value-only)" yes "a key from before the snapshot"
+  assert_eq "$(ectl_cfg get /t/after-snapshot --print-value-only)" "" "a key written after the snapshot"
+  for i in 1 2 3; do
+    assert_eq "$(ns systemctl is-active "regvault-etcd@etcd$i.service")" active "the state of etcd$i after the restore"
+    assert_eq "$(stat -c %U "$(sed -n 's/^ *data_dir: //p' "$CFG" | sed -n "${i}p")")" nobody \
+      "the owner of the restored data dir of etcd$i"
+  done
+
   run ns "$RV_PLAIN" --config "$CFG" --no-progress cluster down
   assert_ok
   for i in 1 2 3; do
     assert_eq "$(ns systemctl is-active "regvault-etcd@etcd$i.service")" inactive "the state of etcd$i after cluster down"
   done
+  assert_eq "$(foreign_units)" "" "the units that ran besides regvault's"
 }
 
 # The daemon unit: Type=notify (active once it said READY=1), reload, and a restart
@@ -214,6 +281,7 @@ EOF
   assert_ok
   assert_eq "$(ns systemctl is-active regvault-snapshot.timer)" active "the snapshot timer"
   ns systemctl stop regvault-snapshot.timer
+  assert_eq "$(foreign_units)" "" "the units that ran besides regvault's"
 }
 
 # the pids (in systemd's namespace) of the members, from their pid files, each alive
