@@ -22,6 +22,8 @@ static const char usage[] =
 	"  drill [--from NAME|latest]  prove a snapshot restores, in a scratch cluster\n"
 	"  maint compact|defrag|alarms|recover-space|hashcheck|diskcheck|perfcheck\n"
 	"                              maintenance that is safe while the cluster serves\n"
+	"  member exec [--print] MEMBER\n"
+	"                              run one member's etcd in place of regvault (systemd units)\n"
 	"  daemon [status]             the long-running scheduler and supervisor, or its status\n"
 	"  jobs [--job NAME] [--last N]  the history of the daemon's job runs\n"
 	"  run JOB [--no-wait]         run a job now through the daemon\n"
@@ -48,6 +50,7 @@ static const struct {
 	{"cluster", cmd_cluster}, {"snapshot", cmd_snapshot}, {"restore", cmd_restore},
 	{"drill", cmd_drill},     {"maint", cmd_maint},       {"daemon", cmd_daemon},
 	{"jobs", cmd_jobs},       {"run", cmd_run},           {"registry", cmd_registry},
+	{"member", cmd_member},
 };
 
 void cli_say_error(const char *lead, int r)

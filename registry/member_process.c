@@ -232,11 +232,46 @@ static char **build_etcd_argv(const struct cluster_spec *cs, const struct member
 	return argv;
 }
 
-static void free_argv(char **argv)
+void member_argv_free(char **argv)
 {
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/* The etcd binary to run: cluster.etcd.binary, else "etcd", found in PATH. */
+static const char *etcd_binary(const struct cluster_spec *cs)
+{
+	return cs->etcd.binary && *cs->etcd.binary ? cs->etcd.binary : "etcd";
+}
+
+static int fail_no_binary(const struct member_spec *m, const char *binary, int r)
+{
+	return rv_fail(r,
+		       "cannot start member %s: etcd binary '%s' not found or not executable (%s); "
+		       "set cluster.etcd.binary or install etcd",
+		       m->name, binary, strerror(-r));
+}
+
+int member_etcd_argv(const struct cluster_spec *cs, size_t idx, char ***out)
+{
+	const struct member_spec *m;
+	char bin[PATH_MAX], data_dir[PATH_MAX];
+	*out = NULL;
+	if (idx >= cs->n_members)
+		return rv_fail(-EINVAL, "no member %zu: the cluster has %zu", idx, cs->n_members);
+	m = &cs->members[idx];
+	int r = rv_proc_find_program(etcd_binary(cs), bin, sizeof bin);
+	if (r < 0)
+		return fail_no_binary(m, etcd_binary(cs), r);
+	member_abs_data_dir(m, data_dir, sizeof data_dir);
+	*out = build_etcd_argv(cs, m, bin, data_dir);
+	return 0;
+}
+
+pid_t member_process_pid(const struct member_spec *m)
+{
+	return local_running_pid(m);
 }
 
 /* The runner calls this between the fork and the exec: etcd runs only once its
@@ -271,7 +306,7 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 	char bin[PATH_MAX], what[256];
 	int r;
 
-	const char *binary = cs->etcd.binary && *cs->etcd.binary ? cs->etcd.binary : "etcd";
+	const char *binary = etcd_binary(cs);
 	bool rotated; /* a full log is no reason not to start: best effort */
 	if (member_log_rotate(m, MEMBER_LOG_MAX_BYTES, MEMBER_LOG_KEEP, &rotated) < 0)
 		rv_err_clear();
@@ -290,10 +325,7 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 		hn = snprintf(head, sizeof head, "regvault: cannot run etcd binary '%s': %s\n", binary, strerror(-r));
 		rv_write_all(log_fd, head, (size_t)hn);
 		close(log_fd);
-		return rv_fail(r,
-			       "cannot start member %s: etcd binary '%s' not found or not executable (%s); "
-			       "set cluster.etcd.binary or install etcd",
-			       m->name, binary, strerror(-r));
+		return fail_no_binary(m, binary, r);
 	}
 
 	char **argv = build_etcd_argv(cs, m, bin, data_dir);
@@ -309,7 +341,7 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 				 .before_exec = record_pid,
 				 .before_exec_ud = &rec};
 	r = rv_proc_spawn(&o, &p);
-	free_argv(argv);
+	member_argv_free(argv);
 	if (r < 0 && rec.written) {
 		/* Recorded, then its exec failed: say so in its log too. */
 		hn = snprintf(head, sizeof head, "regvault: cannot execute the etcd binary %s: %s\n", bin, strerror(-r));

@@ -1,6 +1,7 @@
 /* member_systemd.c - members with control: systemd. systemd owns the process;
  * regvault asks systemctl to start and stop the unit and journalctl for its log. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,12 @@ static int run_captured(char *const argv[], int timeout_ms, int *status, char **
 	return rv_proc_run(&o, status, out);
 }
 
-static int systemctl(const char *verb, const struct member_spec *m)
+/* systemctl VERB [--no-block] UNIT */
+static int systemctl(const char *verb, bool no_block, const struct member_spec *m)
 {
 	char *out = NULL;
 	int status = -1;
-	char *argv[] = {"systemctl", (char *)verb, m->unit, NULL};
+	char *argv[] = {"systemctl", (char *)verb, no_block ? "--no-block" : m->unit, no_block ? m->unit : NULL, NULL};
 	if (!m->unit || !*m->unit)
 		return rv_fail(-EINVAL, "member %s has control: systemd but no unit", m->name);
 	int r = run_captured(argv, SYSTEMCTL_TIMEOUT_MS, &status, &out);
@@ -45,15 +47,19 @@ static int systemctl(const char *verb, const struct member_spec *m)
 	return r;
 }
 
+/* Without waiting for the unit's start: a Type=notify unit (regvault-etcd@.service)
+ * is ready only once its member is in a quorum, which the members started after it
+ * bring; the callers wait for the cluster's health instead. systemctl still refuses
+ * at once a unit that does not exist or cannot be started. */
 static int systemd_start(const struct cluster_spec *cs, size_t idx)
 {
-	return systemctl("start", &cs->members[idx]);
+	return systemctl("start", true, &cs->members[idx]);
 }
 
 static int systemd_stop(const struct cluster_spec *cs, size_t idx, int timeout_ms)
 {
 	(void)timeout_ms; /* the unit's TimeoutStopSec decides */
-	return systemctl("stop", &cs->members[idx]);
+	return systemctl("stop", false, &cs->members[idx]);
 }
 
 static pid_t systemd_pid(const struct member_spec *m)

@@ -66,6 +66,19 @@ int member_log_rotate(const struct member_spec *m, uint64_t max_bytes, int keep,
 /* The pid of the running etcd of this member (checked in /proc), or 0. */
 pid_t member_running_pid(const struct member_spec *m);
 
+/* The command line member_start runs member idx's etcd with (control: local), for
+ * running the member some other way with the same flags (a systemd unit that execs
+ * it): argv[0] is the etcd binary (cluster.etcd.binary, else "etcd") as found in
+ * PATH, the data dir absolute (relative to the working directory), then the member's
+ * flags, the cluster.etcd settings and extra_args. NULL-terminated, malloc'd: free it
+ * with member_argv_free. -ENOENT or -EACCES with a sentence when there is no such
+ * binary. No secret is ever in it (TLS material is named by file). */
+int member_etcd_argv(const struct cluster_spec *cs, size_t idx, char ***argv);
+void member_argv_free(char **argv);
+/* An etcd process of this member on this host, whatever its control: the pid in its
+ * pid file, else one found in /proc whose --data-dir is the member's; 0 when none. */
+pid_t member_process_pid(const struct member_spec *m);
+
 /* Start one member in the background (local control) with its data dir as is:
  * forms a new cluster when the data dir is empty. Does not wait for health. */
 int member_start(const struct cluster_spec *cs, size_t idx);

@@ -31,7 +31,7 @@ setup_file() {
 deb_file() { ls "$T_FILE_DIR"/pkg/regvault_"${1:-$DEB_V2}"_*.deb; }
 
 UNITS=(regvault.service regvault-snapshot.service regvault-snapshot.timer regvault-drill.service
-  regvault-drill.timer regvault-defrag.service regvault-defrag.timer)
+  regvault-drill.timer regvault-defrag.service regvault-defrag.timer regvault-etcd@.service)
 
 test_deb_has_binary_units_config_and_dependencies() {
   local deb u
@@ -90,6 +90,7 @@ test_units_run_the_packaged_binary() {
     grep -q '^User=regvault$' "$u" || fail "$u does not run as regvault"
     grep -q '^Documentation=man:regvault(1)' "$u" || fail "$u has no Documentation=man:regvault(1)"
     [ "$(basename "$u")" = regvault.service ] && continue # the daemon: no timer
+    [ "$(basename "$u")" = regvault-etcd@.service ] && continue # the member template: no timer
     timer=${u%.service}.timer
     [ -f "$timer" ] || fail "$u has no timer"
     ! grep -q '^\[Install\]' "$u" || fail "$u has an [Install] section (its timer is what gets enabled)"
@@ -135,6 +136,29 @@ test_services_are_hardened_as_documented() {
   done
   grep -q '^Type=notify' "$RV_ROOT/packaging/systemd/regvault.service" || fail "the daemon unit is not Type=notify"
   grep -q '^KillMode=process' "$RV_ROOT/packaging/systemd/regvault.service" || fail "KillMode=process is gone: a restart would kill the members"
+}
+
+# The member template runs `regvault member exec %i` (the flags come from the
+# configuration), as a notify unit (etcd sends READY=1), restarted on failure, and no
+# maintainer script of either package restarts or stops a member.
+test_member_template_unit() {
+  local u=$RV_ROOT/packaging/systemd/regvault-etcd@.service
+  grep -qx 'ExecStart=/usr/bin/regvault --no-progress member exec %i' "$u" || fail "the template does not run member exec %i"
+  grep -qx 'Type=notify' "$u" || fail "the template is not Type=notify"
+  grep -qx 'Restart=on-failure' "$u" || fail "the template has no Restart=on-failure"
+  grep -qx 'ReadWritePaths=/var/lib/regvault' "$u" || fail "the template cannot write the data dirs"
+  ! grep -q -- '--data-dir\|--initial-cluster' "$u" || fail "the template holds a copy of etcd's flags"
+  # the unit name the configuration reference tells to use
+  grep -q 'unit: regvault-etcd@etcd3.service' "$RV_ROOT/docs/reference/config.md" ||
+    fail "config.md does not show unit: regvault-etcd@NAME.service"
+  run dpkg-deb -I "$(deb_file)" postinst
+  [[ $OUT != *"regvault-etcd@"* ]] || fail "postinst handles the member template"
+  run dpkg-deb -I "$(deb_file)" prerm
+  [[ $OUT != *"regvault-etcd@"* ]] || fail "prerm handles the member template"
+  if command -v rpm >/dev/null; then
+    run rpm -qp --scripts "$(ls "$T_FILE_DIR"/pkg/regvault-0.0.0test-1*.rpm)"
+    [[ $OUT != *"regvault-etcd@"* ]] || fail "an rpm scriptlet handles the member template"
+  fi
 }
 
 test_example_config_loads() {
@@ -300,6 +324,15 @@ test_bash_completion() {
   OUT=$(complete_line "$RV_BIN" --config /nonexistent snapshot verify "")
   assert_eq "$(echo $OUT)" "latest --all" "snapshot verify without a configuration"
   [ ! -s "$T/completion.err" ] || fail "the completion printed: $(cat "$T/completion.err")"
+  # member exec: the subcommand, its option, and member names after it
+  OUT=$(complete_line "$RV_BIN" member "")
+  assert_eq "$OUT" "exec" "the subcommands of member"
+  OUT=$(complete_line "$RV_BIN" member exec --p)
+  assert_eq "$OUT" "--print" "member exec --p<TAB>"
+  OUT=$(complete_line "$RV_BIN" --config "$CFG" member exec "")
+  assert_eq "$(echo $OUT)" "etcd1 etcd2 etcd3" "the members member exec offers"
+  OUT=$(complete_line "$RV_BIN" --config "$CFG" member exec --print e)
+  assert_eq "$(echo $OUT)" "etcd1 etcd2 etcd3" "the members after member exec --print"
   # member names, from the configuration
   OUT=$(bash -c 'source "$1"; COMP_WORDS=(regvault --config "$2" x); COMP_CWORD=2; _regvault_members' _ \
     "$RV_ROOT/packaging/bash-completion/regvault" "$CFG")
