@@ -285,6 +285,20 @@ static void queue_keepalive(struct run *rn, int64_t lease)
 	rn->to_send[rn->n_to_send++] = lease;
 }
 
+/* The keep-alive of a target's lease each interval (under h->mu), busy or not: a
+ * heartbeat Txn that waits for etcd (an election, a member gone) must not let the
+ * lease run out meanwhile. st.lease is the lease as the worker last published it. */
+static void renew(struct run *rn, struct hb_target *t, double now)
+{
+	if (!rn->resend_all && now < t->ka_due)
+		return;
+	t->ka_due = now + (double)rn->h->interval_ms / 1000;
+	if (rn->ka && t->st.lease) {
+		queue_keepalive(rn, t->st.lease);
+		t->ka_lease = t->st.lease;
+	}
+}
+
 /* What one target needs now (under h->mu, t not busy). Returns the time it next
  * needs looking at. */
 static double plan(struct run *rn, struct hb_target *t, double now, bool in_backoff)
@@ -318,15 +332,7 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		hand_to_worker(h, t);
 		return now + interval;
 	}
-	if (rn->resend_all && rn->ka) {
-		queue_keepalive(rn, t->lease);
-		t->ka_lease = t->lease;
-	}
 	if (now >= t->due) {
-		if (rn->ka && !rn->resend_all) {
-			queue_keepalive(rn, t->lease);
-			t->ka_lease = t->lease;
-		}
 		t->due += interval;
 		if (t->due < now)
 			t->due = now + interval;
@@ -542,6 +548,7 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 		double next = now + (double)WAKE_MS / 1000;
 		for (size_t i = 0; i < h->n_live; i++) {
 			struct hb_target *t = h->live[i];
+			renew(&rn, t, now);
 			if (t->busy)
 				continue;
 			double when = plan(&rn, t, now, in_backoff);

@@ -61,6 +61,7 @@ struct hb_target {
 	int64_t lease;     /* 0: none */
 	int64_t claim_rev; /* the mod_revision of our claim key */
 	bool lease_lost;   /* acquire again because the lease went (counted, logged) */
+	bool claim_lost;   /* ... because our claim went (with the lease, or deleted) */
 	bool ever_granted;
 	double due;        /* monotonic: next heartbeat (HELD) or look (CLAIMED) */
 	double retry_at;   /* monotonic: ACQUIRE after a failure */
@@ -73,6 +74,7 @@ struct hb_target {
 	/* the run loop's alone */
 	bool busy;          /* under h->mu: handed to an etcd worker */
 	int64_t ka_lease;   /* the lease the last keep-alive was sent for */
+	double ka_due;      /* monotonic: its next keep-alive */
 	int64_t lost_seen;  /* a keep-alive answered "gone" for this lease */
 	bool awaiting_check; /* HELD: write when the check answers or at write_deadline */
 	double write_deadline;

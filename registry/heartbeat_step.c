@@ -248,9 +248,15 @@ static void claim(struct heartbeat *h, struct hb_target *t, int depth)
 static void acquire(struct heartbeat *h, struct hb_target *t, int depth)
 {
 	if (t->lease_lost) {
+		if (t->claim_lost)
+			rv_warn("heartbeat of %s: lease %" PRIx64 " or its claim is gone (expired, revoked or deleted); "
+				"granting a new one",
+				t->ns, (uint64_t)t->lease);
+		else
+			rv_warn("heartbeat of %s: lease %" PRIx64 " is gone (expired or revoked); granting a new one",
+				t->ns, (uint64_t)t->lease);
 		t->lease_lost = false;
-		rv_warn("heartbeat of %s: lease %" PRIx64 " is gone (expired or revoked); granting a new one", t->ns,
-			(uint64_t)t->lease);
+		t->claim_lost = false;
 		pthread_mutex_lock(&h->mu);
 		h->totals.leases_lost++;
 		pthread_mutex_unlock(&h->mu);
@@ -362,6 +368,7 @@ static void write_heartbeat(struct heartbeat *h, struct hb_target *t, int depth)
 		if (!kv) { /* the claim went with the lease */
 			etcd_txn_resp_free(&resp);
 			t->lease_lost = true;
+			t->claim_lost = true;
 			t->state = HB_ACQUIRE;
 			if (depth < 3)
 				acquire(h, t, depth + 1);

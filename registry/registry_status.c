@@ -221,6 +221,8 @@ int registry_status_collect(etcd_client *c, const struct registry_status_opts *o
 		struct seen *e = &set.v[i];
 		struct registry_status_row key = {.ns = e->ns};
 		struct registry_status_row *row = n_ms ? bsearch(&key, rows, n_ms, sizeof *rows, cmp_row) : NULL;
+		if (!row && !e->any)
+			continue; /* a claim alone: a heartbeat kept under another prefix */
 		if (!row) {
 			row = &rows[n++];
 			row->ns = rv_strdup(e->ns);
