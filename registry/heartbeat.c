@@ -552,6 +552,8 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 			if (t->busy)
 				continue;
 			double when = plan(&rn, t, now, in_backoff);
+			if (when <= now) /* held back by the back-off: not before it ends */
+				when = in_backoff ? h->backoff_until : now + 0.01;
 			if (when < next)
 				next = when;
 		}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -115,11 +116,16 @@ static void parse_claim(const struct etcd_kv *kv, struct claim_info *ci)
 
 /* A claim made on this host by a process that is gone (killed outright: its lease
  * lives on until the TTL) may be taken over at once. */
-static bool claim_is_stale(struct heartbeat *h, const struct claim_info *ci)
+static bool claim_is_stale_for(const char *host, pid_t pid, const struct claim_info *ci)
 {
-	if (!ci->host[0] || strcmp(ci->host, h->host) != 0 || ci->pid <= 1 || ci->pid == (long)h->pid)
+	if (!ci->host[0] || strcmp(ci->host, host) != 0 || ci->pid <= 1 || ci->pid == (long)pid)
 		return false;
 	return kill((pid_t)ci->pid, 0) < 0 && errno == ESRCH;
+}
+
+static bool claim_is_stale(struct heartbeat *h, const struct claim_info *ci)
+{
+	return claim_is_stale_for(h->host, h->pid, ci);
 }
 
 static void revoke_quietly(struct heartbeat *h, int64_t lease)
@@ -476,8 +482,11 @@ int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *
 		return rv_fail_wrap(r, "cannot read who keeps the heartbeat of %s", ns);
 	if (rs.n_kvs) {
 		struct claim_info ci;
+		char host[256] = "localhost";
+		gethostname(host, sizeof host - 1);
 		parse_claim(&rs.kvs[0], &ci);
-		*held = true;
+		/* a process of this host that is gone holds nothing: the service takes it over */
+		*held = !claim_is_stale_for(host, getpid(), &ci);
 		if (owner && len)
 			snprintf(owner, len, "%s", ci.owner);
 	}

@@ -278,7 +278,8 @@ void heartbeat_free(struct heartbeat *h);
 int health_check_run(const struct health_check *hc, const struct rv_cancel *cancel, char *detail, size_t len);
 /* Whether someone keeps the heartbeat of ns (its claim key under state_prefix) and
  * who (the claim's owner, as written), for a foreground service that must not start
- * a second writer. 0 (*held false when nobody), or a negative errno from etcd. */
+ * a second writer. A claim of a process of this host that is gone is not held (the
+ * service takes it over). 0 (*held false when nobody), or a negative errno from etcd. */
 int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *ns, bool *held, char *owner,
 			  size_t len);
 

@@ -87,6 +87,7 @@ lease_of() {
   l=$(ectl get "$1" -w fields | sed -n 's/^"Lease" : //p')
   [ -n "$l" ] && [ "$l" != 0 ] && printf '%x' "$l"
 }
+new_lease() { local l; l=$(lease_of "$1"); [ -n "$l" ] && [ "$l" != "$2" ]; }
 remaining() { ectl lease timetolive "$1" | sed -n 's/.*remaining(\(-\{0,1\}[0-9]*\)s).*/\1/p'; }
 claim_key() { echo "/regvault/registry/registry/heartbeat/$1"; }
 has_claim() { [ -n "$(ectl get "$(claim_key "$1")" --print-value-only)" ]; }
@@ -209,7 +210,20 @@ test_sigkill_leaves_the_keys_until_the_ttl_runs_out() {
   # a new process takes it at once
   start_hb --namespace kill.me
   wait_for 5 has_health kill.me || fail "not back after a restart: $(tail -5 "$T/hb.log")"
+  # killed again and restarted before the TTL ran out: the dead process's claim (same
+  # host, no such pid) is taken over at once, its lease revoked
+  local old
+  old=$(lease_of "$PREFIX/kill.me/health")
+  kill -9 "$HBPID"
+  wait "$HBPID" 2>/dev/null
+  start_hb --namespace kill.me
+  wait_for 3 new_lease "$PREFIX/kill.me/health" "$old" ||
+    fail "the restarted process did not take the key over: $(tail -5 "$T/hb.log")"
+  log_has "heartbeat of kill.me: taking over the claim of regvault registry heartbeat on" ||
+    fail "no log line for the take-over: $(tail -5 "$T/hb.log")"
+  ectl lease timetolive "$old" | grep -q "already expired" || fail "the dead process's lease $old still lives"
   stop_hb
+  assert_eq "$HBRC" 0 "the exit code"
 }
 
 test_a_second_heartbeat_for_the_same_namespace_is_refused() {
