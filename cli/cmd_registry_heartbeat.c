@@ -138,6 +138,11 @@ static bool same_services(const struct manifest_set *a, const struct manifest_se
 	}
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 struct runner {
 	struct heartbeat *hb;
 	int rc;
@@ -323,27 +328,35 @@ int cmd_registry_heartbeat(struct cli *cli, int argc, char **argv)
 		" s); SIGINT or SIGTERM stops and revokes them",
 		n_targets, n_targets == 1 ? "y" : "ies", o.interval_ms, (o.ttl_ms + 999) / 1000);
 	rc = RV_EXIT_OK;
+	qsort(initial, n_initial, sizeof *initial, cmp_str);
 	double next_scan = rv_now_mono() + (double)o.interval_ms / 1000;
+	bool settled = false;
 	while (!rv_cancelled(&cli_cancel)) {
 		rv_sleep_cancellable(200, &cli_cancel);
 		/* a capability asked for that another regvault took first (both started at
-		 * once): refused as at the start, before it was ever written */
-		struct heartbeat_stat *st = NULL;
-		size_t n = 0;
-		heartbeat_stats(hb, &st, &n, NULL);
-		for (size_t i = 0; i < n && rc == RV_EXIT_OK; i++) {
-			bool asked = false;
-			for (size_t k = 0; k < n_initial; k++)
-				asked |= strcmp(initial[k], st[i].ns) == 0;
-			if (asked && st[i].count == 0 && strcmp(st[i].status, "claimed") == 0) {
-				fprintf(stderr, "regvault: the heartbeat of %s is kept by %s; not starting a second writer "
-						"(stop that one first)\n",
-					st[i].ns, st[i].detail);
-				rc = RV_EXIT_FAIL;
-				rv_cancel_request(&cli_cancel);
+		 * once): refused as at the start, before it was ever written. Looked at
+		 * until every one asked for has been written or refused. */
+		if (!settled) {
+			struct heartbeat_stat *st = NULL;
+			size_t n = 0;
+			heartbeat_stats(hb, &st, &n, NULL);
+			settled = true;
+			for (size_t i = 0; i < n && rc == RV_EXIT_OK; i++) {
+				const char *ns = st[i].ns;
+				if (!bsearch(&ns, initial, n_initial, sizeof *initial, cmp_str))
+					continue;
+				if (st[i].count == 0 && strcmp(st[i].status, "claimed") == 0) {
+					fprintf(stderr, "regvault: the heartbeat of %s is kept by %s; not starting a second "
+							"writer (stop that one first)\n",
+						ns, st[i].detail);
+					rc = RV_EXIT_FAIL;
+					rv_cancel_request(&cli_cancel);
+				} else if (st[i].count == 0) {
+					settled = false;
+				}
 			}
+			free(st);
 		}
-		free(st);
 		if (o.auto_discover && rv_now_mono() >= next_scan) {
 			next_scan = rv_now_mono() + (double)o.interval_ms / 1000;
 			struct manifest_set now = {0};

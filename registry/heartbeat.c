@@ -16,6 +16,7 @@
 #define ETCD_WORKERS 4   /* Txns in flight at once: etcd batches them into few proposals */
 #define CHECK_WORKERS 8  /* health checks at once */
 #define WAKE_MS 100      /* the loop looks at new targets, finished work and check answers */
+#define TICK_MS 50       /* ... but not more often than this */
 #define STREAM_RETRY_MIN_MS 250
 #define STREAM_RETRY_MAX_MS 5000
 
@@ -561,6 +562,10 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 		tend_dying(&rn);
 		pthread_mutex_unlock(&h->mu);
 
+		/* a few heartbeats a little late rather than a wake-up (and a look at every
+		 * target) for each: with a thousand targets they come due every 10 ms */
+		if (next < now + (double)TICK_MS / 1000)
+			next = now + (double)TICK_MS / 1000;
 		int wait_ms = (int)((next - rv_now_mono()) * 1000);
 		keepalive_io(&rn, wait_ms < 0 ? 0 : wait_ms, cancel);
 	}
