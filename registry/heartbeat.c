@@ -15,8 +15,12 @@
 
 #define ETCD_WORKERS 4   /* Txns in flight at once: etcd batches them into few proposals */
 #define CHECK_WORKERS 8  /* health checks at once */
-#define WAKE_MS 100      /* the loop looks at new targets, finished work and check answers */
-#define TICK_MS 50       /* ... but not more often than this */
+/* The run loop goes round 20 times an interval, every 50 ms to 500 ms: new targets,
+ * finished work, check answers and lost leases are seen within one round. */
+#define TICKS_PER_INTERVAL 20
+#define TICK_MIN_MS 50
+#define TICK_MAX_MS 500
+#define WAKE_MS 100 /* an ACQUIRE target waiting for nothing in particular */
 #define STREAM_RETRY_MIN_MS 250
 #define STREAM_RETRY_MAX_MS 5000
 
@@ -154,6 +158,7 @@ struct run {
 	bool resend_all;   /* a new stream: renew every lease now */
 	int64_t *to_send;  /* the keep-alives of this round */
 	size_t n_to_send, cap_to_send;
+	struct batch_arg *batch; /* the heartbeats of this round, not yet handed over */
 };
 
 static void step_job(void *arg);
@@ -179,6 +184,45 @@ static void step_job(void *arg)
 	hb_step(a->h, a->t);
 	hb_release(a->h, a->t);
 	free(a);
+}
+
+struct batch_arg {
+	struct heartbeat *h;
+	size_t n;
+	struct hb_target *t[HB_BATCH_MAX];
+};
+
+static void batch_job(void *arg)
+{
+	struct batch_arg *a = arg;
+	hb_write_batch(a->h, a->t, a->n);
+	pthread_mutex_lock(&a->h->mu);
+	for (size_t i = 0; i < a->n; i++)
+		a->t[i]->busy = false;
+	pthread_mutex_unlock(&a->h->mu);
+	free(a);
+}
+
+/* Under h->mu: the heartbeats collected this tick, to a worker. */
+static void batch_flush(struct run *rn)
+{
+	if (!rn->batch || !rn->batch->n)
+		return;
+	hb_pool_submit(&rn->h->etcd_pool, batch_job, rn->batch);
+	rn->batch = NULL;
+}
+
+/* Under h->mu, t not busy: its heartbeat goes with the others due now. */
+static void batch_add(struct run *rn, struct hb_target *t)
+{
+	if (!rn->batch) {
+		rn->batch = rv_xcalloc(1, sizeof *rn->batch);
+		rn->batch->h = rn->h;
+	}
+	t->busy = true;
+	rn->batch->t[rn->batch->n++] = t;
+	if (rn->batch->n == HB_BATCH_MAX)
+		batch_flush(rn);
 }
 
 void hb_release(struct heartbeat *h, struct hb_target *t)
@@ -354,7 +398,7 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 	}
 	if (t->write_due && !in_backoff) {
 		t->write_due = false;
-		hand_to_worker(h, t);
+		batch_add(rn, t);
 	}
 	double next = t->due;
 	if (t->awaiting_check && t->write_deadline < next)
@@ -535,6 +579,13 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 	hb_pool_init(&h->etcd_pool, ETCD_WORKERS, "etcd");
 	hb_pool_init(&h->check_pool, CHECK_WORKERS, "health check");
 	atomic_store(&h->check_cancel.requested, 0);
+	/* Rounds: what is due is done together (its heartbeats in one Txn), a little
+	 * late rather than a wake-up for each of a thousand targets. */
+	double tick = (double)h->interval_ms / 1000 / TICKS_PER_INTERVAL;
+	if (tick < (double)TICK_MIN_MS / 1000)
+		tick = (double)TICK_MIN_MS / 1000;
+	if (tick > (double)TICK_MAX_MS / 1000)
+		tick = (double)TICK_MAX_MS / 1000;
 
 	while (!rv_cancelled(cancel)) {
 		double now = rv_now_mono();
@@ -546,27 +597,19 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 				h->applied_gen = gen;
 		}
 		bool in_backoff = now < h->backoff_until;
-		double next = now + (double)WAKE_MS / 1000;
 		for (size_t i = 0; i < h->n_live; i++) {
 			struct hb_target *t = h->live[i];
 			renew(&rn, t, now);
-			if (t->busy)
-				continue;
-			double when = plan(&rn, t, now, in_backoff);
-			if (when <= now) /* held back by the back-off: not before it ends */
-				when = in_backoff ? h->backoff_until : now + 0.01;
-			if (when < next)
-				next = when;
+			if (!t->busy)
+				plan(&rn, t, now, in_backoff);
 		}
+		batch_flush(&rn);
 		rn.resend_all = false;
 		tend_dying(&rn);
 		pthread_mutex_unlock(&h->mu);
 
-		/* a few heartbeats a little late rather than a wake-up (and a look at every
-		 * target) for each: with a thousand targets they come due every 10 ms */
-		if (next < now + (double)TICK_MS / 1000)
-			next = now + (double)TICK_MS / 1000;
-		int wait_ms = (int)((next - rv_now_mono()) * 1000);
+		/* then the answers until the next round */
+		int wait_ms = (int)((now + tick - rv_now_mono()) * 1000);
 		keepalive_io(&rn, wait_ms < 0 ? 0 : wait_ms, cancel);
 	}
 

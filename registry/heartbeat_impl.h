@@ -126,6 +126,10 @@ struct heartbeat {
 
 /* heartbeat_step.c: the etcd work of one target, on an etcd worker (t is busy). */
 void hb_step(struct heartbeat *h, struct hb_target *t);
+/* The heartbeats of several HELD targets (all busy) in one Txn; each on its own
+ * when that fails. */
+#define HB_BATCH_MAX 64 /* puts per Txn: well under etcd's --max-txn-ops (128) and 1.5 MiB */
+void hb_write_batch(struct heartbeat *h, struct hb_target **t, size_t n);
 /* A failed etcd call: back off when etcd did not answer. Under no lock. */
 void hb_note_etcd_result(struct heartbeat *h, int r);
 bool hb_unreachable(int r);
