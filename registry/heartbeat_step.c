@@ -463,7 +463,8 @@ void hb_write_batch(struct heartbeat *h, struct hb_target **tv, size_t n)
 	}
 	int r = 0;
 	bool ok = false;
-	if (k == 1) {
+	if (k == 1) { /* alone: the Txn that also tells why it failed */
+		rv_buf_free(&val[0]);
 		write_heartbeat(h, in[0], 0);
 		k = 0;
 	} else if (k > 1) {
