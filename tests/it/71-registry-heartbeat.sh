@@ -52,9 +52,10 @@ pattern() { printf 'namespace: %s\nversion: 0.3.0\n' "$1" >"$T/caps/$1.yaml"; }
 
 rr() { run "$RV_BIN" --config "$RCFG" --no-progress "$@"; }
 
-# start_hb ARGS...: `registry heartbeat ARGS` in the background, its log $T/hb.log
+# start_hb ARGS...: `registry heartbeat ARGS` in the background (HB_BIN: another
+# build), its log $T/hb.log
 start_hb() {
-  "$RV_BIN" --config "$RCFG" -v registry heartbeat "$@" >>"$T/hb.log" 2>&1 &
+  "${HB_BIN:-$RV_BIN}" --config "$RCFG" -v registry heartbeat "$@" >>"$T/hb.log" 2>&1 &
   HBPID=$!
   echo "$HBPID" >>"$T_FILE_DIR/.hbs"
   trap 'kill -9 $HBPID 2>/dev/null' EXIT # a failed assertion ends the test, not the process
@@ -366,6 +367,40 @@ test_registry_status_exit_codes_and_json() {
   rr registry status
   assert_rc 1
   grep -E '^st\.up +service +1\.0\.0 +missing ' <<<"$OUT" >/dev/null || fail "the st.up row after the stop: $OUT"
+}
+
+# The run loop, the etcd workers, the check threads and the command's own thread
+# through every path that hands a target from one to another: targets added,
+# removed and changed, checks failing and passing, a lease revoked by hand, the stop.
+test_no_data_race_under_threadsanitizer() {
+  local i l closed
+  make -s -C "$RV_ROOT" TSAN=1 build/tsan/regvault >/dev/null 2>&1 || skip "no ThreadSanitizer build here"
+  export TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_thread_leaks=0 suppressions=$RV_ROOT/tests/tsan.supp"
+  HB_BIN=$RV_ROOT/build/tsan/regvault
+  reg_config
+  closed=$(free_port)
+  for i in 1 2 3 4; do service ts.plain$i; done
+  for i in 1 2 3; do service ts.ok$i 'command: ["true"]'; done
+  service ts.bad 'command: ["false"]'
+  service ts.http "$(printf 'http: http://127.0.0.1:%s/\ntimeout: 1s' "$closed")"
+  start_hb --auto-discover
+  for i in 1 2 3 4; do wait_for 20 has_health ts.plain$i || fail "no key for ts.plain$i: $(tail -5 "$T/hb.log")"; done
+  wait_for 20 status_is ts.http unhealthy || fail "ts.http: $(health ts.http)"
+  rm "$T/caps/ts.plain4.yaml"
+  service ts.new1
+  service ts.bad 'command: ["true"]'
+  l=$(lease_of "$PREFIX/ts.plain1/health")
+  ectl lease revoke "$l" >/dev/null
+  wait_for 20 new_lease "$PREFIX/ts.plain1/health" "$l" || fail "ts.plain1 not granted again: $(tail -5 "$T/hb.log")"
+  wait_for 20 has_health ts.new1 || fail "ts.new1 did not start"
+  wait_for 20 status_is ts.bad healthy || fail "ts.bad: $(health ts.bad)"
+  wait_for 20 no_health ts.plain4 || fail "ts.plain4 was not stopped"
+  run "$HB_BIN" --config "$RCFG" registry status
+  [ "$RC" -eq 1 ] || fail "registry status under TSan: exit $RC: $ERR"
+  stop_hb
+  ! grep -q "ThreadSanitizer" "$T/hb.log" || fail "$(grep -m1 -A12 'WARNING: ThreadSanitizer' "$T/hb.log")"
+  assert_eq "$HBRC" 0 "the exit code under TSan"
+  no_health ts.plain1 || fail "keys left after the stop"
 }
 
 test_options_and_usage_errors() {
