@@ -20,7 +20,6 @@
 #define TICKS_PER_INTERVAL 20
 #define TICK_MIN_MS 50
 #define TICK_MAX_MS 500
-#define WAKE_MS 100 /* an ACQUIRE target waiting for nothing in particular */
 #define STREAM_RETRY_MIN_MS 250
 #define STREAM_RETRY_MAX_MS 5000
 
@@ -344,9 +343,8 @@ static void renew(struct run *rn, struct hb_target *t, double now)
 	}
 }
 
-/* What one target needs now (under h->mu, t not busy). Returns the time it next
- * needs looking at. */
-static double plan(struct run *rn, struct hb_target *t, double now, bool in_backoff)
+/* What one target needs this round (under h->mu, t not busy). */
+static void plan(struct run *rn, struct hb_target *t, double now, bool in_backoff)
 {
 	struct heartbeat *h = rn->h;
 	double interval = (double)h->interval_ms / 1000;
@@ -355,15 +353,14 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		/* a lost lease is granted again at once; anything else waits out a failure */
 		if ((t->lease_lost || !in_backoff) && now >= t->retry_at) {
 			hand_to_worker(h, t);
-			return now + interval;
 		}
-		return t->retry_at > now ? t->retry_at : now + (double)WAKE_MS / 1000;
+		return;
 	case HB_CLAIMED:
 		if (now >= t->due && !in_backoff) {
 			t->due = now + interval;
 			hand_to_worker(h, t);
 		}
-		return t->due;
+		return;
 	case HB_HELD:
 		break;
 	}
@@ -375,7 +372,7 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		t->lease_lost = true;
 		t->state = HB_ACQUIRE;
 		hand_to_worker(h, t);
-		return now + interval;
+		return;
 	}
 	if (now >= t->due) {
 		t->due += interval;
@@ -400,10 +397,6 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		t->write_due = false;
 		batch_add(rn, t);
 	}
-	double next = t->due;
-	if (t->awaiting_check && t->write_deadline < next)
-		next = t->write_deadline;
-	return next;
 }
 
 /* Dropped targets: revoke, then free (under h->mu). */

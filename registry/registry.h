@@ -272,6 +272,8 @@ struct heartbeat_totals {
 };
 /* A copy of each target's state (malloc'd array). */
 int heartbeat_stats(struct heartbeat *h, struct heartbeat_stat **out, size_t *n, struct heartbeat_totals *t);
+/* After heartbeat_run has returned (or before it ran); heartbeat_run may be called
+ * again before it, with the targets last set. */
 void heartbeat_free(struct heartbeat *h);
 /* Run one health check (http or command) within its timeout: 0 healthy, or a
  * negative errno with detail filled ("HTTP 503", "exit 3", "timed out after 5s"). */
