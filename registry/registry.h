@@ -286,13 +286,16 @@ struct heartbeat_totals {
 };
 /* A copy of each target's state (malloc'd array). */
 int heartbeat_stats(struct heartbeat *h, struct heartbeat_stat **out, size_t *n, struct heartbeat_totals *t);
+/* After heartbeat_run has returned (or before it ran); heartbeat_run may be called
+ * again before it, with the targets last set. */
 void heartbeat_free(struct heartbeat *h);
 /* Run one health check (http or command) within its timeout: 0 healthy, or a
  * negative errno with detail filled ("HTTP 503", "exit 3", "timed out after 5s"). */
 int health_check_run(const struct health_check *hc, const struct rv_cancel *cancel, char *detail, size_t len);
 /* Whether someone keeps the heartbeat of ns (its claim key under state_prefix) and
  * who (the claim's owner, as written), for a foreground service that must not start
- * a second writer. 0 (*held false when nobody), or a negative errno from etcd. */
+ * a second writer. A claim of a process of this host that is gone is not held (the
+ * service takes it over). 0 (*held false when nobody), or a negative errno from etcd. */
 int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *ns, bool *held, char *owner,
 			  size_t len);
 
