@@ -222,6 +222,13 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.next_watchdog_ms = daemon_mono_ms() + d.watchdog_ms;
 	rv_info("regvault daemon %s started (pid %d, config %s, control socket %s)", RV_VERSION, (int)getpid(),
 		d.cfg->cfg.path ? d.cfg->cfg.path : "-", d.ctl_path);
+	{
+		int gone = 0; /* the scratch clusters of drills killed outright (best effort) */
+		if (restore_drill_cleanup(NULL, &gone) < 0) {
+			rv_warn("%s", rv_errmsg(-EIO));
+			rv_err_clear();
+		}
+	}
 
 	loop(&d);
 

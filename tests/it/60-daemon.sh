@@ -429,3 +429,42 @@ test_a_run_whose_lock_another_regvault_holds_is_skipped_naming_it() {
   stop_daemon
   assert_eq "$DRC" 0 "exit code"
 }
+
+# The etcds of a drill's scratch cluster under $T/tmp (the daemon's TMPDIR).
+scratch_etcds() {
+  local pid
+  for pid in $(pgrep -x etcd); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--data-dir=$T/tmp/regvault-drill-" && echo "$pid"
+  done
+  return 0
+}
+no_scratch_etcd() { [ -z "$(scratch_etcds)" ]; }
+three_scratch_etcds() { [ "$(scratch_etcds | wc -l)" -eq 3 ]; }
+
+# A daemon killed outright during a drill: its scratch members die with it, and the
+# next daemon removes what the drill left.
+test_a_daemon_killed_during_a_drill_leaves_no_scratch_member() {
+  daemon_config "    drill: {every: 1h}"
+  mkdir -p "$T/tmp" "$T/backups"
+  dv snapshot save
+  assert_ok
+  TMPDIR=$T/tmp RV_TEST_PAUSE_AT=drill-started:60000 start_daemon "$RV_HOOKS_BIN"
+  dv run drill --no-wait # unless the run missed at start is on already
+  wait_for 60 three_scratch_etcds || fail "the drill's scratch cluster did not start: $(tail -5 "$T/daemon.log")"
+  kill -9 "$DPID"
+  wait "$DPID" 2>/dev/null
+  wait_for 5 no_scratch_etcd || fail "scratch etcds outlived the daemon: $(scratch_etcds)"
+  local left
+  left=$(ls -d "$T/tmp/regvault-drill-"*) || fail "no leftover scratch directory"
+  TMPDIR=$T/tmp start_daemon
+  wait_for 10 log_has "removed the scratch cluster an interrupted drill left under $left" ||
+    fail "the leftover was not removed: $(tail -5 "$T/daemon.log")"
+  assert_no_file "$left"
+  run_now drill -o json
+  assert_ok
+  assert_eq "$(json_get .result)" success "the next drill"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+  no_scratch_etcd || fail "a scratch etcd still runs"
+  assert_eq "$(ls -A "$T/tmp")" "" "the scratch parent after the drill"
+}
