@@ -468,3 +468,48 @@ test_a_daemon_killed_during_a_drill_leaves_no_scratch_member() {
   no_scratch_etcd || fail "a scratch etcd still runs"
   assert_eq "$(ls -A "$T/tmp")" "" "the scratch parent after the drill"
 }
+
+# One-shot commands (what the systemd timers run) write the same history, so
+# `regvault jobs` lists them and the daemon counts a timer's success as the last one.
+test_one_shot_runs_are_in_the_job_history() {
+  daemon_config "    verify: {every: 1h}"
+  mkdir -p "$T/backups"
+  dv -o json snapshot save
+  assert_ok
+  local saved; saved=$(json_get .name)
+  dv snapshot prune
+  assert_ok
+  dv snapshot verify latest
+  assert_ok
+  dv maint compact
+  assert_ok
+  dv -o json maint hashcheck
+  assert_ok
+  assert_eq "$(json_get .consistent)" true "hashcheck's own output"
+  dv maint defrag --dry-run # a dry run is no run
+  assert_ok
+  dv jobs -o json --last 0
+  assert_ok
+  assert_eq "$(json_get '[.[].job] | join(",")')" "snapshot,snapshot,verify,compact,hashcheck" "the jobs recorded"
+  assert_eq "$(json_get '[.[].result] | unique | join(",")')" success "their results"
+  assert_eq "$(json_get '.[0].report.save.name')" "$saved" "the save's report"
+  [ "$(json_get '.[1].report.prune')" != null ] || fail "the prune's report: $OUT"
+  assert_eq "$(json_get '.[4].report.consistent')" true "the hashcheck's report"
+  dv jobs
+  assert_ok
+  assert_out_contains "hashcheck"
+  # A failed one-shot run, with its sentence.
+  dv snapshot verify no-such-artifact
+  assert_rc 1
+  dv jobs --job verify -o json --last 1
+  assert_eq "$(json_get '.[0].result')" failure "the failed verify"
+  [ "$(json_get '.[0].error')" != null ] || fail "no error sentence: $OUT"
+  # A timer's verify succeeded a moment ago: the daemon makes no missed run at start.
+  dv snapshot verify latest
+  assert_ok
+  start_daemon
+  sleep 2
+  log_has "job verify: a run was missed" && fail "the one-shot verify was not counted"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+}
