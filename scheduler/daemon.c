@@ -61,6 +61,34 @@ static void status_text(struct daemon *d, char *buf, size_t len)
 	snprintf(buf, len, "%s%s%s%s", d->stopping ? "stopping; " : "", members, jobs[0] ? "; " : "", jobs);
 }
 
+#define DEFAULT_CONTROL_SOCKET "/run/regvault/regvault.sock"
+
+/* After a reload that changed daemon.control_socket: listen on the new path first,
+ * then close the old one (clients connected on it finish); one that cannot be had
+ * keeps the old socket, and says so. */
+static void rebind_control(struct daemon *d, const char *sock)
+{
+	int fd = -1, r;
+	sock = sock && *sock ? sock : DEFAULT_CONTROL_SOCKET;
+	if (strcmp(sock, d->ctl_path) == 0)
+		return;
+	if (strlen(sock) >= sizeof d->ctl_path)
+		r = rv_fail(-ENAMETOOLONG, "the control socket path %s is longer than the %zu bytes a unix socket allows",
+			    sock, sizeof d->ctl_path - 1);
+	else
+		r = control_listen(sock, &fd);
+	if (r < 0) {
+		rv_log(RV_LOG_ERROR, "%s; the daemon keeps listening on %s", rv_errmsg(r), d->ctl_path);
+		rv_err_clear();
+		return;
+	}
+	close(d->ctl_fd);
+	unlink(d->ctl_path);
+	rv_info("the control socket moved from %s to %s", d->ctl_path, sock);
+	snprintf(d->ctl_path, sizeof d->ctl_path, "%s", sock);
+	d->ctl_fd = fd;
+}
+
 /* SIGHUP: a file that does not load keeps the configuration in use. */
 static void reload(struct daemon *d)
 {
@@ -75,10 +103,9 @@ static void reload(struct daemon *d)
 		rv_err_clear();
 	} else {
 		struct cfg_ref *old = d->cfg;
-		const char *was = old->cfg.daemon.control_socket, *now = nc.daemon.control_socket;
-		if (strcmp(was ? was : "", now ? now : "") != 0)
-			rv_warn("daemon.control_socket changed; the daemon keeps listening on %s until it is restarted", d->ctl_path);
 		d->cfg = cfg_ref_new(&nc);
+		rebind_control(d, d->cfg->cfg.daemon.control_socket);
+		observe_relisten(d->metrics_at, sizeof d->metrics_at, &d->cfg->cfg.daemon, &d->metrics_fd);
 		jobs_reschedule(d, &old->cfg);
 		supervisor_set_config(d->sup, d->cfg);
 		cfg_ref_put(old);
@@ -196,7 +223,7 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.rand_state = (unsigned)getpid() ^ (unsigned)d.started_ms;
 	snprintf(d.holder, sizeof d.holder, "regvault daemon (pid %d)", (int)getpid());
 	const char *sock = d.cfg->cfg.daemon.control_socket;
-	sock = sock && *sock ? sock : "/run/regvault/regvault.sock";
+	sock = sock && *sock ? sock : DEFAULT_CONTROL_SOCKET;
 	if (strlen(sock) >= sizeof d.ctl_path) {
 		r = rv_fail(-ENAMETOOLONG, "the control socket path %s is longer than the %zu bytes a unix socket allows; "
 					   "set daemon.control_socket to a shorter path", sock, sizeof d.ctl_path - 1);
@@ -215,6 +242,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	if ((r = control_listen(d.ctl_path, &d.ctl_fd)) < 0)
 		goto out;
 	d.metrics_fd = observe_listen(&d.cfg->cfg.daemon);
+	if (d.metrics_fd >= 0)
+		snprintf(d.metrics_at, sizeof d.metrics_at, "%s", d.cfg->cfg.daemon.metrics_listen);
 	observe_daemon_started(&d.cfg->cfg);
 	if ((r = supervisor_start(d.cfg, d.wake_wr, &d.sup)) < 0)
 		goto out;

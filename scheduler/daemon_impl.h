@@ -73,6 +73,7 @@ struct daemon {
 	const struct daemon_opts *o;
 	int sig_fd, ctl_fd, wake_rd, wake_wr, metrics_fd;
 	char ctl_path[108];
+	char metrics_at[256]; /* the address metrics_fd listens on, "" none */
 	struct supervisor *sup;
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
@@ -153,6 +154,10 @@ void observe_diskcheck(const struct maint_diskcheck_result *r);
 void observe_member_restarted(const char *member);
 /* An extra listening socket for the loop to poll (HTTP metrics): -1 for none. */
 int observe_listen(const struct daemon_settings *ds);
+/* After a reload: *fd moves to ds->metrics_listen when it differs from bound, the
+ * address *fd listens on ("" none): the new socket first; the old one is kept,
+ * and the failure logged, when it cannot be had; "" closes it. bound follows. */
+void observe_relisten(char *bound, size_t len, const struct daemon_settings *ds, int *fd);
 /* It is readable: accept and serve. */
 void observe_serve(int fd, bool healthy);
 void observe_close(int fd);

@@ -513,3 +513,50 @@ test_one_shot_runs_are_in_the_job_history() {
   stop_daemon
   assert_eq "$DRC" 0 "exit code"
 }
+
+# SIGHUP with a new daemon.control_socket and daemon.metrics_listen: the new ones
+# are bound, the old closed; one that cannot be bound keeps the old.
+test_sighup_rebinds_the_control_socket_and_the_metrics_listener() {
+  command -v curl >/dev/null || skip "no curl"
+  local p1 p2 busy old_sock new_sock
+  daemon_config "    snapshot: {every: 1h}"
+  old_sock=$SOCK
+  new_sock=$T_FILE_DIR/$(md5sum <<<"$T-2" | cut -c1-8).sock
+  p1=$(free_port)
+  sed -i "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" "$DCFG"
+  start_daemon
+  wait_for 20 curl -fsS "http://127.0.0.1:$p1/metrics" -o /dev/null || fail "no metrics on $p1"
+  p2=$(free_port)
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p2|" -e "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "the control socket moved from $old_sock to $new_sock" || fail "no move logged: $(tail -3 "$T/daemon.log")"
+  SOCK=$new_sock
+  dv daemon status
+  assert_ok
+  assert_no_file "$old_sock"
+  wait_for 10 curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null || fail "no metrics on the new port $p2"
+  ! curl -fsS "http://127.0.0.1:$p1/metrics" -o /dev/null 2>&1 || fail "the old metrics port $p1 still answers"
+  # Taken already: the old ones stay, and the log says why.
+  python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $p1)); s.listen(1); open('$T/busy.ready','w').close(); time.sleep(60)" &
+  busy=$!
+  wait_for 10 test -e "$T/busy.ready" || fail "the blocker did not start"
+  mkdir -p "$T/notasock"
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" -e "s|^  control_socket: .*|  control_socket: $T/notasock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "the daemon keeps listening on $new_sock" || fail "the refused socket is not logged: $(tail -3 "$T/daemon.log")"
+  wait_for 20 log_has "the daemon keeps its metrics on http://127.0.0.1:$p2" || fail "the refused port is not logged: $(tail -3 "$T/daemon.log")"
+  kill "$busy" 2>/dev/null
+  wait "$busy" 2>/dev/null
+  sed -i "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG" # for dv, without a reload
+  dv daemon status
+  assert_ok
+  curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null || fail "the kept metrics port $p2 no longer answers"
+  # Empty: metrics off.
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: \"\"|" -e "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "no more metrics on http://" || fail "metrics were not turned off"
+  ! curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null 2>&1 || fail "the metrics port $p2 still answers"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+  assert_no_file "$new_sock"
+}
