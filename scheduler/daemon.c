@@ -125,6 +125,7 @@ static void begin_stop(struct daemon *d, int sig)
 	d->stop_deadline_ms = daemon_mono_ms() + t;
 	rv_info("stopping on signal %d: no new runs%s", sig, jobs_any_running(d) ? ", running jobs cancelled" : "");
 	jobs_cancel_all(d);
+	supervisor_request_stop(d->sup); /* it winds down beside the jobs */
 }
 
 static void read_signals(struct daemon *d)
@@ -216,6 +217,7 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 {
 	struct daemon d = {.o = o, .sig_fd = o->signal_fd, .ctl_fd = -1, .wake_rd = -1, .wake_wr = -1, .metrics_fd = -1};
 	int pipefd[2], r;
+	bool left = false; /* a thread still running at the end */
 	for (size_t i = 0; i < DAEMON_MAX_CLIENTS; i++)
 		d.clients[i].fd = -1;
 	d.cfg = cfg_ref_new(cfg);
@@ -262,13 +264,25 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	loop(&d);
 
 	control_close_all(&d);
-	supervisor_stop(d.sup, d.cfg->cfg.daemon.stop_members_on_exit);
-	d.sup = NULL;
-	if (jobs_any_running(&d))
-		rv_warn("jobs still ran when daemon.stop_timeout ended; exiting without them (what they wrote is not "
-			"published)");
-	else
+	if (!d.stopping) /* not through begin_stop */
+		d.stop_deadline_ms = daemon_mono_ms() + 30000;
+	if (supervisor_stop_by(d.sup, d.cfg->cfg.daemon.stop_members_on_exit, d.stop_deadline_ms)) {
+		d.sup = NULL;
+	} else {
+		rv_warn("the supervisor was still checking the members when daemon.stop_timeout ended");
+		left = true;
+	}
+	if (jobs_any_running(&d)) {
+		char names[256] = "";
+		jobs_running_names(&d, names, sizeof names);
+		rv_warn("job %s still ran, cancelled, when daemon.stop_timeout ended; the daemon exits without waiting "
+			"for it (what it wrote is not published)", names);
+		left = true;
+	} else {
 		jobs_free(&d);
+	}
+	if (o->threads_left)
+		*o->threads_left = left;
 	rv_info("regvault daemon stopped");
 	r = 0;
 out:
@@ -277,12 +291,13 @@ out:
 		unlink(d.ctl_path);
 	}
 	observe_close(d.metrics_fd);
-	if (!jobs_any_running(&d)) { /* a worker left running still writes to it */
+	if (!left) { /* a thread left running still writes to it */
 		close(d.wake_rd);
 		close(d.wake_wr);
 	}
-	if (d.sup)
+	if (d.sup && !left)
 		supervisor_stop(d.sup, false);
-	cfg_ref_put(d.cfg);
+	if (!left)
+		cfg_ref_put(d.cfg);
 	return r;
 }

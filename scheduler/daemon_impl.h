@@ -104,6 +104,8 @@ int64_t jobs_next_event_ms(struct daemon *d);
 int jobs_run_now(struct daemon *d, enum job_kind k, int client_fd);
 void jobs_cancel_all(struct daemon *d);
 bool jobs_any_running(const struct daemon *d);
+/* "snapshot, drill": the jobs running now. */
+void jobs_running_names(const struct daemon *d, char *buf, size_t len);
 json_t *jobs_status_json(const struct daemon *d);
 /* "snapshot success 12:00:01Z, verify failure ..." for STATUS= */
 void jobs_summary(const struct daemon *d, char *buf, size_t len);
@@ -128,6 +130,11 @@ json_t *supervisor_status_json(struct supervisor *s);
 void supervisor_summary(struct supervisor *s, char *buf, size_t len);
 /* Stop the thread; then stop the local members when asked. */
 void supervisor_stop(struct supervisor *s, bool stop_members);
+/* Ask it to stop (it finishes the check it is in), without waiting. */
+void supervisor_request_stop(struct supervisor *s);
+/* supervisor_stop that waits for the thread until deadline_ms (daemon_mono_ms):
+ * false (s left as it is, still running) when it has not ended by then. */
+bool supervisor_stop_by(struct supervisor *s, bool stop_members, int64_t deadline_ms);
 
 /* ---- daemon_notify.c ---- */
 void notify_ready(const char *status);

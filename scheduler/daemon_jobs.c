@@ -377,6 +377,15 @@ void jobs_cancel_all(struct daemon *d)
 	}
 }
 
+void jobs_running_names(const struct daemon *d, char *buf, size_t len)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (int k = 0; k < JOB_KIND_COUNT && at < len; k++)
+		if (d->jobs[k].phase == JOB_RUNNING)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "", job_kind_name((enum job_kind)k));
+}
+
 bool jobs_any_running(const struct daemon *d)
 {
 	for (int k = 0; k < JOB_KIND_COUNT; k++)
