@@ -584,3 +584,33 @@ test_sigterm_exits_0_within_the_stop_timeout() {
   assert_eq "$(ls "$T/backups")" "" "the store after the stop"
   assert_no_file "$SOCK"
 }
+
+# timeout: a run over it is cancelled and recorded a failure that says so; cron: the
+# next run is the next time the expression gives (here the next minute).
+test_a_job_over_its_timeout_fails_and_a_cron_job_is_scheduled() {
+  daemon_config "    snapshot: {every: 1h, timeout: 1s}" "    hashcheck: {cron: \"* * * * *\"}" \
+    "    compact: {cron: \"@daily\"}"
+  mkdir -p "$T/backups"
+  RV_TEST_PAUSE_AT=snapshot-streaming:3000 start_daemon "$RV_HOOKS_BIN"
+  wait_for 30 at_least snapshot failure 1 || fail "no failed snapshot: $(tail -5 "$T/daemon.log")"
+  dv jobs --job snapshot -o json --last 1
+  assert_eq "$(json_get '.[0].result')" failure "the result of a run over its timeout"
+  [[ "$(json_get '.[0].error')" == "the run did not finish within its timeout of 1.0 s and was cancelled: "* ]] ||
+    fail "the error does not say it timed out: $(json_get '.[0].error')"
+  log_has "job snapshot: over its timeout; cancelling it" || fail "no timeout logged"
+  assert_eq "$(ls "$T/backups" | grep -c tar)" 0 "artifacts of the cancelled run"
+  # cron
+  local now next a b
+  dv daemon status -o json
+  assert_ok
+  next=$(json_get '.jobs[] | select(.job == "hashcheck") | .next_run')
+  now=$(date +%s)
+  a=$(date -u -d "@$(((now / 60 + 1) * 60))" +%Y-%m-%dT%H:%M:%SZ)
+  b=$(date -u -d "@$(((now / 60) * 60))" +%Y-%m-%dT%H:%M:%SZ) # the status was asked a moment before a minute's turn
+  [ "$next" == "$a" ] || [ "$next" == "$b" ] || fail "hashcheck's next run is $next, not the next minute $a"
+  assert_eq "$(json_get '.jobs[] | select(.job == "hashcheck") | .schedule')" "* * * * *" "the cron schedule"
+  next=$(json_get '.jobs[] | select(.job == "compact") | .next_run')
+  assert_eq "$next" "$(date -u -d "$(date -d tomorrow +%Y-%m-%d) 00:00" +%Y-%m-%dT%H:%M:%SZ)" "@daily's next run (local midnight)"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+}
