@@ -540,8 +540,9 @@ test_sighup_rebinds_the_control_socket_and_the_metrics_listener() {
   python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $p1)); s.listen(1); open('$T/busy.ready','w').close(); time.sleep(60)" &
   busy=$!
   wait_for 10 test -e "$T/busy.ready" || fail "the blocker did not start"
-  mkdir -p "$T/notasock"
-  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" -e "s|^  control_socket: .*|  control_socket: $T/notasock|" "$DCFG"
+  local notasock=$T_FILE_DIR/$(md5sum <<<"$T-3" | cut -c1-8).d # short, as a socket's path must be
+  mkdir -p "$notasock"
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" -e "s|^  control_socket: .*|  control_socket: $notasock|" "$DCFG"
   kill -HUP "$DPID"
   wait_for 20 log_has "the daemon keeps listening on $new_sock" || fail "the refused socket is not logged: $(tail -3 "$T/daemon.log")"
   wait_for 20 log_has "the daemon keeps its metrics on http://127.0.0.1:$p2" || fail "the refused port is not logged: $(tail -3 "$T/daemon.log")"
