@@ -199,6 +199,11 @@ static void loop(struct daemon *d)
 		}
 		if (d->ready && !d->stopping)
 			jobs_tick(d);
+		if (d->ready && !d->stopping && !d->idle_released && !jobs_any_running(d) &&
+		    jobs_next_event_ms(d) >= DAEMON_IDLE_RELEASE_MS) {
+			jobs_release_idle_memory();
+			d->idle_released = true;
+		}
 		if (d->watchdog_ms && daemon_mono_ms() >= d->next_watchdog_ms) {
 			notify_watchdog();
 			d->next_watchdog_ms = daemon_mono_ms() + d->watchdog_ms;

@@ -74,6 +74,7 @@ struct daemon {
 	int sig_fd, ctl_fd, wake_rd, wake_wr, metrics_fd;
 	char ctl_path[108];
 	char metrics_at[256]; /* the address metrics_fd listens on, "" none */
+	bool idle_released; /* jobs_release_idle_memory ran since the last run ended */
 	struct supervisor *sup;
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
@@ -104,6 +105,11 @@ int64_t jobs_next_event_ms(struct daemon *d);
 int jobs_run_now(struct daemon *d, enum job_kind k, int client_fd);
 void jobs_cancel_all(struct daemon *d);
 bool jobs_any_running(const struct daemon *d);
+/* Idle: freed memory back to the system, and the library pages idle does not use
+ * (see daemon_jobs.c). The loop calls it once no job runs and the next is at least
+ * DAEMON_IDLE_RELEASE_MS away (a run due sooner would fault them in again). */
+#define DAEMON_IDLE_RELEASE_MS 60000
+void jobs_release_idle_memory(void);
 /* "snapshot, drill": the jobs running now. */
 void jobs_running_names(const struct daemon *d, char *buf, size_t len);
 json_t *jobs_status_json(const struct daemon *d);
