@@ -42,6 +42,11 @@ struct cluster_spec {
 	struct etcd_tls_opts tls;
 	char *user;     /* auth.user */
 	char *password; /* read from auth.password_file; never logged */
+	/* A drill's scratch cluster: its local members are SIGKILLed when the thread
+	 * that started them ends (so they never outlive a regvault killed outright),
+	 * and stay children of this process, which reaps them once stopped
+	 * (rv_proc_reap_pid on their recorded pids). */
+	bool scratch;
 };
 
 /* A client for the configured members, endpoints in member order. */
@@ -65,6 +70,8 @@ void member_log_path(const struct member_spec *m, char *buf, size_t len);
 int member_log_rotate(const struct member_spec *m, uint64_t max_bytes, int keep, bool *rotated);
 /* The pid of the running etcd of this member (checked in /proc), or 0. */
 pid_t member_running_pid(const struct member_spec *m);
+/* The pid its pid file records (local control), running or not; 0 when none. */
+pid_t member_recorded_pid(const struct member_spec *m);
 
 /* The command line member_start runs member idx's etcd with (control: local), for
  * running the member some other way with the same flags (a systemd unit that execs
