@@ -63,7 +63,10 @@ void jobs_init(struct daemon *d)
 	int64_t now = rv_now_unix_ms(), last;
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
 		const struct job_schedule *s = schedule_of(d, (enum job_kind)k);
-		d->jobs[k].phase = JOB_IDLE;
+		/* A run asked for on the control socket before the members were up is
+		 * running already: it keeps its worker and its waiters. */
+		if (d->jobs[k].phase == JOB_WAITING)
+			d->jobs[k].phase = JOB_IDLE;
 		if (!s->enabled)
 			continue;
 		int r = job_history_last_success(d->cfg->cfg.state_dir, (enum job_kind)k, &last);
