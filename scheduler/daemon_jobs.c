@@ -101,7 +101,10 @@ void jobs_init(struct daemon *d)
 {
 	int64_t now = rv_now_unix_ms();
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
-		d->jobs[k].phase = JOB_IDLE;
+		/* A run asked for on the control socket before the members were up is
+		 * running already: it keeps its worker and its waiters. */
+		if (d->jobs[k].phase == JOB_WAITING)
+			d->jobs[k].phase = JOB_IDLE;
 		schedule_first(d, (enum job_kind)k, now);
 	}
 }
