@@ -33,9 +33,19 @@ struct s3_opts {
 #define S3_PARTS_IN_FLIGHT_DEFAULT 2
 #define S3_PARTS_IN_FLIGHT_MAX 8
 
+/* store.encryption.*: artifacts in the age format (age-encryption.org/v1). */
+struct store_encryption {
+	char **recipients;     /* "age1..." X25519 public keys */
+	size_t n_recipients;
+	char *recipients_file; /* one a line, '#' comments, as age -R reads */
+	char *identity_file;   /* AGE-SECRET-KEY-1... lines, as age -i reads; for reading */
+	char *passphrase_file; /* instead of recipients: age's scrypt stanza */
+};
+
 struct store_spec {
 	char *url; /* a path, file:///path, or s3://bucket/prefix */
 	struct s3_opts s3;
+	struct store_encryption enc;
 };
 
 struct store;
@@ -105,6 +115,47 @@ void store_objects_free(struct store_object *objs, size_t n);
 int store_delete(struct store *s, const char *name);
 /* Remove what killed writes left behind (temporary files, unfinished uploads). */
 int store_cleanup(struct store *s);
+
+/* ---- age encryption (age.c) ----
+ * The age format, version 1 (age-encryption.org/v1): X25519 recipients or one
+ * scrypt passphrase stanza, the payload in 64 KiB ChaCha20-Poly1305 chunks. What
+ * regvault writes, Debian's age tool opens, and the other way round. Secrets are
+ * zeroed when freed and never appear in a message. */
+struct age_keys;
+/* Recipients (the list, the file) and the passphrase of e; the identity file is
+ * read only by age_keys_load_identity(). -EINVAL with a sentence for a key that is
+ * not one, or for a passphrase given together with recipients. *out is NULL when
+ * e configures nothing. */
+int age_keys_from_config(const struct store_encryption *e, struct age_keys **out);
+/* Add the identities of an identity file (refused when group or others may read
+ * it). */
+int age_keys_load_identity(struct age_keys *k, const char *path);
+bool age_keys_can_encrypt(const struct age_keys *k);
+bool age_keys_can_decrypt(const struct age_keys *k);
+void age_keys_free(struct age_keys *k);
+/* A new identity "AGE-SECRET-KEY-1..." (ilen >= 80) and its recipient "age1..."
+ * (rlen >= 64). */
+int age_keygen(char *identity, size_t ilen, char *recipient, size_t rlen);
+/* The recipient of an identity string; -EINVAL when it is not one. */
+int age_identity_recipient(const char *identity, char *recipient, size_t rlen);
+
+typedef int (*age_sink_fn)(const void *p, size_t n, void *ud);
+struct age_enc;
+/* Writes the header to sink at once; then age_enc_write() the plaintext and
+ * age_enc_finish() (the last chunk). */
+int age_enc_new(const struct age_keys *k, age_sink_fn sink, void *ud, struct age_enc **out);
+int age_enc_write(struct age_enc *e, const void *p, size_t n);
+int age_enc_finish(struct age_enc *e);
+void age_enc_free(struct age_enc *e);
+/* Decrypt as bytes arrive: plaintext goes to sink only once its chunk is
+ * authenticated. where names the input in messages ("artifact X in store S").
+ * -EACCES when no identity (or passphrase) opens the header, -EBADMSG when it is
+ * damaged or truncated, each with one sentence. */
+struct age_dec;
+int age_dec_new(const struct age_keys *k, const char *where, age_sink_fn sink, void *ud, struct age_dec **out);
+int age_dec_write(struct age_dec *d, const void *p, size_t n);
+int age_dec_finish(struct age_dec *d);
+void age_dec_free(struct age_dec *d);
 
 /* ---- snapshot settings (config keys snapshot.*) ---- */
 enum snap_source_kind { SNAP_SOURCE_FOLLOWER = 0, SNAP_SOURCE_LEADER, SNAP_SOURCE_MEMBER };
