@@ -173,9 +173,13 @@ struct snapshot_settings {
 /* ---- artifacts ----
  * One file <cluster>-<YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst: a tar archive,
  * zstd-compressed (frames with checksums), holding manifest.json first and then
- * snapshot.db, the stream exactly as etcd sent it (trailer included). */
+ * snapshot.db, the stream exactly as etcd sent it (trailer included). With
+ * store.encryption the file is that, encrypted in the age format, named
+ * <...>.tar.zst.age; its sidecar manifest stays plain. */
 #define SNAP_FORMAT 1
 #define SNAP_SUFFIX ".tar.zst"
+/* The same, encrypted as a whole in the age format (store.encryption). */
+#define SNAP_SUFFIX_AGE ".tar.zst.age"
 
 struct snap_manifest {
 	int format;
@@ -205,6 +209,8 @@ struct snap_info {
 	int64_t created;         /* unix seconds (from the manifest) */
 	bool foreign;            /* in the store but not a regvault artifact */
 	char problem[256];       /* why it is foreign or bad, "" when fine */
+	bool hash_only;          /* verify: encrypted and no identity, so only the file's
+				  * sha256 against its sidecar was checked */
 };
 
 /* Progress of a long operation (common.h, rv_progress_fn). Modules never draw
@@ -233,9 +239,16 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	      struct snap_info *out);
 /* Artifacts newest first, foreign objects flagged (not an error). */
 int snap_list(struct store *st, struct snap_info **out, size_t *n);
+/* A name ending in SNAP_SUFFIX or SNAP_SUFFIX_AGE: the suffix's length, else 0. */
+size_t snap_suffix_len(const char *name);
+bool snap_is_artifact_name(const char *name);
+bool snap_is_encrypted_name(const char *name);
 /* "latest", a name, or a name without SNAP_SUFFIX -> the artifact's name. */
 int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_t len);
-/* Read an artifact end to end and check everything; -EBADMSG with a message when bad. */
+/* Read an artifact end to end and check everything; -EBADMSG with a message when bad.
+ * An encrypted artifact is decrypted with the store's identity; with none
+ * configured, only the encrypted file's sha256 is checked against its sidecar
+ * (out->hash_only). -EACCES when the identity does not open it. */
 int snap_verify(struct store *st, const char *name, struct snap_info *out);
 /* Write the plain etcd snapshot (db + trailer), verified, to dest_path (atomically);
  * m (optional) receives the manifest. */
