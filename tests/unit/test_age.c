@@ -294,3 +294,125 @@ TEST(age_identity_file_mode)
 	age_keys_free(k);
 	rv_err_clear();
 }
+
+/* ---- the C2SP age test suite (tests/unit/age-testkit) ---- */
+#include <dirent.h>
+#include <openssl/evp.h>
+
+static int write_secret(const char *text, char *path)
+{
+	int fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		abort();
+	close(fd);
+	return chmod(path, 0600);
+}
+
+/* 0 when the vector's outcome is what it expects; -1 with why otherwise. */
+static int run_vector(const char *dir, const char *file, char *why, size_t len)
+{
+	char path[512], *text = NULL, ids[4096] = "", pass[256] = "", expect[64] = "", payload[65] = "";
+	size_t n = 0, hdr_end;
+	struct age_keys *k = NULL;
+	struct rv_buf out = {0};
+	int r, ok = -1;
+
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	if (rv_read_file(path, &text, &n, 1 << 20) < 0)
+		return snprintf(why, len, "cannot read"), -1;
+	char *blank = strstr(text, "\n\n");
+	if (!blank)
+		return free(text), snprintf(why, len, "no blank line"), -1;
+	hdr_end = (size_t)(blank - text) + 2;
+	for (char *line = text; line < blank + 1;) {
+		char *nl = strchr(line, '\n');
+		*nl = '\0';
+		if (strncmp(line, "expect: ", 8) == 0)
+			snprintf(expect, sizeof expect, "%s", line + 8);
+		else if (strncmp(line, "payload: ", 9) == 0)
+			snprintf(payload, sizeof payload, "%s", line + 9);
+		else if (strncmp(line, "identity: ", 10) == 0)
+			snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s\n", line + 10);
+		else if (strncmp(line, "passphrase: ", 12) == 0)
+			snprintf(pass, sizeof pass, "%s", line + 12);
+		line = nl + 1;
+	}
+	{
+		struct store_encryption e = {0};
+		char pp[] = "/tmp/rv-unit-tk-XXXXXX", ip[] = "/tmp/rv-unit-tk-XXXXXX";
+		if (pass[0]) {
+			write_secret(pass, pp);
+			e.passphrase_file = pp;
+		} else {
+			e.identity_file = ip;
+		}
+		r = age_keys_from_config(&e, &k);
+		if (pass[0])
+			unlink(pp);
+		if (r == 0 && !pass[0]) {
+			if (!ids[0]) { /* a vector without one: any identity */
+				char rc[100];
+				age_keygen(ids, sizeof ids - 1, rc, sizeof rc);
+				strcat(ids, "\n");
+			}
+			write_secret(ids, ip);
+			r = age_keys_load_identity(k, ip);
+			unlink(ip);
+		}
+		if (r < 0) {
+			snprintf(why, len, "keys: %s", rv_errmsg(r));
+			goto out;
+		}
+	}
+	r = decrypt(k, text + hdr_end, n - hdr_end, 4096, &out);
+	if (strcmp(expect, "success") == 0) {
+		uint8_t md[32];
+		char hex[65];
+		EVP_Digest(out.data ? out.data : "", out.len, md, NULL, EVP_sha256(), NULL);
+		rv_hex(md, 32, hex);
+		if (r < 0)
+			snprintf(why, len, "expected success: %s", rv_errmsg(r));
+		else if (payload[0] && strcmp(hex, payload) != 0)
+			snprintf(why, len, "payload sha256 %s, expected %s", hex, payload);
+		else
+			ok = 0;
+	} else if (r == 0) {
+		snprintf(why, len, "expected %s, decrypted", expect);
+	} else if (strcmp(expect, "no match") == 0 && r != -EACCES) {
+		snprintf(why, len, "expected no match: %s", rv_errmsg(r));
+	} else if (strcmp(expect, "payload failure") == 0 && r != -EBADMSG) {
+		snprintf(why, len, "expected a payload failure: %s", rv_errmsg(r));
+	} else {
+		ok = 0;
+	}
+out:
+	rv_err_clear();
+	age_keys_free(k);
+	rv_buf_free(&out);
+	free(text);
+	return ok;
+}
+
+TEST(age_c2sp_testkit)
+{
+	const char *dir = "tests/unit/age-testkit";
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int count = 0, bad = 0;
+	char why[600], first[800] = "";
+	CHECK(d != NULL);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "LICENSE") == 0 || strcmp(e->d_name, "README") == 0)
+			continue;
+		count++;
+		if (run_vector(dir, e->d_name, why, sizeof why) < 0) {
+			if (!bad++)
+				snprintf(first, sizeof first, "%s: %s", e->d_name, why);
+			fprintf(stderr, "age testkit %s: %s\n", e->d_name, why);
+		}
+	}
+	closedir(d);
+	if (bad)
+		unit_failed(__FILE__, __LINE__, "%d of %d vectors: first %s", bad, count, first);
+	CHECK(count >= 60);
+}
