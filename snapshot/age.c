@@ -943,7 +943,7 @@ int age_dec_write(struct age_dec *d, const void *p, size_t n)
 		rv_buf_append(&d->hdr, b, take);
 		cmp = d->hdr.len < sizeof AGE_V1 - 1 ? d->hdr.len : sizeof AGE_V1 - 1;
 		if (memcmp(d->hdr.data, AGE_V1, cmp) != 0)
-			return d->err = rv_fail(-EBADMSG, "%s is not in the age format (it does not start with age-encryption.org/v1)",
+			return d->err = rv_fail(-EBADMSG, "%s is damaged or not in the age format: it does not start with age-encryption.org/v1",
 						d->where);
 		from = old > 5 ? old - 5 : 0;
 		m = memmem(d->hdr.data + from, d->hdr.len - from, "\n---", 4);
