@@ -256,3 +256,16 @@ test_restore_and_drill_with_the_identity() {
   grep -q after-save "$T/keys.after" && fail "the key written after the save survived the restore"
   diff -q "$T_FILE_DIR/keys.expected" "$T/keys.after" >/dev/null || fail "restored keys differ"
 }
+
+test_a_flipped_byte_anywhere_fails_with_a_sentence() {
+  CFG=$CFG_ID
+  local size off; size=$(stat -c %s "$CLUSTER_DIR/backups/$ART")
+  for off in 0 12 30 60 100 $((size / 3)) $((size - 17)) $((size - 1)); do
+    rm -rf "$T/s"; copy_store "$T/s"
+    rm "$T/s/${ART%.tar.zst.age}.manifest.json" # the decryption itself must notice
+    flip_byte "$T/s/$ART" "$off"
+    rv snapshot verify "$ART" --store "$T/s"
+    assert_rc 1
+    [[ $ERR == *damaged* || $ERR == *"not made for this key"* ]] || fail "byte $off: verify said: $ERR"
+  done
+}
