@@ -34,6 +34,7 @@ int cmd_jobs(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);
 int cmd_member(struct cli *cli, int argc, char **argv);
+int cmd_keygen(struct cli *cli, int argc, char **argv);
 /* The registry group's subcommands (cmd_registry.c dispatches): validate and sync
  * in cmd_registry_sync.c, heartbeat and status in cmd_registry_heartbeat.c. argv[0]
  * is the subcommand's name. */

@@ -242,7 +242,8 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 			cli_say_error("regvault: ", r);
 			rv_err_clear();
 		} else if (!cli->json) {
-			printf("ok  %s (revision %lld, sha256 %s)\n", si.name, (long long)si.m.revision, si.m.sha256);
+			printf("ok  %s (revision %lld, sha256 %s)%s\n", si.name, (long long)si.m.revision, si.m.sha256,
+			       si.hash_only ? "; encrypted, so only the file was checked against its sidecar: the identity checks its contents" : "");
 		}
 		if (cli->json)
 			json_array_append_new(a, report_snapshot_verify_json(&si, r == 0));

@@ -29,6 +29,7 @@ static const char usage[] =
 	"  run JOB [--no-wait]         run a job now through the daemon\n"
 	"  registry validate|sync|heartbeat|status\n"
 	"                              the registry services: manifests into etcd, heartbeats\n"
+	"  keygen FILE                 a new age identity for encrypted artifacts; prints its recipient\n"
 	"\n"
 	"Global options (before or after the command):\n"
 	"  --config FILE    configuration (default $REGVAULT_CONFIG, else " RV_DEFAULT_CONFIG ")\n"
@@ -50,7 +51,7 @@ static const struct {
 	{"cluster", cmd_cluster}, {"snapshot", cmd_snapshot}, {"restore", cmd_restore},
 	{"drill", cmd_drill},     {"maint", cmd_maint},       {"daemon", cmd_daemon},
 	{"jobs", cmd_jobs},       {"run", cmd_run},           {"registry", cmd_registry},
-	{"member", cmd_member},
+	{"member", cmd_member},   {"keygen", cmd_keygen},
 };
 
 /* ---- the one-shot run of a job, for the job history ---- */

@@ -20,6 +20,8 @@ if [ "$GROUP" = all ]; then
   PKGS+=(
     # the tools tests compare with
     zstd fio curl openssl jq
+    # encrypted artifacts: tests/it/25-encryption.sh opens them with age and age-keygen
+    age
     # promtool (tests/it/56-metrics.sh lints the metrics with `promtool check metrics`)
     prometheus
     # what the tests and benchmarks call besides: pgrep, /usr/bin/time

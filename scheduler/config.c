@@ -19,7 +19,7 @@ struct load {
 	struct rv_config *cfg;
 	bool file_public; /* the config file itself is readable by other users */
 	yaml_node_t *root, *cluster, *members, *etcd, *tls, *auth, *s3, *source;
-	yaml_node_t *password_file_at, *key_id_file_at, *secret_file_at, *inline_secret_at;
+	yaml_node_t *password_file_at, *key_id_file_at, *secret_file_at, *inline_secret_at, *passphrase_at;
 	char *password_file, *key_id_file, *secret_file, *source_name;
 };
 
@@ -323,9 +323,50 @@ static int s3_pair(struct cfg_doc *d, const char *path, const char *key, yaml_no
 	return CFG_UNKNOWN;
 }
 
+static int encryption_pair(struct cfg_doc *d, const char *path, const char *key, yaml_node_t *v, void *ud)
+{
+	struct load *L = ud;
+	struct store_encryption *e = &L->cfg->store.enc;
+	if (strcmp(key, "recipients") == 0) {
+		char item[CFG_PATH_MAX];
+		size_t n;
+		if (v->type != YAML_SEQUENCE_NODE)
+			return cfg_fail(d, v, "%s must be a list of age recipients, like [\"age1...\"]", path);
+		for (size_t i = 0; i < e->n_recipients; i++)
+			free(e->recipients[i]);
+		free(e->recipients);
+		n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+		e->recipients = rv_xcalloc(n ? n : 1, sizeof(char *));
+		e->n_recipients = 0;
+		for (size_t i = 0; i < n; i++) {
+			yaml_node_t *it = cfg_node(d, v->data.sequence.items.start[i]);
+			char *s = NULL;
+			snprintf(item, sizeof item, "%s[%zu]", path, i);
+			int r = cfg_string(d, item, it, &s);
+			if (r < 0)
+				return r;
+			e->recipients[e->n_recipients++] = s;
+			if (strncmp(s, "age1", 4) != 0)
+				return cfg_fail(d, it, "%s is '%.70s'; an age recipient starts with age1", item, s);
+		}
+		return 0;
+	}
+	if (strcmp(key, "recipients_file") == 0)
+		return cfg_string(d, path, v, &e->recipients_file);
+	if (strcmp(key, "identity_file") == 0)
+		return cfg_string(d, path, v, &e->identity_file);
+	if (strcmp(key, "passphrase_file") == 0) {
+		L->passphrase_at = v;
+		return cfg_string(d, path, v, &e->passphrase_file);
+	}
+	return CFG_UNKNOWN;
+}
+
 static int store_pair(struct cfg_doc *d, const char *path, const char *key, yaml_node_t *v, void *ud)
 {
 	struct load *L = ud;
+	if (strcmp(key, "encryption") == 0)
+		return cfg_each_pair(d, v, path, encryption_pair, L);
 	if (strcmp(key, "url") == 0)
 		return cfg_string(d, path, v, &L->cfg->store.url);
 	if (strcmp(key, "s3") == 0) {
@@ -338,6 +379,10 @@ static int store_pair(struct cfg_doc *d, const char *path, const char *key, yaml
 static int check_store(struct cfg_doc *d, struct load *L)
 {
 	struct s3_opts *s = &L->cfg->store.s3;
+	const struct store_encryption *e = &L->cfg->store.enc;
+	if (e->passphrase_file && (e->n_recipients || e->recipients_file || e->identity_file))
+		return cfg_fail(d, L->passphrase_at,
+				"store.encryption.passphrase_file goes alone: the age format allows a passphrase only without recipients, so drop recipients, recipients_file and identity_file or the passphrase");
 	if (s->access_key_id && L->key_id_file)
 		return cfg_fail(d, L->key_id_file_at,
 				"store.s3.access_key_id and store.s3.access_key_id_file exclude each other; keep one");
@@ -644,6 +689,12 @@ void config_free(struct rv_config *c)
 	free_secret(cs->password);
 	struct s3_opts *s = &c->store.s3;
 	free(c->store.url);
+	for (size_t i = 0; i < c->store.enc.n_recipients; i++)
+		free(c->store.enc.recipients[i]);
+	free(c->store.enc.recipients);
+	free(c->store.enc.recipients_file);
+	free(c->store.enc.identity_file);
+	free(c->store.enc.passphrase_file);
 	free(s->endpoint);
 	free(s->region);
 	free(s->access_key_id);

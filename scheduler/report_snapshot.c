@@ -54,6 +54,8 @@ json_t *report_snapshot_verify_json(const struct snap_info *si, bool ok)
 		json_object_set_new(o, "problem", json_string(si->problem));
 	}
 	json_object_set_new(o, "ok", json_boolean(ok));
+	if (ok && rv_str_has_suffix(si->name, SNAP_SUFFIX_AGE))
+		json_object_set_new(o, "checked", json_string(si->hash_only ? "file sha256 against the sidecar" : "end to end"));
 	return o;
 }
 

@@ -13,7 +13,12 @@
  * end) shows as one error at the end of the file. To say which entry the byte is
  * in, the frame is read once more with zstd's checksum ignored: the changed bytes
  * then reach the tar reader, the db's sha256 check and the manifest parser, and
- * whichever fails first names the entry. */
+ * whichever fails first names the entry.
+ *
+ * An encrypted artifact (.tar.zst.age) is decrypted first (age.c): only
+ * authenticated chunks reach zstd, so a changed byte is the decryptor's to report
+ * ("damaged or not made for this key"), and the file's sha256 is of the encrypted
+ * bytes, as the sidecar records it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,9 @@ struct reader {
 	bool ignore_checksum; /* the second look (see above) */
 	EVP_MD_CTX *file_sha;
 	int err;
+	/* an encrypted artifact: the file goes through age_dec into in[] */
+	struct age_dec *age;
+	uint64_t raw_off, raw_got;
 };
 
 static int copy_cb(const void *p, size_t n, void *ud)
@@ -70,10 +78,47 @@ static int copy_cb(const void *p, size_t n, void *ud)
 	return 0;
 }
 
+/* The decrypted bytes of an encrypted artifact. */
+static int dec_sink(const void *p, size_t n, void *ud)
+{
+	return copy_cb(p, n, ud);
+}
+
+static int raw_cb(const void *p, size_t n, void *ud)
+{
+	struct reader *r = ud;
+	EVP_DigestUpdate(r->file_sha, p, n);
+	r->raw_got += n;
+	return age_dec_write(r->age, p, n);
+}
+
+/* At least one decrypted byte, or the end. */
+static int fetch_more_encrypted(struct reader *r)
+{
+	int e;
+	r->in_len = r->in_pos = 0;
+	while (r->in_len == 0 && !r->in_eof) {
+		size_t want = r->raw_off == 0 ? HEAD_CHUNK : CHUNK;
+		r->raw_got = 0;
+		if ((e = store_get(r->st, r->name, r->raw_off, want, raw_cb, r)) < 0)
+			return e;
+		r->raw_off += r->raw_got;
+		if (r->raw_got < want) {
+			r->in_eof = true;
+			if ((e = age_dec_finish(r->age)) < 0)
+				return e;
+		}
+	}
+	r->in_off += r->in_len;
+	return 0;
+}
+
 static int fetch_more(struct reader *r)
 {
 	size_t want = r->in_off == 0 ? HEAD_CHUNK : CHUNK;
 	int e;
+	if (r->age)
+		return fetch_more_encrypted(r);
 	r->in_len = r->in_pos = 0;
 	e = store_get(r->st, r->name, r->in_off, want, copy_cb, r);
 	if (e < 0)
@@ -322,13 +367,21 @@ out:
 	return rc;
 }
 
-static void reader_init(struct reader *r, struct store *st, const char *name, bool ignore_checksum)
+static int reader_init(struct reader *r, struct store *st, const char *name, bool ignore_checksum)
 {
 	memset(r, 0, sizeof *r);
 	r->st = st;
 	r->name = name;
 	snprintf(r->where, sizeof r->where, "artifact %s in store %s", name, store_describe(st));
-	r->in_cap = CHUNK;
+	if (snap_is_encrypted_name(name)) {
+		const struct age_keys *k;
+		int e = store_age_decrypt_keys(st, name, &k);
+		if (e < 0)
+			return e;
+		age_dec_new(k, r->where, dec_sink, r, &r->age);
+	}
+	/* Room for one store chunk's plaintext and the age chunk held back before it. */
+	r->in_cap = CHUNK + (128u << 10);
 	r->in = rv_xmalloc(r->in_cap);
 	r->z = ZSTD_createDCtx();
 	if (!r->z)
@@ -344,10 +397,12 @@ static void reader_init(struct reader *r, struct store *st, const char *name, bo
 	if (!r->file_sha)
 		abort();
 	EVP_DigestInit_ex(r->file_sha, EVP_sha256(), NULL);
+	return 0;
 }
 
 static void reader_free(struct reader *r)
 {
+	age_dec_free(r->age);
 	ZSTD_freeDCtx(r->z);
 	EVP_MD_CTX_free(r->file_sha);
 	free(r->in);
@@ -379,7 +434,11 @@ static const char *entry_of_changed_byte(struct store *st, const char *name, cha
 	struct snap_read_result *res = rv_xcalloc(1, sizeof *res);
 	int rc;
 
-	reader_init(&r, st, name, true);
+	if (reader_init(&r, st, name, true) < 0) {
+		rv_err_clear();
+		free(res);
+		return snprintf(buf, len, "a byte somewhere"), buf;
+	}
 	rc = run(&r, false, NULL, NULL, res);
 	if (rc == 0 && cross_check(&r, res) < 0) /* the db matched its trailer */
 		snprintf(buf, len, "a byte in entry manifest.final.json");
@@ -414,14 +473,15 @@ int snap_artifact_read(struct store *st, const char *name, snap_db_cb db_cb, voi
 	struct reader r;
 	int rc;
 	memset(res, 0, sizeof *res);
-	reader_init(&r, st, name, false);
+	if ((rc = reader_init(&r, st, name, false)) < 0)
+		return rc;
 	rc = run(&r, false, db_cb, ud, res);
 	if (rc == 0) {
 		uint8_t md[EVP_MAX_MD_SIZE];
 		unsigned len = 0;
 		EVP_DigestFinal_ex(r.file_sha, md, &len);
 		rv_hex(md, 32, res->file_sha256);
-		res->file_size = r.in_off;
+		res->file_size = r.age ? r.raw_off : r.in_off;
 		rc = cross_check(&r, res);
 	} else if (r.checksum_wrong) {
 		rc = checksum_fail(&r);
@@ -435,7 +495,10 @@ int snap_artifact_read_head(struct store *st, const char *name, struct snap_mani
 	struct reader r;
 	struct snap_read_result *res = rv_xcalloc(1, sizeof *res);
 	int rc;
-	reader_init(&r, st, name, false);
+	if ((rc = reader_init(&r, st, name, false)) < 0) {
+		free(res);
+		return rc;
+	}
 	rc = run(&r, true, NULL, NULL, res);
 	if (rc < 0 && r.checksum_wrong)
 		rc = checksum_fail(&r);

@@ -17,7 +17,12 @@
  * The store also gets the complete manifest as a sidecar object (snap_save.c),
  * with the sha256 of the whole artifact file: zstd ignores a few header bits (the
  * frame descriptor's unused bit, a window size that is larger than needed), so only
- * a hash of the file catches a flipped bit there. */
+ * a hash of the file catches a flipped bit there.
+ *
+ * With store.encryption the compressed stream goes through the age encryptor
+ * (age.c) on its way to the store: the store sees only ciphertext, and the
+ * file's sha256 (the sidecar's artifact_sha256) is of the encrypted file, so a
+ * host without the identity can still check it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +51,17 @@ struct artifact_stage {
 	EVP_MD_CTX *file_sha;
 	uint64_t file_size;
 	char *file_sha_out;
+	struct age_enc *age; /* NULL: not encrypted */
 };
+
+/* What goes into the store, encrypted or not. */
+static int file_out(const void *p, size_t n, void *ud)
+{
+	struct artifact_stage *s = ud;
+	EVP_DigestUpdate(s->file_sha, p, n);
+	s->file_size += n;
+	return store_put_write(s->w, p, n);
+}
 
 /* Compress what libarchive hands us and pass it to the store. */
 static int z_push(struct artifact_stage *s, const void *p, size_t n, ZSTD_EndDirective mode)
@@ -59,9 +74,8 @@ static int z_push(struct artifact_stage *s, const void *p, size_t n, ZSTD_EndDir
 		if (ZSTD_isError(left))
 			return rv_fail(-EIO, "zstd failed while writing %s: %s", s->name, ZSTD_getErrorName(left));
 		if (out.pos) {
-			EVP_DigestUpdate(s->file_sha, s->zout, out.pos);
-			s->file_size += out.pos;
-			if ((r = store_put_write(s->w, s->zout, out.pos)) < 0)
+			r = s->age ? age_enc_write(s->age, s->zout, out.pos) : file_out(s->zout, out.pos, s);
+			if (r < 0)
 				return r;
 		}
 		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
@@ -152,6 +166,8 @@ static int art_finish(struct snap_stage *st)
 		return la_fail(s, "the end of the tar archive");
 	if ((r = z_push(s, NULL, 0, ZSTD_e_end)) < 0)
 		return r;
+	if (s->age && (r = age_enc_finish(s->age)) < 0)
+		return r;
 	if (s->file_sha_out) {
 		uint8_t md[EVP_MAX_MD_SIZE];
 		unsigned len = 0;
@@ -172,15 +188,19 @@ static void art_free(struct snap_stage *st)
 	if (!s->committed)
 		store_put_abort(s->w);
 	ZSTD_freeCCtx(s->z);
+	age_enc_free(s->age);
 	EVP_MD_CTX_free(s->file_sha);
 	free(s->zout);
 	free(s);
 }
 
-static int art_open(struct artifact_stage *s, int level)
+static int art_open(struct artifact_stage *s, int level, const struct age_keys *enc)
 {
 	char *head;
 	int r;
+
+	if (enc && (r = age_enc_new(enc, file_out, s, &s->age)) < 0)
+		return r;
 
 	s->z = ZSTD_createCCtx();
 	if (!s->z)
@@ -208,7 +228,7 @@ static int art_open(struct artifact_stage *s, int level)
 }
 
 struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_manifest *m, uint64_t db_bytes,
-					    int level, const char *name, char *file_sha_out)
+					    int level, const char *name, char *file_sha_out, const struct age_keys *enc)
 {
 	struct artifact_stage *s = rv_xcalloc(1, sizeof *s);
 	s->base.what = "artifact";
@@ -226,7 +246,7 @@ struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_
 		abort();
 	EVP_DigestInit_ex(s->file_sha, EVP_sha256(), NULL);
 	snprintf(s->name, sizeof s->name, "%s", name);
-	if (art_open(s, level) < 0) {
+	if (art_open(s, level, enc) < 0) {
 		art_free(&s->base);
 		return NULL;
 	}

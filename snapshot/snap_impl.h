@@ -46,7 +46,19 @@ struct snap_stage *snap_stage_sha256_new(char *hex_out, const char *where, struc
  * on failure (NULL, message recorded) w has been aborted. file_sha_out (65 bytes,
  * optional) receives the sha256 of the whole compressed artifact at finish. */
 struct snap_stage *snap_artifact_writer_new(struct store_writer *w, struct snap_manifest *m, uint64_t db_bytes,
-					    int level, const char *name, char *file_sha_out);
+					    int level, const char *name, char *file_sha_out, const struct age_keys *enc);
+/* enc (NULL: plain): the compressed stream is encrypted in the age format as it
+ * goes, and file_sha_out is the sha256 of the encrypted file. */
+
+/* ---- the store's age keys (store.c) ---- */
+/* The keys new artifacts are encrypted for; NULL when store.encryption names no
+ * recipient or passphrase. */
+const struct age_keys *store_age_encrypt_keys(struct store *s);
+/* The keys to decrypt artifact `name` with: the identity file is read the first
+ * time. -EACCES with a sentence when no identity or passphrase is configured. */
+int store_age_decrypt_keys(struct store *s, const char *name, const struct age_keys **out);
+/* True when an identity or passphrase is configured (not yet read). */
+bool store_age_has_identity(const struct store *s);
 
 /* ---- manifests (manifest.c) ---- */
 /* JSON text of m (malloc'd). complete=false leaves sha256 and duration_s null. */

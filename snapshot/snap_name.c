@@ -30,7 +30,28 @@ int snap_name_next(const char *taken, char *next, size_t len, void *ud)
 	if (!snap_name_parse(taken, &p))
 		return -EINVAL;
 	snap_name_format(p.cluster, p.created_ms + 1, p.revision, p.tag, next, len);
+	if (rv_str_has_suffix(taken, SNAP_SUFFIX_AGE) && strlen(next) + 4 < len)
+		strcat(next, ".age");
 	return 0;
+}
+
+size_t snap_suffix_len(const char *name)
+{
+	if (rv_str_has_suffix(name, SNAP_SUFFIX_AGE))
+		return strlen(SNAP_SUFFIX_AGE);
+	if (rv_str_has_suffix(name, SNAP_SUFFIX))
+		return strlen(SNAP_SUFFIX);
+	return 0;
+}
+
+bool snap_is_artifact_name(const char *name)
+{
+	return snap_suffix_len(name) != 0;
+}
+
+bool snap_is_encrypted_name(const char *name)
+{
+	return rv_str_has_suffix(name, SNAP_SUFFIX_AGE);
 }
 
 static bool all_digits(const char *p, size_t n)
@@ -69,9 +90,9 @@ bool snap_name_parse(const char *name, struct snap_name_parts *out)
 	size_t len = strlen(name), body;
 	struct snap_name_parts parts;
 
-	if (!rv_str_has_suffix(name, SNAP_SUFFIX))
+	if (!snap_suffix_len(name))
 		return false;
-	body = len - strlen(SNAP_SUFFIX); /* name[body] is the suffix's '.' */
+	body = len - snap_suffix_len(name); /* name[body] is the suffix's '.' */
 	for (const char *p = strchr(name, '-'); p && (size_t)(p - name) < body; p = strchr(p + 1, '-')) {
 		size_t tl, cl = (size_t)(p - name);
 		const char *rev, *end;
@@ -123,8 +144,7 @@ int snap_tag_check(const char *tag)
 void snap_sidecar_name(const char *name, char *out, size_t len)
 {
 	size_t n = strlen(name);
-	if (rv_str_has_suffix(name, SNAP_SUFFIX))
-		n -= strlen(SNAP_SUFFIX);
+	n -= snap_suffix_len(name);
 	snprintf(out, len, "%.*s.manifest.json", (int)n, name);
 }
 

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include <openssl/evp.h>
+
 #include "common/common.h"
 #include "snapshot/snap_impl.h"
 #include "snapshot/store_impl.h"
@@ -119,7 +121,7 @@ static struct store_fetch **fetch_sidecars(struct store *st, const struct store_
 	size_t k = 0;
 
 	for (size_t i = 0; i < nobj; i++) {
-		if (snap_is_sidecar(objs[i].name) || !rv_str_has_suffix(objs[i].name, SNAP_SUFFIX))
+		if (snap_is_sidecar(objs[i].name) || !snap_is_artifact_name(objs[i].name))
 			continue;
 		snap_sidecar_name(objs[i].name, sides[i], sizeof sides[i]);
 		if (!has_object(objs, nobj, sides[i]))
@@ -159,7 +161,7 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 		si->size = objs[i].size;
 		si->created = objs[i].mtime;
 		cnt++;
-		if (!rv_str_has_suffix(name, SNAP_SUFFIX)) {
+		if (!snap_is_artifact_name(name)) {
 			si->foreign = true;
 			snprintf(si->problem, sizeof si->problem, "not a regvault artifact (foreign file)");
 			continue;
@@ -210,13 +212,21 @@ int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_
 		free(v);
 		return r;
 	}
-	if (rv_str_has_suffix(name_or_latest, SNAP_SUFFIX))
+	if (snap_is_artifact_name(name_or_latest))
 		snprintf(name, len, "%s", name_or_latest);
 	else
 		snprintf(name, len, "%s%s", name_or_latest, SNAP_SUFFIX);
 	if (store_stat(st, name, &o) == 0) {
 		free(o.name);
 		return 0;
+	}
+	if (!snap_is_artifact_name(name_or_latest)) { /* the encrypted one */
+		snprintf(name, len, "%s%s", name_or_latest, SNAP_SUFFIX_AGE);
+		if (store_stat(st, name, &o) == 0) {
+			free(o.name);
+			return 0;
+		}
+		snprintf(name, len, "%s%s", name_or_latest, SNAP_SUFFIX);
 	}
 	/* A foreign object named exactly so (verify reports it as foreign). */
 	if (store_stat(st, name_or_latest, &o) == 0) {
@@ -226,6 +236,49 @@ int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_
 	}
 	return rv_fail_advice(-ENOENT, RV_ADVICE_SNAPSHOT_LIST, "there is no snapshot %s in store %s", name,
 			      store_describe(st));
+}
+
+static int sha_cb(const void *p, size_t n, void *ud)
+{
+	EVP_DigestUpdate(ud, p, n);
+	return 0;
+}
+
+/* Without the identity: the encrypted file against the sha256 its sidecar
+ * recorded when it was written (age authenticates every chunk, but only the
+ * identity can check that). */
+static int verify_encrypted_file(struct store *st, const char *name, struct snap_info *out)
+{
+	char file_sha[65] = "", got[65], sn[300];
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	struct snap_manifest side;
+	EVP_MD_CTX *c;
+	int r;
+
+	snap_sidecar_name(name, sn, sizeof sn);
+	r = snap_sidecar_read(st, name, &side, file_sha);
+	if (r == -ENOENT || (r == 0 && !file_sha[0]))
+		r = rv_fail(-EBADMSG, "artifact %s in store %s is encrypted and has no sidecar with its sha256 (%s), so it can be checked only with the identity",
+			    name, store_describe(st), sn);
+	if (r == 0) {
+		info_from_manifest(out, &side);
+		c = EVP_MD_CTX_new();
+		if (!c)
+			abort();
+		EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+		r = store_get(st, name, 0, 0, sha_cb, c);
+		EVP_DigestFinal_ex(c, md, &len);
+		EVP_MD_CTX_free(c);
+		rv_hex(md, 32, got);
+		if (r == 0 && strcmp(got, file_sha) != 0)
+			r = rv_fail(-EBADMSG, "artifact %s in store %s is damaged: its sha256 is %s but %s recorded %s when it was written",
+				    name, store_describe(st), got, sn, file_sha);
+		out->hash_only = r == 0;
+	}
+	if (r < 0)
+		snprintf(out->problem, sizeof out->problem, "%s", rv_errmsg(r));
+	return r;
 }
 
 int snap_verify(struct store *st, const char *name, struct snap_info *out)
@@ -242,13 +295,15 @@ int snap_verify(struct store *st, const char *name, struct snap_info *out)
 	out->size = o.size;
 	out->created = o.mtime;
 	free(o.name);
-	if (!rv_str_has_suffix(name, SNAP_SUFFIX)) {
+	if (!snap_is_artifact_name(name)) {
 		out->foreign = true;
 		r = rv_fail(-EBADMSG, "%s in store %s is not a regvault artifact (a foreign file); move it elsewhere",
 			    name, store_describe(st));
 		snprintf(out->problem, sizeof out->problem, "%s", rv_errmsg(r));
 		return r;
 	}
+	if (snap_is_encrypted_name(name) && !store_age_has_identity(st))
+		return verify_encrypted_file(st, name, out);
 	res = rv_xcalloc(1, sizeof *res);
 	r = snap_artifact_read(st, name, NULL, NULL, res);
 	if (r == 0) {
@@ -344,7 +399,7 @@ int snap_delete(struct store *st, const char *name)
 	if (r < 0)
 		return r;
 	snap_sidecar_name(name, side, sizeof side);
-	if (rv_str_has_suffix(name, SNAP_SUFFIX) && store_delete(st, side) < 0)
+	if (snap_is_artifact_name(name) && store_delete(st, side) < 0)
 		rv_err_clear(); /* no sidecar: fine */
 	return 0;
 }
@@ -362,7 +417,7 @@ int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run,
 		return r;
 	items = rv_xcalloc(nv ? nv : 1, sizeof *items);
 	for (size_t i = 0; i < nv; i++) {
-		if (!rv_str_has_suffix(v[i].name, SNAP_SUFFIX))
+		if (!snap_is_artifact_name(v[i].name))
 			continue; /* foreign files are not prune's business */
 		items[cnt].name = v[i].name;
 		items[cnt].created = v[i].created;

@@ -51,7 +51,8 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 		char where[200];
 		struct snap_stage *art;
 		c->m->db_size = (int64_t)total;
-		art = snap_artifact_writer_new(c->w, c->m, total + 32, c->level, c->name, c->file_sha);
+		art = snap_artifact_writer_new(c->w, c->m, total + 32, c->level, c->name, c->file_sha,
+					       store_age_encrypt_keys(c->st));
 		c->w = NULL; /* the artifact stage owns it now */
 		if (!art) {
 			c->store_failed = true;
@@ -282,6 +283,11 @@ static void cleanup_leftovers(struct store *st)
 			free(o.name);
 			continue;
 		}
+		snprintf(art, sizeof art, "%.*s%s", (int)l, objs[i].name, SNAP_SUFFIX_AGE);
+		if (store_stat(st, art, &o) == 0) {
+			free(o.name);
+			continue;
+		}
 		rv_debug("removing orphan sidecar %s", objs[i].name);
 		store_delete(st, objs[i].name);
 	}
@@ -306,6 +312,8 @@ static int save_from(const struct cluster_spec *cs, etcd_client *ec, int ep, boo
 	now_ms = rv_now_unix_ms();
 	fill_manifest(cs, mem, &s, o->tag, quorum, m, now_ms / 1000);
 	snap_name_format(cs->name, now_ms, m->revision, o->tag, name, 256);
+	if (store_age_encrypt_keys(st) && strlen(name) + 4 < 256)
+		strcat(name, ".age");
 
 	c.st = st;
 	c.member = mem;

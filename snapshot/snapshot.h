@@ -33,9 +33,19 @@ struct s3_opts {
 #define S3_PARTS_IN_FLIGHT_DEFAULT 2
 #define S3_PARTS_IN_FLIGHT_MAX 8
 
+/* store.encryption.*: artifacts in the age format (age-encryption.org/v1). */
+struct store_encryption {
+	char **recipients;     /* "age1..." X25519 public keys */
+	size_t n_recipients;
+	char *recipients_file; /* one a line, '#' comments, as age -R reads */
+	char *identity_file;   /* AGE-SECRET-KEY-1... lines, as age -i reads; for reading */
+	char *passphrase_file; /* instead of recipients: age's scrypt stanza */
+};
+
 struct store_spec {
 	char *url; /* a path, file:///path, or s3://bucket/prefix */
 	struct s3_opts s3;
+	struct store_encryption enc;
 };
 
 struct store;
@@ -106,6 +116,47 @@ int store_delete(struct store *s, const char *name);
 /* Remove what killed writes left behind (temporary files, unfinished uploads). */
 int store_cleanup(struct store *s);
 
+/* ---- age encryption (age.c) ----
+ * The age format, version 1 (age-encryption.org/v1): X25519 recipients or one
+ * scrypt passphrase stanza, the payload in 64 KiB ChaCha20-Poly1305 chunks. What
+ * regvault writes, Debian's age tool opens, and the other way round. Secrets are
+ * zeroed when freed and never appear in a message. */
+struct age_keys;
+/* Recipients (the list, the file) and the passphrase of e; the identity file is
+ * read only by age_keys_load_identity(). -EINVAL with a sentence for a key that is
+ * not one, or for a passphrase given together with recipients. *out is NULL when
+ * e configures nothing. */
+int age_keys_from_config(const struct store_encryption *e, struct age_keys **out);
+/* Add the identities of an identity file (refused when group or others may read
+ * it). */
+int age_keys_load_identity(struct age_keys *k, const char *path);
+bool age_keys_can_encrypt(const struct age_keys *k);
+bool age_keys_can_decrypt(const struct age_keys *k);
+void age_keys_free(struct age_keys *k);
+/* A new identity "AGE-SECRET-KEY-1..." (ilen >= 80) and its recipient "age1..."
+ * (rlen >= 64). */
+int age_keygen(char *identity, size_t ilen, char *recipient, size_t rlen);
+/* The recipient of an identity string; -EINVAL when it is not one. */
+int age_identity_recipient(const char *identity, char *recipient, size_t rlen);
+
+typedef int (*age_sink_fn)(const void *p, size_t n, void *ud);
+struct age_enc;
+/* Writes the header to sink at once; then age_enc_write() the plaintext and
+ * age_enc_finish() (the last chunk). */
+int age_enc_new(const struct age_keys *k, age_sink_fn sink, void *ud, struct age_enc **out);
+int age_enc_write(struct age_enc *e, const void *p, size_t n);
+int age_enc_finish(struct age_enc *e);
+void age_enc_free(struct age_enc *e);
+/* Decrypt as bytes arrive: plaintext goes to sink only once its chunk is
+ * authenticated. where names the input in messages ("artifact X in store S").
+ * -EACCES when no identity (or passphrase) opens the header, -EBADMSG when it is
+ * damaged or truncated, each with one sentence. */
+struct age_dec;
+int age_dec_new(const struct age_keys *k, const char *where, age_sink_fn sink, void *ud, struct age_dec **out);
+int age_dec_write(struct age_dec *d, const void *p, size_t n);
+int age_dec_finish(struct age_dec *d);
+void age_dec_free(struct age_dec *d);
+
 /* ---- snapshot settings (config keys snapshot.*) ---- */
 enum snap_source_kind { SNAP_SOURCE_FOLLOWER = 0, SNAP_SOURCE_LEADER, SNAP_SOURCE_MEMBER };
 struct retention_policy {
@@ -122,9 +173,13 @@ struct snapshot_settings {
 /* ---- artifacts ----
  * One file <cluster>-<YYYYMMDDTHHMMSS.mmmZ>-r<revision>[-<tag>].tar.zst: a tar archive,
  * zstd-compressed (frames with checksums), holding manifest.json first and then
- * snapshot.db, the stream exactly as etcd sent it (trailer included). */
+ * snapshot.db, the stream exactly as etcd sent it (trailer included). With
+ * store.encryption the file is that, encrypted in the age format, named
+ * <...>.tar.zst.age; its sidecar manifest stays plain. */
 #define SNAP_FORMAT 1
 #define SNAP_SUFFIX ".tar.zst"
+/* The same, encrypted as a whole in the age format (store.encryption). */
+#define SNAP_SUFFIX_AGE ".tar.zst.age"
 
 struct snap_manifest {
 	int format;
@@ -154,6 +209,8 @@ struct snap_info {
 	int64_t created;         /* unix seconds (from the manifest) */
 	bool foreign;            /* in the store but not a regvault artifact */
 	char problem[256];       /* why it is foreign or bad, "" when fine */
+	bool hash_only;          /* verify: encrypted and no identity, so only the file's
+				  * sha256 against its sidecar was checked */
 };
 
 /* Progress of a long operation (common.h, rv_progress_fn). Modules never draw
@@ -182,9 +239,16 @@ int snap_save(const struct cluster_spec *cs, struct store *st, const struct snap
 	      struct snap_info *out);
 /* Artifacts newest first, foreign objects flagged (not an error). */
 int snap_list(struct store *st, struct snap_info **out, size_t *n);
+/* A name ending in SNAP_SUFFIX or SNAP_SUFFIX_AGE: the suffix's length, else 0. */
+size_t snap_suffix_len(const char *name);
+bool snap_is_artifact_name(const char *name);
+bool snap_is_encrypted_name(const char *name);
 /* "latest", a name, or a name without SNAP_SUFFIX -> the artifact's name. */
 int snap_resolve(struct store *st, const char *name_or_latest, char *name, size_t len);
-/* Read an artifact end to end and check everything; -EBADMSG with a message when bad. */
+/* Read an artifact end to end and check everything; -EBADMSG with a message when bad.
+ * An encrypted artifact is decrypted with the store's identity; with none
+ * configured, only the encrypted file's sha256 is checked against its sidecar
+ * (out->hash_only). -EACCES when the identity does not open it. */
 int snap_verify(struct store *st, const char *name, struct snap_info *out);
 /* Write the plain etcd snapshot (db + trailer), verified, to dest_path (atomically);
  * m (optional) receives the manifest. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "snapshot/snap_impl.h"
 #include "snapshot/store_impl.h"
 
 int store_open(const struct store_spec *spec, struct store **out)
@@ -12,6 +13,7 @@ int store_open(const struct store_spec *spec, struct store **out)
 	const char *url = spec->url;
 	const struct store_ops *ops;
 	const char *location;
+	struct age_keys *age = NULL;
 	int r;
 
 	if (!url || !*url)
@@ -30,11 +32,18 @@ int store_open(const struct store_spec *spec, struct store **out)
 	}
 	if (!*location)
 		return rv_fail(-EINVAL, "store URL %s names no location", url);
-	r = ops->open(spec, location, out);
-	if (r < 0)
+	if ((r = age_keys_from_config(&spec->enc, &age)) < 0)
 		return r;
+	r = ops->open(spec, location, out);
+	if (r < 0) {
+		age_keys_free(age);
+		return r;
+	}
 	(*out)->ops = ops;
 	(*out)->describe = rv_strdup(url);
+	(*out)->age = age;
+	(*out)->identity_file = rv_strdup(spec->enc.identity_file);
+	(*out)->identity_loaded = false;
 	return 0;
 }
 
@@ -44,6 +53,8 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	d = s->describe;
+	age_keys_free(s->age);
+	free(s->identity_file);
 	s->ops->close(s);
 	free(d);
 }
@@ -160,4 +171,29 @@ int store_delete(struct store *s, const char *name)
 int store_cleanup(struct store *s)
 {
 	return s->ops->cleanup(s);
+}
+
+const struct age_keys *store_age_encrypt_keys(struct store *s)
+{
+	return age_keys_can_encrypt(s->age) ? s->age : NULL;
+}
+
+bool store_age_has_identity(const struct store *s)
+{
+	return s->identity_file || age_keys_can_decrypt(s->age);
+}
+
+int store_age_decrypt_keys(struct store *s, const char *name, const struct age_keys **out)
+{
+	int r;
+	if (s->identity_file && !s->identity_loaded) {
+		if ((r = age_keys_load_identity(s->age, s->identity_file)) < 0)
+			return r;
+		s->identity_loaded = true;
+	}
+	if (!age_keys_can_decrypt(s->age))
+		return rv_fail(-EACCES, "artifact %s in store %s is encrypted (age), and no identity is configured to decrypt it (store.encryption.identity_file)",
+			       name, s->describe);
+	*out = s->age;
+	return 0;
 }

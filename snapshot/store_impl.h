@@ -27,6 +27,9 @@ struct store {
 	const struct store_ops *ops;
 	char *describe; /* set by store_open */
 	const struct rv_cancel *cancel; /* store_set_cancel(); NULL: none */
+	struct age_keys *age;       /* store.encryption; NULL: none */
+	char *identity_file;        /* read into age at the first decryption */
+	bool identity_loaded;
 };
 
 struct store_writer {

@@ -25,6 +25,7 @@ test_rule() { fuzz rule; }
 test_manifest() { fuzz manifest; }
 test_capability_manifest() { fuzz capability_manifest; }
 test_artifact() { fuzz artifact; }
+test_age() { fuzz age; }
 test_boltdb() { fuzz boltdb; }
 test_s3_xml() { fuzz s3_xml; }
 test_etcd_pb() { fuzz etcd_pb; }

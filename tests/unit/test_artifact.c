@@ -101,7 +101,7 @@ static int write_artifact(struct store *st, const char *name, const uint8_t *db,
 	if (r < 0)
 		return r;
 	chain = snap_stage_sha256_new(m->sha256, "the test stream",
-				      snap_artifact_writer_new(w, m, total, 3, name, last_file_sha));
+				      snap_artifact_writer_new(w, m, total, 3, name, last_file_sha, NULL));
 	for (size_t off = 0, step = 1; off < total; step = step * 7 % 70001 + 1) {
 		size_t n = step < total - off ? step : total - off;
 		if ((r = snap_stage_write(chain, db + off, n)) < 0) {

@@ -530,3 +530,26 @@ TEST(config_s3_secrets)
 	config_free(&c);
 	remove_tmpdir();
 }
+
+TEST(config_store_encryption)
+{
+	static const char y[] = CLUSTER "store:\n  url: /b\n  encryption:\n"
+				"    recipients: [age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj]\n"
+				"    recipients_file: /etc/regvault/recipients\n    identity_file: /etc/regvault/id\n";
+	static const char both[] = CLUSTER "store:\n  url: /b\n  encryption:\n"
+				   "    recipients: [age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj]\n"
+				   "    passphrase_file: /etc/regvault/pass\n";
+	static const char notkey[] = CLUSTER "store:\n  url: /b\n  encryption:\n    recipients: [ssh-ed25519 AAAA]\n";
+	struct rv_config cfg;
+	int r = config_parse(y, strlen(y), "t.yaml", &cfg);
+	CHECK_INT(r, 0);
+	CHECK_INT(cfg.store.enc.n_recipients, 1);
+	CHECK_STR(cfg.store.enc.recipients_file, "/etc/regvault/recipients");
+	CHECK_STR(cfg.store.enc.identity_file, "/etc/regvault/id");
+	config_free(&cfg);
+	CHECK_INT(config_parse(both, strlen(both), "t.yaml", &cfg), -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(-EINVAL), "passphrase_file goes alone");
+	CHECK_INT(config_parse(notkey, strlen(notkey), "t.yaml", &cfg), -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(-EINVAL), "starts with age1");
+	rv_err_clear();
+}
