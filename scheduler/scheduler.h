@@ -115,6 +115,17 @@ int job_history_read(const char *state_dir, const char *job /* NULL: all */, siz
 int job_history_last_success(const char *state_dir, enum job_kind k, int64_t *end_ms /* 0: never */);
 void job_runs_free(struct job_run *runs, size_t n);
 
+/* The agent: section (config_agent.c, docs/reference/agent.md): the gRPC service
+ * each host's daemon runs for the others, with mutual TLS unless insecure. */
+struct agent_settings {
+	bool configured;  /* the file has an agent: section */
+	char *listen;     /* host:port; NULL: the own member's agent address, else its client host :9480 */
+	char *ca_file, *cert_file, *key_file;
+	bool insecure;    /* plain text, only when written so */
+	int64_t timeout_ms; /* deadline of each call, default 5s */
+};
+#define AGENT_DEFAULT_PORT 9480
+
 struct rv_config {
 	char *path; /* the file read */
 	struct cluster_spec cluster;
@@ -124,7 +135,11 @@ struct rv_config {
 	char *state_dir; /* /var/lib/regvault */
 	struct daemon_settings daemon;
 	struct registry_settings registry; /* registry.configured false without a registry: section */
+	struct agent_settings agent;
 };
+
+/* Whether any member is on another host (has an agent:) or the file has an agent: section. */
+bool config_uses_agents(const struct rv_config *c);
 
 /* Load path, else $REGVAULT_CONFIG, else RV_DEFAULT_CONFIG. An unknown key, a wrong
  * type or a missing required key is -EINVAL with a message naming the key and its
