@@ -7,6 +7,7 @@
 
 #include "common/common.h"
 #include "scheduler/config_yaml.h"
+#include "scheduler/daemon_impl.h"
 #include "scheduler/scheduler.h"
 
 void cfg_agent_defaults(struct agent_settings *as)
@@ -111,4 +112,23 @@ bool config_uses_agents(const struct rv_config *c)
 		if (c->cluster.members[i].agent)
 			return true;
 	return false;
+}
+
+int config_own_member(const struct rv_config *c, char *buf, size_t len)
+{
+	return daemon_own_member(c, buf, len);
+}
+
+bool config_member_here(const struct rv_config *c, size_t i)
+{
+	if (i >= c->cluster.n_members)
+		return false;
+	if (!c->cluster.members[i].agent)
+		return true;
+	char own[128];
+	if (daemon_own_member(c, own, sizeof own) < 0) {
+		rv_err_clear();
+		return false;
+	}
+	return strcmp(own, c->cluster.members[i].name) == 0;
 }
