@@ -46,7 +46,8 @@ host_config() {
 # start_daemon I: host I's daemon in its namespace; its pid in $T_FILE_DIR/dI.pid.
 start_daemon() {
   local i=$1 k
-  on_host "$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon >>"$T_FILE_DIR/daemon$i.log" 2>&1 &
+  # ip netns exec execs the daemon: $! is the daemon's pid
+  ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon >>"$T_FILE_DIR/daemon$i.log" 2>&1 &
   echo $! >"$T_FILE_DIR/d$i.pid"
   for k in $(seq 1 50); do
     on_host "$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon status >/dev/null 2>&1 && return 0
