@@ -322,12 +322,15 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("cluster status", "unexpected argument '%s'", argv[1]);
 	if ((rc = cli_load_config(cli, &cfg)))
 		return rc;
+	/* The hosts' agents are asked while the members are. */
+	struct agent_status_batch *batch = config_uses_agents(&cfg) ? agent_status_begin(&cfg) : NULL;
 	int r = cluster_status(&cfg.cluster, &rows, &n);
+	struct agent_host_row *hosts = batch ? agent_status_end(batch) : NULL;
 	if (r < 0) {
+		free(hosts);
 		config_free(&cfg);
 		return cli_fail(r);
 	}
-	struct agent_host_row *hosts = config_uses_agents(&cfg) ? agent_status_all(&cfg) : NULL;
 	if (cli->json) {
 		json_t *arr = report_cluster_status_json(rows, n);
 		for (size_t i = 0; hosts && i < n && i < cfg.cluster.n_members; i++) {

@@ -232,24 +232,44 @@ static void *status_main(void *arg)
 	return NULL;
 }
 
-struct agent_host_row *agent_status_all(const struct rv_config *c)
+struct agent_status_batch {
+	size_t n;
+	struct agent_host_row *rows;
+	struct status_job *jobs;
+};
+
+struct agent_status_batch *agent_status_begin(const struct rv_config *c)
 {
 	size_t n = c->cluster.n_members;
-	struct agent_host_row *rows = rv_xcalloc(n ? n : 1, sizeof *rows);
-	struct status_job *jobs = rv_xcalloc(n ? n : 1, sizeof *jobs);
+	struct agent_status_batch *b = rv_xcalloc(1, sizeof *b);
+	b->n = n;
+	b->rows = rv_xcalloc(n ? n : 1, sizeof *b->rows);
+	b->jobs = rv_xcalloc(n ? n : 1, sizeof *b->jobs);
 	for (size_t i = 0; i < n; i++) {
 		if (!c->cluster.members[i].agent)
 			continue;
-		rows[i].asked = true;
-		jobs[i] = (struct status_job){c, i, &rows[i], 0, false};
-		if (pthread_create(&jobs[i].t, NULL, status_main, &jobs[i]) == 0)
-			jobs[i].started = true;
+		b->rows[i].asked = true;
+		b->jobs[i] = (struct status_job){c, i, &b->rows[i], 0, false};
+		if (pthread_create(&b->jobs[i].t, NULL, status_main, &b->jobs[i]) == 0)
+			b->jobs[i].started = true;
 		else
-			status_main(&jobs[i]);
+			status_main(&b->jobs[i]);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].started)
-			pthread_join(jobs[i].t, NULL);
-	free(jobs);
+	return b;
+}
+
+struct agent_host_row *agent_status_end(struct agent_status_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->jobs[i].started)
+			pthread_join(b->jobs[i].t, NULL);
+	struct agent_host_row *rows = b->rows;
+	free(b->jobs);
+	free(b);
 	return rows;
+}
+
+struct agent_host_row *agent_status_all(const struct rv_config *c)
+{
+	return agent_status_end(agent_status_begin(c));
 }

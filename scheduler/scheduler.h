@@ -173,6 +173,10 @@ struct agent_host_row {
 	struct agent_host_status st;
 };
 struct agent_host_row *agent_status_all(const struct rv_config *c); /* n_members rows, malloc'd */
+/* The same in two halves, to ask the agents while something else runs; c must outlive end. */
+struct agent_status_batch;
+struct agent_status_batch *agent_status_begin(const struct rv_config *c);
+struct agent_host_row *agent_status_end(struct agent_status_batch *b);
 /* cluster up and down for a configuration with members on other hosts: those
  * through their agents, the others here as cluster_up/cluster_down do; the leader
  * last on the way down. */

@@ -3,7 +3,7 @@
 # daemon's agent answers from any host; an agent whose certificate is from another
 # CA is refused, and a host whose link is cut is unreachable within the deadline,
 # both named; the daemons elect one leader, and another within the TTL when the
-# leader's daemon is killed.
+# leader's daemon is killed; a member killed is restarted by its own host's daemon only.
 
 source "$RV_ROOT/tests/netns-lib.sh"
 
@@ -36,6 +36,7 @@ host_config() {
     echo "  timeout: 2s"
     echo "daemon:"
     echo "  leader_ttl: 3s"
+    echo "  health_interval: 1s"
     echo "  control_socket: $T_FILE_DIR/h$i/d.sock"
     echo "  metrics_listen: \"\""
     echo "  jobs:"
@@ -175,4 +176,17 @@ test_the_leader_killed_another_leads_within_the_ttl() {
   wait_for 3 eval '[ "$(leader_seen_by '"$other"')" = "$(leader_seen_by '"$i"')" ]' ||
     fail "hosts $i and $other disagree on the new leader"
   start_daemon "$k" || fail "daemon $k did not start again"
+}
+
+test_a_member_killed_is_restarted_by_its_own_hosts_daemon_only() {
+  local pid new
+  pid=$(cat "$T_FILE_DIR/h2/etcd2.pid")
+  kill -0 "$pid" || fail "etcd2 (pid $pid) is not running"
+  kill -9 "$pid"
+  wait_for 20 eval 'new=$(cat "$T_FILE_DIR/h2/etcd2.pid" 2>/dev/null); [ -n "$new" ] && [ "$new" != '"$pid"' ] && kill -0 "$new" 2>/dev/null' ||
+    fail "etcd2 was not restarted: $(tail -3 "$T_FILE_DIR/daemon2.log")"
+  grep -q "restarted member etcd2" "$T_FILE_DIR/daemon2.log" || fail "host 2's daemon did not restart it: $(tail -3 "$T_FILE_DIR/daemon2.log")"
+  ! grep -qE "member etcd2 .*died|start(ed|ing) member etcd2|member etcd2 is not running" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" ||
+    fail "another host's daemon acted on etcd2: $(grep -hE "etcd2 .*died|member etcd2" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" | head -3)"
+  wait_for 20 all_healthy_from 3 || fail "the cluster is not healthy after the restart"
 }
