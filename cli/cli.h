@@ -57,6 +57,20 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
  * state_dir where the lock cannot be made. command is "regvault snapshot save". */
 int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l);
 
+/* The job history (state_dir/jobs.jsonl, what the daemon computes a job's last
+ * success from): a one-shot command's run of job k is appended once the command
+ * ends (main.c), with the result from its exit code, the first error sentence
+ * it printed and its report. cli_job_lock begins it; a command that runs a job
+ * without its lock (snapshot prune) calls cli_job_begin. report_key: the report is
+ * recorded as {report_key: report} ("save", "prune": the daemon's snapshot job
+ * reports both), NULL: as is. */
+void cli_job_begin(const struct rv_config *cfg, enum job_kind k, const char *report_key);
+/* The run's report (takes a reference; cli_print_json hands it the JSON it prints;
+ * a command whose table output builds no JSON may call it). */
+void cli_job_report(json_t *report);
+/* The run's error sentence when the command says it without cli_fail. */
+void cli_job_error(const char *fmt, ...) RV_PRINTF(1, 2);
+
 /* The command's cancellation: SIGINT, SIGTERM and SIGHUP request it once
  * cli_catch_interrupts() ran (commands whose long work looks at it; for the others
  * the signals keep their default and end the process). */

@@ -85,9 +85,16 @@ static int run_daemon(struct cli *cli)
 		fprintf(stderr, "regvault: cannot create a signalfd: %s\n", strerror(errno));
 		return RV_EXIT_FAIL;
 	}
-	struct daemon_opts o = {.config_path = cli->config_path, .signal_fd = sfd};
+	bool threads_left = false;
+	struct daemon_opts o = {.config_path = cli->config_path, .signal_fd = sfd, .threads_left = &threads_left};
 	int r = daemon_run(&cfg, &o);
 	close(sfd);
+	if (r == 0 && threads_left) {
+		/* A cancelled job past daemon.stop_timeout still runs in its thread: end
+		 * the process now, not through exit handlers that tear down what it uses. */
+		fflush(NULL);
+		_exit(RV_EXIT_OK);
+	}
 	return r < 0 ? cli_fail(r) : RV_EXIT_OK;
 }
 

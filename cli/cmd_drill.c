@@ -137,11 +137,17 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		if (cli->json) {
 			cli_print_json(report_drill_json(d));
 		} else {
+			json_t *rep = report_drill_json(d); /* for the job history */
+			cli_job_report(rep);
+			json_decref(rep);
 			print_table(d);
 		}
-		if (!d->passed)
+		if (!d->passed) {
 			fprintf(stderr, "regvault: drill of %s failed: %s\n", d->artifact,
 				d->n_reasons ? d->reasons[0] : "see the report");
+			cli_job_error("the drill of %s failed: %s", d->artifact,
+				      d->n_reasons ? d->reasons[0] : "see the report");
+		}
 		rc = d->passed ? RV_EXIT_OK : RV_EXIT_FAIL;
 	}
 	free(d);

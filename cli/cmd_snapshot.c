@@ -149,6 +149,11 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 		cli_print_json(report_snapshot_save_json(&si));
 		return RV_EXIT_OK;
 	}
+	{
+		json_t *rep = report_snapshot_save_json(&si); /* for the job history */
+		cli_job_report(rep);
+		json_decref(rep);
+	}
 	d = si.m.duration_s > 0 ? si.m.duration_s : 1e-9;
 	printf("saved %s\n", si.name);
 	printf("  revision   %lld (member %s, etcd %s%s)\n", (long long)si.m.revision, si.m.member_name,
@@ -303,6 +308,8 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 {
 	struct prune_decision *d;
 	size_t n, removed = 0;
+	if (!o->dry_run) /* the prune the daemon's snapshot job makes after its save */
+		cli_job_begin(cfg, JOB_SNAPSHOT, "prune");
 	int r = snap_prune(st, &cfg->snapshot.retention, o->dry_run, &d, &n);
 	if (r < 0)
 		return cli_fail(r);
@@ -312,6 +319,9 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 	if (cli->json) {
 		cli_print_json(report_prune_json(d, n, o->dry_run));
 	} else {
+		json_t *rep = report_prune_json(d, n, o->dry_run); /* for the job history */
+		cli_job_report(rep);
+		json_decref(rep);
 		for (size_t i = 0; i < n; i++) {
 			char name[sizeof d[i].name * 4];
 			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),

@@ -53,8 +53,78 @@ static const struct {
 	{"member", cmd_member},
 };
 
+/* ---- the one-shot run of a job, for the job history ---- */
+static struct {
+	bool on;
+	enum job_kind kind;
+	int64_t start_ms;
+	char state_dir[PATH_MAX];
+	const char *report_key;
+	json_t *report;
+	char error[1024];
+} cli_run;
+
+void cli_job_begin(const struct rv_config *cfg, enum job_kind k, const char *report_key)
+{
+	if (cli_run.on || !cfg->state_dir)
+		return;
+	cli_run.on = true;
+	cli_run.kind = k;
+	cli_run.start_ms = rv_now_unix_ms();
+	snprintf(cli_run.state_dir, sizeof cli_run.state_dir, "%s", cfg->state_dir);
+	cli_run.report_key = report_key;
+}
+
+void cli_job_report(json_t *report)
+{
+	if (!cli_run.on || !report)
+		return;
+	json_decref(cli_run.report);
+	cli_run.report = json_incref(report);
+}
+
+void cli_job_error(const char *fmt, ...)
+{
+	va_list ap;
+	if (!cli_run.on || cli_run.error[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(cli_run.error, sizeof cli_run.error, fmt, ap);
+	va_end(ap);
+}
+
+/* Exit 0 is a success, a run a signal ended is cancelled, anything else a failure
+ * (as for --metrics-textfile). A history that cannot be written is a warning: the
+ * command's own work is done. */
+static void cli_job_finish(int rc)
+{
+	if (!cli_run.on)
+		return;
+	struct job_run run = {.kind = cli_run.kind, .start_ms = cli_run.start_ms, .end_ms = rv_now_unix_ms()};
+	run.result = rc == RV_EXIT_OK ? RV_JOB_SUCCESS : cli_interrupt_signal() ? RV_JOB_CANCELLED : RV_JOB_FAILURE;
+	char fallback[64];
+	snprintf(fallback, sizeof fallback, "the command exited with status %d", rc);
+	run.error = rc == RV_EXIT_OK ? NULL : cli_run.error[0] ? cli_run.error : fallback;
+	if (cli_run.report && cli_run.report_key) {
+		run.report = json_object();
+		json_object_set(run.report, cli_run.report_key, cli_run.report);
+	} else {
+		run.report = json_incref(cli_run.report);
+	}
+	int r = job_history_append(cli_run.state_dir, &run);
+	if (r < 0) {
+		cli_say_error("regvault: warning: ", r);
+		rv_err_clear();
+	}
+	json_decref(run.report);
+	json_decref(cli_run.report);
+	memset(&cli_run, 0, sizeof cli_run);
+}
+
 void cli_say_error(const char *lead, int r)
 {
+	if (cli_run.on && !cli_run.error[0] && !strstr(lead, "warning"))
+		snprintf(cli_run.error, sizeof cli_run.error, "%s", rv_errmsg(r));
 	rv_log_begin_line(RV_LOG_ERROR, stderr);
 	fputs(lead, stderr);
 	rv_fputs_printable(rv_errmsg(r), stderr);
@@ -95,6 +165,7 @@ void cli_catch_interrupts(void)
 void cli_print_json(json_t *root)
 {
 	/* The daemon's writer too, so both give the same bytes for one report. */
+	cli_job_report(root);
 	report_json_write(root, stdout);
 	json_decref(root);
 }
@@ -180,7 +251,10 @@ int cli_open_store(const struct rv_config *cfg, const char *store_url, struct st
 int cli_job_lock(const struct rv_config *cfg, enum job_kind k, const char *command, struct job_lock **l)
 {
 	int r = job_lock_take_shared(cfg->state_dir, k, command, l);
-	return r < 0 ? cli_fail(r) : RV_EXIT_OK;
+	if (r < 0)
+		return cli_fail(r); /* refused: not a run */
+	cli_job_begin(cfg, k, k == JOB_SNAPSHOT ? "save" : NULL);
+	return RV_EXIT_OK;
 }
 
 /* Take the global options out of argv wherever they stand (before "--"), so
@@ -329,9 +403,12 @@ int main(int argc, char **argv)
 		return help ? RV_EXIT_OK : RV_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < RV_ARRAY_LEN(commands); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return cli.metrics_textfile ? run_with_metrics(&cli, commands[i].fn, argc, argv)
-						    : commands[i].fn(&cli, argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			int rc = cli.metrics_textfile ? run_with_metrics(&cli, commands[i].fn, argc, argv)
+						      : commands[i].fn(&cli, argc - 1, argv + 1);
+			cli_job_finish(rc);
+			return rc;
+		}
 	const char *meant = closest_command(argv[1]);
 	fputs("regvault: '", stderr);
 	rv_fputs_printable(argv[1], stderr);

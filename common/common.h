@@ -116,6 +116,11 @@ struct rv_proc_opts {
 	/* SIGKILL the child when the thread that spawned it ends (PR_SET_PDEATHSIG):
 	 * a tool must not outlive a regvault killed outright. */
 	bool die_with_parent;
+	/* With die_with_parent, for a server that must not outlive us (a drill's scratch
+	 * member): one fork, setsid in the child (^C on our terminal does not reach it),
+	 * and rv_proc_free leaves it running. It stays our child: whoever stops it reaps
+	 * it with rv_proc_reap_pid. */
+	bool own_session;
 	/* Called in the parent with the child's pid before the child execs; a negative
 	 * return makes the child exit without exec, and rv_proc_spawn returns it (so a
 	 * pid file can be written before anything runs unrecorded). */
@@ -147,8 +152,12 @@ const char *rv_proc_output(const struct rv_proc *p);
 /* Record "<what> exited with status N" (or "was killed by signal N") and the last
  * lines of its output; returns -EIO. */
 int rv_proc_fail_exit(const struct rv_proc *p);
-/* A child still running is killed and reaped; a detached one is left alone. */
+/* A child still running is killed and reaped; a detached or own_session one is
+ * left alone. */
 void rv_proc_free(struct rv_proc *p);
+/* Reap pid if it is a child of ours that has exited (never waits): true when it
+ * was reaped. For own_session children, once they are stopped. */
+bool rv_proc_reap_pid(pid_t pid);
 /* Spawn, wait (o->timeout_ms, o->cancel) and check: 0 when it exited 0, -EIO from
  * rv_proc_fail_exit otherwise, or what the spawn or the wait returned. status (the
  * waitpid status, -1 when none) and output (malloc'd; "" when not captured) may be

@@ -27,7 +27,7 @@ extern char **environ;
 
 struct rv_proc {
 	pid_t pid;
-	bool detached, reaped, termed, killed;
+	bool detached, kept, reaped, termed, killed;
 	int status;
 	int out_fd; /* read end of the capture pipe, or -1 */
 	int log_fd; /* our copy of the caller's log, or -1 */
@@ -50,7 +50,7 @@ struct child_plan {
 	size_t n_inherit;
 	long max_fd;
 	pid_t parent;
-	bool die_with_parent;
+	bool die_with_parent, own_session;
 };
 
 int rv_proc_find_program(const char *name, char *out, size_t len)
@@ -154,6 +154,8 @@ static void child_exec(const struct child_plan *cp)
 	for (int s = 1; s < _NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &dfl, NULL); /* glibc's own signals say EINVAL: fine */
+	if (cp->own_session)
+		setsid();
 	if (cp->die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != cp->parent))
 		_exit(127); /* the parent is gone already */
 	move_fd(cp->in_fd, 0);
@@ -360,6 +362,7 @@ int rv_proc_spawn(const struct rv_proc_opts *o, struct rv_proc **out)
 	cp.max_fd = sysconf(_SC_OPEN_MAX) > 0 ? sysconf(_SC_OPEN_MAX) : 1024;
 	cp.parent = getpid();
 	cp.die_with_parent = o->die_with_parent;
+	cp.own_session = o->own_session && o->die_with_parent && !o->detached;
 
 	pid_t pid = fork_child(&cp, o->detached, &f, &fork_errno);
 	free(cp.envp);
@@ -400,6 +403,7 @@ int rv_proc_spawn(const struct rv_proc_opts *o, struct rv_proc **out)
 	struct rv_proc *p = rv_xcalloc(1, sizeof *p);
 	p->pid = pid;
 	p->detached = o->detached;
+	p->kept = cp.own_session;
 	p->status = -1;
 	p->out_fd = f.cap_r;
 	f.cap_r = -1;
@@ -576,7 +580,7 @@ void rv_proc_free(struct rv_proc *p)
 {
 	if (!p)
 		return;
-	if (!p->detached && !p->reaped) {
+	if (!p->detached && !p->kept && !p->reaped) {
 		kill(p->pid, SIGKILL);
 		reap(p->pid, NULL);
 	}
@@ -584,6 +588,16 @@ void rv_proc_free(struct rv_proc *p)
 	close_fd(&p->log_fd);
 	rv_buf_free(&p->out);
 	free(p);
+}
+
+bool rv_proc_reap_pid(pid_t pid)
+{
+	pid_t w;
+	if (pid <= 0)
+		return false;
+	while ((w = waitpid(pid, NULL, WNOHANG)) < 0 && errno == EINTR)
+		;
+	return w == pid;
 }
 
 int rv_proc_run(const struct rv_proc_opts *o, int *status, char **output)

@@ -154,9 +154,9 @@ static int check_command(const struct health_check *hc, int64_t timeout_ms, cons
 		snprintf(detail, len, "%s", rv_errmsg(r)); /* not found, cannot be run */
 	}
 	char buf[256];
-	rv_printable(detail, buf, sizeof buf);
-	if (buf != detail && strlen(buf) < len)
-		memcpy(detail, buf, strlen(buf) + 1);
+	const char *p = rv_printable(detail, buf, sizeof buf); /* the command's own output may hold anything */
+	if (p != detail)
+		snprintf(detail, len, "%s", p);
 	free(out);
 	return rv_fail(r == -EIO ? -EIO : r, "health check %s: %s", hc->argv[0], detail);
 }

@@ -15,7 +15,11 @@
 
 #define ETCD_WORKERS 4   /* Txns in flight at once: etcd batches them into few proposals */
 #define CHECK_WORKERS 8  /* health checks at once */
-#define WAKE_MS 100      /* the loop looks at new targets, finished work and check answers */
+/* The run loop goes round 20 times an interval, every 50 ms to 500 ms: new targets,
+ * finished work, check answers and lost leases are seen within one round. */
+#define TICKS_PER_INTERVAL 20
+#define TICK_MIN_MS 50
+#define TICK_MAX_MS 500
 #define STREAM_RETRY_MIN_MS 250
 #define STREAM_RETRY_MAX_MS 5000
 
@@ -153,6 +157,7 @@ struct run {
 	bool resend_all;   /* a new stream: renew every lease now */
 	int64_t *to_send;  /* the keep-alives of this round */
 	size_t n_to_send, cap_to_send;
+	struct batch_arg *batch; /* the heartbeats of this round, not yet handed over */
 };
 
 static void step_job(void *arg);
@@ -178,6 +183,45 @@ static void step_job(void *arg)
 	hb_step(a->h, a->t);
 	hb_release(a->h, a->t);
 	free(a);
+}
+
+struct batch_arg {
+	struct heartbeat *h;
+	size_t n;
+	struct hb_target *t[HB_BATCH_MAX];
+};
+
+static void batch_job(void *arg)
+{
+	struct batch_arg *a = arg;
+	hb_write_batch(a->h, a->t, a->n);
+	pthread_mutex_lock(&a->h->mu);
+	for (size_t i = 0; i < a->n; i++)
+		a->t[i]->busy = false;
+	pthread_mutex_unlock(&a->h->mu);
+	free(a);
+}
+
+/* Under h->mu: the heartbeats collected this tick, to a worker. */
+static void batch_flush(struct run *rn)
+{
+	if (!rn->batch || !rn->batch->n)
+		return;
+	hb_pool_submit(&rn->h->etcd_pool, batch_job, rn->batch);
+	rn->batch = NULL;
+}
+
+/* Under h->mu, t not busy: its heartbeat goes with the others due now. */
+static void batch_add(struct run *rn, struct hb_target *t)
+{
+	if (!rn->batch) {
+		rn->batch = rv_xcalloc(1, sizeof *rn->batch);
+		rn->batch->h = rn->h;
+	}
+	t->busy = true;
+	rn->batch->t[rn->batch->n++] = t;
+	if (rn->batch->n == HB_BATCH_MAX)
+		batch_flush(rn);
 }
 
 void hb_release(struct heartbeat *h, struct hb_target *t)
@@ -285,9 +329,22 @@ static void queue_keepalive(struct run *rn, int64_t lease)
 	rn->to_send[rn->n_to_send++] = lease;
 }
 
-/* What one target needs now (under h->mu, t not busy). Returns the time it next
- * needs looking at. */
-static double plan(struct run *rn, struct hb_target *t, double now, bool in_backoff)
+/* The keep-alive of a target's lease each interval (under h->mu), busy or not: a
+ * heartbeat Txn that waits for etcd (an election, a member gone) must not let the
+ * lease run out meanwhile. st.lease is the lease as the worker last published it. */
+static void renew(struct run *rn, struct hb_target *t, double now)
+{
+	if (!rn->resend_all && now < t->ka_due)
+		return;
+	t->ka_due = now + (double)rn->h->interval_ms / 1000;
+	if (rn->ka && t->st.lease) {
+		queue_keepalive(rn, t->st.lease);
+		t->ka_lease = t->st.lease;
+	}
+}
+
+/* What one target needs this round (under h->mu, t not busy). */
+static void plan(struct run *rn, struct hb_target *t, double now, bool in_backoff)
 {
 	struct heartbeat *h = rn->h;
 	double interval = (double)h->interval_ms / 1000;
@@ -296,15 +353,14 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		/* a lost lease is granted again at once; anything else waits out a failure */
 		if ((t->lease_lost || !in_backoff) && now >= t->retry_at) {
 			hand_to_worker(h, t);
-			return now + interval;
 		}
-		return t->retry_at > now ? t->retry_at : now + (double)WAKE_MS / 1000;
+		return;
 	case HB_CLAIMED:
 		if (now >= t->due && !in_backoff) {
 			t->due = now + interval;
 			hand_to_worker(h, t);
 		}
-		return t->due;
+		return;
 	case HB_HELD:
 		break;
 	}
@@ -316,17 +372,9 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 		t->lease_lost = true;
 		t->state = HB_ACQUIRE;
 		hand_to_worker(h, t);
-		return now + interval;
-	}
-	if (rn->resend_all && rn->ka) {
-		queue_keepalive(rn, t->lease);
-		t->ka_lease = t->lease;
+		return;
 	}
 	if (now >= t->due) {
-		if (rn->ka && !rn->resend_all) {
-			queue_keepalive(rn, t->lease);
-			t->ka_lease = t->lease;
-		}
 		t->due += interval;
 		if (t->due < now)
 			t->due = now + interval;
@@ -347,12 +395,8 @@ static double plan(struct run *rn, struct hb_target *t, double now, bool in_back
 	}
 	if (t->write_due && !in_backoff) {
 		t->write_due = false;
-		hand_to_worker(h, t);
+		batch_add(rn, t);
 	}
-	double next = t->due;
-	if (t->awaiting_check && t->write_deadline < next)
-		next = t->write_deadline;
-	return next;
 }
 
 /* Dropped targets: revoke, then free (under h->mu). */
@@ -528,6 +572,13 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 	hb_pool_init(&h->etcd_pool, ETCD_WORKERS, "etcd");
 	hb_pool_init(&h->check_pool, CHECK_WORKERS, "health check");
 	atomic_store(&h->check_cancel.requested, 0);
+	/* Rounds: what is due is done together (its heartbeats in one Txn), a little
+	 * late rather than a wake-up for each of a thousand targets. */
+	double tick = (double)h->interval_ms / 1000 / TICKS_PER_INTERVAL;
+	if (tick < (double)TICK_MIN_MS / 1000)
+		tick = (double)TICK_MIN_MS / 1000;
+	if (tick > (double)TICK_MAX_MS / 1000)
+		tick = (double)TICK_MAX_MS / 1000;
 
 	while (!rv_cancelled(cancel)) {
 		double now = rv_now_mono();
@@ -539,20 +590,19 @@ int heartbeat_run(struct heartbeat *h, const struct rv_cancel *cancel)
 				h->applied_gen = gen;
 		}
 		bool in_backoff = now < h->backoff_until;
-		double next = now + (double)WAKE_MS / 1000;
 		for (size_t i = 0; i < h->n_live; i++) {
 			struct hb_target *t = h->live[i];
-			if (t->busy)
-				continue;
-			double when = plan(&rn, t, now, in_backoff);
-			if (when < next)
-				next = when;
+			renew(&rn, t, now);
+			if (!t->busy)
+				plan(&rn, t, now, in_backoff);
 		}
+		batch_flush(&rn);
 		rn.resend_all = false;
 		tend_dying(&rn);
 		pthread_mutex_unlock(&h->mu);
 
-		int wait_ms = (int)((next - rv_now_mono()) * 1000);
+		/* then the answers until the next round */
+		int wait_ms = (int)((now + tick - rv_now_mono()) * 1000);
 		keepalive_io(&rn, wait_ms < 0 ? 0 : wait_ms, cancel);
 	}
 

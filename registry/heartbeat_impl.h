@@ -61,6 +61,7 @@ struct hb_target {
 	int64_t lease;     /* 0: none */
 	int64_t claim_rev; /* the mod_revision of our claim key */
 	bool lease_lost;   /* acquire again because the lease went (counted, logged) */
+	bool claim_lost;   /* ... because our claim went (with the lease, or deleted) */
 	bool ever_granted;
 	double due;        /* monotonic: next heartbeat (HELD) or look (CLAIMED) */
 	double retry_at;   /* monotonic: ACQUIRE after a failure */
@@ -73,6 +74,7 @@ struct hb_target {
 	/* the run loop's alone */
 	bool busy;          /* under h->mu: handed to an etcd worker */
 	int64_t ka_lease;   /* the lease the last keep-alive was sent for */
+	double ka_due;      /* monotonic: its next keep-alive */
 	int64_t lost_seen;  /* a keep-alive answered "gone" for this lease */
 	bool awaiting_check; /* HELD: write when the check answers or at write_deadline */
 	double write_deadline;
@@ -124,6 +126,10 @@ struct heartbeat {
 
 /* heartbeat_step.c: the etcd work of one target, on an etcd worker (t is busy). */
 void hb_step(struct heartbeat *h, struct hb_target *t);
+/* The heartbeats of several HELD targets (all busy) in one Txn; each on its own
+ * when that fails. */
+#define HB_BATCH_MAX 64 /* puts per Txn: well under etcd's --max-txn-ops (128) and 1.5 MiB */
+void hb_write_batch(struct heartbeat *h, struct hb_target **t, size_t n);
 /* A failed etcd call: back off when etcd did not answer. Under no lock. */
 void hb_note_etcd_result(struct heartbeat *h, int r);
 bool hb_unreachable(int r);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -115,11 +116,16 @@ static void parse_claim(const struct etcd_kv *kv, struct claim_info *ci)
 
 /* A claim made on this host by a process that is gone (killed outright: its lease
  * lives on until the TTL) may be taken over at once. */
-static bool claim_is_stale(struct heartbeat *h, const struct claim_info *ci)
+static bool claim_is_stale_for(const char *host, pid_t pid, const struct claim_info *ci)
 {
-	if (!ci->host[0] || strcmp(ci->host, h->host) != 0 || ci->pid <= 1 || ci->pid == (long)h->pid)
+	if (!ci->host[0] || strcmp(ci->host, host) != 0 || ci->pid <= 1 || ci->pid == (long)pid)
 		return false;
 	return kill((pid_t)ci->pid, 0) < 0 && errno == ESRCH;
+}
+
+static bool claim_is_stale(struct heartbeat *h, const struct claim_info *ci)
+{
+	return claim_is_stale_for(h->host, h->pid, ci);
 }
 
 static void revoke_quietly(struct heartbeat *h, int64_t lease)
@@ -248,9 +254,15 @@ static void claim(struct heartbeat *h, struct hb_target *t, int depth)
 static void acquire(struct heartbeat *h, struct hb_target *t, int depth)
 {
 	if (t->lease_lost) {
+		if (t->claim_lost)
+			rv_warn("heartbeat of %s: lease %" PRIx64 " or its claim is gone (expired, revoked or deleted); "
+				"granting a new one",
+				t->ns, (uint64_t)t->lease);
+		else
+			rv_warn("heartbeat of %s: lease %" PRIx64 " is gone (expired or revoked); granting a new one",
+				t->ns, (uint64_t)t->lease);
 		t->lease_lost = false;
-		rv_warn("heartbeat of %s: lease %" PRIx64 " is gone (expired or revoked); granting a new one", t->ns,
-			(uint64_t)t->lease);
+		t->claim_lost = false;
 		pthread_mutex_lock(&h->mu);
 		h->totals.leases_lost++;
 		pthread_mutex_unlock(&h->mu);
@@ -312,7 +324,26 @@ static void health_value(struct rv_buf *b, const char *ns, bool healthy, const c
 	rv_buf_append(b, "}", 1);
 }
 
-/* The heartbeat Txn. */
+/* A heartbeat was written: publish it, log a change of health. */
+static void written(struct heartbeat *h, struct hb_target *t, bool healthy, const char *detail, int64_t count)
+{
+	pthread_mutex_lock(&h->mu);
+	t->st.count = count;
+	t->st.last_ms = rv_now_unix_ms();
+	t->st.status = healthy ? "healthy" : "unhealthy";
+	snprintf(t->st.detail, sizeof t->st.detail, "%s", healthy ? "" : detail);
+	t->st.lease = t->lease;
+	h->totals.writes++;
+	pthread_mutex_unlock(&h->mu);
+	if (!healthy && (!t->written_healthy_known || t->written_healthy))
+		rv_warn("heartbeat of %s: unhealthy: %s", t->ns, detail);
+	else if (healthy && t->written_healthy_known && !t->written_healthy)
+		rv_info("heartbeat of %s: healthy again", t->ns);
+	t->written_healthy_known = true;
+	t->written_healthy = healthy;
+}
+
+/* The heartbeat Txn of one target. */
 static void write_heartbeat(struct heartbeat *h, struct hb_target *t, int depth)
 {
 	char detail[256];
@@ -362,6 +393,7 @@ static void write_heartbeat(struct heartbeat *h, struct hb_target *t, int depth)
 		if (!kv) { /* the claim went with the lease */
 			etcd_txn_resp_free(&resp);
 			t->lease_lost = true;
+			t->claim_lost = true;
 			t->state = HB_ACQUIRE;
 			if (depth < 3)
 				acquire(h, t, depth + 1);
@@ -381,20 +413,87 @@ static void write_heartbeat(struct heartbeat *h, struct hb_target *t, int depth)
 		return;
 	}
 	etcd_txn_resp_free(&resp);
+	written(h, t, healthy, detail, count);
+}
+
+/* ---- many heartbeats in one Txn ----
+ * In the steady state every claim still holds, so the heartbeats that come due
+ * together are written by one Txn: "if every claim is still ours, put every health
+ * key". When one compare fails (a lease lost, a claim taken) the Txn writes nothing
+ * and each is written on its own, which finds out which and why. A Txn per
+ * heartbeat would cost a thousand calls per interval for a thousand services. */
+void hb_write_batch(struct heartbeat *h, struct hb_target **tv, size_t n)
+{
+	struct etcd_compare *cmp = rv_xcalloc(n, sizeof *cmp);
+	struct etcd_op *put = rv_xcalloc(n, sizeof *put);
+	struct rv_buf *val = rv_xcalloc(n, sizeof *val);
+	bool *healthy = rv_xcalloc(n, sizeof *healthy);
+	int64_t *count = rv_xcalloc(n, sizeof *count);
+	char(*detail)[256] = rv_xcalloc(n, sizeof *detail);
+	struct hb_target **in = rv_xcalloc(n, sizeof *in);
+	size_t k = 0;
+
 	pthread_mutex_lock(&h->mu);
-	t->st.count = count;
-	t->st.last_ms = rv_now_unix_ms();
-	t->st.status = healthy ? "healthy" : "unhealthy";
-	snprintf(t->st.detail, sizeof t->st.detail, "%s", healthy ? "" : detail);
-	t->st.lease = t->lease;
-	h->totals.writes++;
+	for (size_t i = 0; i < n; i++) {
+		struct hb_target *t = tv[i];
+		bool has_check = t->check.kind != HEALTH_CHECK_NONE;
+		if (t->state != HB_HELD || (has_check && !t->check_known))
+			continue; /* nothing to write (yet) */
+		in[k] = t;
+		healthy[k] = !has_check || t->check_healthy;
+		snprintf(detail[k], sizeof detail[k], "%s", t->check_detail);
+		count[k] = t->st.count + 1;
+		k++;
+	}
 	pthread_mutex_unlock(&h->mu);
-	if (!healthy && (!t->written_healthy_known || t->written_healthy))
-		rv_warn("heartbeat of %s: unhealthy: %s", t->ns, detail);
-	else if (healthy && t->written_healthy_known && !t->written_healthy)
-		rv_info("heartbeat of %s: healthy again", t->ns);
-	t->written_healthy_known = true;
-	t->written_healthy = healthy;
+	for (size_t i = 0; i < k; i++) {
+		struct hb_target *t = in[i];
+		health_value(&val[i], t->ns, healthy[i], detail[i], count[i]);
+		cmp[i] = (struct etcd_compare){.key = t->claim_key,
+					       .key_len = strlen(t->claim_key),
+					       .target = ETCD_CMP_MOD,
+					       .result = ETCD_CMP_EQUAL,
+					       .number = t->claim_rev};
+		put[i] = (struct etcd_op){.type = ETCD_OP_PUT,
+					  .key = t->health_key,
+					  .key_len = strlen(t->health_key),
+					  .value = val[i].data,
+					  .value_len = val[i].len,
+					  .lease = t->lease};
+	}
+	int r = 0;
+	bool ok = false;
+	if (k == 1) { /* alone: the Txn that also tells why it failed */
+		rv_buf_free(&val[0]);
+		write_heartbeat(h, in[0], 0);
+		k = 0;
+	} else if (k > 1) {
+		struct etcd_txn_req req = {.cmp = cmp, .n_cmp = k, .success = put, .n_success = k};
+		struct etcd_txn_resp resp = {0};
+		r = etcd_txn(h->c, &req, &resp);
+		hb_note_etcd_result(h, r);
+		ok = r == 0 && resp.succeeded;
+		if (r == 0)
+			etcd_txn_resp_free(&resp);
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (ok)
+			written(h, in[i], healthy[i], detail[i], count[i]);
+		else if (r < 0 && hb_unreachable(r))
+			in[i]->write_due = true; /* again when etcd answers */
+		else
+			write_heartbeat(h, in[i], 0); /* one of them failed: each on its own */
+		rv_buf_free(&val[i]);
+	}
+	if (r < 0 && hb_unreachable(r))
+		rv_debug("writing %zu heartbeats: %s", k, rv_errmsg(r));
+	free(cmp);
+	free(put);
+	free(val);
+	free(healthy);
+	free(count);
+	free(detail);
+	free(in);
 }
 
 static void revoke_target(struct heartbeat *h, struct hb_target *t)
@@ -469,8 +568,11 @@ int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *
 		return rv_fail_wrap(r, "cannot read who keeps the heartbeat of %s", ns);
 	if (rs.n_kvs) {
 		struct claim_info ci;
+		char host[256] = "localhost";
+		gethostname(host, sizeof host - 1);
 		parse_claim(&rs.kvs[0], &ci);
-		*held = true;
+		/* a process of this host that is gone holds nothing: the service takes it over */
+		*held = !claim_is_stale_for(host, getpid(), &ci);
 		if (owner && len)
 			snprintf(owner, len, "%s", ci.owner);
 	}

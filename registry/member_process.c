@@ -65,6 +65,11 @@ pid_t member_pidfile_pid(const struct member_spec *m)
 	return ok ? (pid_t)v : 0;
 }
 
+pid_t member_recorded_pid(const struct member_spec *m)
+{
+	return m->control == MEMBER_CONTROL_LOCAL ? member_pidfile_pid(m) : 0;
+}
+
 /* A zombie is gone for our purposes: the member no longer serves. */
 static bool pid_is_zombie(pid_t pid)
 {
@@ -298,7 +303,8 @@ static int record_pid(pid_t pid, void *ud)
  * own session (a terminal's ^C does not reach it), stdin from /dev/null, stdout and
  * stderr appended to its log. Never NOTIFY_SOCKET: etcd would tell systemd READY=1
  * on behalf of the regvault daemon that runs under Type=notify; nor the watchdog's
- * variables, which are the daemon's. */
+ * variables, which are the daemon's. A scratch member (cs->scratch) is not
+ * detached but dies with the thread that starts it: see struct cluster_spec. */
 static int start_locked(const struct cluster_spec *cs, const struct member_spec *m, const char *data_dir,
 			const char *log_path)
 {
@@ -337,7 +343,9 @@ static int start_locked(const struct cluster_spec *cs, const struct member_spec 
 				 .env_remove = env_remove,
 				 .log_fd = log_fd,
 				 .cwd = "/",
-				 .detached = true,
+				 .detached = !cs->scratch,
+				 .die_with_parent = cs->scratch,
+				 .own_session = cs->scratch,
 				 .before_exec = record_pid,
 				 .before_exec_ud = &rec};
 	r = rv_proc_spawn(&o, &p);

@@ -43,6 +43,11 @@ struct cluster_spec {
 	struct etcd_tls_opts tls;
 	char *user;     /* auth.user */
 	char *password; /* read from auth.password_file; never logged */
+	/* A drill's scratch cluster: its local members are SIGKILLed when the thread
+	 * that started them ends (so they never outlive a regvault killed outright),
+	 * and stay children of this process, which reaps them once stopped
+	 * (rv_proc_reap_pid on their recorded pids). */
+	bool scratch;
 };
 
 /* A client for the configured members, endpoints in member order. */
@@ -66,6 +71,8 @@ void member_log_path(const struct member_spec *m, char *buf, size_t len);
 int member_log_rotate(const struct member_spec *m, uint64_t max_bytes, int keep, bool *rotated);
 /* The pid of the running etcd of this member (checked in /proc), or 0. */
 pid_t member_running_pid(const struct member_spec *m);
+/* The pid its pid file records (local control), running or not; 0 when none. */
+pid_t member_recorded_pid(const struct member_spec *m);
 
 /* The command line member_start runs member idx's etcd with (control: local), for
  * running the member some other way with the same flags (a systemd unit that execs
@@ -287,13 +294,16 @@ struct heartbeat_totals {
 };
 /* A copy of each target's state (malloc'd array). */
 int heartbeat_stats(struct heartbeat *h, struct heartbeat_stat **out, size_t *n, struct heartbeat_totals *t);
+/* After heartbeat_run has returned (or before it ran); heartbeat_run may be called
+ * again before it, with the targets last set. */
 void heartbeat_free(struct heartbeat *h);
 /* Run one health check (http or command) within its timeout: 0 healthy, or a
  * negative errno with detail filled ("HTTP 503", "exit 3", "timed out after 5s"). */
 int health_check_run(const struct health_check *hc, const struct rv_cancel *cancel, char *detail, size_t len);
 /* Whether someone keeps the heartbeat of ns (its claim key under state_prefix) and
  * who (the claim's owner, as written), for a foreground service that must not start
- * a second writer. 0 (*held false when nobody), or a negative errno from etcd. */
+ * a second writer. A claim of a process of this host that is gone is not held (the
+ * service takes it over). 0 (*held false when nobody), or a negative errno from etcd. */
 int heartbeat_claim_owner(etcd_client *c, const char *state_prefix, const char *ns, bool *held, char *owner,
 			  size_t len);
 

@@ -52,9 +52,19 @@ static int run_git(const char *dir, const char *const *args, const struct rv_can
 int registry_git_head(const char *dir, const struct rv_cancel *cancel, char **commit)
 {
 	static const char *const args[] = {"rev-parse", "--verify", "-q", "HEAD", NULL};
+	/* a directory inside some work tree whose manifests git does not track (an
+	 * ignored build dir in another project's checkout) has no commit of its own */
+	static const char *const tracked[] = {"ls-files", "--error-unmatch", "--", ".", NULL};
 	char *out = NULL;
 	*commit = NULL;
-	int r = run_git(dir, args, cancel, "git rev-parse", &out);
+	int r = run_git(dir, tracked, cancel, "git ls-files", NULL);
+	if (r == -EINTR)
+		return r;
+	if (r < 0) {
+		rv_err_clear();
+		return 0;
+	}
+	r = run_git(dir, args, cancel, "git rev-parse", &out);
 	if (r == -EINTR) {
 		free(out);
 		return r;

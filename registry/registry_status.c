@@ -206,7 +206,8 @@ int registry_status_collect(etcd_client *c, const struct registry_status_opts *o
 	size_t n = 0;
 	if (r < 0)
 		goto out;
-	qsort(set.v, set.n, sizeof *set.v, cmp_seen);
+	if (set.n)
+		qsort(set.v, set.n, sizeof *set.v, cmp_seen);
 	for (size_t i = 0; i < n_ms; i++) {
 		const struct capability *cap = &ms->caps[i];
 		struct registry_status_row *row = &rows[n++];
@@ -216,11 +217,14 @@ int registry_status_collect(etcd_client *c, const struct registry_status_opts *o
 		row->in_manifests = true;
 	}
 	/* the manifests' rows are sorted (manifest_load_dir sorts by namespace) */
-	qsort(rows, n, sizeof *rows, cmp_row);
+	if (n)
+		qsort(rows, n, sizeof *rows, cmp_row);
 	for (size_t i = 0; i < set.n; i++) {
 		struct seen *e = &set.v[i];
 		struct registry_status_row key = {.ns = e->ns};
 		struct registry_status_row *row = n_ms ? bsearch(&key, rows, n_ms, sizeof *rows, cmp_row) : NULL;
+		if (!row && !e->any)
+			continue; /* a claim alone: a heartbeat kept under another prefix */
 		if (!row) {
 			row = &rows[n++];
 			row->ns = rv_strdup(e->ns);
@@ -247,7 +251,8 @@ int registry_status_collect(etcd_client *c, const struct registry_status_opts *o
 		if (heartbeated && strcmp(row->health, "healthy") != 0)
 			ok = false;
 	}
-	qsort(rows, n, sizeof *rows, cmp_row);
+	if (n)
+		qsort(rows, n, sizeof *rows, cmp_row);
 	*ok_out = ok;
 	*rows_out = rows;
 	*n_out = n;

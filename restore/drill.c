@@ -4,6 +4,7 @@
  * leader, equal revision and HashKV, a sample of keys read from every member, and the
  * key count. The report (recovery point = the snapshot's age, recovery time = time
  * to a healthy restored cluster) is saved by the caller under <state_dir>/drills/. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,10 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "restore/restore_impl.h"
 
 #define DRILL_MEMBERS 3
+#define SCRATCH_PREFIX "regvault-drill-"
+/* In every scratch directory: "<pid> <start time>" of the process whose drill it
+ * is, so a later drill (or a daemon starting) knows it for a leftover once that
+ * process is gone, and never takes another directory for one. */
+#define OWNER_FILE "regvault-drill.owner"
 
 static void reason(struct drill_report *d, const char *fmt, ...) RV_PRINTF(2, 3);
 static void reason(struct drill_report *d, const char *fmt, ...)
@@ -38,17 +45,57 @@ struct scratch {
 	char token[64];
 };
 
+static const char *scratch_parent(const char *parent)
+{
+	if (!parent)
+		parent = getenv("TMPDIR");
+	return parent && *parent ? parent : "/tmp";
+}
+
+/* Field 22 of /proc/PID/stat, in clock ticks since boot: with the pid, it names a
+ * process (a pid alone may be reused). 0 when the process is gone. */
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64], *text;
+	unsigned long long start = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (rv_read_file(path, &text, NULL, 4096) < 0) {
+		rv_err_clear();
+		return 0;
+	}
+	const char *p = strrchr(text, ')');
+	for (int field = 2; p && *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (p && sscanf(p, "%llu", &start) != 1)
+		start = 0;
+	free(text);
+	return start;
+}
+
+static int write_owner(const char *dir)
+{
+	char path[PATH_MAX + 32], line[64];
+	snprintf(path, sizeof path, "%s/" OWNER_FILE, dir);
+	snprintf(line, sizeof line, "%d %llu\n", (int)getpid(), proc_start_time(getpid()));
+	return rv_write_file_atomic(path, line);
+}
+
 /* Six distinct free ports, as URLs; the members use them moments later. */
 static int scratch_init(struct scratch *s, const struct drill_opts *o, const char *stamp)
 {
 	int ports[2 * DRILL_MEMBERS];
 	char tmpl[PATH_MAX];
-	const char *parent = o->scratch_parent ? o->scratch_parent : getenv("TMPDIR");
 
-	snprintf(tmpl, sizeof tmpl, "%s/regvault-drill-XXXXXX", parent && *parent ? parent : "/tmp");
+	snprintf(tmpl, sizeof tmpl, "%s/" SCRATCH_PREFIX "XXXXXX", scratch_parent(o->scratch_parent));
 	if (!mkdtemp(tmpl))
 		return rv_fail(-errno, "cannot create a scratch directory %s: %s", tmpl, strerror(errno));
 	snprintf(s->dir, sizeof s->dir, "%s", tmpl);
+	int w = write_owner(tmpl);
+	if (w < 0) {
+		rs_rmtree(tmpl);
+		return w;
+	}
 	for (int i = 0, tries = 0; i < 2 * DRILL_MEMBERS; tries++) {
 		bool dup = false;
 		int r = rv_free_port(&ports[i]);
@@ -64,6 +111,7 @@ static int scratch_init(struct scratch *s, const struct drill_opts *o, const cha
 	s->cs.token = s->token;
 	s->cs.members = s->m;
 	s->cs.n_members = DRILL_MEMBERS;
+	s->cs.scratch = true;
 	if (o->cs) {
 		s->cs.etcd = o->cs->etcd;
 		/* The snapshot holds the source's users and roles: with auth on, the
@@ -91,16 +139,101 @@ static int scratch_init(struct scratch *s, const struct drill_opts *o, const cha
 
 static void scratch_teardown(struct scratch *s)
 {
+	pid_t pids[DRILL_MEMBERS];
 	if (!s->dir[0])
 		return;
+	for (size_t i = 0; i < DRILL_MEMBERS; i++)
+		pids[i] = member_recorded_pid(&s->m[i]);
 	int r = cluster_down(&s->cs, 5000);
+	/* The members are our children (struct cluster_spec's scratch): a member that
+	 * exited early, or that cluster_down stopped, is reaped here. */
+	for (size_t i = 0; i < DRILL_MEMBERS; i++)
+		rv_proc_reap_pid(pids[i]);
 	if (r < 0) {
-		/* Keep the directory of a member that would not stop: it still uses it. */
+		/* Keep the directory of a member that would not stop: it still uses it
+		 * (and dies with this thread); the next drill removes it. */
 		rv_warn("drill: scratch cluster under %s did not stop: %s", s->dir, rv_errmsg(r));
 		return;
 	}
 	if (rs_rmtree(s->dir) < 0)
 		rv_warn("%s", rv_errmsg(-EIO));
+}
+
+/* Is dir (a regvault-drill-* directory) the leftover of a drill whose process is
+ * gone? Only a directory of ours with the owner file is ever one. */
+static bool is_leftover(const char *dir)
+{
+	char path[PATH_MAX + 32], *text;
+	struct stat sb;
+	int pid = 0;
+	unsigned long long start = 0;
+	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+		return false;
+	snprintf(path, sizeof path, "%s/" OWNER_FILE, dir);
+	if (rv_read_file(path, &text, NULL, 256) < 0) {
+		rv_err_clear();
+		return false;
+	}
+	bool parsed = sscanf(text, "%d %llu", &pid, &start) == 2 && pid > 0;
+	free(text);
+	if (!parsed)
+		return false;
+	unsigned long long now = proc_start_time((pid_t)pid);
+	return now == 0 || now != start; /* gone, or its pid is another process now */
+}
+
+/* Stop what still runs of a leftover (its members' pid files: only an etcd with
+ * that data dir is signalled) and remove the directory. */
+static int remove_leftover(const char *dir)
+{
+	struct member_spec m[DRILL_MEMBERS] = {0};
+	char names[DRILL_MEMBERS][16], data[DRILL_MEMBERS][PATH_MAX + 16];
+	struct cluster_spec cs = {.name = "drill", .members = m, .n_members = DRILL_MEMBERS, .scratch = true};
+	int r = 0;
+	for (size_t i = 0; i < DRILL_MEMBERS; i++) {
+		snprintf(names[i], sizeof names[i], "drill%zu", i + 1);
+		snprintf(data[i], sizeof data[i], "%s/drill%zu", dir, i + 1);
+		m[i].name = names[i];
+		m[i].data_dir = data[i];
+		m[i].control = MEMBER_CONTROL_LOCAL;
+	}
+	for (size_t i = 0; i < DRILL_MEMBERS && r == 0; i++) {
+		pid_t pid = member_recorded_pid(&m[i]);
+		r = member_stop(&cs, i, 2000);
+		rv_proc_reap_pid(pid); /* ours only if this process started it */
+	}
+	if (r < 0)
+		return rv_fail_wrap(r, "cannot stop the scratch cluster left under %s", dir);
+	return rs_rmtree(dir);
+}
+
+int restore_drill_cleanup(const char *parent, int *removed)
+{
+	const char *p = scratch_parent(parent);
+	DIR *d = opendir(p);
+	struct dirent *e;
+	int r = 0;
+	*removed = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : rv_fail(-errno, "cannot read %s: %s", p, strerror(errno));
+	while ((e = readdir(d))) {
+		char dir[PATH_MAX];
+		if (strncmp(e->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) != 0)
+			continue;
+		snprintf(dir, sizeof dir, "%s/%s", p, e->d_name);
+		if (!is_leftover(dir))
+			continue;
+		int x = remove_leftover(dir);
+		if (x < 0) {
+			if (r == 0)
+				r = x;
+			continue;
+		}
+		rv_info("drill: removed the scratch cluster an interrupted drill left under %s", dir);
+		(*removed)++;
+	}
+	closedir(d);
+	return r;
 }
 
 /* Name, manifest and creation time of what is drilled. */
@@ -193,6 +326,13 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		rv_utc_rfc3339(created, d->created_at);
 		d->age_s = (double)(now - created);
 	}
+	{
+		int gone = 0; /* what a drill killed outright left (best effort) */
+		if (restore_drill_cleanup(o->scratch_parent, &gone) < 0) {
+			rv_warn("drill: %s", rv_errmsg(-EIO));
+			rv_err_clear();
+		}
+	}
 	r = scratch_init(s, o, stamp);
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));
@@ -257,6 +397,7 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		goto teardown;
 	}
 	d->recovery_time_s = rv_now_mono() - t0;
+	rv_test_point("drill-started");
 	if ((r = check_cancel(o, "after the scratch cluster started")) < 0)
 		goto teardown;
 

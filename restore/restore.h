@@ -186,5 +186,10 @@ struct drill_report {
  * negative errno when not even that was possible, or -ENOENT (no report to save)
  * when the named artifact or file does not exist. */
 int restore_drill(const struct drill_opts *o, struct drill_report *out);
+/* Remove what drills killed outright left under parent (NULL: $TMPDIR or /tmp): a
+ * scratch directory whose owner process is gone, after stopping any of its members
+ * still running. Only the scratch directories a drill marked as its own are ever
+ * touched. restore_drill calls it first; a daemon at start. */
+int restore_drill_cleanup(const char *parent, int *removed);
 
 #endif

@@ -61,6 +61,34 @@ static void status_text(struct daemon *d, char *buf, size_t len)
 	snprintf(buf, len, "%s%s%s%s", d->stopping ? "stopping; " : "", members, jobs[0] ? "; " : "", jobs);
 }
 
+#define DEFAULT_CONTROL_SOCKET "/run/regvault/regvault.sock"
+
+/* After a reload that changed daemon.control_socket: listen on the new path first,
+ * then close the old one (clients connected on it finish); one that cannot be had
+ * keeps the old socket, and says so. */
+static void rebind_control(struct daemon *d, const char *sock)
+{
+	int fd = -1, r;
+	sock = sock && *sock ? sock : DEFAULT_CONTROL_SOCKET;
+	if (strcmp(sock, d->ctl_path) == 0)
+		return;
+	if (strlen(sock) >= sizeof d->ctl_path)
+		r = rv_fail(-ENAMETOOLONG, "the control socket path %s is longer than the %zu bytes a unix socket allows",
+			    sock, sizeof d->ctl_path - 1);
+	else
+		r = control_listen(sock, &fd);
+	if (r < 0) {
+		rv_log(RV_LOG_ERROR, "%s; the daemon keeps listening on %s", rv_errmsg(r), d->ctl_path);
+		rv_err_clear();
+		return;
+	}
+	close(d->ctl_fd);
+	unlink(d->ctl_path);
+	rv_info("the control socket moved from %s to %s", d->ctl_path, sock);
+	snprintf(d->ctl_path, sizeof d->ctl_path, "%s", sock);
+	d->ctl_fd = fd;
+}
+
 /* SIGHUP: a file that does not load keeps the configuration in use. */
 static void reload(struct daemon *d)
 {
@@ -75,10 +103,9 @@ static void reload(struct daemon *d)
 		rv_err_clear();
 	} else {
 		struct cfg_ref *old = d->cfg;
-		const char *was = old->cfg.daemon.control_socket, *now = nc.daemon.control_socket;
-		if (strcmp(was ? was : "", now ? now : "") != 0)
-			rv_warn("daemon.control_socket changed; the daemon keeps listening on %s until it is restarted", d->ctl_path);
 		d->cfg = cfg_ref_new(&nc);
+		rebind_control(d, d->cfg->cfg.daemon.control_socket);
+		observe_relisten(d->metrics_at, sizeof d->metrics_at, &d->cfg->cfg.daemon, &d->metrics_fd);
 		jobs_reschedule(d, &old->cfg);
 		supervisor_set_config(d->sup, d->cfg);
 		int rr = d->ready && d->was_leader ? registry_services_reload(&d->reg, d->cfg) : 0;
@@ -104,6 +131,7 @@ static void begin_stop(struct daemon *d, int sig)
 	d->stop_deadline_ms = daemon_mono_ms() + t;
 	rv_info("stopping on signal %d: no new runs%s", sig, jobs_any_running(d) ? ", running jobs cancelled" : "");
 	jobs_cancel_all(d);
+	supervisor_request_stop(d->sup); /* it winds down beside the jobs */
 }
 
 static void read_signals(struct daemon *d)
@@ -202,6 +230,11 @@ static void loop(struct daemon *d)
 			leadership(d);
 		if (d->ready && !d->stopping)
 			jobs_tick(d);
+		if (d->ready && !d->stopping && !d->idle_released && !jobs_any_running(d) &&
+		    jobs_next_event_ms(d) >= DAEMON_IDLE_RELEASE_MS) {
+			jobs_release_idle_memory();
+			d->idle_released = true;
+		}
 		if (d->watchdog_ms && daemon_mono_ms() >= d->next_watchdog_ms) {
 			notify_watchdog();
 			d->next_watchdog_ms = daemon_mono_ms() + d->watchdog_ms;
@@ -220,6 +253,7 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 {
 	struct daemon d = {.o = o, .sig_fd = o->signal_fd, .ctl_fd = -1, .wake_rd = -1, .wake_wr = -1, .metrics_fd = -1};
 	int pipefd[2], r;
+	bool left = false; /* a thread still running at the end */
 	for (size_t i = 0; i < DAEMON_MAX_CLIENTS; i++)
 		d.clients[i].fd = -1;
 	d.cfg = cfg_ref_new(cfg);
@@ -227,7 +261,7 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.rand_state = (unsigned)getpid() ^ (unsigned)d.started_ms;
 	snprintf(d.holder, sizeof d.holder, "regvault daemon (pid %d)", (int)getpid());
 	const char *sock = d.cfg->cfg.daemon.control_socket;
-	sock = sock && *sock ? sock : "/run/regvault/regvault.sock";
+	sock = sock && *sock ? sock : DEFAULT_CONTROL_SOCKET;
 	if (strlen(sock) >= sizeof d.ctl_path) {
 		r = rv_fail(-ENAMETOOLONG, "the control socket path %s is longer than the %zu bytes a unix socket allows; "
 					   "set daemon.control_socket to a shorter path", sock, sizeof d.ctl_path - 1);
@@ -246,6 +280,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	if ((r = control_listen(d.ctl_path, &d.ctl_fd)) < 0)
 		goto out;
 	d.metrics_fd = observe_listen(&d.cfg->cfg.daemon);
+	if (d.metrics_fd >= 0)
+		snprintf(d.metrics_at, sizeof d.metrics_at, "%s", d.cfg->cfg.daemon.metrics_listen);
 	observe_daemon_started(&d.cfg->cfg);
 	if ((r = supervisor_start(d.cfg, d.wake_wr, &d.sup)) < 0)
 		goto out;
@@ -257,6 +293,13 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.next_watchdog_ms = daemon_mono_ms() + d.watchdog_ms;
 	rv_info("regvault daemon %s started (pid %d, config %s, control socket %s)", RV_VERSION, (int)getpid(),
 		d.cfg->cfg.path ? d.cfg->cfg.path : "-", d.ctl_path);
+	{
+		int gone = 0; /* the scratch clusters of drills killed outright (best effort) */
+		if (restore_drill_cleanup(NULL, &gone) < 0) {
+			rv_warn("%s", rv_errmsg(-EIO));
+			rv_err_clear();
+		}
+	}
 
 	loop(&d);
 
@@ -267,13 +310,25 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.reg = NULL;
 	leader_stop(d.leader); /* resign, so that another daemon leads at once */
 	d.leader = NULL;
-	supervisor_stop(d.sup, d.cfg->cfg.daemon.stop_members_on_exit);
-	d.sup = NULL;
-	if (jobs_any_running(&d))
-		rv_warn("jobs still ran when daemon.stop_timeout ended; exiting without them (what they wrote is not "
-			"published)");
-	else
+	if (!d.stopping) /* not through begin_stop */
+		d.stop_deadline_ms = daemon_mono_ms() + 30000;
+	if (supervisor_stop_by(d.sup, d.cfg->cfg.daemon.stop_members_on_exit, d.stop_deadline_ms)) {
+		d.sup = NULL;
+	} else {
+		rv_warn("the supervisor was still checking the members when daemon.stop_timeout ended");
+		left = true;
+	}
+	if (jobs_any_running(&d)) {
+		char names[256] = "";
+		jobs_running_names(&d, names, sizeof names);
+		rv_warn("job %s still ran, cancelled, when daemon.stop_timeout ended; the daemon exits without waiting "
+			"for it (what it wrote is not published)", names);
+		left = true;
+	} else {
 		jobs_free(&d);
+	}
+	if (o->threads_left)
+		*o->threads_left = left;
 	rv_info("regvault daemon stopped");
 	r = 0;
 out:
@@ -282,14 +337,15 @@ out:
 		unlink(d.ctl_path);
 	}
 	observe_close(d.metrics_fd);
-	if (!jobs_any_running(&d)) { /* a worker left running still writes to it */
+	if (!left) { /* a thread left running still writes to it */
 		close(d.wake_rd);
 		close(d.wake_wr);
 	}
-	if (d.sup)
+	if (d.sup && !left)
 		supervisor_stop(d.sup, false);
 	agent_server_stop(d.agent);
 	leader_stop(d.leader);
-	cfg_ref_put(d.cfg);
+	if (!left)
+		cfg_ref_put(d.cfg);
 	return r;
 }

@@ -76,6 +76,8 @@ struct daemon {
 	const struct daemon_opts *o;
 	int sig_fd, ctl_fd, wake_rd, wake_wr, metrics_fd;
 	char ctl_path[108];
+	char metrics_at[256]; /* the address metrics_fd listens on, "" none */
+	bool idle_released; /* jobs_release_idle_memory ran since the last run ended */
 	struct supervisor *sup;
 	struct registry_services *reg; /* NULL without a registry: section, or while not the leader */
 	struct leader_election *leader;
@@ -113,6 +115,13 @@ void jobs_cancel_all(struct daemon *d);
  * (cancels the cluster-wide jobs it runs). */
 void jobs_leadership_changed(struct daemon *d, bool leader);
 bool jobs_any_running(const struct daemon *d);
+/* Idle: freed memory back to the system, and the library pages idle does not use
+ * (see daemon_jobs.c). The loop calls it once no job runs and the next is at least
+ * DAEMON_IDLE_RELEASE_MS away (a run due sooner would fault them in again). */
+#define DAEMON_IDLE_RELEASE_MS 60000
+void jobs_release_idle_memory(void);
+/* "snapshot, drill": the jobs running now. */
+void jobs_running_names(const struct daemon *d, char *buf, size_t len);
 json_t *jobs_status_json(const struct daemon *d);
 /* "snapshot success 12:00:01Z, verify failure ..." for STATUS= */
 void jobs_summary(const struct daemon *d, char *buf, size_t len);
@@ -137,6 +146,11 @@ json_t *supervisor_status_json(struct supervisor *s);
 void supervisor_summary(struct supervisor *s, char *buf, size_t len);
 /* Stop the thread; then stop the local members when asked. */
 void supervisor_stop(struct supervisor *s, bool stop_members);
+/* Ask it to stop (it finishes the check it is in), without waiting. */
+void supervisor_request_stop(struct supervisor *s);
+/* supervisor_stop that waits for the thread until deadline_ms (daemon_mono_ms):
+ * false (s left as it is, still running) when it has not ended by then. */
+bool supervisor_stop_by(struct supervisor *s, bool stop_members, int64_t deadline_ms);
 
 /* ---- daemon_registry.c: the registry services' threads ---- */
 /* *out stays NULL when the configuration has no registry services to run. */
@@ -193,6 +207,10 @@ void observe_registry_sync(const struct sync_report *r, bool ok, double now);
 void observe_registry_heartbeats(const struct heartbeat_stat *st, size_t n, const struct heartbeat_totals *t);
 /* An extra listening socket for the loop to poll (HTTP metrics): -1 for none. */
 int observe_listen(const struct daemon_settings *ds);
+/* After a reload: *fd moves to ds->metrics_listen when it differs from bound, the
+ * address *fd listens on ("" none): the new socket first; the old one is kept,
+ * and the failure logged, when it cannot be had; "" closes it. bound follows. */
+void observe_relisten(char *bound, size_t len, const struct daemon_settings *ds, int *fd);
 /* It is readable: accept and serve. */
 void observe_serve(int fd, bool healthy);
 void observe_close(int fd);

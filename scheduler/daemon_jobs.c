@@ -8,9 +8,12 @@
  * running when due again skips that run; each run takes the job's lock, and a
  * one-shot command holding it makes the run a skipped one naming the holder. */
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "scheduler/daemon_impl.h"
@@ -98,7 +101,10 @@ void jobs_init(struct daemon *d)
 {
 	int64_t now = rv_now_unix_ms();
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
-		d->jobs[k].phase = JOB_IDLE;
+		/* A run asked for on the control socket before the members were up is
+		 * running already: it keeps its worker and its waiters. */
+		if (d->jobs[k].phase == JOB_WAITING)
+			d->jobs[k].phase = JOB_IDLE;
 		schedule_first(d, (enum job_kind)k, now);
 	}
 }
@@ -354,8 +360,41 @@ void jobs_reap(struct daemon *d)
 		/* A run's buffers (a snapshot's chunks, a drill's) go back to the system
 		 * between runs, so months of runs leave the RSS where the first ones did. */
 		malloc_trim(0);
+		d->idle_released = false; /* what the run touched, once idle again */
 	}
 	start_waiting(d);
+}
+
+/* The daemon idle holds about 10 MB: most of its RSS otherwise is library code
+ * and data that loading ~100 shared libraries, their constructors and the runs
+ * touched once (gRPC, OpenSSL, libcurl's GnuTLS, libarchive's libxml2 and ICU)
+ * and that stays resident, clean, until the kernel needs the memory. Idle, those
+ * pages are handed back (MADV_PAGEOUT on our file mappings: the kernel skips what
+ * another process maps too); what the health checks and the control socket use is
+ * faulted in again at once, and the next run faults in what it needs (read again
+ * from disk when the page cache let it go: the loop does this only when the next
+ * run is a while away). */
+void jobs_release_idle_memory(void)
+{
+	char line[PATH_MAX + 128];
+	malloc_trim(0);
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long a, b, off, ino;
+		char perms[8], dev[16];
+		int name_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &a, &b, perms, &off, dev, &ino, &name_at) < 6)
+			continue;
+		/* Files only (not the heap, stacks or anonymous memory), and not written
+		 * pages: a private page we wrote would be swapped, not dropped. */
+		if (ino == 0 || name_at <= 0 || line[name_at] != '/' || perms[1] == 'w')
+			continue;
+		if (madvise((void *)a, b - a, MADV_PAGEOUT) < 0 && (errno == EINVAL || errno == ENOSYS))
+			break; /* a kernel before 5.4: nothing to do */
+	}
+	fclose(f);
 }
 
 int64_t jobs_next_event_ms(struct daemon *d)
@@ -418,6 +457,15 @@ void jobs_cancel_all(struct daemon *d)
 		}
 		j->has_due = false;
 	}
+}
+
+void jobs_running_names(const struct daemon *d, char *buf, size_t len)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (int k = 0; k < JOB_KIND_COUNT && at < len; k++)
+		if (d->jobs[k].phase == JOB_RUNNING)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "", job_kind_name((enum job_kind)k));
 }
 
 bool jobs_any_running(const struct daemon *d)

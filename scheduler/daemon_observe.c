@@ -139,6 +139,37 @@ int observe_listen(const struct daemon_settings *ds)
 	return fd;
 }
 
+void observe_relisten(char *bound, size_t len, const struct daemon_settings *ds, int *fd)
+{
+	const char *now = ds->metrics_listen ? ds->metrics_listen : "";
+	int nfd = -1;
+	if (strcmp(bound, now) == 0)
+		return;
+	if (!*now) {
+		if (*fd >= 0) {
+			close(*fd);
+			rv_info("daemon.metrics_listen is empty now: no more metrics on http://%s", bound);
+		}
+		*fd = -1;
+		bound[0] = 0;
+		return;
+	}
+	int r = rv_metrics_http_listen(now, &nfd);
+	if (r < 0) {
+		if (*fd >= 0)
+			rv_log(RV_LOG_ERROR, "%s; the daemon keeps its metrics on http://%s", rv_errmsg(r), bound);
+		else
+			rv_log(RV_LOG_ERROR, "%s; the daemon runs without metrics", rv_errmsg(r));
+		rv_err_clear();
+		return;
+	}
+	if (*fd >= 0)
+		close(*fd);
+	*fd = nfd;
+	snprintf(bound, len, "%s", now);
+	rv_info("metrics on http://%s/metrics now", now);
+}
+
 void observe_serve(int fd, bool healthy)
 {
 	int r = rv_metrics_http_serve(fd, metrics, healthy);

@@ -468,7 +468,7 @@ void supervisor_summary(struct supervisor *s, char *buf, size_t len)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void supervisor_stop(struct supervisor *s, bool stop_members)
+void supervisor_request_stop(struct supervisor *s)
 {
 	if (!s)
 		return;
@@ -476,7 +476,44 @@ void supervisor_stop(struct supervisor *s, bool stop_members)
 	s->stop = true;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+static void supervisor_free(struct supervisor *s, bool stop_members);
+
+void supervisor_stop(struct supervisor *s, bool stop_members)
+{
+	if (!s)
+		return;
+	supervisor_request_stop(s);
 	pthread_join(s->thread, NULL);
+	supervisor_free(s, stop_members);
+}
+
+bool supervisor_stop_by(struct supervisor *s, bool stop_members, int64_t deadline_ms)
+{
+	if (!s)
+		return true;
+	supervisor_request_stop(s);
+	/* pthread_timedjoin_np takes CLOCK_REALTIME: the monotonic time left, on it. */
+	int64_t left = deadline_ms - daemon_mono_ms();
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	if (left < 0)
+		left = 0;
+	until.tv_sec += left / 1000;
+	until.tv_nsec += (left % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(s->thread, NULL, &until) != 0)
+		return false;
+	supervisor_free(s, stop_members);
+	return true;
+}
+
+static void supervisor_free(struct supervisor *s, bool stop_members)
+{
 	if (stop_members) {
 		rv_info("stopping the members (daemon.stop_members_on_exit)");
 		int r = cluster_down(&s->cfg->cfg.cluster, 10000);

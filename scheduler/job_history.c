@@ -263,9 +263,14 @@ int job_history_last_success(const char *state_dir, enum job_kind k, int64_t *en
 	int r = job_history_read(state_dir, job_kind_name(k), 0, &v, &n);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].result, "success") == 0 && v[i].end_ms > *end_ms)
+	for (size_t i = 0; i < n; i++) {
+		/* A one-shot prune is recorded as a snapshot run ({"prune": ...}) but saved
+		 * nothing: it is no snapshot's success. */
+		bool prune_only = k == JOB_SNAPSHOT && json_is_object(v[i].report) &&
+				  json_object_get(v[i].report, "prune") && !json_object_get(v[i].report, "save");
+		if (strcmp(v[i].result, "success") == 0 && !prune_only && v[i].end_ms > *end_ms)
 			*end_ms = v[i].end_ms;
+	}
 	job_runs_free(v, n);
 	return 0;
 }

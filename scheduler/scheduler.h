@@ -343,6 +343,11 @@ struct daemon_opts {
 	const char *config_path; /* what SIGHUP reloads (NULL: the default chain) */
 	int signal_fd;           /* a signalfd for SIGHUP, SIGTERM and SIGINT, which the
 				  * caller blocked: the loop reads them as events */
+	/* Set when daemon.stop_timeout ended with a job (or the supervisor) still
+	 * running, cancelled but not finished: its thread still uses the process's
+	 * libraries, so the caller ends the process at once (_exit) rather than run
+	 * exit handlers under it. What the job wrote is not published. */
+	bool *threads_left;
 };
 /* Runs until SIGTERM/SIGINT; takes cfg (frees it). 0 after a clean stop; a negative
  * errno with a sentence when it could not start (a socket, another daemon). */

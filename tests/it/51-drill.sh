@@ -137,6 +137,61 @@ test_drill_usage_and_empty_store() {
   assert_eq "$(ls "$T/c/state/drills" | wc -l)" 1 "reports written"
 }
 
+# The etcds of a scratch cluster, by their data dirs under $T/tmp.
+scratch_etcds() {
+  local pid
+  for pid in $(pgrep -x etcd); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--data-dir=$T/tmp/regvault-drill-" && echo "$pid"
+  done
+  return 0
+}
+no_scratch_etcd() { [ -z "$(scratch_etcds)" ]; }
+
+test_a_drill_killed_outright_leaves_no_scratch_member_running() {
+  need_test_hooks
+  setup_data
+  mkdir -p "$T/tmp"
+  # SIGKILL once the scratch cluster is up and healthy.
+  RV_TEST_CRASH_AT=drill-started TMPDIR=$T/tmp rv_hooked drill
+  assert_rc 137
+  local i
+  for i in $(seq 1 25); do no_scratch_etcd && break; sleep 0.2; done
+  no_scratch_etcd || fail "scratch etcds outlived their drill: $(scratch_etcds)"
+  ls -d "$T/tmp/regvault-drill-"* >/dev/null 2>&1 || fail "no leftover to clean up (the kill came too late?)"
+  local left; left=$(ls -d "$T/tmp/regvault-drill-"*)
+  assert_file "$left/regvault-drill.owner"
+  # A directory that is not a drill's (no owner file) is never touched.
+  mkdir -p "$T/tmp/regvault-drill-notmine/drill1"
+  # The next drill removes the leftover, then passes.
+  TMPDIR=$T/tmp rv drill
+  assert_ok
+  assert_out_contains "Drill PASS"
+  assert_err_contains "removed the scratch cluster an interrupted drill left under $left"
+  assert_no_file "$left"
+  assert_file "$T/tmp/regvault-drill-notmine/drill1"
+  rm -rf "$T/tmp/regvault-drill-notmine"
+  assert_no_scratch_left
+  # A leftover whose members still run (a drill of an older regvault, or one whose
+  # kill raced the members' start) has them stopped first.
+  RV_TEST_PAUSE_AT=drill-started:60000 TMPDIR=$T/tmp "$RV_HOOKS_BIN" --config "$CFG" --no-progress drill >"$T/paused.log" 2>&1 &
+  local dpid=$!
+  for i in $(seq 1 150); do [ -n "$(scratch_etcds)" ] && [ "$(scratch_etcds | wc -l)" -eq 3 ] && break; sleep 0.2; done
+  [ "$(scratch_etcds | wc -l)" -eq 3 ] || fail "the paused drill's scratch cluster did not start"
+  left=$(ls -d "$T/tmp/regvault-drill-"*)
+  local members; members=$(scratch_etcds)
+  # Make its owner look gone: another pid in the owner file.
+  echo "1 1" >"$left/regvault-drill.owner"
+  TMPDIR=$T/tmp rv drill
+  assert_ok
+  assert_err_contains "removed the scratch cluster an interrupted drill left under $left"
+  for i in $members; do ! kill -0 "$i" 2>/dev/null || [ "$(awk '{print $3}' /proc/$i/stat)" == Z ] || fail "member $i of the leftover still runs"; done
+  kill -9 "$dpid" 2>/dev/null
+  wait "$dpid" 2>/dev/null
+  for i in $(seq 1 25); do no_scratch_etcd && break; sleep 0.2; done
+  no_scratch_etcd || fail "scratch etcds outlived their drill: $(scratch_etcds)"
+  rm -rf "$T/tmp/regvault-drill-"*
+}
+
 test_drill_is_valgrind_clean() {
   command -v valgrind >/dev/null || skip "valgrind is not installed"
   make -s -C "$RV_ROOT" all >/dev/null

@@ -429,3 +429,189 @@ test_a_run_whose_lock_another_regvault_holds_is_skipped_naming_it() {
   stop_daemon
   assert_eq "$DRC" 0 "exit code"
 }
+
+# The etcds of a drill's scratch cluster under $T/tmp (the daemon's TMPDIR).
+scratch_etcds() {
+  local pid
+  for pid in $(pgrep -x etcd); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--data-dir=$T/tmp/regvault-drill-" && echo "$pid"
+  done
+  return 0
+}
+no_scratch_etcd() { [ -z "$(scratch_etcds)" ]; }
+three_scratch_etcds() { [ "$(scratch_etcds | wc -l)" -eq 3 ]; }
+
+# A daemon killed outright during a drill: its scratch members die with it, and the
+# next daemon removes what the drill left.
+test_a_daemon_killed_during_a_drill_leaves_no_scratch_member() {
+  daemon_config "    drill: {every: 1h}"
+  mkdir -p "$T/tmp" "$T/backups"
+  dv snapshot save
+  assert_ok
+  TMPDIR=$T/tmp RV_TEST_PAUSE_AT=drill-started:60000 start_daemon "$RV_HOOKS_BIN"
+  dv run drill --no-wait # unless the run missed at start is on already
+  wait_for 60 three_scratch_etcds || fail "the drill's scratch cluster did not start: $(tail -5 "$T/daemon.log")"
+  kill -9 "$DPID"
+  wait "$DPID" 2>/dev/null
+  wait_for 5 no_scratch_etcd || fail "scratch etcds outlived the daemon: $(scratch_etcds)"
+  local left
+  left=$(ls -d "$T/tmp/regvault-drill-"*) || fail "no leftover scratch directory"
+  TMPDIR=$T/tmp start_daemon
+  wait_for 10 log_has "removed the scratch cluster an interrupted drill left under $left" ||
+    fail "the leftover was not removed: $(tail -5 "$T/daemon.log")"
+  assert_no_file "$left"
+  run_now drill -o json
+  assert_ok
+  assert_eq "$(json_get .result)" success "the next drill"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+  no_scratch_etcd || fail "a scratch etcd still runs"
+  assert_eq "$(ls -A "$T/tmp")" "" "the scratch parent after the drill"
+}
+
+# One-shot commands (what the systemd timers run) write the same history, so
+# `regvault jobs` lists them and the daemon counts a timer's success as the last one.
+test_one_shot_runs_are_in_the_job_history() {
+  daemon_config "    verify: {every: 1h}"
+  mkdir -p "$T/backups"
+  dv -o json snapshot save
+  assert_ok
+  local saved; saved=$(json_get .name)
+  dv snapshot prune
+  assert_ok
+  dv snapshot verify latest
+  assert_ok
+  dv maint compact
+  assert_ok
+  dv -o json maint hashcheck
+  assert_ok
+  assert_eq "$(json_get .consistent)" true "hashcheck's own output"
+  dv maint defrag --dry-run # a dry run is no run
+  assert_ok
+  dv jobs -o json --last 0
+  assert_ok
+  assert_eq "$(json_get '[.[].job] | join(",")')" "snapshot,snapshot,verify,compact,hashcheck" "the jobs recorded"
+  assert_eq "$(json_get '[.[].result] | unique | join(",")')" success "their results"
+  assert_eq "$(json_get '.[0].report.save.name')" "$saved" "the save's report"
+  [ "$(json_get '.[1].report.prune')" != null ] || fail "the prune's report: $OUT"
+  assert_eq "$(json_get '.[4].report.consistent')" true "the hashcheck's report"
+  dv jobs
+  assert_ok
+  assert_out_contains "hashcheck"
+  # A failed one-shot run, with its sentence.
+  dv snapshot verify no-such-artifact
+  assert_rc 1
+  dv jobs --job verify -o json --last 1
+  assert_eq "$(json_get '.[0].result')" failure "the failed verify"
+  [ "$(json_get '.[0].error')" != null ] || fail "no error sentence: $OUT"
+  # A timer's verify succeeded a moment ago: the daemon makes no missed run at start.
+  dv snapshot verify latest
+  assert_ok
+  start_daemon
+  sleep 2
+  log_has "job verify: a run was missed" && fail "the one-shot verify was not counted"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+}
+
+# SIGHUP with a new daemon.control_socket and daemon.metrics_listen: the new ones
+# are bound, the old closed; one that cannot be bound keeps the old.
+test_sighup_rebinds_the_control_socket_and_the_metrics_listener() {
+  command -v curl >/dev/null || skip "no curl"
+  local p1 p2 busy old_sock new_sock
+  daemon_config "    snapshot: {every: 1h}"
+  old_sock=$SOCK
+  new_sock=$T_FILE_DIR/$(md5sum <<<"$T-2" | cut -c1-8).sock
+  p1=$(free_port)
+  sed -i "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" "$DCFG"
+  start_daemon
+  wait_for 20 curl -fsS "http://127.0.0.1:$p1/metrics" -o /dev/null || fail "no metrics on $p1"
+  p2=$(free_port)
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p2|" -e "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "the control socket moved from $old_sock to $new_sock" || fail "no move logged: $(tail -3 "$T/daemon.log")"
+  SOCK=$new_sock
+  dv daemon status
+  assert_ok
+  assert_no_file "$old_sock"
+  wait_for 10 curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null || fail "no metrics on the new port $p2"
+  ! curl -fsS "http://127.0.0.1:$p1/metrics" -o /dev/null 2>&1 || fail "the old metrics port $p1 still answers"
+  # Taken already: the old ones stay, and the log says why.
+  python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $p1)); s.listen(1); open('$T/busy.ready','w').close(); time.sleep(60)" &
+  busy=$!
+  wait_for 10 test -e "$T/busy.ready" || fail "the blocker did not start"
+  local notasock=$T_FILE_DIR/$(md5sum <<<"$T-3" | cut -c1-8).d # short, as a socket's path must be
+  mkdir -p "$notasock"
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: 127.0.0.1:$p1|" -e "s|^  control_socket: .*|  control_socket: $notasock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "the daemon keeps listening on $new_sock" || fail "the refused socket is not logged: $(tail -3 "$T/daemon.log")"
+  wait_for 20 log_has "the daemon keeps its metrics on http://127.0.0.1:$p2" || fail "the refused port is not logged: $(tail -3 "$T/daemon.log")"
+  kill "$busy" 2>/dev/null
+  wait "$busy" 2>/dev/null
+  sed -i "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG" # for dv, without a reload
+  dv daemon status
+  assert_ok
+  curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null || fail "the kept metrics port $p2 no longer answers"
+  # Empty: metrics off.
+  sed -i -e "s|^  metrics_listen: .*|  metrics_listen: \"\"|" -e "s|^  control_socket: .*|  control_socket: $new_sock|" "$DCFG"
+  kill -HUP "$DPID"
+  wait_for 20 log_has "no more metrics on http://" || fail "metrics were not turned off"
+  ! curl -fsS "http://127.0.0.1:$p2/metrics" -o /dev/null 2>&1 || fail "the metrics port $p2 still answers"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+  assert_no_file "$new_sock"
+}
+
+# A job that does not end when cancelled (3 s where nothing looks at the cancel) past
+# daemon.stop_timeout: the daemon still exits 0 within it, and publishes nothing.
+test_sigterm_exits_0_within_the_stop_timeout() {
+  daemon_config "    snapshot: {every: 1h}" "  stop_timeout: 2s"
+  mkdir -p "$T/backups"
+  RV_TEST_PAUSE_AT=snapshot-streaming:8000 start_daemon "$RV_HOOKS_BIN"
+  wait_for 30 bash -c "'$RV_BIN' --config '$DCFG' daemon status -o json | jq -e '.jobs[] | select(.job == \"snapshot\") | .state == \"running\"' >/dev/null" ||
+    fail "the snapshot was never seen running"
+  sleep 0.5
+  local t0 t1
+  t0=$(date +%s%N)
+  kill -TERM "$DPID"
+  wait "$DPID"
+  DRC=$?
+  t1=$(date +%s%N)
+  assert_eq "$DRC" 0 "the daemon's exit code"
+  [ $(((t1 - t0) / 1000000)) -lt 4000 ] || fail "the daemon took $(((t1 - t0) / 1000000)) ms to stop, over its 2 s stop_timeout"
+  log_has "job snapshot still ran, cancelled, when daemon.stop_timeout ended" || fail "no log line: $(tail -5 "$T/daemon.log")"
+  # Nothing published (a writer's hidden temporary file may stay; the next save
+  # removes it, as it does a killed writer's).
+  assert_eq "$(ls "$T/backups")" "" "the store after the stop"
+  assert_no_file "$SOCK"
+}
+
+# timeout: a run over it is cancelled and recorded a failure that says so; cron: the
+# next run is the next time the expression gives (here the next minute).
+test_a_job_over_its_timeout_fails_and_a_cron_job_is_scheduled() {
+  daemon_config "    snapshot: {every: 1h, timeout: 1s}" "    hashcheck: {cron: \"* * * * *\"}" \
+    "    compact: {cron: \"@daily\"}"
+  mkdir -p "$T/backups"
+  RV_TEST_PAUSE_AT=snapshot-streaming:3000 start_daemon "$RV_HOOKS_BIN"
+  wait_for 30 at_least snapshot failure 1 || fail "no failed snapshot: $(tail -5 "$T/daemon.log")"
+  dv jobs --job snapshot -o json --last 1
+  assert_eq "$(json_get '.[0].result')" failure "the result of a run over its timeout"
+  [[ "$(json_get '.[0].error')" == "the run did not finish within its timeout of 1.0 s and was cancelled: "* ]] ||
+    fail "the error does not say it timed out: $(json_get '.[0].error')"
+  log_has "job snapshot: over its timeout; cancelling it" || fail "no timeout logged"
+  assert_eq "$(ls "$T/backups" | grep -c tar)" 0 "artifacts of the cancelled run"
+  # cron
+  local now next a b
+  dv daemon status -o json
+  assert_ok
+  next=$(json_get '.jobs[] | select(.job == "hashcheck") | .next_run')
+  now=$(date +%s)
+  a=$(date -u -d "@$(((now / 60 + 1) * 60))" +%Y-%m-%dT%H:%M:%SZ)
+  b=$(date -u -d "@$(((now / 60) * 60))" +%Y-%m-%dT%H:%M:%SZ) # the status was asked a moment before a minute's turn
+  [ "$next" == "$a" ] || [ "$next" == "$b" ] || fail "hashcheck's next run is $next, not the next minute $a"
+  assert_eq "$(json_get '.jobs[] | select(.job == "hashcheck") | .schedule')" "* * * * *" "the cron schedule"
+  next=$(json_get '.jobs[] | select(.job == "compact") | .next_run')
+  assert_eq "$next" "$(date -u -d "$(date -d tomorrow +%Y-%m-%d) 00:00" +%Y-%m-%dT%H:%M:%SZ)" "@daily's next run (local midnight)"
+  stop_daemon
+  assert_eq "$DRC" 0 "exit code"
+}
