@@ -65,14 +65,14 @@ MODULES  := common etcd registry snapshot maint restore scheduler
 LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 UNIT_SRCS:= $(sort $(wildcard tests/unit/*.c))
-GEN_SRCS := $(BUILD)/gen/etcd.pb-c.c
+GEN_SRCS := $(BUILD)/gen/etcd.pb-c.c $(BUILD)/gen/agent.pb-c.c
 
 ifeq ($(FUZZ),1)
 # Only the modules the fuzz targets link (the build is part of make check): a
 # target that needs more fails to link, naming the symbol.
 LIB_SRCS := $(filter common/% etcd/% snapshot/% maint/rule.c scheduler/% restore/boltdb.c registry/capability_manifest.c registry/manifest_dir.c registry/semver.c,$(LIB_SRCS))
 endif
-LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/etcd.pb-c.o
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/etcd.pb-c.o $(BUILD)/obj/gen/agent.pb-c.o
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS:= $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
 
@@ -87,8 +87,17 @@ $(BUILD)/obj/gen/etcd.pb-c.o: $(BUILD)/gen/etcd.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# The agent's own service (docs/reference/agent.md).
+$(BUILD)/gen/agent.pb-c.c $(BUILD)/gen/agent.pb-c.h: proto/agent.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/agent.proto
+
+$(BUILD)/obj/gen/agent.pb-c.o: $(BUILD)/gen/agent.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
 # Every object may include the generated header: make it exist first.
-$(BUILD)/obj/%.o: %.c $(BUILD)/gen/etcd.pb-c.h
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/etcd.pb-c.h $(BUILD)/gen/agent.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<

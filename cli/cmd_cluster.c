@@ -122,9 +122,13 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 		return rc;
 	const struct cluster_spec *cs = &cfg.cluster;
 	bool *was_running = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *was_running);
+	pid_t *pids = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *pids);
+	bool agents = config_uses_agents(&cfg);
 	size_t to_start = 0;
+	if (agents)
+		agent_member_pids(&cfg, pids);
 	for (size_t i = 0; i < cs->n_members; i++) {
-		was_running[i] = member_running_pid(&cs->members[i]) > 0;
+		was_running[i] = (agents ? pids[i] : member_running_pid(&cs->members[i])) > 0;
 		to_start += !was_running[i];
 	}
 	if (show_progress())
@@ -132,21 +136,23 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 			to_start ? "starting " : "checking ", to_start ? to_start : cs->n_members, cs->n_members,
 			wait_ms / 1000);
 
-	int r = cluster_up(cs, wait_ms, NULL); /* ^C keeps its default: nothing to undo */
+	/* ^C keeps its default: nothing to undo */
+	int r = agents ? agent_cluster_up(&cfg, wait_ms) : cluster_up(cs, wait_ms, NULL);
 	if (r < 0) {
 		rc = cli_fail(r);
 		goto out;
 	}
-	if (cli->json) {
-		pid_t *pids = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *pids);
+	if (agents)
+		agent_member_pids(&cfg, pids);
+	else
 		for (size_t i = 0; i < cs->n_members; i++)
 			pids[i] = member_running_pid(&cs->members[i]);
+	if (cli->json) {
 		cli_print_json(report_cluster_up_json(cs, was_running, pids));
-		free(pids);
 	} else {
 		for (size_t i = 0; i < cs->n_members; i++) {
 			const struct member_spec *m = &cs->members[i];
-			pid_t pid = member_running_pid(m);
+			pid_t pid = pids[i];
 			printf("%-10s %-28s %s", m->name, m->client_url, was_running[i] ? "already running" : "started");
 			if (pid > 0)
 				printf(" (pid %d)", (int)pid);
@@ -157,6 +163,7 @@ static int cluster_up_cmd(struct cli *cli, int argc, char **argv)
 	rc = RV_EXIT_OK;
 out:
 	free(was_running);
+	free(pids);
 	config_free(&cfg);
 	return rc;
 }
@@ -173,17 +180,24 @@ static int cluster_down_cmd(struct cli *cli, int argc, char **argv)
 		return rc;
 	const struct cluster_spec *cs = &cfg.cluster;
 	pid_t *pids = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *pids);
-	for (size_t i = 0; i < cs->n_members; i++)
-		pids[i] = member_running_pid(&cs->members[i]);
+	bool agents = config_uses_agents(&cfg);
+	if (agents)
+		agent_member_pids(&cfg, pids);
+	else
+		for (size_t i = 0; i < cs->n_members; i++)
+			pids[i] = member_running_pid(&cs->members[i]);
 
-	int r = cluster_down(cs, timeout_ms);
+	int r = agents ? agent_cluster_down(&cfg, timeout_ms) : cluster_down(cs, timeout_ms);
 	if (r < 0) {
 		rc = cli_fail(r);
 		goto out;
 	}
 	pid_t *now = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *now);
-	for (size_t i = 0; i < cs->n_members; i++)
-		now[i] = member_running_pid(&cs->members[i]);
+	if (agents)
+		agent_member_pids(&cfg, now);
+	else
+		for (size_t i = 0; i < cs->n_members; i++)
+			now[i] = member_running_pid(&cs->members[i]);
 	for (size_t i = 0; i < cs->n_members && !cli->json; i++) {
 		const char *state = now[i] > 0 ? "running (not started by regvault)" : pids[i] > 0 ? "stopped" : "not running";
 		if (pids[i] > 0 && now[i] == 0)
@@ -204,12 +218,12 @@ out:
 /* ---- status ---- */
 
 enum { COL_NAME, COL_ENDPOINT, COL_ID, COL_VERSION, COL_DB, COL_INUSE, COL_LEADER, COL_TERM, COL_INDEX,
-       COL_ALARMS, COL_HEALTHY, COL_ERROR, N_COLS };
+       COL_ALARMS, COL_HEALTHY, COL_HOST, COL_ERROR, N_COLS };
 static const char *const col_title[N_COLS] = {"NAME",      "ENDPOINT",   "ID",     "VERSION",
 					      "DB SIZE",   "IN USE",     "LEADER", "RAFT TERM",
-					      "RAFT INDEX", "ALARMS",    "HEALTHY", "ERROR"};
+					      "RAFT INDEX", "ALARMS",    "HEALTHY", "HOST",  "ERROR"};
 
-static void status_cells(const struct member_row *row, char cells[N_COLS][300])
+static void status_cells(const struct member_row *row, const struct agent_host_row *host, char cells[N_COLS][300])
 {
 	const struct etcd_member_health *h = &row->h;
 	snprintf(cells[COL_NAME], 300, "%s", row->name);
@@ -229,6 +243,17 @@ static void status_cells(const struct member_row *row, char cells[N_COLS][300])
 	snprintf(cells[COL_ALARMS], 300, "%s", h->alarms[0] ? h->alarms : "");
 	snprintf(cells[COL_HEALTHY], 300, "%s", h->healthy ? "true" : "false");
 	snprintf(cells[COL_ERROR], 300, "%s", h->healthy ? "" : h->reason);
+	/* A member on another host: its host's answer, and the sentence when it has none. */
+	if (!host || !host->asked)
+		snprintf(cells[COL_HOST], 300, "%s", "local");
+	else if (host->err == 0)
+		snprintf(cells[COL_HOST], 300, "%s", host->st.hostname);
+	else {
+		snprintf(cells[COL_HOST], 300, "unreachable");
+		char e[300];
+		snprintf(e, sizeof e, "%s", cells[COL_ERROR]);
+		snprintf(cells[COL_ERROR], 300, "%s%s%s", e, e[0] ? "; " : "", host->error);
+	}
 }
 
 static void print_rule(const size_t *w, int n_cols)
@@ -241,27 +266,40 @@ static void print_rule(const size_t *w, int n_cols)
 	puts("+");
 }
 
-static void print_status_table(const struct member_row *rows, size_t n)
+static void print_status_table(const struct member_row *rows, const struct agent_host_row *hosts, size_t n)
 {
 	size_t w[N_COLS];
 	int n_cols = COL_ERROR; /* the ERROR column only when a member has one */
-	for (size_t i = 0; i < n; i++)
-		if (!rows[i].h.healthy)
+	bool show_host = false;  /* the HOST column only with members on other hosts */
+	for (size_t i = 0; i < n; i++) {
+		show_host |= hosts && hosts[i].asked;
+		if (!rows[i].h.healthy || (hosts && hosts[i].asked && hosts[i].err))
 			n_cols = N_COLS;
+	}
 	char(*cells)[N_COLS][300] = rv_xcalloc(n ? n : 1, sizeof *cells);
 	for (int c = 0; c < N_COLS; c++)
 		w[c] = strlen(col_title[c]);
 	for (size_t i = 0; i < n; i++) {
-		status_cells(&rows[i], cells[i]);
+		status_cells(&rows[i], hosts ? &hosts[i] : NULL, cells[i]);
 		for (int c = 0; c < N_COLS; c++)
 			if (strlen(cells[i][c]) > w[c])
 				w[c] = strlen(cells[i][c]);
 	}
+	if (!show_host) { /* drop the HOST column */
+		for (int c = COL_HOST; c + 1 < N_COLS; c++)
+			w[c] = w[c + 1];
+		for (size_t i = 0; i < n; i++)
+			memmove(cells[i][COL_HOST], cells[i][COL_HOST + 1], sizeof cells[i][0]);
+		n_cols--;
+	}
+	const char *titles[N_COLS];
+	for (int c = 0; c < N_COLS; c++)
+		titles[c] = col_title[!show_host && c >= COL_HOST && c + 1 < N_COLS ? c + 1 : c];
 	print_rule(w, n_cols);
 	for (int c = 0; c < n_cols; c++) {
 		/* centred titles, as etcdctl's tablewriter does */
-		size_t pad = w[c] - strlen(col_title[c]);
-		printf("| %*s%s%*s ", (int)(pad / 2), "", col_title[c], (int)(pad - pad / 2), "");
+		size_t pad = w[c] - strlen(titles[c]);
+		printf("| %*s%s%*s ", (int)(pad / 2), "", titles[c], (int)(pad - pad / 2), "");
 	}
 	puts("|");
 	print_rule(w, n_cols);
@@ -284,15 +322,25 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("cluster status", "unexpected argument '%s'", argv[1]);
 	if ((rc = cli_load_config(cli, &cfg)))
 		return rc;
+	/* The hosts' agents are asked while the members are. */
+	struct agent_status_batch *batch = config_uses_agents(&cfg) ? agent_status_begin(&cfg) : NULL;
 	int r = cluster_status(&cfg.cluster, &rows, &n);
+	struct agent_host_row *hosts = batch ? agent_status_end(batch) : NULL;
 	if (r < 0) {
+		free(hosts);
 		config_free(&cfg);
 		return cli_fail(r);
 	}
 	if (cli->json) {
-		cli_print_json(report_cluster_status_json(rows, n));
+		json_t *arr = report_cluster_status_json(rows, n);
+		for (size_t i = 0; hosts && i < n && i < cfg.cluster.n_members; i++) {
+			json_t *a = report_agent_host_json(&cfg.cluster.members[i], &hosts[i]);
+			if (a)
+				json_object_set_new(json_array_get(arr, i), "agent", a);
+		}
+		cli_print_json(arr);
 	} else {
-		print_status_table(rows, n);
+		print_status_table(rows, hosts, n);
 	}
 	fflush(stdout);
 	struct rv_buf names = {0};
@@ -306,12 +354,19 @@ static int cluster_status_cmd(struct cli *cli, int argc, char **argv)
 			fprintf(stderr, "regvault: member %s (%s) is not healthy: %s\n", rows[i].name,
 				rows[i].endpoint, rows[i].h.reason[0] ? rows[i].h.reason : "no reason given");
 	}
+	size_t unreachable = 0;
+	for (size_t i = 0; hosts && i < cfg.cluster.n_members; i++)
+		if (hosts[i].asked && hosts[i].err) {
+			unreachable++;
+			fprintf(stderr, "regvault: %s\n", hosts[i].error);
+		}
+	free(hosts);
 	if (unhealthy)
 		fprintf(stderr, "regvault: %zu of %zu members are not healthy: %s\n", unhealthy, n, names.data);
 	rv_buf_free(&names);
 	free(rows);
 	config_free(&cfg);
-	return unhealthy ? RV_EXIT_FAIL : RV_EXIT_OK;
+	return unhealthy || unreachable ? RV_EXIT_FAIL : RV_EXIT_OK;
 }
 
 int cmd_cluster(struct cli *cli, int argc, char **argv)

@@ -21,6 +21,7 @@ struct member_spec {
 	char *data_dir;
 	enum member_control control;
 	char *unit; /* systemd unit, with control: systemd */
+	char *agent; /* host:port of the regvault agent on the member's host; NULL: this host */
 };
 
 struct etcd_flags {

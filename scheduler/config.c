@@ -20,6 +20,8 @@ struct load {
 	bool file_public; /* the config file itself is readable by other users */
 	yaml_node_t *root, *cluster, *members, *etcd, *tls, *auth, *s3, *source;
 	yaml_node_t *password_file_at, *key_id_file_at, *secret_file_at, *inline_secret_at, *passphrase_at;
+	yaml_node_t *agent, *agent_key_at, *first_member_agent_at;
+	size_t first_member_agent;
 	char *password_file, *key_id_file, *secret_file, *source_name;
 };
 
@@ -45,6 +47,14 @@ static int member_pair(struct cfg_doc *d, const char *path, const char *key, yam
 		return cfg_string(d, path, v, &m->data_dir);
 	if (strcmp(key, "unit") == 0)
 		return cfg_string(d, path, v, &m->unit);
+	if (strcmp(key, "agent") == 0) {
+		int r = cfg_string(d, path, v, &m->agent);
+		if (r == 0 && !ml->L->first_member_agent_at) {
+			ml->L->first_member_agent_at = v;
+			ml->L->first_member_agent = (size_t)(m - ml->L->cfg->cluster.members);
+		}
+		return r < 0 ? r : cfg_check_hostport(d, v, path, m->agent, false);
+	}
 	if (strcmp(key, "control") == 0) {
 		char *s = NULL;
 		int r = cfg_string(d, path, v, &s);
@@ -496,6 +506,16 @@ static int top_pair(struct cfg_doc *d, const char *path, const char *key, yaml_n
 		return cfg_daemon_section(d, path, v, &c->daemon);
 	if (strcmp(key, "registry") == 0)
 		return cfg_registry_section(d, path, v, &c->registry);
+	if (strcmp(key, "agent") == 0) {
+		L->agent = v;
+		if (v->type == YAML_MAPPING_NODE)
+			for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+				yaml_node_t *k = cfg_node(d, p->key);
+				if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, "key_file") == 0)
+					L->agent_key_at = cfg_node(d, p->value);
+			}
+		return cfg_agent_section(d, path, v, &c->agent);
+	}
 	return CFG_UNKNOWN;
 }
 
@@ -512,6 +532,7 @@ static int set_defaults(struct rv_config *c)
 	c->maint.compact_keep_revisions = 1000;
 	c->maint.disarm_threshold = 0.9;
 	cfg_registry_defaults(&c->registry);
+	cfg_agent_defaults(&c->agent);
 	return cfg_daemon_defaults(&c->daemon);
 }
 
@@ -599,7 +620,11 @@ static int parse(const char *text, size_t len, const char *name, bool file_publi
 				    name, out->daemon.member);
 	}
 	if (r == 0)
+		r = cfg_agent_check(&d, out, L.agent, L.first_member_agent_at, L.first_member_agent);
+	if (r == 0)
 		r = read_files(&d, &L);
+	if (r == 0)
+		r = cfg_agent_files(&d, &out->agent, L.agent_key_at);
 out:
 	cfg_doc_free(&d);
 	free(L.password_file);
@@ -673,6 +698,7 @@ void config_free(struct rv_config *c)
 		free(m->peer_url);
 		free(m->data_dir);
 		free(m->unit);
+		free(m->agent);
 	}
 	free(cs->members);
 	free(cs->name);
@@ -706,6 +732,7 @@ void config_free(struct rv_config *c)
 	free(c->state_dir);
 	cfg_daemon_free(&c->daemon);
 	cfg_registry_free(&c->registry);
+	cfg_agent_free(&c->agent);
 	free(c->path);
 	memset(c, 0, sizeof *c);
 }

@@ -78,4 +78,19 @@ struct registry_settings;
 void cfg_registry_defaults(struct registry_settings *rs);
 int cfg_registry_section(struct cfg_doc *d, const char *path, yaml_node_t *v, struct registry_settings *rs);
 void cfg_registry_free(struct registry_settings *rs);
+
+/* The agent: section and cluster.members[].agent (config_agent.c). */
+struct agent_settings;
+struct rv_config;
+void cfg_agent_defaults(struct agent_settings *as);
+int cfg_agent_section(struct cfg_doc *d, const char *path, yaml_node_t *v, struct agent_settings *as);
+/* "host:port" with a port in 1..65535 (host may be empty when empty_host). */
+int cfg_check_hostport(struct cfg_doc *d, yaml_node_t *at, const char *path, const char *s, bool empty_host);
+/* Across keys, once the file parsed: TLS files or insecure, a member's agent: needs
+ * the section. at_section/at_member: where to point messages. */
+int cfg_agent_check(struct cfg_doc *d, const struct rv_config *c, yaml_node_t *at_section,
+		    yaml_node_t *at_member, size_t member_idx);
+/* The key file: not readable by others. */
+int cfg_agent_files(struct cfg_doc *d, const struct agent_settings *as, yaml_node_t *key_at);
+void cfg_agent_free(struct agent_settings *as);
 #endif

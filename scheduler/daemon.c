@@ -287,6 +287,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 		goto out;
 	if ((r = leader_start(d.cfg, d.wake_wr, &d.leader)) < 0)
 		goto out;
+	if ((r = agent_server_start(d.cfg, &d.agent)) < 0)
+		goto out;
 	d.watchdog_ms = notify_watchdog_interval_ms();
 	d.next_watchdog_ms = daemon_mono_ms() + d.watchdog_ms;
 	rv_info("regvault daemon %s started (pid %d, config %s, control socket %s)", RV_VERSION, (int)getpid(),
@@ -302,6 +304,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	loop(&d);
 
 	control_close_all(&d);
+	agent_server_stop(d.agent);
+	d.agent = NULL;
 	registry_services_stop(d.reg); /* the leases revoked: the health keys go at once */
 	d.reg = NULL;
 	leader_stop(d.leader); /* resign, so that another daemon leads at once */
@@ -339,6 +343,7 @@ out:
 	}
 	if (d.sup && !left)
 		supervisor_stop(d.sup, false);
+	agent_server_stop(d.agent);
 	leader_stop(d.leader);
 	if (!left)
 		cfg_ref_put(d.cfg);

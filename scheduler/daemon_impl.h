@@ -69,6 +69,7 @@ struct control_client {
 struct supervisor;
 struct registry_services;
 struct leader_election;
+struct agent_server;
 
 struct daemon {
 	struct cfg_ref *cfg;
@@ -80,6 +81,7 @@ struct daemon {
 	struct supervisor *sup;
 	struct registry_services *reg; /* NULL without a registry: section, or while not the leader */
 	struct leader_election *leader;
+	struct agent_server *agent; /* NULL when no member is on another host and there is no agent: section */
 	bool was_leader;
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
@@ -170,6 +172,11 @@ bool leader_is_me(struct leader_election *e);
 void leader_get(struct leader_election *e, char *leader, size_t len, char *why, size_t wlen);
 const char *leader_member(struct leader_election *e); /* this daemon's member */
 void leader_stop(struct leader_election *e);           /* resigns: the lease is revoked */
+
+/* ---- agent_server.c: the agent's gRPC service for the other hosts ---- */
+/* *out stays NULL when the configuration uses no agents. */
+int agent_server_start(struct cfg_ref *cfg, struct agent_server **out);
+void agent_server_stop(struct agent_server *s); /* NULL is fine */
 
 /* ---- daemon_notify.c ---- */
 void notify_ready(const char *status);

@@ -60,12 +60,12 @@ static void members_from_config(struct supervisor *s, const struct rv_config *cf
 	struct member_sup *m = rv_xcalloc(cs->n_members ? cs->n_members : 1, sizeof *m);
 	for (size_t i = 0; i < cs->n_members; i++) {
 		snprintf(m[i].name, sizeof m[i].name, "%s", cs->members[i].name);
-		m[i].local = cs->members[i].control == MEMBER_CONTROL_LOCAL;
+		m[i].local = cs->members[i].control == MEMBER_CONTROL_LOCAL && config_member_here(cfg, i);
 		m[i].backoff_ms = BACKOFF_MIN_MS;
 		for (size_t j = 0; j < s->n; j++)
 			if (strcmp(s->m[j].name, m[i].name) == 0)
 				m[i] = s->m[j];
-		m[i].local = cs->members[i].control == MEMBER_CONTROL_LOCAL;
+		m[i].local = cs->members[i].control == MEMBER_CONTROL_LOCAL && config_member_here(cfg, i);
 		if (!m[i].local || !cfg->daemon.supervise_members)
 			m[i].state = SUP_UNSUPERVISED;
 		else if (m[i].state == SUP_UNSUPERVISED)
@@ -301,7 +301,8 @@ static void first_start(struct supervisor *s, const struct rv_config *cfg)
 			pthread_mutex_unlock(&s->mu);
 		} else {
 			for (size_t i = 0; i < cs->n_members; i++) {
-				if (cs->members[i].control != MEMBER_CONTROL_LOCAL || member_running_pid(&cs->members[i]) > 0)
+				if (cs->members[i].control != MEMBER_CONTROL_LOCAL || !config_member_here(cfg, i) ||
+				    member_running_pid(&cs->members[i]) > 0)
 					continue;
 				rv_info("starting member %s", cs->members[i].name);
 				int r = member_start(cs, i);

@@ -73,3 +73,24 @@ json_t *report_cluster_down_json(const struct cluster_spec *cs, const pid_t *pid
 						     (json_int_t)pids_before[i], "was_running", pids_before[i] > 0));
 	return arr;
 }
+
+json_t *report_agent_host_json(const struct member_spec *m, const struct agent_host_row *row)
+{
+	if (!row || !row->asked)
+		return NULL;
+	json_t *o = json_object();
+	json_object_set_new(o, "address", json_string(m->agent));
+	json_object_set_new(o, "reachable", json_boolean(row->err == 0));
+	json_object_set_new(o, "error", row->err ? json_string(row->error) : json_null());
+	if (row->err == 0) {
+		const struct agent_host_status *s = &row->st;
+		json_object_set_new(o, "hostname", json_string(s->hostname));
+		json_object_set_new(o, "agent_pid", json_integer(s->agent_pid));
+		json_object_set_new(o, "running", json_boolean(s->running));
+		json_object_set_new(o, "pid", s->running ? json_integer(s->pid) : json_null());
+		json_object_set_new(o, "data_dir", json_string(s->data_dir));
+		json_object_set_new(o, "disk_free_bytes", s->disk_error[0] ? json_null() : json_integer((json_int_t)s->disk_free_bytes));
+		json_object_set_new(o, "etcd_answered", json_boolean(s->etcd_answered));
+	}
+	return o;
+}

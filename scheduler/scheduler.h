@@ -115,6 +115,17 @@ int job_history_read(const char *state_dir, const char *job /* NULL: all */, siz
 int job_history_last_success(const char *state_dir, enum job_kind k, int64_t *end_ms /* 0: never */);
 void job_runs_free(struct job_run *runs, size_t n);
 
+/* The agent: section (config_agent.c, docs/reference/agent.md): the gRPC service
+ * each host's daemon runs for the others, with mutual TLS unless insecure. */
+struct agent_settings {
+	bool configured;  /* the file has an agent: section */
+	char *listen;     /* host:port; NULL: the own member's agent address, else its client host :9480 */
+	char *ca_file, *cert_file, *key_file;
+	bool insecure;    /* plain text, only when written so */
+	int64_t timeout_ms; /* deadline of each call, default 5s */
+};
+#define AGENT_DEFAULT_PORT 9480
+
 struct rv_config {
 	char *path; /* the file read */
 	struct cluster_spec cluster;
@@ -124,7 +135,57 @@ struct rv_config {
 	char *state_dir; /* /var/lib/regvault */
 	struct daemon_settings daemon;
 	struct registry_settings registry; /* registry.configured false without a registry: section */
+	struct agent_settings agent;
 };
+
+/* Whether any member is on another host (has an agent:) or the file has an agent: section. */
+bool config_uses_agents(const struct rv_config *c);
+/* Member i is on this host: it has no agent: address, or it is this host's own
+ * member (daemon.member, else the first whose client URL is a local address). */
+bool config_member_here(const struct rv_config *c, size_t i);
+/* This host's member: daemon.member, else the first whose client URL is a local
+ * address. -ENOENT with a sentence when none is. */
+int config_own_member(const struct rv_config *c, char *buf, size_t len);
+
+/* ---- the agent's client (agent_client.c): calls to the agent on the host of a
+ * member with an agent: address, each with agent.timeout as its deadline. A host
+ * that does not answer is -ETIMEDOUT or -ECONNREFUSED with a sentence naming the
+ * host and its address; an error of the agent's is its own sentence. ---- */
+struct agent_host_status {
+	char hostname[256], member[64], data_dir[1024];
+	int pid, agent_pid;
+	bool running;
+	uint64_t disk_free_bytes;
+	char disk_error[300];
+	bool etcd_answered;
+	char etcd_error[512];
+	struct etcd_status etcd;
+};
+int agent_host_status(const struct rv_config *c, size_t member_idx, struct agent_host_status *out);
+int agent_member_start(const struct rv_config *c, size_t member_idx, int *pid);
+int agent_member_stop(const struct rv_config *c, size_t member_idx, int timeout_ms, bool *was_running);
+int agent_member_log_tail(const struct rv_config *c, size_t member_idx, int lines, char **text);
+/* HostStatus of every member with an agent: address, in parallel (one deadline in all). */
+struct agent_host_row {
+	bool asked;       /* the member has an agent: address */
+	int err;          /* 0: answered */
+	char error[1024]; /* the sentence, when not */
+	struct agent_host_status st;
+};
+struct agent_host_row *agent_status_all(const struct rv_config *c); /* n_members rows, malloc'd */
+/* The same in two halves, to ask the agents while something else runs; c must outlive end. */
+struct agent_status_batch;
+struct agent_status_batch *agent_status_begin(const struct rv_config *c);
+struct agent_host_row *agent_status_end(struct agent_status_batch *b);
+/* cluster up and down for a configuration with members on other hosts: those
+ * through their agents, the others here as cluster_up/cluster_down do; the leader
+ * last on the way down. */
+int agent_cluster_up(const struct rv_config *c, int wait_ms);
+int agent_cluster_down(const struct rv_config *c, int timeout_ms);
+/* Each member's etcd pid (0: not running, or its host does not answer). */
+void agent_member_pids(const struct rv_config *c, pid_t *pids);
+/* The "agent" object of a member's row in cluster status -o json (NULL when not asked). */
+json_t *report_agent_host_json(const struct member_spec *m, const struct agent_host_row *row);
 
 /* Load path, else $REGVAULT_CONFIG, else RV_DEFAULT_CONFIG. An unknown key, a wrong
  * type or a missing required key is -EINVAL with a message naming the key and its

@@ -226,3 +226,67 @@ test_registry_section_errors_name_key_and_line() {
   check_config "$CFG"
   [[ $ERR != *"config $CFG"* ]] || fail "a good registry section refused: ${ERR:0:300}"
 }
+
+# The agent: section and the members' agent: addresses (docs/reference/agent.md):
+# host:port values, mutual TLS unless insecure: true, a key file only its owner reads.
+test_agent_section_errors_name_key_and_line() {
+  local line
+  good_config
+  cp "$CFG" "$T/base.yaml"
+  line=$(grep -n 'data_dir:' "$CFG" | sed -n 1p | cut -d: -f1)
+  sed -i "${line}a\\      agent: 10.0.0.1" "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "config $CFG line $((line + 1)): cluster.members[0].agent must be host:port like 10.0.0.1:9480, not '10.0.0.1'"
+
+  cp "$T/base.yaml" "$CFG"
+  sed -i "${line}a\\      agent: 10.0.0.1:9480" "$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $((line + 1)): cluster.members[0].agent needs an agent: section with ca_file, cert_file and key_file (or insecure: true for plain text)"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'agent:\n  listen: 9480\n' >>"$CFG"
+  line=$(grep -n 'listen:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: agent.listen must be host:port like :9480 or 10.0.0.1:9480, not '9480'"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'agent:\n  ca_file: %s/ca.pem\n  cert_file: %s/c.pem\n' "$T" "$T" >>"$CFG"
+  line=$(grep -n '^agent:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $((line + 1)): missing required key agent.key_file (agents talk mutual TLS; insecure: true for plain text)"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'agent:\n  insecure: true\n  ca_file: %s/ca.pem\n' "$T" >>"$CFG"
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "agent.insecure: true and agent.ca_file, cert_file, key_file exclude each other; keep one"
+
+  cp "$T/base.yaml" "$CFG"
+  printf 'agent:\n  insecur: true\n' >>"$CFG"
+  line=$(grep -n 'insecur:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "line $line: unknown key agent.insecur"
+  assert_eq "$(grep -c . <<<"$ERR")" 1 "lines on stderr"
+}
+
+test_agent_key_file_readable_by_others_is_refused() {
+  local line
+  good_config
+  printf 'x\n' >"$T/ca.pem"; printf 'x\n' >"$T/c.pem"; printf 'KEY-xyz\n' >"$T/k.pem"
+  chmod 644 "$T/k.pem"
+  printf 'agent:\n  ca_file: %s/ca.pem\n  cert_file: %s/c.pem\n  key_file: %s/k.pem\n' "$T" "$T" "$T" >>"$CFG"
+  line=$(grep -n 'key_file:' "$CFG" | cut -d: -f1)
+  check_config "$CFG"
+  assert_rc 2
+  assert_err_contains "config $CFG line $line (agent.key_file): agent key file $T/k.pem is readable by other users"
+  [[ $ERR$OUT != *KEY-xyz* ]] || fail "the key was printed"
+
+  chmod 600 "$T/k.pem"
+  check_config "$CFG"
+  [[ $ERR != *"config $CFG"* ]] || fail "a good agent section refused: ${ERR:0:300}"
+}

@@ -1,0 +1,33 @@
+/* agent_impl.h - what the agent's server (agent_server.c) and client
+ * (agent_client.c) share: the method names, messages in and out of gRPC byte
+ * buffers, the TLS material, and errno <-> gRPC status. */
+#ifndef REGVAULT_AGENT_IMPL_H
+#define REGVAULT_AGENT_IMPL_H
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "agent.pb-c.h"
+#include "scheduler/scheduler.h"
+
+#define AGENT_SERVICE "/regvault.agent.v1.Agent/"
+enum agent_method { AGENT_HOST_STATUS, AGENT_MEMBER_START, AGENT_MEMBER_STOP, AGENT_MEMBER_LOG_TAIL,
+		    AGENT_METHOD_COUNT };
+extern const char *const agent_method_path[AGENT_METHOD_COUNT]; /* "/regvault.agent.v1.Agent/HostStatus" */
+extern const char *const agent_method_name[AGENT_METHOD_COUNT]; /* "HostStatus" */
+
+grpc_byte_buffer *agent_pack(const ProtobufCMessage *m);
+ProtobufCMessage *agent_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb);
+
+/* The three PEM files of as (key wiped by agent_pem_free). -EINVAL/-ENOENT with a sentence. */
+struct agent_pem {
+	char *ca, *cert, *key;
+};
+int agent_pem_load(const struct agent_settings *as, struct agent_pem *p);
+void agent_pem_free(struct agent_pem *p);
+
+grpc_status_code agent_errno_to_status(int r);
+int agent_status_to_errno(grpc_status_code st);
+
+#endif

@@ -1,0 +1,192 @@
+# Three hosts in network namespaces (tests/netns-lib.sh): one etcd member and one
+# regvault daemon on each, the agents talking mutual TLS over a bridge. Every
+# daemon's agent answers from any host; an agent whose certificate is from another
+# CA is refused, and a host whose link is cut is unreachable within the deadline,
+# both named; the daemons elect one leader, and another within the TTL when the
+# leader's daemon is killed; a member killed is restarted by its own host's daemon only.
+
+source "$RV_ROOT/tests/netns-lib.sh"
+
+# host_config I [CERT]: host I's configuration (the same cluster for all; its own
+# state, socket and certificate, CERT hI by default).
+host_config() {
+  local i=$1 cert=${2:-h$1} j
+  {
+    echo "cluster:"
+    echo "  name: three"
+    echo "  token: three-test-$$"
+    echo "  members:"
+    for j in 1 2 3; do
+      echo "    - name: etcd$j"
+      echo "      client_url: http://$NETNS_SUBNET.$j:2379"
+      echo "      peer_url: http://$NETNS_SUBNET.$j:2380"
+      echo "      data_dir: $T_FILE_DIR/h$j/etcd$j"
+      echo "      agent: $NETNS_SUBNET.$j:9480"
+    done
+    echo "  etcd:"
+    echo "    heartbeat_interval_ms: 100"
+    echo "    election_timeout_ms: 1000"
+    echo "store:"
+    echo "  url: $T_FILE_DIR/h$i/backups"
+    echo "state_dir: $T_FILE_DIR/h$i/state"
+    echo "agent:"
+    echo "  ca_file: $T_FILE_DIR/pki/ca.pem"
+    echo "  cert_file: $T_FILE_DIR/pki/$cert.pem"
+    echo "  key_file: $T_FILE_DIR/pki/$cert.key"
+    echo "  timeout: 2s"
+    echo "daemon:"
+    echo "  leader_ttl: 3s"
+    echo "  health_interval: 1s"
+    echo "  control_socket: $T_FILE_DIR/h$i/d.sock"
+    echo "  metrics_listen: \"\""
+    echo "  jobs:"
+    for job in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $job: {enabled: false}"; done
+  } >"$T_FILE_DIR/cfg$i.yaml"
+}
+
+# start_daemon I: host I's daemon in its namespace; its pid in $T_FILE_DIR/dI.pid.
+start_daemon() {
+  local i=$1 k
+  # ip netns exec execs the daemon: $! is the daemon's pid
+  ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon >>"$T_FILE_DIR/daemon$i.log" 2>&1 &
+  echo $! >"$T_FILE_DIR/d$i.pid"
+  for k in $(seq 1 50); do
+    on_host "$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon status >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "daemon $i does not answer: $(tail -5 "$T_FILE_DIR/daemon$i.log")"
+  return 1
+}
+
+on() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
+
+leader_seen_by() { on_host "$1" "$RV_BIN" --config "$T_FILE_DIR/cfg$1.yaml" -o json daemon status 2>/dev/null | jq -r '.leader'; }
+
+wait_for() {
+  local n=$(($1 * 10))
+  shift
+  while [ "$n" -gt 0 ]; do
+    "$@" && return 0
+    sleep 0.1
+    n=$((n - 1))
+  done
+  return 1
+}
+
+all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.healthy)] | length' <<<"$OUT")" = 3 ]; }
+
+setup_file() {
+  netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
+  export_env NETNS_PREFIX
+  netns_setup 3
+  make_certs "$T_FILE_DIR/pki" 3
+  for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
+  for i in 1 2 3; do start_daemon "$i" & done
+  wait
+  for i in 1 2 3; do [ -s "$T_FILE_DIR/d$i.pid" ] && kill -0 "$(cat "$T_FILE_DIR/d$i.pid")"; done
+  # the daemons start their own members; wait for the cluster
+  wait_for 40 all_healthy_from 1 || { echo "the cluster did not come up: $ERR"; tail -5 "$T_FILE_DIR"/daemon*.log; return 1; }
+}
+
+teardown_file() {
+  netns_teardown
+}
+
+test_every_agent_answers_from_every_host() {
+  local i
+  for i in 1 2 3; do
+    on "$i" cluster status -o json
+    assert_ok
+    assert_eq "$(json_get '[.[] | select(.agent.reachable)] | length')" 3 "agents reachable from host $i"
+    assert_eq "$(json_get '.[2].agent.address')" "$NETNS_SUBNET.3:9480" "etcd3's agent address"
+    assert_eq "$(json_get '.[1].agent.running')" true "etcd2 running, as its host says"
+    [ "$(json_get '.[0].agent.disk_free_bytes')" -gt 0 ] || fail "no disk free from host 1's agent"
+  done
+  on 2 cluster status
+  assert_ok
+  assert_out_contains "HOST"
+  [[ $OUT != *unreachable* ]] || fail "a host shows unreachable: $OUT"
+}
+
+test_one_leader_seen_by_all() {
+  local l1 l2 l3
+  wait_for 10 eval '[ "$(leader_seen_by 1)" != null ] && [ -n "$(leader_seen_by 1)" ]' || fail "no leader"
+  l1=$(leader_seen_by 1)
+  wait_for 5 eval '[ "$(leader_seen_by 2)" = "$l1" ] && [ "$(leader_seen_by 3)" = "$l1" ]' ||
+    fail "the daemons disagree on the leader: $l1 $(leader_seen_by 2) $(leader_seen_by 3)"
+  l2=$(leader_seen_by 2); l3=$(leader_seen_by 3)
+  assert_eq "$l2" "$l1" "the leader host 2 sees"
+  assert_eq "$l3" "$l1" "the leader host 3 sees"
+  [[ $l1 == etcd[123] ]] || fail "leader is '$l1'"
+}
+
+test_agent_with_a_certificate_from_another_ca_is_refused() {
+  local pid
+  pid=$(cat "$T_FILE_DIR/d3.pid")
+  kill "$pid"; wait_for 10 eval '! kill -0 '"$pid"' 2>/dev/null' || fail "daemon 3 did not stop"
+  host_config 3 other3
+  start_daemon 3 || fail "daemon 3 with the other CA's certificate did not start"
+  on 1 cluster status -o json
+  assert_rc 1
+  assert_eq "$(json_get '.[2].agent.reachable')" false "host 3 reachable with the other CA's certificate"
+  assert_err_contains "host $NETNS_SUBNET.3 (agent $NETNS_SUBNET.3:9480, member etcd3) cannot be reached with mutual TLS"
+  assert_eq "$(json_get '.[0].agent.reachable')" true "host 1 reachable"
+  # and the other way: a caller with the other CA's certificate is refused by every agent
+  host_config 1 other1
+  on 1 cluster status -o json
+  assert_rc 1
+  assert_eq "$(json_get '[.[] | select(.agent.reachable)] | length')" 0 "agents that answered a caller of the other CA"
+  host_config 1
+  pid=$(cat "$T_FILE_DIR/d3.pid")
+  kill "$pid"; wait_for 10 eval '! kill -0 '"$pid"' 2>/dev/null'
+  host_config 3
+  start_daemon 3 || fail "daemon 3 did not start again"
+  on 1 cluster status -o json
+  assert_eq "$(json_get '.[2].agent.reachable')" true "host 3 reachable again"
+}
+
+test_a_host_cut_off_is_unreachable_within_the_deadline() {
+  local t0 t1
+  netns_cut 2
+  t0=$(date +%s%N)
+  on 1 cluster status -o json
+  t1=$(date +%s%N)
+  netns_mend 2
+  assert_rc 1
+  assert_eq "$(json_get '.[1].agent.reachable')" false "host 2 reachable with its link cut"
+  assert_err_contains "host $NETNS_SUBNET.2 (agent $NETNS_SUBNET.2:9480, member etcd2) does not answer within 2.0 s"
+  assert_eq "$(json_get '.[2].agent.reachable')" true "host 3 reachable"
+  [ $(((t1 - t0) / 1000000)) -lt 9000 ] || fail "cluster status took $(((t1 - t0) / 1000000)) ms"
+  wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after the link came back"
+}
+
+test_the_leader_killed_another_leads_within_the_ttl() {
+  local l1 i k pid
+  wait_for 10 eval 'l1=$(leader_seen_by 1); [ -n "$l1" ] && [ "$l1" != null ]' || fail "no leader"
+  l1=$(leader_seen_by 1)
+  k=${l1#etcd}
+  pid=$(cat "$T_FILE_DIR/d$k.pid")
+  kill -9 "$pid"
+  i=$((k % 3 + 1))
+  # the lease (3 s) must end, then the next daemon's try wins
+  wait_for 8 eval 'l=$(leader_seen_by '"$i"'); [ -n "$l" ] && [ "$l" != null ] && [ "$l" != "$l1" ]' ||
+    fail "no other leader within 8 s of the kill (host $i sees '$(leader_seen_by "$i")')"
+  local other=$((i % 3 + 1))
+  [ "$other" = "$k" ] && other=$((other % 3 + 1))
+  wait_for 3 eval '[ "$(leader_seen_by '"$other"')" = "$(leader_seen_by '"$i"')" ]' ||
+    fail "hosts $i and $other disagree on the new leader"
+  start_daemon "$k" || fail "daemon $k did not start again"
+}
+
+test_a_member_killed_is_restarted_by_its_own_hosts_daemon_only() {
+  local pid new
+  pid=$(cat "$T_FILE_DIR/h2/etcd2.pid")
+  kill -0 "$pid" || fail "etcd2 (pid $pid) is not running"
+  kill -9 "$pid"
+  wait_for 20 eval 'new=$(cat "$T_FILE_DIR/h2/etcd2.pid" 2>/dev/null); [ -n "$new" ] && [ "$new" != '"$pid"' ] && kill -0 "$new" 2>/dev/null' ||
+    fail "etcd2 was not restarted: $(tail -3 "$T_FILE_DIR/daemon2.log")"
+  grep -q "restarted member etcd2" "$T_FILE_DIR/daemon2.log" || fail "host 2's daemon did not restart it: $(tail -3 "$T_FILE_DIR/daemon2.log")"
+  ! grep -qE "member etcd2 .*died|start(ed|ing) member etcd2|member etcd2 is not running" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" ||
+    fail "another host's daemon acted on etcd2: $(grep -hE "etcd2 .*died|member etcd2" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" | head -3)"
+  wait_for 20 all_healthy_from 3 || fail "the cluster is not healthy after the restart"
+}
