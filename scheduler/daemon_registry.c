@@ -46,6 +46,18 @@ static void free_targets(struct capability *t, size_t n)
 	free(t);
 }
 
+/* The capabilities t as the heartbeats' targets (heartbeat_set_targets copies them). */
+static void hand_targets(struct heartbeat *hb, const struct capability *t, size_t n)
+{
+	struct heartbeat_target *ht = rv_xcalloc(n ? n : 1, sizeof *ht);
+	for (size_t i = 0; i < n; i++) {
+		ht[i].ns = t[i].ns;
+		ht[i].check = &t[i].check;
+	}
+	heartbeat_set_targets(hb, ht, n);
+	free(ht);
+}
+
 /* The Service-type capabilities of s; a namespace whose manifest is broken now
  * keeps the heartbeat it had (as the sync keeps its keys). */
 static void update_targets(struct registry_services *rs, const struct manifest_set *s)
@@ -71,14 +83,8 @@ static void update_targets(struct registry_services *rs, const struct manifest_s
 				memset(&rs->targets[j], 0, sizeof rs->targets[j]);
 			}
 	}
-	struct heartbeat_target *ht = rv_xcalloc(n ? n : 1, sizeof *ht);
-	for (size_t i = 0; i < n; i++) {
-		ht[i].ns = t[i].ns;
-		ht[i].check = &t[i].check;
-	}
 	if (rs->hb)
-		heartbeat_set_targets(rs->hb, ht, n); /* copies */
-	free(ht);
+		hand_targets(rs->hb, t, n);
 	pthread_mutex_lock(&rs->mu);
 	free_targets(rs->targets, rs->n_targets);
 	rs->targets = t;
@@ -251,13 +257,7 @@ static int start_heartbeats(struct registry_services *rs, const struct rv_config
 	}
 	rs->hb_started = true;
 	/* the targets known so far, at once */
-	struct heartbeat_target *ht = rv_xcalloc(rs->n_targets ? rs->n_targets : 1, sizeof *ht);
-	for (size_t i = 0; i < rs->n_targets; i++) {
-		ht[i].ns = rs->targets[i].ns;
-		ht[i].check = &rs->targets[i].check;
-	}
-	heartbeat_set_targets(rs->hb, ht, rs->n_targets);
-	free(ht);
+	hand_targets(rs->hb, rs->targets, rs->n_targets);
 	return 0;
 }
 
