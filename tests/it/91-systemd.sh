@@ -137,6 +137,9 @@ Environment=REGVAULT_CONFIG=$T_FILE_DIR/regvault.yaml
 StateDirectory=
 ReadWritePaths=
 ReadWritePaths=$T_FILE_DIR
+# the journal is masked in there: what the units print goes to a file the tests show
+StandardOutput=append:$T_FILE_DIR/units.log
+StandardError=append:$T_FILE_DIR/units.log
 EOF
   done
   ns systemctl daemon-reload
@@ -242,6 +245,7 @@ daemon:
 EOF
   trap 'ns systemctl stop regvault.service; ns "$RV_PLAIN" --config "$CFG" cluster down >/dev/null 2>&1' EXIT
   run ns systemctl start regvault.service
+  [ "$RC" -eq 0 ] || echo "what the units printed: $(tail -5 "$T_FILE_DIR/units.log")" >&2
   assert_ok
   assert_eq "$(ns systemctl is-active regvault.service)" active "the daemon unit"
   run ns "$RV_PLAIN" --config "$CFG" daemon status

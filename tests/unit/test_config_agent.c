@@ -69,3 +69,35 @@ TEST(config_agent_good)
 	CHECK_INT(c.agent.timeout_ms, 5000);
 	config_free(&c);
 }
+
+/* Which member is this host's: daemon.member; else the first without an agent:
+ * (no address lookup: the daemon's sandbox may not allow one); else the first whose
+ * client URL this host can bind. */
+TEST(config_own_member)
+{
+	char own[64];
+	struct rv_config c;
+	const char *y = CLUSTER_A "agent:\n  insecure: true\n";
+	CHECK_INT(config_parse(y, strlen(y), "t.yaml", &c), 0);
+	CHECK_INT(config_own_member(&c, own, sizeof own), 0);
+	CHECK_STR(own, "e2");
+	config_free(&c);
+
+	const char *all = "cluster:\n  name: reg\n  members:\n"
+			  "    - {name: e1, client_url: http://192.0.2.1:2379, peer_url: http://192.0.2.1:2380, data_dir: /d/1, agent: 192.0.2.1:9480}\n"
+			  "    - {name: e2, client_url: http://127.0.0.1:2379, peer_url: http://127.0.0.1:2380, data_dir: /d/2, agent: 127.0.0.1:9480}\n"
+			  "agent:\n  insecure: true\n";
+	CHECK_INT(config_parse(all, strlen(all), "t.yaml", &c), 0);
+	CHECK_INT(config_own_member(&c, own, sizeof own), 0);
+	CHECK_STR(own, "e2"); /* 192.0.2.1 (TEST-NET-1) is nobody's address here */
+	config_free(&c);
+
+	const char *none = "cluster:\n  name: reg\n  members:\n"
+			   "    - {name: e1, client_url: http://192.0.2.1:2379, peer_url: http://192.0.2.1:2380, data_dir: /d/1, agent: 192.0.2.1:9480}\n"
+			   "agent:\n  insecure: true\n";
+	CHECK_INT(config_parse(none, strlen(none), "t.yaml", &c), 0);
+	CHECK_INT(config_own_member(&c, own, sizeof own), -ENOENT);
+	CHECK(strstr(rv_errmsg(-ENOENT), "set daemon.member") != NULL);
+	rv_err_clear();
+	config_free(&c);
+}
