@@ -195,28 +195,130 @@ static void print_status(json_t *ans)
 		char dur[16] = "-";
 		if (json_is_object(last))
 			rv_fmt_duration(json_number_value(json_object_get(last, "duration_s")), dur, sizeof dur);
-		printf("%-10s %-8s %-14s %-9s %-21s %9s %-21s %lld\n", str_or(v, "job", "?"),
+		printf("%-10s %-8s %-14s %-9s %-21s %9s %-21s %lld", str_or(v, "job", "?"),
 		       json_is_true(json_object_get(v, "enabled")) ? str_or(v, "state", "?") : "off",
 		       str_or(v, "schedule", "-"), json_is_object(last) ? str_or(last, "result", "-") : "-",
 		       json_is_object(last) ? str_or(last, "started_at", "-") : "-", dur, str_or(v, "next_run", "-"),
 		       (long long)json_integer_value(json_object_get(v, "skipped")));
+		/* with hosts of their own: where the last run ran */
+		if (json_is_object(last) && json_is_string(json_object_get(last, "member")))
+			printf("  (ran on %s's host)", str_or(last, "member", "?"));
+		fputc('\n', stdout);
+	}
+}
+
+/* With members on other hosts: each job's last run wherever it ran (the newer of
+ * this daemon's own and the one shared through etcd) and a row per host from its
+ * agent. What cannot be read is said in the answer, not fatal: the local daemon's
+ * view stands. */
+static void add_cluster_view(const struct rv_config *cfg, json_t *ans)
+{
+	json_t *shared = NULL, *v, *hosts = json_array();
+	size_t i;
+	char own[64] = "";
+	const char *leader = json_string_value(json_object_get(ans, "leader"));
+	if (config_own_member(cfg, own, sizeof own) < 0)
+		rv_err_clear();
+	int r = job_shared_read(cfg, 3000, &shared);
+	if (r < 0) {
+		json_object_set_new(ans, "shared_runs_error", json_string(rv_errmsg(r)));
+		rv_err_clear();
+	}
+	json_array_foreach(json_object_get(ans, "jobs"), i, v) {
+		json_t *mine = json_object_get(v, "last_run");
+		json_t *theirs = shared ? json_object_get(shared, json_string_value(json_object_get(v, "job"))) : NULL;
+		if (json_is_object(mine))
+			json_object_set_new(mine, "member", json_string(own));
+		/* RFC 3339 UTC times of one format compare as strings */
+		if (json_is_object(theirs) &&
+		    (!json_is_object(mine) || strcmp(str_or(theirs, "started_at", ""), str_or(mine, "started_at", "")) > 0))
+			json_object_set(v, "last_run", theirs);
+	}
+	json_decref(shared);
+
+	struct agent_host_row *rows = agent_status_all(cfg);
+	for (i = 0; i < cfg->cluster.n_members; i++) {
+		const struct member_spec *m = &cfg->cluster.members[i];
+		json_t *h = json_object(), *agent = rows ? report_agent_host_json(m, &rows[i]) : NULL;
+		json_object_set_new(h, "member", json_string(m->name));
+		json_object_set_new(h, "this_host", json_boolean(strcmp(m->name, own) == 0 || !m->agent));
+		json_object_set_new(h, "leader", json_boolean(leader && strcmp(leader, m->name) == 0));
+		json_object_set_new(h, "agent", agent ? agent : json_null());
+		json_array_append_new(hosts, h);
+	}
+	free(rows);
+	json_object_set_new(ans, "hosts", hosts);
+}
+
+static void print_hosts(json_t *ans)
+{
+	json_t *hosts = json_object_get(ans, "hosts"), *h;
+	size_t i;
+	if (!json_is_array(hosts))
+		return;
+	printf("\n%-16s %-24s %-10s %-10s %-8s %s\n", "MEMBER", "HOST", "DAEMON", "ETCD", "LEADER", "DISK FREE");
+	json_array_foreach(hosts, i, h) {
+		json_t *a = json_object_get(h, "agent");
+		char daemon[24] = "-", etcd[24] = "-", disk[24] = "-";
+		const char *host = json_is_true(json_object_get(h, "this_host")) ? "(this host)" : "-";
+		if (json_is_object(a) && json_is_true(json_object_get(a, "reachable"))) {
+			host = str_or(a, "hostname", host);
+			snprintf(daemon, sizeof daemon, "pid %lld", (long long)json_integer_value(json_object_get(a, "agent_pid")));
+			if (json_is_true(json_object_get(a, "running")))
+				snprintf(etcd, sizeof etcd, "pid %lld", (long long)json_integer_value(json_object_get(a, "pid")));
+			else
+				snprintf(etcd, sizeof etcd, "stopped");
+			if (json_is_integer(json_object_get(a, "disk_free_bytes")))
+				rv_fmt_bytes((uint64_t)json_integer_value(json_object_get(a, "disk_free_bytes")), disk, sizeof disk);
+		} else if (json_is_object(a)) {
+			snprintf(daemon, sizeof daemon, "UNREACHABLE");
+		}
+		printf("%-16s %-24s %-10s %-10s %-8s %s\n", str_or(h, "member", "?"), host, daemon, etcd,
+		       json_is_true(json_object_get(h, "leader")) ? "yes" : "", disk);
+	}
+	json_array_foreach(hosts, i, h) {
+		json_t *a = json_object_get(h, "agent");
+		if (json_is_object(a) && json_is_string(json_object_get(a, "error"))) {
+			fputs("  ", stdout);
+			rv_fputs_printable(str_or(a, "error", ""), stdout);
+			fputc('\n', stdout);
+		}
+	}
+	if (json_is_string(json_object_get(ans, "shared_runs_error"))) {
+		fputs("  the other hosts' job runs could not be read: ", stdout);
+		rv_fputs_printable(str_or(ans, "shared_runs_error", ""), stdout);
+		fputc('\n', stdout);
 	}
 }
 
 static int daemon_status(struct cli *cli)
 {
-	json_t *req = json_pack("{s:s}", "cmd", "status"), *ans;
-	int rc = ask(cli, req, 10000, &ans);
+	struct rv_config cfg;
+	json_t *ans = NULL;
+	int rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
 		return rc;
-	if (!json_is_true(json_object_get(ans, "ok")))
+	json_t *req = json_pack("{s:s}", "cmd", "status");
+	int r = daemon_request(socket_of(&cfg), req, 10000, &ans);
+	json_decref(req);
+	if (r < 0) {
+		config_free(&cfg);
+		return cli_fail(r);
+	}
+	if (!json_is_true(json_object_get(ans, "ok"))) {
+		config_free(&cfg);
 		return refused(ans);
+	}
 	json_object_del(ans, "ok");
+	if (config_uses_agents(&cfg))
+		add_cluster_view(&cfg, ans);
+	config_free(&cfg);
 	if (cli->json) {
 		cli_print_json(ans);
 		return RV_EXIT_OK;
 	}
 	print_status(ans);
+	print_hosts(ans);
 	json_decref(ans);
 	return RV_EXIT_OK;
 }

@@ -199,6 +199,17 @@ static void *worker_main(void *arg)
 		rv_warn("%s", rv_errmsg(r));
 		rv_err_clear();
 	}
+	/* With hosts of their own, every host's `daemon status` shows where and how a
+	 * cluster-wide job last ran (a run skipped for the lock is another's). */
+	if (config_uses_agents(cfg) && w->kind != JOB_DISKCHECK && strcmp(w->run.result, "skipped") != 0) {
+		char own[64];
+		if ((r = config_own_member(cfg, own, sizeof own)) < 0 ||
+		    (r = job_shared_publish(cfg, own, &w->run)) < 0) {
+			rv_warn("job %s: its run could not be recorded in etcd for the other hosts: %s",
+				job_kind_name(w->kind), rv_errmsg(r));
+			rv_err_clear();
+		}
+	}
 	atomic_store(&w->done, true);
 	daemon_wake(w->wake_fd);
 	return NULL;

@@ -114,6 +114,12 @@ int job_history_read(const char *state_dir, const char *job /* NULL: all */, siz
 		     struct job_run **out, size_t *n);
 int job_history_last_success(const char *state_dir, enum job_kind k, int64_t *end_ms /* 0: never */);
 void job_runs_free(struct job_run *runs, size_t n);
+struct rv_config;
+/* Each cluster-wide job's last run, shared through etcd (job_shared.c): the daemon
+ * that ran it puts /regvault/<cluster>/jobs/<job>; read gives an object job name ->
+ * run (job_run's JSON without the report, plus "member", the one whose host ran it). */
+int job_shared_publish(const struct rv_config *cfg, const char *member, const struct job_run *r);
+int job_shared_read(const struct rv_config *cfg, int timeout_ms, json_t **out);
 
 /* The agent: section (config_agent.c, docs/reference/agent.md): the gRPC service
  * each host's daemon runs for the others, with mutual TLS unless insecure. */

@@ -3,7 +3,8 @@
 # daemon's agent answers from any host; an agent whose certificate is from another
 # CA is refused, and a host whose link is cut is unreachable within the deadline,
 # both named; the daemons elect one leader, and another within the TTL when the
-# leader's daemon is killed; a member killed is restarted by its own host's daemon only.
+# leader's daemon is killed; a member killed is restarted by its own host's daemon only;
+# daemon status on any host shows every host and where each job last ran.
 
 source "$RV_ROOT/tests/netns-lib.sh"
 
@@ -118,6 +119,29 @@ test_one_leader_seen_by_all() {
   assert_eq "$l2" "$l1" "the leader host 2 sees"
   assert_eq "$l3" "$l1" "the leader host 3 sees"
   [[ $l1 == etcd[123] ]] || fail "leader is '$l1'"
+}
+
+# daemon status on a follower's host: every host's row from its agent, the leader
+# marked, and a cluster-wide job's last run from the leader's host, where it ran.
+test_daemon_status_shows_every_host_and_where_jobs_ran() {
+  local l f i
+  wait_for 10 eval 'l=$(leader_seen_by 1); [ -n "$l" ] && [ "$l" != null ]' || fail "no leader"
+  l=$(leader_seen_by 1)
+  f=$(( ${l#etcd} % 3 + 1 ))
+  # a hashcheck run now, on the leader's host
+  on "${l#etcd}" run hashcheck
+  assert_ok
+  on "$f" -o json daemon status
+  assert_ok
+  assert_eq "$(json_get '.hosts | length')" 3 "hosts in daemon status"
+  assert_eq "$(json_get '[.hosts[] | select(.agent.reachable)] | length')" 3 "hosts whose agent answered"
+  assert_eq "$(json_get '[.hosts[] | select(.leader)] | .[0].member')" "$l" "the host marked leader"
+  assert_eq "$(json_get '[.hosts[] | select(.this_host)] | .[0].member')" "etcd$f" "the host marked as this one"
+  assert_eq "$(json_get '.jobs[] | select(.job == "hashcheck") | .last_run.member')" "$l" "where hashcheck last ran"
+  on "$f" daemon status
+  assert_ok
+  assert_out_contains "LEADER"
+  assert_out_contains "(ran on $l's host)"
 }
 
 test_agent_with_a_certificate_from_another_ca_is_refused() {
