@@ -19,6 +19,39 @@ static struct cluster_spec local_part(const struct cluster_spec *cs, struct memb
 	return l;
 }
 
+/* The cluster did not become healthy: when a member on another host is not running
+ * there, its own log (through its agent) says why, as the local members' do. */
+static int explain_remote(const struct rv_config *c, int code)
+{
+	struct agent_host_row *rows = agent_status_all(c);
+	for (size_t i = 0; rows && i < c->cluster.n_members; i++) {
+		const struct member_spec *m = &c->cluster.members[i];
+		char *tail = NULL;
+		if (!rows[i].asked || rows[i].err != 0 || rows[i].st.running)
+			continue;
+		if (agent_member_log_tail(c, i, 8, &tail) < 0) {
+			rv_err_clear();
+			continue;
+		}
+		/* indented like the local members' log lines */
+		struct rv_buf b = {0};
+		for (char *line = tail, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			int n = nl ? (int)(nl - line) : (int)strlen(line);
+			rv_buf_printf(&b, "\n    %.*s%s", n > 200 ? 200 : n, line, n > 200 ? "..." : "");
+		}
+		char *first = rv_strdup(rv_errmsg(code));
+		code = rv_fail(code, "%s; member %s is not running on its host (agent %s); last lines of its log there:%s",
+			       first, m->name, m->agent, b.data ? b.data : " (empty)");
+		free(first);
+		rv_buf_free(&b);
+		free(tail);
+		break;
+	}
+	free(rows);
+	return code;
+}
+
 int agent_cluster_up(const struct rv_config *c, int wait_ms)
 {
 	const struct cluster_spec *cs = &c->cluster;
@@ -37,7 +70,10 @@ int agent_cluster_up(const struct rv_config *c, int wait_ms)
 		if (r < 0)
 			return rv_fail_wrap(r, "member %s was not started", m->name);
 	}
-	return cluster_wait_healthy(cs, wait_ms, NULL);
+	int r = cluster_wait_healthy(cs, wait_ms, NULL);
+	if (r < 0)
+		r = explain_remote(c, r);
+	return r;
 }
 
 int agent_cluster_down(const struct rv_config *c, int timeout_ms)

@@ -38,6 +38,7 @@ struct member_sup {
 	int64_t restart_at_ms, backoff_ms, running_since_ms;
 	int64_t restarts[MAX_RESTARTS_KEPT]; /* when, monotonic ms, the oldest first */
 	size_t n_restarts;
+	bool restarted; /* this daemon started it again and has not yet seen it run */
 	char reason[2048];
 };
 
@@ -155,6 +156,7 @@ static void member_down(struct supervisor *s, const struct rv_config *cfg, size_
 		return;
 	case SUP_UNKNOWN: /* not seen running since the start or a pause */
 		m->state = SUP_RESTARTING;
+		m->restarted = false;
 		if (pid_file_exists(ms)) {
 			rv_warn("member %s (pid %ld) died; restarting it in %s", m->name, pid_in_file(ms),
 				rv_fmt_duration((double)m->backoff_ms / 1000, wait, sizeof wait));
@@ -165,6 +167,15 @@ static void member_down(struct supervisor *s, const struct rv_config *cfg, size_
 		m->restart_at_ms = now;
 		break;
 	case SUP_RESTARTING:
+		/* restarted, then stopped on purpose (cluster down, here or through the
+		 * agent) before a round saw it run: its pid file is gone */
+		if (m->restarted && !pid_file_exists(ms)) {
+			m->state = SUP_STOPPED_BY_OPERATOR;
+			m->restarted = false;
+			rv_info("member %s was stopped (its pid file is gone, as stopping the cluster on purpose leaves it); "
+				"the daemon leaves it stopped until it runs again", m->name);
+			return;
+		}
 		break;
 	default:
 		return; /* gave up, or stopped by an operator: until it runs again */
@@ -195,6 +206,7 @@ static void member_down(struct supervisor *s, const struct rv_config *cfg, size_
 		rv_err_clear();
 	} else {
 		m->reason[0] = 0;
+		m->restarted = true;
 		rv_info("restarted member %s (restart %zu within 10 minutes)", m->name, m->n_restarts);
 		observe_member_restarted(m->name);
 	}
@@ -244,6 +256,7 @@ static void check_members(struct supervisor *s, const struct rv_config *cfg, etc
 					    m->state == SUP_STOPPED_BY_OPERATOR)
 						rv_info("member %s runs again (pid %d)", m->name, (int)pid);
 					m->state = SUP_RUNNING;
+					m->restarted = false;
 					m->running_since_ms = now;
 					m->reason[0] = 0;
 				}

@@ -214,3 +214,27 @@ test_a_member_killed_is_restarted_by_its_own_hosts_daemon_only() {
     fail "another host's daemon acted on etcd2: $(grep -hE "etcd2 .*died|member etcd2" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" | head -3)"
   wait_for 20 all_healthy_from 3 || fail "the cluster is not healthy after the restart"
 }
+
+# cluster up from one host when a member on another cannot start: the error quotes
+# that member's own log on its host, through the agent. (One that starts and dies
+# later is explained the same way, from MemberLogTail.) A cluster down through the
+# agents is not fought by the hosts' own daemons.
+test_cluster_up_quotes_the_log_of_a_member_that_fails_on_another_host() {
+  local holder
+  on 1 cluster down
+  assert_ok
+  # etcd2's client port taken on host 2: its etcd exits at once
+  ip netns exec "${NETNS_PREFIX}h2" python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 2379)); s.listen(); time.sleep(60)' "$NETNS_SUBNET.2" &
+  holder=$!
+  sleep 0.5
+  on 1 cluster up --wait 6s
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+  assert_rc 1
+  # the start fails on host 2 and its agent answers with the member's own log there
+  assert_err_contains "member etcd2"
+  assert_err_contains "$T_FILE_DIR/h2/etcd2.log"
+  assert_err_contains "bind: address already in use"
+  on 1 cluster up --wait 30s
+  assert_ok
+  wait_for 20 all_healthy_from 3 || fail "the cluster is not healthy after the second cluster up"
+}
