@@ -108,6 +108,7 @@ static void reload(struct daemon *d)
 		observe_relisten(d->metrics_at, sizeof d->metrics_at, &d->cfg->cfg.daemon, &d->metrics_fd);
 		jobs_reschedule(d, &old->cfg);
 		supervisor_set_config(d->sup, d->cfg);
+		agent_reload(d, old);
 		int rr = d->ready && d->was_leader ? registry_services_reload(&d->reg, d->cfg) : 0;
 		if (rr < 0) {
 			rv_log(RV_LOG_ERROR, "the registry services did not restart with the new configuration: %s",
@@ -289,6 +290,7 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 		goto out;
 	if ((r = agent_server_start(d.cfg, &d.agent)) < 0)
 		goto out;
+	agent_fingerprint(&d.cfg->cfg, d.agent_fp, sizeof d.agent_fp);
 	d.watchdog_ms = notify_watchdog_interval_ms();
 	d.next_watchdog_ms = daemon_mono_ms() + d.watchdog_ms;
 	rv_info("regvault daemon %s started (pid %d, config %s, control socket %s)", RV_VERSION, (int)getpid(),

@@ -70,6 +70,7 @@ struct supervisor;
 struct registry_services;
 struct leader_election;
 struct agent_server;
+#define AGENT_FINGERPRINT_MAX 2048
 
 struct daemon {
 	struct cfg_ref *cfg;
@@ -82,6 +83,7 @@ struct daemon {
 	struct registry_services *reg; /* NULL without a registry: section, or while not the leader */
 	struct leader_election *leader;
 	struct agent_server *agent; /* NULL when no member is on another host and there is no agent: section */
+	char agent_fp[AGENT_FINGERPRINT_MAX]; /* what the agent serves with (agent_reload.c) */
 	bool was_leader;
 	struct job_state jobs[JOB_KIND_COUNT];
 	struct control_client clients[DAEMON_MAX_CLIENTS];
@@ -177,6 +179,10 @@ void leader_stop(struct leader_election *e);           /* resigns: the lease is 
 /* *out stays NULL when the configuration uses no agents. */
 int agent_server_start(struct cfg_ref *cfg, struct agent_server **out);
 void agent_server_stop(struct agent_server *s); /* NULL is fine */
+/* agent_reload.c: after a SIGHUP, the agent restarted when its settings, its member
+ * or its certificate files changed (old: the configuration it served with). */
+void agent_fingerprint(const struct rv_config *c, char *buf, size_t len);
+void agent_reload(struct daemon *d, struct cfg_ref *old);
 
 /* ---- daemon_notify.c ---- */
 void notify_ready(const char *status);

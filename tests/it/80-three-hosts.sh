@@ -169,6 +169,23 @@ test_agent_with_a_certificate_from_another_ca_is_refused() {
   assert_eq "$(json_get '.[2].agent.reachable')" true "host 3 reachable again"
 }
 
+# A SIGHUP with another certificate (keys rotated): the agent serves with the new
+# one at once, without a restart of the daemon; and back.
+test_a_reload_restarts_the_agent_with_new_certificates() {
+  local pid
+  pid=$(cat "$T_FILE_DIR/d3.pid")
+  host_config 3 other3
+  kill -HUP "$pid"
+  wait_for 10 eval 'on 1 cluster status -o json; [ "$(json_get ".[2].agent.reachable")" = false ]' ||
+    fail "host 3 still answers with the old certificate after the reload"
+  grep -q "agent: restarted with the new configuration" "$T_FILE_DIR/daemon3.log" || fail "no restart of the agent logged"
+  host_config 3
+  kill -HUP "$pid"
+  wait_for 10 eval 'on 1 cluster status -o json; [ "$(json_get ".[2].agent.reachable")" = true ]' ||
+    fail "host 3 unreachable after the reload back: $ERR"
+  kill -0 "$pid" || fail "daemon 3 is gone"
+}
+
 test_a_host_cut_off_is_unreachable_within_the_deadline() {
   local t0 t1
   netns_cut 2
