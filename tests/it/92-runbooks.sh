@@ -12,7 +12,7 @@
 # NOSPACE alarm (the cluster's quota is 16 MiB), a member lost with its data dir, TLS
 # certificates about to be rotated.
 
-RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys)
+RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys three-hosts)
 
 setup_file() {
   ROOT=$T_FILE_DIR/root # /var/lib/regvault
@@ -112,6 +112,7 @@ test_drill() { run_runbook drill; }
 test_restore() { run_runbook restore; }
 test_upgrade() { run_runbook upgrade; }
 test_disk_check() { run_runbook disk-check; }
+test_three_hosts() { run_runbook three-hosts; }
 
 # Fill the 16 MiB quota with history (a few keys overwritten with 75 kB values) until
 # etcd refuses, and wait until every member lists the alarm.
