@@ -300,6 +300,10 @@ static grpc_channel *channel(etcd_client *c, int ep)
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000},
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000},
 			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, .value.integer = 0},
+			/* Connections of this client's own: gRPC shares them between channels to
+			 * one address by default, and a client made just as another to the same
+			 * members is freed can be handed ones that are going away. */
+			{.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
 		};
 		grpc_channel_args ca = {RV_ARRAY_LEN(args), args};
 		e->ch = grpc_channel_create(e->target, e->tls ? c->tls_creds : c->plain_creds, &ca);

@@ -278,6 +278,12 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	}
 	d.wake_rd = pipefd[0];
 	d.wake_wr = pipefd[1];
+	/* gRPC stays up for the daemon's life. Its clients come and go on several
+	 * threads; had the count of them dropped to zero between two (the first start's
+	 * wait freed its client before the supervisor made its own), gRPC would be shut
+	 * down and set up again under the threads' feet, and the supervisor's client
+	 * then reached no member at all. */
+	etcd_global_init();
 	if ((r = control_listen(d.ctl_path, &d.ctl_fd)) < 0)
 		goto out;
 	d.metrics_fd = observe_listen(&d.cfg->cfg.daemon);
@@ -347,7 +353,9 @@ out:
 		supervisor_stop(d.sup, false);
 	agent_server_stop(d.agent);
 	leader_stop(d.leader);
-	if (!left)
+	if (!left) {
 		cfg_ref_put(d.cfg);
+		etcd_global_shutdown(); /* with a thread left, gRPC stays for it */
+	}
 	return r;
 }
