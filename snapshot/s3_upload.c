@@ -79,6 +79,22 @@ static int check_sse(struct s3_writer *w, const char *answered)
 		       cfg->sse, w->name, said, cfg->endpoint, cfg->sse);
 }
 
+/* A 400 or 403 to a request that asked for encryption may be about the
+ * encryption (RGW answers an unknown KMS key with 403 InvalidAccessKeyId, and
+ * no KMS key at all with 400 InvalidArgument): say so besides the credentials. */
+static int refused_with_sse(struct s3_writer *w, const struct s3_resp *rs, int r, const char *what)
+{
+	const struct s3_cfg *cfg = &w->s->cfg;
+	if (r == 0 || !cfg->sse || (rs->status != 400 && rs->status != 403))
+		return r;
+	char *code = s3_error_code(rs);
+	r = rv_fail(r, "S3 refused %s in bucket %s asking for server-side encryption %s%s%s%s: %ld%s%s; check that the server supports it and lets these credentials use %s (store.s3.sse, store.s3.kms_key_id), and the access key and secret key",
+		    what, cfg->bucket, cfg->sse, cfg->kms_key_id ? " (KMS key " : "", cfg->kms_key_id ? cfg->kms_key_id : "",
+		    cfg->kms_key_id ? ")" : "", rs->status, *code ? " " : "", code, cfg->kms_key_id ? "the key" : "it");
+	free(code);
+	return r;
+}
+
 /* Remove what an upload that must not stand (encryption not confirmed) put in
  * the bucket; a failure is only a warning besides the sentence already given. */
 static void delete_unconfirmed(struct s3_writer *w)
@@ -140,7 +156,7 @@ static int initiate(struct s3_writer *w)
 	int r;
 
 	snprintf(what, sizeof(what), "starting the upload of %s", w->name);
-	r = s3_request_ok(&w->cl, &rq, &rs, what);
+	r = refused_with_sse(w, &rs, s3_request_ok(&w->cl, &rq, &rs, what), what);
 	if (r == 0) {
 		struct s3_xml_span sp = {rs.body.data ? rs.body.data : "", rs.body.len};
 		w->upload_id = s3_xml_get(sp, "UploadId");
@@ -414,7 +430,7 @@ static int put_single(struct s3_writer *w)
 	/* the commit of a small object (see complete) */
 	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what,
 			    .uncancellable = true, .creates = true};
-	r = s3_request_ok(&w->cl, &rq, &rs, what);
+	r = refused_with_sse(w, &rs, s3_request_ok(&w->cl, &rq, &rs, what), what);
 	if (r == 0 && (r = check_sse(w, rs.sse)) < 0)
 		delete_unconfirmed(w);
 	s3_resp_free(&rs);
