@@ -97,12 +97,12 @@ static int refused_with_sse(struct s3_writer *w, const struct s3_resp *rs, int r
 
 /* Remove what an upload that must not stand (encryption not confirmed) put in
  * the bucket; a failure is only a warning besides the sentence already given. */
-static void delete_unconfirmed(struct s3_writer *w)
+static void delete_unconfirmed(struct s3_writer *w, int code)
 {
 	char what[512];
 	struct s3_resp rs;
 	struct s3_req rq = {.method = "DELETE", .key = w->key, .what = what, .uncancellable = true};
-	char *why = rv_strdup(rv_errmsg(-EIO));
+	char *why = rv_strdup(rv_errmsg(code));
 
 	snprintf(what, sizeof(what), "deleting %s, whose encryption was not confirmed", w->name);
 	int r = s3_request(&w->cl, &rq, &rs);
@@ -110,7 +110,7 @@ static void delete_unconfirmed(struct s3_writer *w)
 		rv_warn("could not delete %s from %s, whose server-side encryption was not confirmed; delete it by hand",
 			w->name, w->s->url);
 	s3_resp_free(&rs);
-	rv_fail(-EIO, "%s", why); /* the sentence that matters, not the delete's */
+	rv_fail(code, "%s", why); /* the sentence that matters, not the delete's */
 	free(why);
 }
 
@@ -432,7 +432,7 @@ static int put_single(struct s3_writer *w)
 			    .uncancellable = true, .creates = true};
 	r = refused_with_sse(w, &rs, s3_request_ok(&w->cl, &rq, &rs, what), what);
 	if (r == 0 && (r = check_sse(w, rs.sse)) < 0)
-		delete_unconfirmed(w);
+		delete_unconfirmed(w, r);
 	s3_resp_free(&rs);
 	return r;
 }
@@ -493,7 +493,7 @@ int put_commit_s3(struct store_writer *ww)
 				    (unsigned long long)o.size, (unsigned long long)w->total);
 		/* asked for at the start and confirmed then; the object must carry it too */
 		if (r == 0 && (r = check_sse(w, sse)) < 0)
-			delete_unconfirmed(w);
+			delete_unconfirmed(w, r);
 		free(o.name);
 	}
 	if (r < 0 && w->upload_id) {
