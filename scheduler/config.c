@@ -20,6 +20,7 @@ struct load {
 	bool file_public; /* the config file itself is readable by other users */
 	yaml_node_t *root, *cluster, *members, *etcd, *tls, *auth, *s3, *source;
 	yaml_node_t *password_file_at, *key_id_file_at, *secret_file_at, *inline_secret_at, *passphrase_at;
+	yaml_node_t *sse_at, *kms_key_id_at;
 	yaml_node_t *agent, *agent_key_at, *first_member_agent_at;
 	size_t first_member_agent;
 	char *password_file, *key_id_file, *secret_file, *source_name;
@@ -330,6 +331,14 @@ static int s3_pair(struct cfg_doc *d, const char *path, const char *key, yaml_no
 		return cfg_int32(d, path, v, 1, 86400, &s->timeout_s);
 	if (strcmp(key, "parts_in_flight") == 0)
 		return cfg_int32(d, path, v, 1, S3_PARTS_IN_FLIGHT_MAX, &s->parts_in_flight);
+	if (strcmp(key, "sse") == 0) {
+		L->sse_at = v;
+		return cfg_string(d, path, v, &s->sse);
+	}
+	if (strcmp(key, "kms_key_id") == 0) {
+		L->kms_key_id_at = v;
+		return cfg_string(d, path, v, &s->kms_key_id);
+	}
 	return CFG_UNKNOWN;
 }
 
@@ -393,6 +402,9 @@ static int check_store(struct cfg_doc *d, struct load *L)
 	if (e->passphrase_file && (e->n_recipients || e->recipients_file || e->identity_file))
 		return cfg_fail(d, L->passphrase_at,
 				"store.encryption.passphrase_file goes alone: the age format allows a passphrase only without recipients, so drop recipients, recipients_file and identity_file or the passphrase");
+	const char *sse_problem = store_s3_sse_problem(s->sse, s->kms_key_id);
+	if (sse_problem)
+		return cfg_fail(d, store_s3_sse_problem(s->sse, NULL) ? L->sse_at : L->kms_key_id_at, "%s", sse_problem);
 	if (s->access_key_id && L->key_id_file)
 		return cfg_fail(d, L->key_id_file_at,
 				"store.s3.access_key_id and store.s3.access_key_id_file exclude each other; keep one");
@@ -727,6 +739,8 @@ void config_free(struct rv_config *c)
 	free_secret(s->secret_access_key);
 	free_secret(s->session_token);
 	free(s->ca_file);
+	free(s->sse);
+	free(s->kms_key_id);
 	free(c->snapshot.source_member);
 	free(c->maint.defrag_rule);
 	free(c->state_dir);

@@ -119,6 +119,7 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
 		x->rs->etag[0] = 0;
 		x->rs->have_length = false;
 		x->rs->last_modified = -1;
+		x->rs->sse[0] = 0;
 		return n;
 	}
 	char *colon = strchr(line, ':');
@@ -133,6 +134,8 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
 	else if (!strcasecmp(line, "content-length")) {
 		x->rs->content_length = strtoull(v, NULL, 10);
 		x->rs->have_length = true;
+	} else if (!strcasecmp(line, "x-amz-server-side-encryption")) {
+		snprintf(x->rs->sse, sizeof(x->rs->sse), "%s", v);
 	} else if (!strcasecmp(line, "last-modified")) {
 		time_t t = curl_getdate(v, NULL);
 		x->rs->last_modified = t < 0 ? -1 : (int64_t)t;
@@ -247,6 +250,16 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	in.nquery = rq->nquery;
 	in.payload_hash = payload;
 	in.session_token = cfg->session_token;
+	/* server-side encryption: signed, so a proxy cannot strip it unnoticed */
+	struct s3_header sse[2];
+	size_t nsse = 0;
+	if (rq->creates && cfg->sse) {
+		sse[nsse++] = (struct s3_header){"x-amz-server-side-encryption", cfg->sse};
+		if (cfg->kms_key_id)
+			sse[nsse++] = (struct s3_header){"x-amz-server-side-encryption-aws-kms-key-id", cfg->kms_key_id};
+	}
+	in.headers = sse;
+	in.nheaders = nsse;
 	in.region = cfg->region;
 	in.access_key = cfg->access_key;
 	in.secret_key = cfg->secret_key;
@@ -268,6 +281,11 @@ static CURLcode perform(struct s3_client *c, const struct s3_req *rq, struct s3_
 	if (cfg->session_token) {
 		hdr.len = 0;
 		rv_buf_printf(&hdr, "x-amz-security-token: %s", cfg->session_token);
+		hl = curl_slist_append(hl, hdr.data);
+	}
+	for (size_t i = 0; i < nsse; i++) {
+		hdr.len = 0;
+		rv_buf_printf(&hdr, "%s: %s", sse[i].name, sse[i].value);
 		hl = curl_slist_append(hl, hdr.data);
 	}
 	if (rq->ranged || resume_from) {

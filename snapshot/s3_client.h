@@ -24,6 +24,8 @@ struct s3_cfg {
 	bool path_style;
 	int timeout_s;    /* a request that moves no byte for this long is retried */
 	int max_attempts; /* per request */
+	char *sse;        /* NULL, "AES256" or "aws:kms": asked for on every upload */
+	char *kms_key_id; /* with aws:kms; NULL: the bucket's default key */
 	/* Every client of the store looks at it: a request in flight or waiting to
 	 * be retried ends within about a second with -EINTR. */
 	const struct rv_cancel *cancel;
@@ -55,6 +57,9 @@ struct s3_req {
 	 * would know whether it happened). Started after a cancel, it gets one
 	 * attempt of a few seconds, so a dead endpoint cannot hold the exit. */
 	bool uncancellable;
+	/* The request makes an object (PutObject, CreateMultipartUpload): it asks
+	 * for the store's server-side encryption, if any (signed headers). */
+	bool creates;
 };
 
 struct s3_resp {
@@ -64,6 +69,7 @@ struct s3_resp {
 	uint64_t content_length;
 	bool have_length;
 	int64_t last_modified;           /* unix seconds, -1 unknown */
+	char sse[32];                    /* x-amz-server-side-encryption of the answer, "" none */
 	uint64_t delivered;              /* bytes passed to the sink */
 	int sink_error;                  /* what the sink returned when it stopped */
 };

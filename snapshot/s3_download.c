@@ -35,7 +35,8 @@ static int explain_missing(struct s3_store *s, const char *key, const char *name
 	return r;
 }
 
-int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out, bool uncancellable)
+int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out, bool uncancellable,
+		      char sse[32])
 {
 	char *key = s3_store_key(s, name);
 	char what[512];
@@ -51,6 +52,8 @@ int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object 
 		out->name = rv_strdup(name);
 		out->size = rs.have_length ? rs.content_length : 0;
 		out->mtime = rs.last_modified;
+		if (sse)
+			snprintf(sse, 32, "%s", rs.sse);
 	}
 	s3_resp_free(&rs);
 	free(key);
@@ -62,7 +65,7 @@ int stat_s3(struct store *st, const char *name, struct store_object *out)
 	struct s3_store *s = (struct s3_store *)st;
 	int r = s3_store_check_name(s, name);
 	memset(out, 0, sizeof(*out));
-	return r < 0 ? r : s3_store_stat_key(s, name, out, false);
+	return r < 0 ? r : s3_store_stat_key(s, name, out, false, NULL);
 }
 
 static void ra_drop(struct s3_store *s, const char *name)

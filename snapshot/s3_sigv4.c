@@ -76,6 +76,11 @@ static int cmp_param(const void *a, const void *b)
 	return c ? c : strcmp(x->v, y->v);
 }
 
+static int cmp_header(const void *a, const void *b)
+{
+	return strcmp(((const struct s3_header *)a)->name, ((const struct s3_header *)b)->name);
+}
+
 static char *encode(const char *s, bool keep_slash)
 {
 	struct rv_buf b = {0};
@@ -114,15 +119,26 @@ int s3_sign(const struct s3_sign_in *in, struct s3_signed *out)
 	out->path = encode(in->path && *in->path ? in->path : "/", true);
 	out->query = q.data;
 
-	/* Signed headers, in sorted order. */
-	rv_buf_printf(&creq, "%s\n%s\n%s\n", in->method, out->path, out->query);
-	rv_buf_printf(&creq, "host:%s\nx-amz-content-sha256:%s\nx-amz-date:%s\n", in->host, in->payload_hash,
-		      out->amz_date);
+	/* Signed headers, sorted by name: every header sent but Authorization and
+	 * the few curl adds (Content-Type, Expect), which S3 does not require. */
+	struct s3_header *hs = rv_xcalloc(in->nheaders + 4, sizeof(*hs));
+	size_t nh = 0;
+	hs[nh++] = (struct s3_header){"host", in->host};
+	hs[nh++] = (struct s3_header){"x-amz-content-sha256", in->payload_hash};
+	hs[nh++] = (struct s3_header){"x-amz-date", out->amz_date};
 	if (in->session_token)
-		rv_buf_printf(&creq, "x-amz-security-token:%s\n", in->session_token);
-	const char *signed_headers = in->session_token ? "host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
-						       : "host;x-amz-content-sha256;x-amz-date";
-	rv_buf_printf(&creq, "\n%s\n%s", signed_headers, in->payload_hash);
+		hs[nh++] = (struct s3_header){"x-amz-security-token", in->session_token};
+	for (size_t i = 0; i < in->nheaders; i++)
+		hs[nh++] = in->headers[i];
+	qsort(hs, nh, sizeof(*hs), cmp_header);
+	rv_buf_printf(&creq, "%s\n%s\n%s\n", in->method, out->path, out->query);
+	for (size_t i = 0; i < nh; i++)
+		rv_buf_printf(&creq, "%s:%s\n", hs[i].name, hs[i].value);
+	struct rv_buf signed_headers = {0};
+	for (size_t i = 0; i < nh; i++)
+		rv_buf_printf(&signed_headers, "%s%s", i ? ";" : "", hs[i].name);
+	free(hs);
+	rv_buf_printf(&creq, "\n%s\n%s", signed_headers.data, in->payload_hash);
 	s3_sha256_hex(creq.data, creq.len, hash);
 
 	snprintf(scope, sizeof(scope), "%s/%s/s3/aws4_request", date, in->region);
@@ -140,7 +156,8 @@ int s3_sign(const struct s3_sign_in *in, struct s3_signed *out)
 
 	struct rv_buf auth = {0};
 	rv_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", in->access_key,
-		      scope, signed_headers, sig);
+		      scope, signed_headers.data, sig);
+	rv_buf_free(&signed_headers);
 	out->authorization = auth.data;
 	rv_buf_free(&creq);
 	rv_buf_free(&sts);

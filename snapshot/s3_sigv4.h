@@ -18,6 +18,13 @@ struct s3_query {
 	const char *value; /* NULL or "" for a bare parameter like ?uploads */
 };
 
+/* A header sent and signed besides host and the x-amz-date/content-sha256/
+ * security-token ones; name in lowercase, value trimmed. */
+struct s3_header {
+	const char *name;
+	const char *value;
+};
+
 struct s3_sign_in {
 	const char *method;
 	const char *host;          /* the Host header exactly as sent */
@@ -26,6 +33,8 @@ struct s3_sign_in {
 	size_t nquery;
 	const char *payload_hash;  /* hex sha256 or S3_UNSIGNED_PAYLOAD */
 	const char *session_token; /* NULL: none */
+	const struct s3_header *headers;
+	size_t nheaders;
 	const char *region;
 	const char *access_key;
 	const char *secret_key;

@@ -52,8 +52,10 @@ void s3_store_abort_upload(struct s3_store *s, struct s3_client *cl, const char 
 int get_s3(struct store *st, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud);
 int stat_s3(struct store *st, const char *name, struct store_object *out);
 int get_many_s3(struct store *st, struct store_fetch *items, size_t n);
-/* HEAD of name; uncancellable: the check that completes a commit (see s3_req). */
-int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out, bool uncancellable);
+/* HEAD of name; uncancellable: the check that completes a commit (see s3_req).
+ * sse (NULL: not wanted) gets the object's x-amz-server-side-encryption, "" none. */
+int s3_store_stat_key(struct s3_store *s, const char *name, struct store_object *out, bool uncancellable,
+		      char sse[32]);
 /* name is written or deleted: nothing read of it before may be served again. */
 void s3_store_forget_reads(struct s3_store *s, const char *name);
 /* Free what reads keep between calls (read-ahead, prefetch), at close. */

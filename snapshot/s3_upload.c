@@ -62,6 +62,58 @@ static size_t choose_part_size(uint64_t expected)
 static int initiate(struct s3_writer *w);
 static void writer_free(struct s3_writer *w);
 
+/* What S3 answered for server-side encryption is what was asked for (nothing
+ * asked: anything goes). A server that ignores the header would otherwise keep
+ * the artifact unencrypted without a word. */
+static int check_sse(struct s3_writer *w, const char *answered)
+{
+	const struct s3_cfg *cfg = &w->s->cfg;
+	if (!cfg->sse || !strcmp(answered, cfg->sse))
+		return 0;
+	char said[64];
+	if (*answered)
+		snprintf(said, sizeof(said), "it said %s", answered);
+	else
+		snprintf(said, sizeof(said), "no x-amz-server-side-encryption header");
+	return rv_fail(-EIO, "the S3 server did not confirm server-side encryption %s for %s (%s), so it was not published; check that the bucket and the server at %s support store.s3.sse: %s",
+		       cfg->sse, w->name, said, cfg->endpoint, cfg->sse);
+}
+
+/* A 400 or 403 to a request that asked for encryption may be about the
+ * encryption (RGW answers an unknown KMS key with 403 InvalidAccessKeyId, and
+ * no KMS key at all with 400 InvalidArgument): say so besides the credentials. */
+static int refused_with_sse(struct s3_writer *w, const struct s3_resp *rs, int r, const char *what)
+{
+	const struct s3_cfg *cfg = &w->s->cfg;
+	if (r == 0 || !cfg->sse || (rs->status != 400 && rs->status != 403))
+		return r;
+	char *code = s3_error_code(rs);
+	r = rv_fail(r, "S3 refused %s in bucket %s asking for server-side encryption %s%s%s%s: %ld%s%s; check that the server supports it and lets these credentials use %s (store.s3.sse, store.s3.kms_key_id), and the access key and secret key",
+		    what, cfg->bucket, cfg->sse, cfg->kms_key_id ? " (KMS key " : "", cfg->kms_key_id ? cfg->kms_key_id : "",
+		    cfg->kms_key_id ? ")" : "", rs->status, *code ? " " : "", code, cfg->kms_key_id ? "the key" : "it");
+	free(code);
+	return r;
+}
+
+/* Remove what an upload that must not stand (encryption not confirmed) put in
+ * the bucket; a failure is only a warning besides the sentence already given. */
+static void delete_unconfirmed(struct s3_writer *w, int code)
+{
+	char what[512];
+	struct s3_resp rs;
+	struct s3_req rq = {.method = "DELETE", .key = w->key, .what = what, .uncancellable = true};
+	char *why = rv_strdup(rv_errmsg(code));
+
+	snprintf(what, sizeof(what), "deleting %s, whose encryption was not confirmed", w->name);
+	int r = s3_request(&w->cl, &rq, &rs);
+	if (r < 0 || (rs.status / 100 != 2 && rs.status != 404))
+		rv_warn("could not delete %s from %s, whose server-side encryption was not confirmed; delete it by hand",
+			w->name, w->s->url);
+	s3_resp_free(&rs);
+	rv_fail(code, "%s", why); /* the sentence that matters, not the delete's */
+	free(why);
+}
+
 int put_begin_s3(struct store *st, const char *name, uint64_t expected_size, struct store_writer **out)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -100,16 +152,27 @@ static int initiate(struct s3_writer *w)
 	struct s3_query q[] = {{"uploads", ""}};
 	char what[512];
 	struct s3_resp rs;
-	struct s3_req rq = {.method = "POST", .key = w->key, .query = q, .nquery = 1, .what = what};
+	struct s3_req rq = {.method = "POST", .key = w->key, .query = q, .nquery = 1, .what = what, .creates = true};
 	int r;
 
 	snprintf(what, sizeof(what), "starting the upload of %s", w->name);
-	r = s3_request_ok(&w->cl, &rq, &rs, what);
+	r = refused_with_sse(w, &rs, s3_request_ok(&w->cl, &rq, &rs, what), what);
 	if (r == 0) {
 		struct s3_xml_span sp = {rs.body.data ? rs.body.data : "", rs.body.len};
 		w->upload_id = s3_xml_get(sp, "UploadId");
 		if (!w->upload_id || !*w->upload_id)
 			r = rv_fail(-EIO, "S3 endpoint %s answered %s without an UploadId", s->cfg.endpoint, what);
+	}
+	if (r == 0 && (r = check_sse(w, rs.sse)) < 0) {
+		/* before any part: the upload goes, nothing was sent */
+		char *why = rv_strdup(rv_errmsg(r));
+		s3_store_abort_upload(s, &w->cl, w->key, w->upload_id, w->name);
+		rv_fail(r, "%s", why);
+		free(why);
+	}
+	if (r < 0) {
+		free(w->upload_id);
+		w->upload_id = NULL;
 	}
 	s3_resp_free(&rs);
 	return r;
@@ -337,7 +400,7 @@ static int complete(struct s3_writer *w)
 		 * object is there if its size is right. */
 		if (rs.status == 404 && !strcmp(code, "NoSuchUpload")) {
 			struct store_object o = {0};
-			if (s3_store_stat_key(s, w->name, &o, true) == 0 && o.size == w->total)
+			if (s3_store_stat_key(s, w->name, &o, true, NULL) == 0 && o.size == w->total)
 				r = 0;
 			else
 				r = rv_fail(-EIO, "S3 lost the upload of %s before it was completed (404 NoSuchUpload)",
@@ -366,8 +429,10 @@ static int put_single(struct s3_writer *w)
 	snprintf(what, sizeof(what), "uploading %s", w->name);
 	/* the commit of a small object (see complete) */
 	struct s3_req rq = {.method = "PUT", .key = w->key, .body = w->buf, .body_len = w->len, .what = what,
-			    .uncancellable = true};
-	r = s3_request_ok(&w->cl, &rq, &rs, what);
+			    .uncancellable = true, .creates = true};
+	r = refused_with_sse(w, &rs, s3_request_ok(&w->cl, &rq, &rs, what), what);
+	if (r == 0 && (r = check_sse(w, rs.sse)) < 0)
+		delete_unconfirmed(w, r);
 	s3_resp_free(&rs);
 	return r;
 }
@@ -391,7 +456,7 @@ int put_commit_s3(struct store_writer *ww)
 		 * a name another save took meanwhile fails here, before publishing
 		 * (a check, not a lock: two completions in the same instant still race). */
 		struct store_object o = {0};
-		if (s3_store_stat_key(w->s, w->name, &o, false) == 0)
+		if (s3_store_stat_key(w->s, w->name, &o, false, NULL) == 0)
 			r = rv_fail(-EEXIST, "%s was published in store %s by another save while this one ran, so this one was not published (nothing was replaced); run it again",
 				    w->name, store_describe(&w->s->base));
 		else
@@ -421,10 +486,14 @@ int put_commit_s3(struct store_writer *ww)
 	if (r == 0 && w->upload_id) {
 		/* check what S3 assembled before calling it published */
 		struct store_object o = {0};
-		r = s3_store_stat_key(w->s, w->name, &o, true);
+		char sse[32] = "";
+		r = s3_store_stat_key(w->s, w->name, &o, true, sse);
 		if (r == 0 && o.size != w->total)
 			r = rv_fail(-EIO, "S3 assembled %s with %llu bytes, but %llu were uploaded", w->name,
 				    (unsigned long long)o.size, (unsigned long long)w->total);
+		/* asked for at the start and confirmed then; the object must carry it too */
+		if (r == 0 && (r = check_sse(w, sse)) < 0)
+			delete_unconfirmed(w, r);
 		free(o.name);
 	}
 	if (r < 0 && w->upload_id) {

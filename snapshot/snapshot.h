@@ -28,7 +28,16 @@ struct s3_opts {
 	char *ca_file;
 	int timeout_s;           /* 300 */
 	int parts_in_flight;     /* parts uploading at once; 0 = S3_PARTS_IN_FLIGHT_DEFAULT */
+	/* Server-side encryption asked for on every upload and required in the
+	 * answer: NULL (none), "AES256" or "aws:kms" (then kms_key_id, or NULL for
+	 * the bucket's default key). */
+	char *sse;
+	char *kms_key_id;
 };
+
+/* NULL when sse and kms_key_id go together, else what is wrong (one clause,
+ * for config messages). */
+const char *store_s3_sse_problem(const char *sse, const char *kms_key_id);
 
 #define S3_PARTS_IN_FLIGHT_DEFAULT 2
 #define S3_PARTS_IN_FLIGHT_MAX 8

@@ -31,6 +31,17 @@ void store_spec_apply_env(struct store_spec *spec)
 	env_fill(&spec->s3.endpoint, "AWS_ENDPOINT_URL");
 }
 
+const char *store_s3_sse_problem(const char *sse, const char *kms_key_id)
+{
+	if (sse && strcmp(sse, "AES256") != 0 && strcmp(sse, "aws:kms") != 0)
+		return "store.s3.sse must be AES256 or aws:kms";
+	if (kms_key_id && (!sse || strcmp(sse, "aws:kms") != 0))
+		return "store.s3.kms_key_id goes only with store.s3.sse: aws:kms";
+	if (kms_key_id && !*kms_key_id)
+		return "store.s3.kms_key_id is empty; name the KMS key or leave the key out for the bucket's default";
+	return NULL;
+}
+
 static void cfg_free(struct s3_cfg *c)
 {
 	free(c->base_url);
@@ -49,6 +60,8 @@ static void cfg_free(struct s3_cfg *c)
 		free(c->session_token);
 	}
 	free(c->ca_file);
+	free(c->sse);
+	free(c->kms_key_id);
 }
 
 /* Frees what apply_env added to the copy (fields that differ from the original). */
@@ -105,6 +118,11 @@ static int build_cfg(const struct s3_opts *o, const char *location, struct s3_cf
 	c->session_token = o->session_token && *o->session_token ? rv_strdup(o->session_token) : NULL;
 	c->region = rv_strdup(o->region && *o->region ? o->region : "us-east-1");
 	c->ca_file = o->ca_file && *o->ca_file ? rv_strdup(o->ca_file) : NULL;
+	const char *sse_problem = store_s3_sse_problem(o->sse, o->kms_key_id);
+	if (sse_problem)
+		return rv_fail(-EINVAL, "%s", sse_problem);
+	c->sse = o->sse ? rv_strdup(o->sse) : NULL;
+	c->kms_key_id = o->kms_key_id ? rv_strdup(o->kms_key_id) : NULL;
 	c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 300;
 	c->max_attempts = MAX_ATTEMPTS;
 #ifdef RV_TEST_HOOKS
@@ -315,7 +333,7 @@ static int del_s3(struct store *st, const char *name)
 	int r = s3_store_check_name(s, name);
 
 	if (r == 0)
-		r = s3_store_stat_key(s, name, &o, false); /* S3 deletes missing objects silently; say so instead */
+		r = s3_store_stat_key(s, name, &o, false, NULL); /* S3 deletes missing objects silently; say so instead */
 	free(o.name);
 	if (r < 0)
 		return r;

@@ -244,6 +244,78 @@ test_passphrase_mode() {
   assert_err_contains "passphrase_file goes alone"
 }
 
+# age_tty PASSPHRASE AGE_ARGS...: run age with a terminal, as its passphrase
+# prompts need (age reads a passphrase from /dev/tty only), typing PASSPHRASE at
+# each prompt. Exit code: age's.
+age_tty() {
+  python3 - "$@" <<'PY'
+import os, pty, select, sys
+pw = sys.argv[1].encode() + b"\n"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("age", ["age"] + sys.argv[2:])
+seen, answered = b"", 0
+while True:
+    r, _, _ = select.select([fd], [], [], 120)  # not a timed assertion: only so a hung age cannot hang the suite
+    if not r:
+        os.kill(pid, 9)
+        break
+    try:
+        data = os.read(fd, 4096)
+    except OSError:  # EIO: age closed the terminal, it is done
+        break
+    if not data:
+        break
+    seen += data
+    # "Enter passphrase...: ", "Confirm passphrase: "
+    while seen.count(b"passphrase") > answered and seen.rstrip().endswith(b":"):
+        os.write(fd, pw)
+        answered += 1
+_, status = os.waitpid(pid, 0)
+sys.stderr.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+}
+
+# Interop of the passphrase mode with Debian's age -p (scrypt, work factor 18 both ways).
+test_passphrase_interop_with_age_p() {
+  local pass='correct horse battery staple'
+  printf '%s\n' "$pass" >"$T/pass"; chmod 600 "$T/pass"
+  enc_config "$T/p.yaml" "  encryption:" "    passphrase_file: $T/pass"
+  # regvault encrypts, age -d decrypts with the passphrase typed at its prompt
+  CFG=$T/p.yaml
+  rv -o json snapshot save --store "$T/s" --tag pp
+  assert_ok
+  local name; name=$(json_get .name)
+  age_tty "$pass" -d -o "$T/from-age.tar.zst" "$T/s/$name" 2>"$T/age.err" || fail "age -d failed: $(cat "$T/age.err")"
+  tar --zstd -xf "$T/from-age.tar.zst" -C "$T" snapshot.db manifest.json || fail "tar cannot open what age decrypted"
+  assert_eq "$(jq -r .tag "$T/manifest.json")" pp "manifest tag"
+  run etcdctl snapshot restore "$T/snapshot.db" --data-dir "$T/pp-restore"
+  assert_ok
+  age_tty "wrong horse" -d -o "$T/wrong.tar.zst" "$T/s/$name" 2>"$T/age.err" && fail "age -d took a wrong passphrase"
+  # age -p encrypts a plain artifact, regvault verifies and fetches it with the passphrase
+  CFG=$CFG_PLAIN
+  rv -o json snapshot save --store "$T/plain" --tag plain
+  assert_ok
+  local plain; plain=$(json_get .name)
+  mkdir -p "$T/a"
+  age_tty "$pass" -p -o "$T/a/$plain.age" "$T/plain/$plain" 2>"$T/age.err" || fail "age -p failed: $(cat "$T/age.err")"
+  assert_eq "$(sed -n 2p "$T/a/$plain.age" | cut -d' ' -f2,4)" "scrypt 18" "age -p stanza and work factor"
+  CFG=$T/p.yaml
+  rv snapshot verify "$plain.age" --store "$T/a"
+  assert_ok
+  rv snapshot fetch "$plain.age" "$T/db-from-age" --store "$T/a"
+  assert_ok
+  (cd "$T" && mkdir x && tar --zstd -xf "plain/$plain" -C x snapshot.db) || fail "tar of the plain artifact"
+  cmp "$T/db-from-age" "$T/x/snapshot.db" || fail "fetched db differs from the plain artifact's"
+  printf 'wrong horse\n' >"$T/pass2"; chmod 600 "$T/pass2"
+  enc_config "$T/p2.yaml" "  encryption:" "    passphrase_file: $T/pass2"
+  CFG=$T/p2.yaml
+  rv snapshot verify "$plain.age" --store "$T/a"
+  assert_rc 1
+  assert_err_contains "passphrase"
+}
+
 test_restore_and_drill_with_the_identity() {
   CFG=$CFG_ID
   rv drill --from "$ART"

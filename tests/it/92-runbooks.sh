@@ -12,7 +12,7 @@
 # NOSPACE alarm (the cluster's quota is 16 MiB), a member lost with its data dir, TLS
 # certificates about to be rotated.
 
-RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys three-hosts)
+RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys three-hosts encrypted-backups)
 
 setup_file() {
   ROOT=$T_FILE_DIR/root # /var/lib/regvault
@@ -158,4 +158,22 @@ test_rotate_keys() {
   run_runbook rotate-keys
   cmp -s "$d/server.pem" "$d/new/server.pem" || fail "the runbook did not put the new server certificate in place"
   assert_file "$d/server.pem.old"
+}
+
+# The page's configuration step (a yaml block, done by hand) made here: the
+# store encrypts for the recipients file the runbook writes, and reads with its
+# identity. The configuration is put back afterwards.
+test_encrypted_backups() {
+  command -v age >/dev/null && command -v age-keygen >/dev/null || skip "age is not installed (apt-get install age)"
+  local e=$T_FILE_DIR/etc
+  cp "$CFG" "$T/regvault.yaml.plain"
+  awk -v extra="  encryption:\n    recipients_file: $e/recipients.txt\n    identity_file: $e/identity.txt" \
+    '{print} /^  url: /{print extra}' "$T/regvault.yaml.plain" >"$CFG"
+  grep -q "identity_file: $e/identity.txt" "$CFG" || fail "cannot add store.encryption to $CFG"
+  run_runbook encrypted-backups
+  cp "$T/regvault.yaml.plain" "$CFG"
+  assert_eq "$(stat -c %a "$e/identity.txt")" 600 "identity file mode"
+  assert_eq "$(grep -c '^age1' "$e/recipients.txt")" 2 "recipients after the rotation"
+  ls "$ROOT/backups" | grep -q 'rotated\.tar\.zst\.age$' || fail "no encrypted artifact after the rotation: $(ls "$ROOT/backups")"
+  assert_file "$ROOT/opened/etcd-restored/member"
 }

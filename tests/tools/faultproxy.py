@@ -14,7 +14,12 @@ METHOD is GET/PUT/POST/DELETE/HEAD or *; PATTERN a substring of the request targ
     dropreq  read ARG bytes of the request body, then close the connection
     dropresp forward, pass ARG bytes of the answer, then close the connection
     delay    wait ARG seconds, then forward (a slow server)
+    striphdr forward, but drop the answer's header ARG (a server that ignores
+             x-amz-server-side-encryption, say)
+    addhdr   forward, adding header ARG (NAME:VALUE) to the answer
 Used rules are removed from PLAN. LOG gets one line per request: METHOD TARGET ACTION;
+LOG.headers the request's x-amz-* headers and the names its signature covers
+("METHOD TARGET", then "  name: value" lines and "  signed: a;b;c");
 LOG.times one line per request when it ends: METHOD TARGET START END (seconds), to
 count the requests that overlapped.
 With FAULTPROXY_TLS_CERT and FAULTPROXY_TLS_KEY set it speaks HTTPS (to test TLS).
@@ -42,7 +47,7 @@ def take_rule(method, target):
             if len(w) < 3 or w[0].startswith("#"):
                 continue
             count = "1"
-            if w[-1].startswith("x") and len(w) > 3:
+            if len(w) > 3 and (w[-1] == "x*" or (w[-1][:1] == "x" and w[-1][1:].isdigit())):
                 count = w[-1][1:]
                 w = w[:-1]
             act, m, pat = w[0], w[1], w[2]
@@ -66,6 +71,32 @@ def log(line):
     with lock:
         with open(LOG, "a") as f:
             f.write(line + "\n")
+
+
+def log_headers(what, lines):
+    out = [what]
+    for h in lines[1:]:
+        k, _, v = h.decode("latin-1").partition(":")
+        k, v = k.strip().lower(), v.strip()
+        if k.startswith("x-amz-") and k != "x-amz-security-token":
+            out.append("  %s: %s" % (k, v))
+        elif k == "authorization" and "SignedHeaders=" in v:
+            out.append("  signed: %s" % v.split("SignedHeaders=", 1)[1].split(",")[0])
+    with lock:
+        with open(LOG + ".headers", "a") as f:
+            f.write("\n".join(out) + "\n")
+
+
+def rewrite_head(head, act, arg):
+    """The answer's status line and headers with ARG dropped (striphdr) or added (addhdr)."""
+    lines = head.split(b"\r\n")
+    if act == "striphdr":
+        name = arg.lower().encode()
+        lines = [lines[0]] + [l for l in lines[1:] if l.split(b":", 1)[0].strip().lower() != name]
+    else:
+        k, _, v = arg.partition(":")
+        lines.insert(1, ("%s: %s" % (k, v)).encode())
+    return b"\r\n".join(lines)
 
 
 def read_request(conn):
@@ -96,6 +127,7 @@ def handle(conn):
         rule = take_rule(method, target)
         act, arg = rule if rule else ("pass", "")
         log("%s %s %s" % (method, target, act))
+        log_headers(what, lines)
         if act == "status":
             arg, _, code = arg.partition(":")
             code = code or ("SlowDown" if arg == "503" else "InternalError")
@@ -135,10 +167,19 @@ def handle(conn):
             sent += len(chunk)
         limit = int(arg) if act == "dropresp" else -1
         passed = 0
+        pending = b"" if act in ("striphdr", "addhdr") else None
         while True:
             chunk = up.recv(1 << 20)
             if not chunk:
+                if pending:
+                    conn.sendall(pending)
                 break
+            if pending is not None:
+                pending += chunk
+                if b"\r\n\r\n" not in pending:
+                    continue
+                head, body = pending.split(b"\r\n\r\n", 1)
+                chunk, pending = rewrite_head(head, act, arg) + b"\r\n\r\n" + body, None
             if limit >= 0 and passed + len(chunk) >= limit:
                 conn.sendall(chunk[: limit - passed])
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

@@ -1,7 +1,7 @@
 /* store_tool.c - a test driver for the store API (store_* in snapshot/snapshot.h).
  * The store comes from STORE_URL; S3 settings from the AWS_* variables (through
  * store_spec_apply_env) and STORE_S3_TIMEOUT_S, STORE_S3_CA_FILE, STORE_S3_PATH_STYLE,
- * STORE_S3_PARTS_IN_FLIGHT.
+ * STORE_S3_PARTS_IN_FLIGHT, STORE_S3_SSE, STORE_S3_KMS_KEY_ID.
  *
  *   store-tool put FILE NAME [EXPECTED_SIZE]   upload FILE (- = stdin) as NAME
  *   store-tool put-abort FILE NAME             write FILE, then abort
@@ -110,6 +110,8 @@ int main(int argc, char **argv)
 	spec.s3.timeout_s = (t = getenv("STORE_S3_TIMEOUT_S")) ? atoi(t) : 0;
 	spec.s3.ca_file = getenv("STORE_S3_CA_FILE");
 	spec.s3.parts_in_flight = (t = getenv("STORE_S3_PARTS_IN_FLIGHT")) ? atoi(t) : 0;
+	spec.s3.sse = (t = getenv("STORE_S3_SSE")) && *t ? (char *)t : NULL;
+	spec.s3.kms_key_id = (t = getenv("STORE_S3_KMS_KEY_ID")) && *t ? (char *)t : NULL;
 	if ((t = getenv("STORE_S3_PATH_STYLE")))
 		spec.s3.path_style = atoi(t);
 	if (getenv("STORE_TOOL_DEBUG"))

@@ -111,6 +111,13 @@ static const struct bad_case bad_cases[] = {
 	{"timeout zero", CLUSTER "store:\n  s3: {timeout_s: 0}\n", -EINVAL, "store.s3.timeout_s must be between 1 and 86400"},
 	{"parts in flight zero", CLUSTER "store:\n  s3: {parts_in_flight: 0}\n", -EINVAL, "store.s3.parts_in_flight must be between 1 and 8"},
 	{"parts in flight too many", CLUSTER "store:\n  s3: {parts_in_flight: 9}\n", -EINVAL, "store.s3.parts_in_flight must be between 1 and 8"},
+	{"sse unknown", CLUSTER "store:\n  s3: {sse: aes256}\n", -EINVAL, "line 7: store.s3.sse must be AES256 or aws:kms"},
+	{"sse a list", CLUSTER "store:\n  s3: {sse: [AES256]}\n", -EINVAL, "store.s3.sse must be a string, not a list"},
+	{"kms key without sse", CLUSTER "store:\n  s3: {kms_key_id: k1}\n", -EINVAL,
+	 "line 7: store.s3.kms_key_id goes only with store.s3.sse: aws:kms"},
+	{"kms key with AES256", CLUSTER "store:\n  s3:\n    sse: AES256\n    kms_key_id: k1\n", -EINVAL,
+	 "line 9: store.s3.kms_key_id goes only with store.s3.sse: aws:kms"},
+	{"kms key empty", CLUSTER "store:\n  s3: {sse: aws:kms, kms_key_id: \"\"}\n", -EINVAL, "store.s3.kms_key_id is an empty string"},
 	{"key id twice", CLUSTER "store:\n  s3: {access_key_id: AK, access_key_id_file: /f}\n", -EINVAL,
 	 "access_key_id and store.s3.access_key_id_file exclude each other"},
 	{"secret twice", CLUSTER "store:\n  s3: {secret_access_key: SK, secret_access_key_file: /f}\n", -EINVAL,
@@ -280,6 +287,8 @@ TEST(config_every_key)
 		"    ca_file: /s3-ca.pem\n"
 		"    timeout_s: 60\n"
 		"    parts_in_flight: 3\n"
+		"    sse: aws:kms\n"
+		"    kms_key_id: arn:aws:kms:eu-central-1:111122223333:key/k1\n"
 		"snapshot:\n"
 		"  source: etcd2\n"
 		"  compression_level: 19\n"
@@ -317,6 +326,8 @@ TEST(config_every_key)
 	CHECK_STR(c.store.s3.ca_file, "/s3-ca.pem");
 	CHECK_INT(c.store.s3.timeout_s, 60);
 	CHECK_INT(c.store.s3.parts_in_flight, 3);
+	CHECK_STR(c.store.s3.sse, "aws:kms");
+	CHECK_STR(c.store.s3.kms_key_id, "arn:aws:kms:eu-central-1:111122223333:key/k1");
 	CHECK_INT(c.snapshot.source, SNAP_SOURCE_MEMBER);
 	CHECK_STR(c.snapshot.source_member, "etcd2");
 	CHECK_INT(c.snapshot.compression_level, 19);

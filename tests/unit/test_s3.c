@@ -33,6 +33,40 @@ TEST(s3_sigv4_matches_aws_example)
 	s3_signed_free(&s);
 }
 
+/* "PUT Object" example of the same page: extra signed headers (the way
+ * x-amz-server-side-encryption is sent), sorted in among the fixed ones. */
+TEST(s3_sigv4_signs_extra_headers_like_aws_example)
+{
+	struct s3_header h[] = {{"x-amz-storage-class", "REDUCED_REDUNDANCY"}, {"date", "Fri, 24 May 2013 00:00:00 GMT"}};
+	struct s3_sign_in in = {
+		.method = "PUT", .host = "examplebucket.s3.amazonaws.com", .path = "/test$file.text",
+		.payload_hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072", .headers = h,
+		.nheaders = 2, .region = "us-east-1", .access_key = "AKIAIOSFODNN7EXAMPLE",
+		.secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", .now = 1369353600};
+	struct s3_signed s;
+	CHECK_INT(s3_sign(&in, &s), 0);
+	CHECK_STR(s.path, "/test%24file.text");
+	CHECK_STR(s.authorization,
+		  "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+		  "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, "
+		  "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+	s3_signed_free(&s);
+}
+
+TEST(s3_sigv4_signs_sse_headers_after_the_session_token)
+{
+	struct s3_header h[] = {{"x-amz-server-side-encryption", "aws:kms"},
+				{"x-amz-server-side-encryption-aws-kms-key-id", "k1"}};
+	struct s3_sign_in in = {.method = "POST", .host = "h", .path = "/b/k", .payload_hash = S3_EMPTY_SHA256,
+				.session_token = "T", .headers = h, .nheaders = 2, .region = "r", .access_key = "A",
+				.secret_key = "S", .now = 0};
+	struct s3_signed s;
+	CHECK_INT(s3_sign(&in, &s), 0);
+	CHECK(strstr(s.authorization, "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token;"
+				      "x-amz-server-side-encryption;x-amz-server-side-encryption-aws-kms-key-id, ") != NULL);
+	s3_signed_free(&s);
+}
+
 TEST(s3_sigv4_encodes_and_sorts_query_and_path)
 {
 	struct s3_query q[] = {{"uploads", NULL}, {"prefix", "a b/+=&~"}, {"continuation-token", "1/x=="}};
