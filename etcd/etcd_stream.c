@@ -16,7 +16,7 @@
 #include "etcd/etcd_internal.h"
 
 /* How often a blocked read looks at its cancel token. */
-#define STREAM_POLL_MS 50
+#define STREAM_POLL_MS 200
 /* A send waits this long for the previous one to leave (flow control). */
 #define STREAM_SEND_WAIT_MS 10000
 

@@ -1,5 +1,6 @@
 /* Unit tests for common/: sizes, durations, time formats, errors. */
 #include <errno.h>
+#include <pthread.h>
 
 #include "common/common.h"
 #include "tests/unit/unit.h"
@@ -129,4 +130,31 @@ TEST(log_lines_start_with_the_priority_the_format_asks_for)
 	int64_t t;
 	out[20] = 0; /* "2026-12-01T22:00:00Z " */
 	CHECK_INT(rv_parse_rfc3339(out, &t), 0);
+}
+
+static void *cancel_soon(void *arg)
+{
+	rv_sleep_ms(50);
+	rv_cancel_request(arg);
+	return NULL;
+}
+
+/* A cancellable sleep sleeps on the flag (no polling) and the request wakes it: a
+ * 60 s sleep cancelled after 50 ms returns -EINTR long before its end; a sleep on a
+ * flag already set returns at once; a NULL token sleeps the whole time. */
+TEST(sleep_cancellable_wakes_on_the_request)
+{
+	struct rv_cancel c = {0};
+	pthread_t t;
+	double t0 = rv_now_mono();
+	CHECK_INT(pthread_create(&t, NULL, cancel_soon, &c), 0);
+	CHECK_INT(rv_sleep_cancellable(60000, &c), -EINTR);
+	pthread_join(t, NULL);
+	CHECK(rv_now_mono() - t0 < 30); /* far below the 60 s: woken, not timed out */
+	CHECK_INT(rv_sleep_cancellable(60000, &c), -EINTR);
+	struct rv_cancel idle = {0};
+	t0 = rv_now_mono();
+	CHECK_INT(rv_sleep_cancellable(30, &idle), 0);
+	CHECK(rv_now_mono() - t0 >= 0.029);
+	CHECK_INT(rv_sleep_cancellable(10, NULL), 0);
 }
