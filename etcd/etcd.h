@@ -312,5 +312,9 @@ struct etcd_member_health {
 	int err;           /* the call's negative errno when not reachable, else 0 */
 };
 int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out);
+/* The same with the cluster's alarm list already read (one AlarmList for all
+ * members, each one a raft round trip in etcd 3.4); alarms NULL: ask this member. */
+int etcd_member_health_with(etcd_client *c, int ep, const struct etcd_alarm *alarms, size_t n_alarms,
+			    struct etcd_member_health *out);
 
 #endif

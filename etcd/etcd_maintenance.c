@@ -187,6 +187,12 @@ int etcd_move_leader(etcd_client *c, int leader_ep, uint64_t target_id)
 
 int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out)
 {
+	return etcd_member_health_with(c, ep, NULL, 0, out);
+}
+
+int etcd_member_health_with(etcd_client *c, int ep, const struct etcd_alarm *given, size_t n_given,
+			    struct etcd_member_health *out)
+{
 	struct etcd_alarm *alarms = NULL;
 	size_t n = 0;
 	int r;
@@ -199,18 +205,22 @@ int etcd_member_health(etcd_client *c, int ep, struct etcd_member_health *out)
 		return 0;
 	}
 	out->reachable = true;
-	/* Alarms are cluster-wide state; ask this member for the list, as /health does. */
-	r = etcd_alarm_list(c, ep, &alarms, &n);
-	if (r < 0) {
-		snprintf(out->reason, sizeof out->reason, "cannot read alarms: %s", rv_errmsg(r));
-		return 0;
+	if (!given) {
+		/* Alarms are cluster-wide state; ask this member for the list, as /health does. */
+		r = etcd_alarm_list(c, ep, &alarms, &n);
+		if (r < 0) {
+			snprintf(out->reason, sizeof out->reason, "cannot read alarms: %s", rv_errmsg(r));
+			return 0;
+		}
+		given = alarms;
+		n_given = n;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (alarms[i].member_id != out->status.hdr.member_id || alarms[i].type == ETCD_ALARM_NONE)
+	for (size_t i = 0; i < n_given; i++) {
+		if (given[i].member_id != out->status.hdr.member_id || given[i].type == ETCD_ALARM_NONE)
 			continue;
 		size_t l = strlen(out->alarms);
 		snprintf(out->alarms + l, sizeof out->alarms - l, "%s%s", l ? "," : "",
-			 etcd_alarm_name(alarms[i].type));
+			 etcd_alarm_name(given[i].type));
 	}
 	free(alarms);
 	if (out->status.leader == 0)

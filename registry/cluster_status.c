@@ -41,6 +41,13 @@ int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct memb
 	*rows = NULL;
 	*n = 0;
 	struct member_row *out = rv_xcalloc(cs->n_members, sizeof *out);
+	/* The alarm list is the cluster's: read once for every member (each AlarmList is
+	 * a raft round trip), from each member only when that fails. */
+	static const struct etcd_alarm no_alarm; /* a list read, and empty */
+	struct etcd_alarm *alarms = NULL;
+	size_t n_alarms = 0;
+	bool have_alarms = etcd_alarm_list(c, ETCD_ANY, &alarms, &n_alarms) == 0;
+	rv_err_clear();
 	for (size_t i = 0; i < cs->n_members; i++) {
 		const struct member_spec *m = &cs->members[i];
 		struct member_row *row = &out[i];
@@ -48,7 +55,8 @@ int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct memb
 		snprintf(row->endpoint, sizeof row->endpoint, "%s", m->client_url);
 		for (int attempt = 0; attempt < 2; attempt++) {
 			rv_err_clear();
-			r = etcd_member_health(c, (int)i, &row->h);
+			r = have_alarms ? etcd_member_health_with(c, (int)i, alarms ? alarms : &no_alarm, n_alarms, &row->h)
+					: etcd_member_health(c, (int)i, &row->h);
 			if (r < 0) {
 				row->h.reachable = row->h.healthy = false;
 				snprintf(row->h.reason, sizeof row->h.reason, "%s", rv_errmsg(r));
@@ -68,6 +76,7 @@ int cluster_status_on(etcd_client *c, const struct cluster_spec *cs, struct memb
 		row->is_leader = row->h.reachable && row->h.status.leader != 0 &&
 				 row->h.status.leader == row->h.status.hdr.member_id;
 	}
+	free(alarms);
 	rv_err_clear();
 	*rows = out;
 	*n = cs->n_members;
