@@ -301,6 +301,9 @@ int agent_restore_run(const struct rv_config *c, struct store *st, const char *f
 		goto out;
 	}
 	snprintf(dir, sizeof dir, "%s/coordinated-restore-staging", c->state_dir);
+	/* A coordinator killed before left its copy of the db: only a copy, fetched again. */
+	snprintf(db_path, sizeof db_path, "%s/snapshot.db", dir);
+	unlink(db_path);
 	rv_info("fetching and verifying %s on this host", rep->artifact);
 	r = restore_fetch_verified(db_file ? NULL : st, rep->artifact, db_file, dir, db_path, sizeof db_path,
 				   &rep->revision, sha);
