@@ -3,7 +3,9 @@
 # TLS. The store is a local directory on the coordinator's host, so the coordinator
 # streams the snapshot to every agent (RGW reachable only over the test network is
 # not set up here). Cases: a full restore driven from host 2; a host cut off before
-# the prepare (refused, nothing stopped, the host named).
+# the prepare (refused, nothing stopped, the host named); a host cut off during the
+# commit (every host rolled back, the old cluster healthy with its writes); the
+# coordinator killed mid-commit and --rollback run from another host.
 
 source "$RV_ROOT/tests/netns-lib.sh"
 
@@ -83,6 +85,7 @@ setup_file() {
   export_env NETNS_PREFIX
   netns_setup 3
   make_certs "$T_FILE_DIR/pki" 3
+  need_test_hooks
   for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
   for i in 1 2 3; do start_daemon "$i" & done
   wait
@@ -130,4 +133,50 @@ test_a_host_cut_off_before_the_prepare_refuses_the_restore() {
   pids_after=$(cat "$T_FILE_DIR"/h*/etcd*.pid)
   assert_eq "$pids_after" "$pids_before" "the members' pids (none was stopped)"
   wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after the link came back"
+}
+
+on_hooked() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_HOOKS_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
+
+test_the_coordinator_killed_mid_commit_is_rolled_back_from_another_host() {
+  local i v
+  ectl_on 1 put /t/kill kept >/dev/null || fail "put failed"
+  RV_TEST_CRASH_AT=coordinator-checking on_hooked 2 restore --from latest --yes --force
+  [ "$RC" -ne 0 ] || fail "the coordinator was not killed"
+  for i in 1 2 3; do
+    assert_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+  on 1 restore --rollback
+  assert_ok
+  assert_out_contains "Rolled back"
+  wait_for 20 all_healthy_from 1 || fail "the old cluster is not healthy after the rollback: $ERR"
+  for i in 1 2 3; do
+    v=$(ectl_on "$i" get /t/kill --print-value-only)
+    assert_eq "$v" kept "/t/kill (written before the restore) on etcd$i"
+    assert_no_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+  rm -f "$T_FILE_DIR/h2/state/coordinated-restore.json"
+}
+
+test_a_host_cut_off_during_the_commit_rolls_every_host_back() {
+  local i v
+  ectl_on 1 put /t/cut kept >/dev/null || fail "put failed"
+  # the coordinator waits at the commit; the link of host 3 goes down then, and comes
+  # back only after the commit to it has failed (its deadline is agent.timeout + 40 s)
+  (
+    for k in $(seq 1 300); do [ -e "$T_FILE_DIR/h2/state/coordinated-restore.json" ] && break; sleep 0.1; done
+    netns_cut 3
+    sleep 50
+    netns_mend 3
+  ) &
+  RV_TEST_PAUSE_AT=coordinator-committing:2000 on_hooked 2 restore --from latest --yes --force --timeout 90s
+  wait
+  assert_rc 1
+  assert_err_contains "host $NETNS_SUBNET.3"
+  assert_err_contains "rolled back"
+  wait_for 20 all_healthy_from 1 || fail "the old cluster is not healthy after the rollback: $ERR"
+  for i in 1 2 3; do
+    v=$(ectl_on "$i" get /t/cut --print-value-only)
+    assert_eq "$v" kept "/t/cut (written before the restore) on etcd$i"
+    assert_no_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
 }
