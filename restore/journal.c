@@ -137,9 +137,9 @@ static int member_pending(const char *state_dir, struct restore_pending *out, bo
 	if (rv_parse_utc_compact(st.stamp, &t0) == 0)
 		rv_utc_rfc3339(t0, out->started_at);
 	snprintf(out->hint, sizeof out->hint,
-		 "a restore of %s across hosts (started %s) is at step '%s' on this host; run 'regvault restore --resume' "
-		 "or 'regvault restore --rollback' from any host",
-		 st.artifact, out->started_at, st.phase);
+		 "a restore of %s across hosts (started %s) is at step '%s' on this host, which any host can finish.%s%s",
+		 st.artifact, out->started_at, st.phase, rv_advice_text(RV_ADVICE_PENDING_ROLLBACK),
+		 rv_advice_text(RV_ADVICE_PENDING_RESUME));
 	return 0;
 }
 

@@ -165,8 +165,8 @@ int restore_member_receive(const struct cluster_spec *cs, size_t idx, uint64_t o
 static int refuse_other(const struct restore_member_req *q, const struct mj *j, bool found)
 {
 	if (found && strcmp(j->stamp, q->stamp) != 0)
-		return rv_fail(-EBUSY, "member %s on this host is at step '%s' of another restore (%s, of %s); run 'regvault "
-				       "restore --rollback' or '--resume' first",
+		return rv_fail(-EBUSY, "member %s on this host is at step '%s' of another restore (%s, of %s); finish or "
+				       "roll back that restore first",
 			       j->p.members[0].name, j->phase, j->stamp, j->artifact);
 	return 0;
 }

@@ -208,8 +208,8 @@ static int roll_back_all(const struct rv_config *c, struct agent_restore_report 
 			 "every host put its old data dir back and the old cluster is healthy again");
 		journal_remove(c);
 	} else {
-		snprintf(rep->rollback, sizeof rep->rollback, "the rollback did not finish: %s; run 'regvault restore "
-			 "--rollback' again from any host", rv_errmsg(r));
+		snprintf(rep->rollback, sizeof rep->rollback, "the rollback did not finish: %s; fix the cause%s (from any host)",
+			 rv_errmsg(r), rv_advice_text(RV_ADVICE_RUN_ROLLBACK));
 	}
 	return r;
 }
