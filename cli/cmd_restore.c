@@ -241,6 +241,11 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		config_free(&cfg);
 		return rc;
 	}
+	if ((rollback || resume) && config_uses_agents(&cfg)) {
+		rc = cmd_restore_hosts(cli, &cfg, NULL, NULL, NULL, false, rollback, resume, (int)wait_ms);
+		config_free(&cfg);
+		return rc;
+	}
 	if (rollback || resume) {
 		rc = finish_pending(cli, &cfg, rollback, (int)wait_ms);
 		config_free(&cfg);
@@ -253,6 +258,13 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return RV_EXIT_USAGE;
 	}
 	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		config_free(&cfg);
+		return rc;
+	}
+
+	if (config_uses_agents(&cfg) && !dry_run) {
+		rc = cmd_restore_hosts(cli, &cfg, st, from, from_file, force, false, false, (int)wait_ms);
+		store_close(st);
 		config_free(&cfg);
 		return rc;
 	}

@@ -148,6 +148,62 @@ int restore_leftovers(const struct cluster_spec *cs, struct restore_leftover **o
 /* Remove them (refused while a restore is pending). */
 int restore_cleanup(const struct cluster_spec *cs, const char *state_dir, struct restore_leftover **out, size_t *n);
 
+/* ---- one member's steps of a restore coordinated across hosts (member_step.c) ----
+ * The agent on a member's host runs these for the coordinator (scheduler's
+ * agent_restore.c). Each is journaled in state_dir (member-restore-journal.json,
+ * which restore_pending reports, so supervision and other restores leave the member
+ * alone) and can be repeated: a step already done answers as done.
+ *   prepare   the db (received with restore_member_receive, or fetched from store)
+ *             checked against sha256, restored into staging with the coordinator's
+ *             token; nothing stopped
+ *   commit    stop, data dir -> <data_dir>.before-restore-<stamp>, staged dir ->
+ *             data dir, start quarantined: its client URL's port moved (+10000,
+ *             restore_quarantine_url), so only regvault talks to it
+ *   open      restart on its own client URL once the coordinator verified all
+ *   rollback  stop, restored dir -> .failed-restore-<stamp>, old dir back, start
+ *             what ran before; after a prepare only: staging removed
+ *   cleanup   an open restore finished: journal and staging removed */
+struct restore_member_req {
+	const struct cluster_spec *cs;
+	size_t idx;              /* this host's member */
+	const char *state_dir;
+	const char *stamp;       /* the coordinator's, the same on every host ("" after prepare: any) */
+	const char *token;       /* the new --initial-cluster-token */
+	const char *artifact;
+	const char *sha256;      /* hex of the db's sha256 (its trailer) */
+	int64_t revision;
+	struct store *store;     /* prepare: fetch artifact from it; NULL: the received db */
+	const struct rv_cancel *cancel;
+};
+struct restore_member_state {
+	bool found;
+	char phase[32];          /* prepared, committing, quarantined, opening, open, rolled-back, done */
+	char stamp[17];
+	char artifact[256];
+	int64_t revision;
+};
+int restore_member_db_path(const struct cluster_spec *cs, size_t idx, char *out, size_t len);
+/* Append a chunk of the db the coordinator streams (offset 0 starts it again). */
+int restore_member_receive(const struct cluster_spec *cs, size_t idx, uint64_t offset, const void *data, size_t len);
+int restore_member_prepare(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_commit(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_open(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_rollback(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_cleanup(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_status(const char *state_dir, struct restore_member_state *st);
+/* The client URL a quarantined member listens on: its port + 10000 (- 10000 above 55535). */
+void restore_quarantine_url(const char *url, char *out, size_t len);
+
+/* ---- for the coordinator ---- */
+/* Fetch (or copy) and verify the artifact into dir/snapshot.db as the one-host
+ * restore does; the db's own revision and sha256 (hex of its trailer). */
+int restore_fetch_verified(struct store *st, const char *artifact, const char *db_file, const char *dir,
+			   char *db_path, size_t len, int64_t *revision, char sha256[65]);
+/* rs_check_cluster for the coordinator: one leader, HashKV equal at revision. */
+int restore_check_cluster(const struct cluster_spec *cs, int64_t revision, uint32_t *hash, int64_t *revision_now);
+/* The plan's members, stamp and token, and the cluster as it runs now. */
+int restore_plan_observe(const struct cluster_spec *cs, struct restore_plan *p);
+
 /* ---- drills ---- */
 struct drill_opts {
 	const struct cluster_spec *cs; /* only for the etcd flags, auth and cluster name */

@@ -172,6 +172,24 @@ int agent_member_start(const struct rv_config *c, size_t member_idx, int *pid);
 int agent_member_stop(const struct rv_config *c, size_t member_idx, int timeout_ms, bool *was_running);
 int agent_member_log_tail(const struct rv_config *c, size_t member_idx, int lines, char **text);
 /* HostStatus of every member with an agent: address, in parallel (one deadline in all). */
+/* ---- the restore coordinated across hosts (agent_restore.c) ---- */
+struct agent_restore_report {
+	char artifact[256];
+	char stamp[17];
+	int64_t revision, revision_now;
+	uint32_t hash;
+	bool done, rolled_back, rollback_ok;
+	char failure[1024], rollback[1024];
+};
+/* When any member has agent: `regvault restore` runs this: every host prepares, then
+ * every host commits (quarantined), HashKV agrees, every host opens; rolled back on
+ * any failure after the first commit. */
+int agent_restore_run(const struct rv_config *c, struct store *st, const char *from, const char *db_file, bool force,
+		      int wait_ms, struct agent_restore_report *rep);
+/* --rollback / --resume from any host (this host's coordinator journal, else the
+ * hosts' own journals). */
+int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep);
+
 struct agent_host_row {
 	bool asked;       /* the member has an agent: address */
 	int err;          /* 0: answered */
