@@ -360,8 +360,9 @@ static int parse_body(const char *name, const uint8_t *p, size_t n, struct seg_c
 			}
 			out->n_events++;
 			if (!c.bad && (e->revision < first || e->revision > last ||
-				       (out->n_events > 1 && e->revision < e[-1].revision)))
-				return rv_fail(-EBADMSG, "segment %s is damaged: event at revision %lld is out of order",
+				       (out->n_events > 1 && (e->revision < e[-1].revision ||
+								 e->revision > e[-1].revision + 1))))
+				return rv_fail(-EBADMSG, "segment %s is damaged: event at revision %lld is out of order or after a missing revision",
 					       name, (long long)e->revision);
 		} else {
 			c.bad = true;

@@ -72,14 +72,14 @@ TEST(segment_round_trip_and_damage)
 	CHECK_INT(add(b, 11, "a", "1", 0), 0);
 	CHECK_INT(add(b, 12, "b", "2", 0), 0);
 	CHECK_INT(add(b, 12, "c", "3", 0), 0); /* two events of one revision (a Txn) */
-	CHECK_INT(add(b, 14, "a", NULL, 1), 0);
-	CHECK(add(b, 13, "x", "y", 0) < 0); /* out of order */
+	CHECK_INT(add(b, 13, "a", NULL, 1), 0);
+	CHECK(add(b, 12, "x", "y", 0) < 0); /* out of order */
 	rv_err_clear();
 	CHECK_INT(seg_builder_events(b), 4);
 	CHECK_INT(seg_builder_publish(b, st, 3, name, sizeof name), 0);
 	CHECK_INT(seg_builder_events(b), 0);
-	CHECK_INT(seg_builder_last(b), 14);
-	CHECK_INT(add(b, 15, "d", "4", 0), 0);
+	CHECK_INT(seg_builder_last(b), 13);
+	CHECK_INT(add(b, 14, "d", "4", 0), 0);
 	CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
 	seg_builder_free(b);
 
@@ -94,8 +94,8 @@ TEST(segment_round_trip_and_damage)
 	CHECK(c.events[2].has_prev);
 	CHECK_STR((char *)c.events[2].prev_value, "old");
 	CHECK_INT(c.events[3].type, SEG_DELETE);
-	CHECK_INT(c.times[2].revision, 14);
-	CHECK_INT(c.times[2].unix_ms, 1764670500014LL);
+	CHECK_INT(c.times[2].revision, 13);
+	CHECK_INT(c.times[2].unix_ms, 1764670500013LL);
 	seg_contents_free(&c);
 
 	struct seg_info *v;
@@ -106,8 +106,8 @@ TEST(segment_round_trip_and_damage)
 	seg_chain_range(v, n, "c-20261202T101500.000Z-r10", &s0, &cnt);
 	CHECK_INT(cnt, 2);
 	CHECK_INT(seg_chain_check(st, v + s0, cnt, 10, true, &reach, &reach_ms), 0);
-	CHECK_INT(reach, 15);
-	CHECK_INT(reach_ms, 1764670500015LL);
+	CHECK_INT(reach, 14);
+	CHECK_INT(reach_ms, 1764670500014LL);
 	/* a base newer than the start is an overlap, not a hole; an older one a hole */
 	CHECK_INT(seg_chain_check(st, v + s0, cnt, 12, false, &reach, NULL), 0);
 	CHECK(seg_chain_check(st, v + s0, cnt, 8, false, &reach, NULL) == -EBADMSG);
