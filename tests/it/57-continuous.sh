@@ -121,3 +121,69 @@ test_a_segment_cut_half_way_is_not_published_and_recording_goes_on() {
   kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
   true
 }
+
+test_list_and_verify_show_the_chain_and_catch_a_damaged_segment_and_compaction_waits() {
+  cont_config
+  run "$RV_BIN" --config "$DCFG" --no-progress snapshot save
+  assert_ok
+  local art chain base last
+  art=$(ls "$T/backups" | grep '\.tar\.zst$' | head -1)
+  chain=${art%.tar.zst}
+  base=${chain##*-r}
+  start_daemon
+  put_n 20 /v/
+  last=$(tail -1 "$T/acked")
+  wait_reach "$chain" "$base" "$last"
+  run "$RV_BIN" --config "$DCFG" --no-progress -o json snapshot list
+  assert_ok
+  assert_eq "$(json_get 'type')" array "snapshot list -o json"
+  [ "$(json_get '.[0].chain_reach_revision')" -ge "$last" ] || fail "chain_reach_revision $(json_get '.[0].chain_reach_revision') < $last"
+  run "$RV_BIN" --config "$DCFG" --no-progress snapshot list
+  assert_ok
+  assert_out_contains "chain $chain:"
+  # compaction never passes the last persisted revision + 1 while the recorder runs
+  kill -STOP "$DPID"
+  put_n 5 /w/ # not recorded while the daemon is stopped
+  run "$RV_BIN" --config "$DCFG" --no-progress -o json maint compact --keep-revisions 0
+  assert_ok
+  [ "$(json_get .revision)" -le $(($(reach "$chain" "$base") + 1)) ] ||
+    fail "compacted to $(json_get .revision), past the persisted $(reach "$chain" "$base")"
+  kill -CONT "$DPID"
+  wait_reach "$chain" "$base" "$(tail -1 "$T/acked")"
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+
+  run "$RV_BIN" --config "$DCFG" --no-progress snapshot verify --all
+  assert_ok
+  assert_out_contains "ok  chain of $art"
+  # one byte of one segment flipped: verify names it and fails
+  local seg size
+  seg=$(ls "$T/backups" | grep -F "$chain.seg-r" | head -1)
+  size=$(stat -c %s "$T/backups/$seg")
+  printf '\xff' | dd of="$T/backups/$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  run "$RV_BIN" --config "$DCFG" --no-progress snapshot verify --all
+  assert_rc 1
+  assert_err_contains "$seg"
+  assert_err_contains "damaged"
+}
+
+test_a_revision_compacted_before_it_was_recorded_starts_a_new_chain() {
+  cont_config
+  run "$RV_BIN" --config "$DCFG" --no-progress snapshot save
+  assert_ok
+  put_n 10 /g/
+  ectl compact "$(tail -1 "$T/acked")" >/dev/null || fail "etcdctl compact failed"
+  start_daemon
+  local n=150
+  until [ "$(ls "$T/backups" | grep -c 'continuous\.tar\.zst$')" -ge 1 ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "no new chain's artifact: $(tail -5 "$T/daemon.log")"; sleep 0.2
+  done
+  grep -q "continuous backup has a gap" "$T/daemon.log" || fail "the gap is not in the log"
+  put_n 5 /h/
+  local art chain
+  art=$(ls "$T/backups" | grep 'continuous\.tar\.zst$' | head -1)
+  chain=${art%.tar.zst}
+  n=${chain%-continuous}
+  wait_reach "$chain" "${n##*-r}" "$(tail -1 "$T/acked")"
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+  true
+}
