@@ -141,10 +141,16 @@ static void start_new_chain(struct continuous *c, struct store *s, int64_t from,
 	pthread_mutex_lock(&c->mu);
 	c->st.gaps++;
 	pthread_mutex_unlock(&c->mu);
-	rv_log(RV_LOG_ERROR,
-	       "continuous backup has a gap: revisions %lld to %lld were compacted before they were recorded; a full "
-	       "snapshot starts a new chain",
-	       (long long)from, (long long)(compacted - 1));
+	if (compacted > 0)
+		rv_log(RV_LOG_ERROR,
+		       "continuous backup has a gap: revision %lld was compacted (the cluster keeps revisions from %lld) "
+		       "before it was recorded; a full snapshot starts a new chain",
+		       (long long)from, (long long)compacted);
+	else
+		rv_log(RV_LOG_ERROR,
+		       "continuous backup has a gap: revision %lld was compacted before it was recorded; a full snapshot "
+		       "starts a new chain",
+		       (long long)from);
 	int r = snap_save(&cfg->cluster, s, &o, &info);
 	if (r < 0) {
 		rv_log(RV_LOG_ERROR, "continuous backup: the snapshot for a new chain failed: %s", rv_errmsg(r));
@@ -169,11 +175,7 @@ static void record_chain(struct continuous *c, struct store *s, etcd_client *ec,
 	int r = etcd_watch_open(ec, ETCD_ANY, &wo, &w);
 	if (r == -ERANGE) {
 		rv_err_clear();
-		int64_t compacted = 0;
-		struct etcd_status sts;
-		if (etcd_status(ec, ETCD_ANY, &sts) == 0)
-			compacted = sts.hdr.revision;
-		start_new_chain(c, s, from, compacted);
+		start_new_chain(c, s, from, 0);
 		return;
 	}
 	if (r < 0) {
