@@ -61,6 +61,8 @@ struct daemon_settings {
 	char *metrics_listen;          /* default 127.0.0.1:9479; "" disables */
 	char *member;                  /* this host's member (daemon.member); NULL: found from the addresses */
 	int64_t leader_ttl_ms;         /* the leader's lease, default 10s */
+	bool continuous_enabled;       /* daemon.continuous.enabled, default false */
+	int64_t continuous_flush_ms;   /* daemon.continuous.flush, default 1s */
 	struct job_schedule jobs[JOB_KIND_COUNT];
 };
 
@@ -152,6 +154,10 @@ bool config_member_here(const struct rv_config *c, size_t i);
 /* This host's member: daemon.member, else the first whose client URL is a local
  * address. -ENOENT with a sentence when none is. */
 int config_own_member(const struct rv_config *c, char *buf, size_t len);
+/* With daemon.continuous.enabled: the revision compaction must not pass (the newest
+ * chain's last persisted revision + 1; its base's + 1 before any segment), else 0.
+ * continuous_limit.c. */
+int continuous_compact_limit(const struct rv_config *cfg, int64_t *limit);
 
 /* ---- the agent's client (agent_client.c): calls to the agent on the host of a
  * member with an agent: address, each with agent.timeout as its deadline. A host
@@ -246,6 +252,9 @@ void rv_metrics_job_next_run(struct rv_metrics *m, const char *job, double ts);
 
 void rv_metrics_snapshot_saved(struct rv_metrics *m, const struct snap_info *si);
 void rv_metrics_store_artifacts(struct rv_metrics *m, uint64_t n);
+/* Continuous backup's recorder (shown once the leader's recorder runs). */
+void rv_metrics_continuous(struct rv_metrics *m, int64_t revision, double persisted_ts, double lag_s,
+			   uint64_t segments, uint64_t gaps);
 void rv_metrics_drill(struct rv_metrics *m, const struct drill_report *d);
 
 void rv_metrics_member_declare(struct rv_metrics *m, const char *member);
