@@ -73,7 +73,7 @@ t2=$(now)
 t3=$(now)
 FULL_S=$(echo "$t3 - $t2" | bc -l)
 
-line="prefix restore: $PUT keys put in $TXNS Txns, $(printf %.2f "$PREFIX_S") s wall ($(printf %.2f "$INNER") s inside regvault after the fetch and read), $(printf %.0f "$RATE") keys/s; full restore of the same artifact: $(printf %.2f "$FULL_S") s"
+line="prefix restore: $PUT keys put in $TXNS Txns, $(printf %.2f "$PREFIX_S") s wall ($(printf %.2f "$INNER") s of it reading live and writing), $(printf %.0f "$RATE") keys/s; full restore of the same artifact: $(printf %.2f "$FULL_S") s"
 echo "$line"
 {
   echo
