@@ -555,7 +555,8 @@ int snap_db_prefix(struct snap_db *db, const void *prefix, size_t prefix_len, in
 	}
 	/* Key order, each key's revisions oldest first: the last one of each key is
 	 * its state, gone when it is a tombstone. */
-	qsort(c.v, c.n, sizeof *c.v, entry_cmp);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof *c.v, entry_cmp);
 	struct snap_db_kv *kvs = rv_xcalloc(c.n ? c.n : 1, sizeof *kvs);
 	size_t k = 0;
 	for (size_t i = 0; i < c.n; i++) {
