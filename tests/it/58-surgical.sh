@@ -218,3 +218,27 @@ test_from_an_etcdctl_snapshot_file() {
   assert_eq "$(json_get .source.source),$(json_get .put)" "db-file,4" "source,put"
   assert_eq "$(dump $P | wc -l)" 4 "keys under $P"
 }
+
+test_encrypted_artifact_read_with_the_identity() {
+  local P=/enc/
+  rv keygen "$T/key"; assert_ok
+  local rcp=$OUT
+  sed "s#^  url: .*#  url: $T/store#" "$CFG" |
+    awk -v extra="  encryption:\n    recipients: [\"$rcp\"]\n    identity_file: $T/key" '{print} /^  url: /{print extra}' >"$T/enc.yaml"
+  sed '/identity_file/d' "$T/enc.yaml" >"$T/pub.yaml"
+  fill $P 3 || fail put
+  run "$RV_BIN" --config "$T/enc.yaml" --no-progress snapshot save; assert_ok
+  ls "$T/store" | grep -q '\.tar\.zst\.age$' || fail "no encrypted artifact in $T/store"
+  ectl del --prefix $P >/dev/null
+  run "$RV_BIN" --config "$T/enc.yaml" --no-progress -o json snapshot diff latest live --prefix $P
+  assert_ok
+  assert_eq "$(json_get .counts.removed)" 3 "keys removed since the snapshot"
+  # without the identity the artifact cannot be read: refused, nothing written
+  run "$RV_BIN" --config "$T/pub.yaml" --no-progress restore --prefix $P --yes
+  assert_rc 1
+  assert_eq "$(dump $P | wc -l)" 0 "keys under $P"
+  run "$RV_BIN" --config "$T/enc.yaml" --no-progress -o json restore --prefix $P --yes
+  assert_ok
+  assert_eq "$(json_get .put)" 3 "keys put"
+  assert_eq "$(ectl get ${P}k2 --print-value-only)" value-2 "k2"
+}
