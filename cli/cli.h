@@ -42,6 +42,10 @@ int cmd_registry_validate(struct cli *cli, int argc, char **argv);
 int cmd_registry_sync(struct cli *cli, int argc, char **argv);
 int cmd_registry_heartbeat(struct cli *cli, int argc, char **argv);
 int cmd_registry_status(struct cli *cli, int argc, char **argv);
+/* The commands on one prefix (cmd_prefix.c): 'snapshot diff' (argv[0] "diff") and
+ * 'restore --prefix' (argv as cmd_restore got it). */
+int cmd_snapshot_diff(struct cli *cli, int argc, char **argv);
+int cmd_restore_prefix(struct cli *cli, int argc, char **argv);
 
 /* Load the configuration the global options name; on failure print the message and
  * return RV_EXIT_USAGE (configuration errors are exit 2). */

@@ -21,6 +21,7 @@ static const char usage_group[] =
 	"  fetch NAME|latest FILE             write the plain etcd snapshot to FILE\n"
 	"  delete NAME                        remove one artifact\n"
 	"  prune [--dry-run]                  apply snapshot.retention\n"
+	"  diff A B [--prefix P]              keys added, removed, changed between two artifacts or live\n"
 	"\n"
 	"Every command takes --store URL (default store.url) and -o json.\n"
 	"'regvault snapshot COMMAND --help' for a command.\n";
@@ -434,6 +435,8 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		return argc < 2 ? RV_EXIT_USAGE : RV_EXIT_OK;
 	}
 	cmd = argv[1];
+	if (strcmp(cmd, "diff") == 0) /* cmd_prefix.c */
+		return cmd_snapshot_diff(cli, argc - 1, argv + 1);
 	if (strcmp(help_of(cmd), usage_group) == 0)
 		return cli_usage_error("snapshot", "unknown command '%s'", cmd);
 	if (cli_wants_help(argc - 1, argv + 1)) {

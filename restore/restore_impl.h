@@ -50,8 +50,8 @@ int rs_plan_members(const struct cluster_spec *cs, struct restore_plan *p);
  * cluster_* fields). Never fails: a member that does not answer is down. */
 void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p);
 /* The revision an etcd db (or snapshot file) holds: the last key of its "key" bucket,
- * read from the bbolt file directly (boltdb.c). */
-int rs_db_last_revision(const char *path, int64_t *rev);
+ * read from the bbolt file directly (snapshot/boltdb.c's snap_db_last_revision). */
+#define rs_db_last_revision snap_db_last_revision
 
 /* ---- staging (stage.c) ---- */
 /* Fetch the artifact (or copy the db file) to db_path, atomically; progress

@@ -349,6 +349,11 @@ json_t *report_registry_status_json(const struct registry_status_row *rows, size
 
 /* r: what the restore (or rollback, resume) returned; its error is rv_errmsg(r). */
 json_t *report_restore_json(const struct restore_report *rep, int r, bool dry_run);
+/* `snapshot diff` and `restore --prefix` (report_prefix.c). */
+json_t *report_snapshot_diff_json(const char *prefix, const struct prefix_keys *a, const struct prefix_keys *b,
+				  const struct prefix_diff *d);
+json_t *report_restore_prefix_json(const char *prefix, const struct prefix_keys *source,
+				   const struct prefix_restore_report *rep, int r, bool dry_run);
 json_t *report_restore_cleanup_json(const struct restore_leftover *v, size_t n, bool dry_run);
 json_t *report_drill_json(const struct drill_report *d);
 /* Write the drill's report to <state_dir>/drills/drill-<time>.json (atomically) and

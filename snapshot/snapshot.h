@@ -267,6 +267,34 @@ int snap_fetch_progress(struct store *st, const char *name, const char *dest_pat
 			snap_progress_fn progress, void *progress_ud);
 int snap_delete(struct store *st, const char *name);
 
+/* ---- the keys in an etcd db (boltdb.c) ----
+ * Read from the bbolt file of a plain snapshot (snap_fetch's output, or `etcdctl
+ * snapshot save`'s) or a member's db, without starting etcd: mapped read-only,
+ * so a large db costs address space, not memory. A damaged file is -EBADMSG with
+ * a sentence naming it. */
+struct snap_db;
+int snap_db_open(const char *path, struct snap_db **out);
+void snap_db_close(struct snap_db *db);
+/* The revision the db holds: the main revision of its last entry (1 when empty). */
+int snap_db_revision(struct snap_db *db, int64_t *rev);
+/* The revision the db was compacted at (0: never); states before it are gone. */
+int snap_db_compact_revision(struct snap_db *db, int64_t *rev);
+/* snap_db_open + snap_db_revision + snap_db_close. */
+int snap_db_last_revision(const char *path, int64_t *rev);
+/* A key as the db holds it; key and value point into the db's map (valid until
+ * snap_db_close). */
+struct snap_db_kv {
+	const uint8_t *key, *value;
+	size_t key_len, value_len;
+	int64_t create_revision, mod_revision, version, lease;
+};
+/* Every key starting with prefix (len 0: all) as it was at revision (0: the db's
+ * last), sorted by key (memcmp order, as etcd's ranges). -ERANGE for a revision
+ * beyond the db's or before its compaction; -EINTR when cancel fired (looked at
+ * every 65536 entries). *out is malloc'd (free it before or after closing db). */
+int snap_db_prefix(struct snap_db *db, const void *prefix, size_t len, int64_t revision,
+		   const struct rv_cancel *cancel, struct snap_db_kv **out, size_t *n);
+
 struct prune_decision {
 	char name[256];
 	bool keep;
