@@ -42,6 +42,10 @@ int cmd_registry_validate(struct cli *cli, int argc, char **argv);
 int cmd_registry_sync(struct cli *cli, int argc, char **argv);
 int cmd_registry_heartbeat(struct cli *cli, int argc, char **argv);
 int cmd_registry_status(struct cli *cli, int argc, char **argv);
+/* The commands on one prefix (cmd_prefix.c): 'snapshot diff' (argv[0] "diff") and
+ * 'restore --prefix' (argv as cmd_restore got it). */
+int cmd_snapshot_diff(struct cli *cli, int argc, char **argv);
+int cmd_restore_prefix(struct cli *cli, int argc, char **argv);
 
 /* Load the configuration the global options name; on failure print the message and
  * return RV_EXIT_USAGE (configuration errors are exit 2). */
@@ -111,5 +115,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) RV_PRINTF(2, 3);
 int cli_option_error(const char *cmd, int ch, int argc, char **argv);
 /* True when argv holds -h/--help. */
 bool cli_wants_help(int argc, char **argv);
+
+/* 'regvault restore' across hosts, when the members have agents (cmd_restore_hosts.c). */
+int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, struct store *st, const char *from,
+		      const char *from_file, bool force, bool rollback, bool resume, int wait_ms);
 
 #endif

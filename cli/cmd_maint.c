@@ -175,8 +175,10 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 	}
 	struct maint_compact_opts o = {.keep_revisions = keep >= 0 ? keep : cfg.maint.compact_keep_revisions,
 				       .revision = rev};
-	struct maint_compact_report rep;
-	int r = maint_compact(c, &cfg.cluster, &o, &rep);
+	struct maint_compact_report rep = {0};
+	int r = continuous_compact_limit(&cfg, &o.at_most);
+	if (r == 0)
+		r = maint_compact(c, &cfg.cluster, &o, &rep);
 	if (r < 0) {
 		rc = cli_fail(r);
 	} else if (cli->json) {
@@ -193,6 +195,9 @@ static int sub_compact(struct cli *cli, int argc, char **argv)
 			printf("Compacted to revision %lld (the cluster is at revision %lld) in %s.\n",
 			       (long long)rep.revision, (long long)rep.current_revision,
 			       rv_fmt_duration(rep.seconds, t, sizeof t));
+		if (rep.held_back)
+			printf("Held back: continuous backup has persisted revisions up to %lld only.\n",
+			       (long long)(o.at_most - 1));
 		printf("%-16s %12s %12s %12s %12s\n", "MEMBER", "DB BEFORE", "IN USE", "DB AFTER", "IN USE");
 		for (size_t i = 0; i < rep.n; i++)
 			printf("%-16s %12s %12s %12s %12s\n", rep.before[i].name,

@@ -18,6 +18,7 @@ static const char usage[] =
 	"       regvault restore --from-file FILE [--yes] [--force] [--dry-run]\n"
 	"       regvault restore --rollback | --resume [--timeout D]\n"
 	"       regvault restore --cleanup [--yes] [--dry-run]\n"
+	"       regvault restore --prefix P [--from NAME|latest] [--dry-run] [--yes] ...  (see restore --prefix --help)\n"
 	"\n"
 	"Restores every configured member from one snapshot: fetch and verify it beside the data\n"
 	"dirs, restore each member (in parallel, new cluster token), stop the members, keep the old\n"
@@ -200,6 +201,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct restore_report *rep;
 	int c, rc, r;
 
+	for (int i = 1; i < argc; i++) /* one prefix, into the live cluster: cmd_prefix.c */
+		if (strcmp(argv[i], "--prefix") == 0 || strncmp(argv[i], "--prefix=", 9) == 0)
+			return cmd_restore_prefix(cli, argc, argv);
 	if (cli_wants_help(argc, argv)) {
 		fputs(usage, stdout);
 		return RV_EXIT_OK;
@@ -241,6 +245,11 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		config_free(&cfg);
 		return rc;
 	}
+	if ((rollback || resume) && config_uses_agents(&cfg)) {
+		rc = cmd_restore_hosts(cli, &cfg, NULL, NULL, NULL, false, rollback, resume, (int)wait_ms);
+		config_free(&cfg);
+		return rc;
+	}
 	if (rollback || resume) {
 		rc = finish_pending(cli, &cfg, rollback, (int)wait_ms);
 		config_free(&cfg);
@@ -253,6 +262,13 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return RV_EXIT_USAGE;
 	}
 	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK) {
+		config_free(&cfg);
+		return rc;
+	}
+
+	if (config_uses_agents(&cfg) && !dry_run) {
+		rc = cmd_restore_hosts(cli, &cfg, st, from, from_file, force, false, false, (int)wait_ms);
+		store_close(st);
 		config_free(&cfg);
 		return rc;
 	}

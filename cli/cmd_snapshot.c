@@ -21,6 +21,7 @@ static const char usage_group[] =
 	"  fetch NAME|latest FILE             write the plain etcd snapshot to FILE\n"
 	"  delete NAME                        remove one artifact\n"
 	"  prune [--dry-run]                  apply snapshot.retention\n"
+	"  diff A B [--prefix P]              keys added, removed, changed between two artifacts or live\n"
 	"\n"
 	"Every command takes --store URL (default store.url) and -o json.\n"
 	"'regvault snapshot COMMAND --help' for a command.\n";
@@ -168,6 +169,39 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 	return RV_EXIT_OK;
 }
 
+/* Continuous backup: how far the chain of artifact `name` reaches (its segments,
+ * by name only when !contents, else each read and checked). *n_seg 0: none. */
+struct chain_reach {
+	size_t n_seg;
+	int64_t reach, reach_ms;
+	int result; /* seg_chain_check's */
+};
+
+static void chain_of(struct store *st, const struct seg_info *segs, size_t ns, const struct snap_info *si,
+		     bool contents, struct chain_reach *out)
+{
+	char chain[256];
+	size_t s0, cnt;
+	memset(out, 0, sizeof *out);
+	snprintf(chain, sizeof chain, "%.*s", (int)(strlen(si->name) - snap_suffix_len(si->name)), si->name);
+	seg_chain_range(segs, ns, chain, &s0, &cnt);
+	out->n_seg = cnt;
+	if (cnt)
+		out->result = seg_chain_check(st, segs + s0, cnt, si->m.revision, contents, &out->reach, &out->reach_ms);
+}
+
+static void chain_json(json_t *o, const struct chain_reach *c)
+{
+	char t[21];
+	if (!json_is_object(o) || !c->n_seg)
+		return;
+	rv_utc_rfc3339(c->reach_ms / 1000, t);
+	json_object_set_new(o, "chain_segments", json_integer((json_int_t)c->n_seg));
+	json_object_set_new(o, "chain_reach_revision", json_integer(c->reach));
+	json_object_set_new(o, "chain_reach_time", json_string(t));
+	json_object_set_new(o, "chain_ok", json_boolean(c->result == 0));
+}
+
 static int do_list(struct cli *cli, struct store *st)
 {
 	struct snap_info *v;
@@ -175,8 +209,23 @@ static int do_list(struct cli *cli, struct store *st)
 	int r = snap_list(st, &v, &n);
 	if (r < 0)
 		return cli_fail(r);
+	struct seg_info *segs = NULL;
+	size_t ns = 0;
+	if (seg_list(st, &segs, &ns) < 0) {
+		rv_err_clear(); /* the artifacts are listed still */
+		ns = 0;
+	}
 	if (cli->json) {
-		cli_print_json(report_snapshot_list_json(v, n));
+		json_t *a = report_snapshot_list_json(v, n);
+		for (size_t i = 0; i < n && json_is_array(a); i++) {
+			struct chain_reach c;
+			if (v[i].foreign)
+				continue;
+			chain_of(st, segs, ns, &v[i], false, &c);
+			rv_err_clear();
+			chain_json(json_array_get(a, i), &c);
+		}
+		cli_print_json(a);
 	} else if (n == 0) {
 		printf("no snapshots in %s\n", store_describe(st));
 	} else {
@@ -202,10 +251,25 @@ static int do_list(struct cli *cli, struct store *st)
 			       rv_fmt_bytes(si->size, sz, sizeof sz), si->m.member_name,
 			       si->m.quorum < 0 ? "-" : (si->m.quorum ? "yes" : "NO"), si->m.tag[0] ? si->m.tag : "-");
 		}
+		for (size_t i = 0; i < n; i++) {
+			struct chain_reach c;
+			char t[21];
+			if (v[i].foreign)
+				continue;
+			chain_of(st, segs, ns, &v[i], false, &c);
+			if (!c.n_seg)
+				continue;
+			rv_utc_rfc3339(c.reach_ms / 1000, t);
+			printf("chain %.*s: %zu segments, reaches revision %lld (%s)%s\n",
+			       (int)(strlen(v[i].name) - snap_suffix_len(v[i].name)), v[i].name, c.n_seg,
+			       (long long)c.reach, t, c.result ? "; it has a hole (snapshot verify says where)" : "");
+			rv_err_clear();
+		}
 		for (size_t i = 0; i < n; i++)
 			if (v[i].foreign)
 				rv_warn("%s: %s", v[i].name, v[i].problem);
 	}
+	free(segs);
 	free(v);
 	return RV_EXIT_OK;
 }
@@ -232,9 +296,28 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 		snprintf(v[0].name, sizeof v[0].name, "%s", name);
 		n = 1;
 	}
+	struct seg_info *segs = NULL;
+	size_t ns = 0;
+	if ((r = seg_list(st, &segs, &ns)) < 0) {
+		json_decref(a);
+		free(v);
+		return cli_fail(r);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct snap_info si;
+		struct chain_reach c = {0};
 		r = snap_verify(st, v[i].name, &si);
+		if (r == 0) {
+			chain_of(st, segs, ns, &si, true, &c);
+			if (c.result < 0) {
+				bad++;
+				cli_say_error("regvault: ", c.result);
+				rv_err_clear();
+			} else if (c.n_seg && !cli->json) {
+				printf("ok  chain of %s: %zu segments, every sha256 and revision from %lld to %lld\n", si.name,
+				       c.n_seg, (long long)si.m.revision + 1, (long long)c.reach);
+			}
+		}
 		if (r < 0) {
 			bad++;
 			snprintf(si.name, sizeof si.name, "%s", v[i].name);
@@ -245,9 +328,13 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 			printf("ok  %s (revision %lld, sha256 %s)%s\n", si.name, (long long)si.m.revision, si.m.sha256,
 			       si.hash_only ? "; encrypted, so only the file was checked against its sidecar: the identity checks its contents" : "");
 		}
-		if (cli->json)
-			json_array_append_new(a, report_snapshot_verify_json(&si, r == 0));
+		if (cli->json) {
+			json_t *e = report_snapshot_verify_json(&si, r == 0);
+			chain_json(e, &c);
+			json_array_append_new(a, e);
+		}
 	}
+	free(segs);
 	if (cli->json && o->all) {
 		cli_print_json(a);
 	} else if (cli->json) {
@@ -348,6 +435,8 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		return argc < 2 ? RV_EXIT_USAGE : RV_EXIT_OK;
 	}
 	cmd = argv[1];
+	if (strcmp(cmd, "diff") == 0) /* cmd_prefix.c */
+		return cmd_snapshot_diff(cli, argc - 1, argv + 1);
 	if (strcmp(help_of(cmd), usage_group) == 0)
 		return cli_usage_error("snapshot", "unknown command '%s'", cmd);
 	if (cli_wants_help(argc - 1, argv + 1)) {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
   cat docs/readme-head.md
-  for page in config cluster member snapshot s3 encryption restore maint registry registry-heartbeat metrics daemon agent install; do
+  for page in config cluster member snapshot continuous s3 encryption restore restore-prefix maint registry registry-heartbeat metrics daemon agent install; do
     f=docs/reference/$page.md
     [ -f "$f" ] || continue
     echo

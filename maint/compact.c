@@ -47,6 +47,12 @@ int maint_compact(etcd_client *c, const struct cluster_spec *cs, const struct ma
 	if (o->revision > st.hdr.revision)
 		return rv_fail(-ERANGE, "cannot compact to revision %lld: the cluster is only at revision %lld",
 			       (long long)o->revision, (long long)st.hdr.revision);
+	if (o->at_most > 0 && target > o->at_most) {
+		rv_info("compaction held back to revision %lld, continuous backup's last persisted revision + 1 (not %lld)",
+			(long long)o->at_most, (long long)target);
+		target = o->at_most;
+		out->held_back = true;
+	}
 	t0 = rv_now_mono();
 	if (target >= 1) {
 		r = etcd_compact(c, target, true);

@@ -53,11 +53,15 @@ struct maint_member_size {
 struct maint_compact_opts {
 	int64_t keep_revisions; /* used when revision is 0 */
 	int64_t revision;       /* 0: the current revision minus keep_revisions */
+	/* > 0: never past it (continuous backup's last persisted revision + 1, so the
+	 * recorder can go on from there); the report's held_back says so */
+	int64_t at_most;
 };
 struct maint_compact_report {
 	int64_t current_revision;  /* the cluster's revision when it started */
 	int64_t revision;          /* compacted to; 0 when there was nothing to compact */
 	bool already_compacted;    /* revision was at or below an earlier compaction */
+	bool held_back;            /* at_most lowered the revision */
 	double seconds;
 	struct maint_member_size *before, *after;
 	size_t n;

@@ -52,8 +52,10 @@ static void last_line(const char *text, char *out, size_t len)
 	snprintf(out, len, "%s", nl ? nl + 1 : text);
 }
 
-int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path, const char *token,
-		       char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd, const struct rv_cancel *cancel)
+/* Every member, or only member `only` (SIZE_MAX: all). */
+static int restore_some(const char *tool, const struct cluster_spec *cs, size_t only, const char *db_path,
+			const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd,
+			const struct rv_cancel *cancel)
 {
 	/* etcdctl 3.4 needs it for the v3 commands; etcdutl ignores it. */
 	static const char *const env_add[] = {"ETCDCTL_API=3", NULL};
@@ -61,10 +63,12 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 	const char *name = is_etcdutl(tool) ? "etcdutl" : "etcdctl";
 	char *ic = cluster_initial_cluster(cs);
 	struct rv_proc **procs = rv_xcalloc(cs->n_members, sizeof *procs);
-	size_t n_procs = 0;
+	size_t n_procs = 0, *member_of = rv_xcalloc(cs->n_members, sizeof *member_of);
 	int first = 0;
 
 	for (size_t i = 0; i < cs->n_members; i++) {
+		if (only != SIZE_MAX && i != only)
+			continue;
 		const struct member_spec *m = &cs->members[i];
 		char log[PATH_MAX + 16], what[256];
 		char *argv[20];
@@ -109,7 +113,7 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 			r = rv_proc_spawn(&o, &procs[n_procs]);
 			close(log_fd);
 			if (r == 0)
-				n_procs++;
+				member_of[n_procs++] = i;
 		}
 		if (r < 0 && !first)
 			first = rv_fail(r, "cannot run %s for member %s: %s", tool, m->name, strerror(-r));
@@ -117,14 +121,15 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 	int w = rv_proc_wait_all(procs, n_procs, RS_TOOL_TIMEOUT_MS, cancel);
 	if (w < 0 && !first)
 		first = w;
-	/* Past here every member has its tool: procs[i] is member i's. */
-	for (size_t i = 0; !first && i < n_procs; i++) {
-		int st = rv_proc_status(procs[i]);
+	/* Past here every member asked for has its tool: procs[k] is member member_of[k]'s. */
+	for (size_t k = 0; !first && k < n_procs; k++) {
+		size_t i = member_of[k];
+		int st = rv_proc_status(procs[k]);
 		char log[PATH_MAX + 16], last[512];
 		if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			continue;
 		snprintf(log, sizeof log, "%s.log", dirs[i]);
-		last_line(rv_proc_output(procs[i]), last, sizeof last);
+		last_line(rv_proc_output(procs[k]), last, sizeof last);
 		first = rv_fail(-EIO, "%s snapshot restore for member %s failed (%s %d): %s (log: %s)", name,
 				cs->members[i].name, st >= 0 && WIFSIGNALED(st) ? "signal" : "exit",
 				st < 0 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
@@ -133,6 +138,19 @@ int rs_restore_members(const char *tool, const struct cluster_spec *cs, const ch
 	for (size_t k = 0; k < n_procs; k++)
 		rv_proc_free(procs[k]);
 	free(procs);
+	free(member_of);
 	free(ic);
 	return first;
+}
+
+int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path, const char *token,
+		       char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd, const struct rv_cancel *cancel)
+{
+	return restore_some(tool, cs, SIZE_MAX, db_path, token, dirs, skip_hash_check, lock_fd, cancel);
+}
+
+int rs_restore_one(const char *tool, const struct cluster_spec *cs, size_t idx, const char *db_path,
+		   const char *token, char (*dirs)[PATH_MAX], int lock_fd, const struct rv_cancel *cancel)
+{
+	return restore_some(tool, cs, idx, db_path, token, dirs, true, lock_fd, cancel);
 }

@@ -122,6 +122,27 @@ int rs_journal_remove(const char *state_dir)
 	return 0;
 }
 
+/* A member's step of a restore across hosts (member_step.c) is pending too. */
+static int member_pending(const char *state_dir, struct restore_pending *out, bool *found)
+{
+	struct restore_member_state st;
+	int r = restore_member_status(state_dir, &st);
+	if (r < 0 || !st.found)
+		return r;
+	*found = true;
+	snprintf(out->phase, sizeof out->phase, "%s", st.phase);
+	snprintf(out->artifact, sizeof out->artifact, "%s", st.artifact);
+	snprintf(out->stamp, sizeof out->stamp, "%s", st.stamp);
+	int64_t t0;
+	if (rv_parse_utc_compact(st.stamp, &t0) == 0)
+		rv_utc_rfc3339(t0, out->started_at);
+	snprintf(out->hint, sizeof out->hint,
+		 "a restore of %s across hosts (started %s) is at step '%s' on this host, which any host can finish.%s%s",
+		 st.artifact, out->started_at, st.phase, rv_advice_text(RV_ADVICE_PENDING_ROLLBACK),
+		 rv_advice_text(RV_ADVICE_PENDING_RESUME));
+	return 0;
+}
+
 int restore_pending(const char *state_dir, struct restore_pending *out, bool *found)
 {
 	struct restore_plan *p = rv_xcalloc(1, sizeof *p);
@@ -143,5 +164,7 @@ int restore_pending(const char *state_dir, struct restore_pending *out, bool *fo
 			 can_resume ? rv_advice_text(RV_ADVICE_PENDING_RESUME) : "");
 	}
 	free(p);
+	if (r == 0 && !*found)
+		r = member_pending(state_dir, out, found);
 	return r;
 }

@@ -148,6 +148,62 @@ int restore_leftovers(const struct cluster_spec *cs, struct restore_leftover **o
 /* Remove them (refused while a restore is pending). */
 int restore_cleanup(const struct cluster_spec *cs, const char *state_dir, struct restore_leftover **out, size_t *n);
 
+/* ---- one member's steps of a restore coordinated across hosts (member_step.c) ----
+ * The agent on a member's host runs these for the coordinator (scheduler's
+ * agent_restore.c). Each is journaled in state_dir (member-restore-journal.json,
+ * which restore_pending reports, so supervision and other restores leave the member
+ * alone) and can be repeated: a step already done answers as done.
+ *   prepare   the db (received with restore_member_receive, or fetched from store)
+ *             checked against sha256, restored into staging with the coordinator's
+ *             token; nothing stopped
+ *   commit    stop, data dir -> <data_dir>.before-restore-<stamp>, staged dir ->
+ *             data dir, start quarantined: its client URL's port moved (+10000,
+ *             restore_quarantine_url), so only regvault talks to it
+ *   open      restart on its own client URL once the coordinator verified all
+ *   rollback  stop, restored dir -> .failed-restore-<stamp>, old dir back, start
+ *             what ran before; after a prepare only: staging removed
+ *   cleanup   an open restore finished: journal and staging removed */
+struct restore_member_req {
+	const struct cluster_spec *cs;
+	size_t idx;              /* this host's member */
+	const char *state_dir;
+	const char *stamp;       /* the coordinator's, the same on every host ("" after prepare: any) */
+	const char *token;       /* the new --initial-cluster-token */
+	const char *artifact;
+	const char *sha256;      /* hex of the db's sha256 (its trailer) */
+	int64_t revision;
+	struct store *store;     /* prepare: fetch artifact from it; NULL: the received db */
+	const struct rv_cancel *cancel;
+};
+struct restore_member_state {
+	bool found;
+	char phase[32];          /* prepared, committing, quarantined, opening, open, rolled-back, done */
+	char stamp[17];
+	char artifact[256];
+	int64_t revision;
+};
+int restore_member_db_path(const struct cluster_spec *cs, size_t idx, char *out, size_t len);
+/* Append a chunk of the db the coordinator streams (offset 0 starts it again). */
+int restore_member_receive(const struct cluster_spec *cs, size_t idx, uint64_t offset, const void *data, size_t len);
+int restore_member_prepare(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_commit(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_open(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_rollback(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_cleanup(const struct restore_member_req *q, struct restore_member_state *st);
+int restore_member_status(const char *state_dir, struct restore_member_state *st);
+/* The client URL a quarantined member listens on: its port + 10000 (- 10000 above 55535). */
+void restore_quarantine_url(const char *url, char *out, size_t len);
+
+/* ---- for the coordinator ---- */
+/* Fetch (or copy) and verify the artifact into dir/snapshot.db as the one-host
+ * restore does; the db's own revision and sha256 (hex of its trailer). */
+int restore_fetch_verified(struct store *st, const char *artifact, const char *db_file, const char *dir,
+			   char *db_path, size_t len, int64_t *revision, char sha256[65]);
+/* rs_check_cluster for the coordinator: one leader, HashKV equal at revision. */
+int restore_check_cluster(const struct cluster_spec *cs, int64_t revision, uint32_t *hash, int64_t *revision_now);
+/* The plan's members, stamp and token, and the cluster as it runs now. */
+int restore_plan_observe(const struct cluster_spec *cs, struct restore_plan *p);
+
 /* ---- drills ---- */
 struct drill_opts {
 	const struct cluster_spec *cs; /* only for the etcd flags, auth and cluster name */
@@ -191,5 +247,94 @@ int restore_drill(const struct drill_opts *o, struct drill_report *out);
  * still running. Only the scratch directories a drill marked as its own are ever
  * touched. restore_drill calls it first; a daemon at start. */
 int restore_drill_cleanup(const char *parent, int *removed);
+
+/* ---- one prefix: diff and surgical restore (prefix_keys.c, prefix_diff.c,
+ * prefix_restore.c; docs/reference/restore-prefix.md) ----
+ * The keys under a prefix from one source: an artifact (its db read in place, no
+ * etcd started), a plain db file, or the live cluster (one read at one revision). */
+struct prefix_keys {
+	char what[320];           /* "artifact NAME", "the db file F", "the live cluster" */
+	char artifact[256];       /* the artifact's name, "" for the others */
+	const char *kind;         /* "artifact", "db-file", "live" */
+	int64_t revision;         /* the revision the keys are as of */
+	struct snap_db_kv *kvs;   /* sorted by key */
+	size_t n;
+	struct snap_db *db;       /* artifact, db file: the keys point into it */
+	uint8_t **owned;          /* live: one allocation per key (key then value) */
+};
+/* name: a name or "latest". The artifact is fetched (verified) into a scratch file
+ * under tmp_dir, mapped, and the file removed at once; the map stays until
+ * prefix_keys_free. */
+int prefix_keys_artifact(struct store *st, const char *name, const char *tmp_dir, const char *prefix, size_t len,
+			 const struct rv_cancel *cancel, struct prefix_keys *out);
+int prefix_keys_db_file(const char *path, const char *prefix, size_t len, const struct rv_cancel *cancel,
+			struct prefix_keys *out);
+int prefix_keys_live(etcd_client *c, const char *prefix, size_t len, struct prefix_keys *out);
+void prefix_keys_free(struct prefix_keys *k);
+
+/* What differs between a and b (b is "the new side"): added = only in b, removed =
+ * only in a, changed = in both with other values. Sorted by key; the kvs point into
+ * a and b. */
+enum prefix_change_kind { PREFIX_ADDED, PREFIX_REMOVED, PREFIX_CHANGED };
+struct prefix_change {
+	enum prefix_change_kind kind;
+	const struct snap_db_kv *a, *b; /* NULL on the side that lacks the key */
+};
+struct prefix_diff {
+	struct prefix_change *v;
+	size_t n, added, removed, changed, unchanged;
+};
+void prefix_diff_compute(const struct prefix_keys *a, const struct prefix_keys *b, struct prefix_diff *out);
+void prefix_diff_free(struct prefix_diff *d);
+const char *prefix_change_name(enum prefix_change_kind k); /* "added", "removed", "changed" */
+/* Bytes as text: printable ASCII as is, others (and the backslash) as \xNN; at most max
+ * bytes of input (0: all) before "... (N bytes)". len >= 32. */
+#define PREFIX_VALUE_SHOWN 60
+const char *prefix_printable(const uint8_t *p, size_t n, size_t max, char *out, size_t len);
+
+/* Make the keys under the prefix in the live cluster equal to source's: put the
+ * missing and changed ones, delete those source lacks, in Txns within etcd's
+ * limits (PREFIX_TXN_MAX_OPS ops, PREFIX_TXN_MAX_BYTES bytes), each op guarded by
+ * the key's mod revision as the live read saw it (0: absent), so that a key a
+ * client changed meanwhile is a conflict, not overwritten. Keys on a lease (in the
+ * source, or live ones that would be changed) are skipped unless keep_lease_keys
+ * (then put without a lease: theirs are gone). Nothing outside the prefix is
+ * written. */
+#define PREFIX_TXN_MAX_OPS 128
+#define PREFIX_TXN_MAX_BYTES (1024 * 1024) /* under etcd's --max-request-bytes, 1.5 MiB */
+struct prefix_restore_opts {
+	etcd_client *c;
+	const struct prefix_keys *source;
+	const char *prefix;
+	size_t prefix_len;
+	bool dry_run;             /* read and plan only */
+	bool no_delete;           /* keys the source lacks stay */
+	bool overwrite_conflicts; /* a key changed meanwhile is written anyway (and listed) */
+	bool keep_lease_keys;
+	const struct rv_cancel *cancel; /* between Txns: -EINTR, the report says what was written */
+};
+enum prefix_skip_reason { PREFIX_SKIP_LEASE, PREFIX_SKIP_LIVE_LEASE, PREFIX_SKIP_NO_DELETE };
+struct prefix_key_note {
+	char *key;                /* malloc'd, NUL-terminated (keys may hold any byte: key_len) */
+	size_t key_len;
+	enum prefix_change_kind kind;   /* what the restore wanted to do to it */
+	enum prefix_skip_reason reason; /* skipped */
+	int64_t lease;                  /* skipped for a lease */
+	int64_t expected_mod, found_mod; /* conflict: mod revision read, and found at the Txn (0: absent) */
+	bool overwritten;               /* conflict written anyway */
+};
+struct prefix_restore_report {
+	struct prefix_diff plan;         /* source (a) against live (b), before the restore */
+	int64_t live_revision;           /* the live read's revision */
+	size_t put, deleted, unchanged; /* a dry run: what it would put and delete */
+	struct prefix_key_note *skipped, *conflicts;
+	size_t n_skipped, n_conflicts;
+	size_t txns;
+	int64_t first_revision, last_revision; /* written (0, 0: nothing) */
+	double seconds;
+	struct prefix_keys live;
+};
+int prefix_restore(const struct prefix_restore_opts *o, struct prefix_restore_report *out);
+void prefix_restore_report_free(struct prefix_restore_report *r);
 
 #endif

@@ -11,6 +11,7 @@
 #define RS_STAGING_NAME ".regvault-restore-staging"
 #define RS_JOURNAL_NAME "restore-journal.json"
 #define RS_LOCK_NAME "restore.lock"
+#define RS_MEMBER_JOURNAL_NAME "member-restore-journal.json"
 #define RS_DEFAULT_WAIT_MS 60000
 #define RS_STOP_TIMEOUT_MS 15000
 #define RS_LOCK_WAIT_MS 3000
@@ -49,8 +50,8 @@ int rs_plan_members(const struct cluster_spec *cs, struct restore_plan *p);
  * cluster_* fields). Never fails: a member that does not answer is down. */
 void rs_preflight(const struct cluster_spec *cs, struct restore_plan *p);
 /* The revision an etcd db (or snapshot file) holds: the last key of its "key" bucket,
- * read from the bbolt file directly (boltdb.c). */
-int rs_db_last_revision(const char *path, int64_t *rev);
+ * read from the bbolt file directly (snapshot/boltdb.c's snap_db_last_revision). */
+#define rs_db_last_revision snap_db_last_revision
 
 /* ---- staging (stage.c) ---- */
 /* Fetch the artifact (or copy the db file) to db_path, atomically; progress
@@ -78,6 +79,10 @@ int rs_find_tool(const struct cluster_spec *cs, char *out, size_t len);
 int rs_restore_members(const char *tool, const struct cluster_spec *cs, const char *db_path,
 		       const char *token, char (*dirs)[PATH_MAX], bool skip_hash_check, int lock_fd,
 		       const struct rv_cancel *cancel);
+
+/* Only member idx into dirs[idx] (a restore coordinated across hosts; the db was verified). */
+int rs_restore_one(const char *tool, const struct cluster_spec *cs, size_t idx, const char *db_path,
+		   const char *token, char (*dirs)[PATH_MAX], int lock_fd, const struct rv_cancel *cancel);
 
 /* ---- members (members.c) ---- */
 bool rs_member_running(const struct cluster_spec *cs, size_t i);

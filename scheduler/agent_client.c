@@ -24,7 +24,7 @@ static void host_of(const char *addr, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, addr);
 }
 
-static int unary(const struct rv_config *c, size_t idx, enum agent_method m, const ProtobufCMessage *req,
+int agent_unary(const struct rv_config *c, size_t idx, enum agent_method m, const ProtobufCMessage *req,
 		 const ProtobufCMessageDescriptor *rd, int64_t timeout_ms, ProtobufCMessage **resp)
 {
 	const struct member_spec *ms = &c->cluster.members[idx];
@@ -135,7 +135,7 @@ int agent_host_status(const struct rv_config *c, size_t idx, struct agent_host_s
 	Regvault__Agent__V1__HostStatusRequest rq = REGVAULT__AGENT__V1__HOST_STATUS_REQUEST__INIT;
 	rq.member = c->cluster.members[idx].name;
 	ProtobufCMessage *m;
-	int r = unary(c, idx, AGENT_HOST_STATUS, &rq.base, &regvault__agent__v1__host_status_response__descriptor, 0, &m);
+	int r = agent_unary(c, idx, AGENT_HOST_STATUS, &rq.base, &regvault__agent__v1__host_status_response__descriptor, 0, &m);
 	if (r < 0)
 		return r;
 	Regvault__Agent__V1__HostStatusResponse *a = (void *)m;
@@ -170,7 +170,7 @@ int agent_member_start(const struct rv_config *c, size_t idx, int *pid)
 	rq.member = c->cluster.members[idx].name;
 	ProtobufCMessage *m;
 	/* etcd's start is quick; its health is waited for by the caller. */
-	int r = unary(c, idx, AGENT_MEMBER_START, &rq.base, &regvault__agent__v1__member_response__descriptor,
+	int r = agent_unary(c, idx, AGENT_MEMBER_START, &rq.base, &regvault__agent__v1__member_response__descriptor,
 		      c->agent.timeout_ms + 10000, &m);
 	if (r < 0)
 		return r;
@@ -186,7 +186,7 @@ int agent_member_stop(const struct rv_config *c, size_t idx, int timeout_ms, boo
 	rq.member = c->cluster.members[idx].name;
 	rq.timeout_ms = timeout_ms;
 	ProtobufCMessage *m;
-	int r = unary(c, idx, AGENT_MEMBER_STOP, &rq.base, &regvault__agent__v1__member_response__descriptor,
+	int r = agent_unary(c, idx, AGENT_MEMBER_STOP, &rq.base, &regvault__agent__v1__member_response__descriptor,
 		      c->agent.timeout_ms + timeout_ms + 2000, &m);
 	if (r < 0)
 		return r;
@@ -203,7 +203,7 @@ int agent_member_log_tail(const struct rv_config *c, size_t idx, int lines, char
 	rq.lines = lines;
 	ProtobufCMessage *m;
 	*text = NULL;
-	int r = unary(c, idx, AGENT_MEMBER_LOG_TAIL, &rq.base, &regvault__agent__v1__log_tail_response__descriptor, 0, &m);
+	int r = agent_unary(c, idx, AGENT_MEMBER_LOG_TAIL, &rq.base, &regvault__agent__v1__log_tail_response__descriptor, 0, &m);
 	if (r < 0)
 		return r;
 	const char *t = ((Regvault__Agent__V1__LogTailResponse *)m)->text;

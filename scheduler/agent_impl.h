@@ -13,7 +13,8 @@
 
 #define AGENT_SERVICE "/regvault.agent.v1.Agent/"
 enum agent_method { AGENT_HOST_STATUS, AGENT_MEMBER_START, AGENT_MEMBER_STOP, AGENT_MEMBER_LOG_TAIL,
-		    AGENT_METHOD_COUNT };
+		    AGENT_RESTORE_RECEIVE, AGENT_RESTORE_PREPARE, AGENT_RESTORE_COMMIT, AGENT_RESTORE_OPEN,
+		    AGENT_RESTORE_ROLLBACK, AGENT_RESTORE_CLEANUP, AGENT_RESTORE_STATUS, AGENT_METHOD_COUNT };
 extern const char *const agent_method_path[AGENT_METHOD_COUNT]; /* "/regvault.agent.v1.Agent/HostStatus" */
 extern const char *const agent_method_name[AGENT_METHOD_COUNT]; /* "HostStatus" */
 
@@ -26,6 +27,13 @@ struct agent_pem {
 };
 int agent_pem_load(const struct agent_settings *as, struct agent_pem *p);
 void agent_pem_free(struct agent_pem *p);
+
+/* The restore steps' handlers (agent_restore_server.c): cfg is the agent's, own its member. */
+int agent_restore_answer(const struct rv_config *cfg, const char *own, int method, grpc_byte_buffer *in,
+			 grpc_byte_buffer **resp);
+/* A unary call to member idx's agent (agent_client.c). */
+int agent_unary(const struct rv_config *c, size_t idx, enum agent_method m, const ProtobufCMessage *req,
+		const ProtobufCMessageDescriptor *rd, int64_t timeout_ms, ProtobufCMessage **resp);
 
 grpc_status_code agent_errno_to_status(int r);
 int agent_status_to_errno(grpc_status_code st);

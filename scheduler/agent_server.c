@@ -187,7 +187,8 @@ static void answer(struct agent_server *s, int m)
 	case AGENT_HOST_STATUS: r = host_status(s, p->payload, &resp); break;
 	case AGENT_MEMBER_START:
 	case AGENT_MEMBER_STOP: r = member_call(s, m, p->payload, &resp); break;
-	default: r = log_tail(s, p->payload, &resp); break;
+	case AGENT_MEMBER_LOG_TAIL: r = log_tail(s, p->payload, &resp); break;
+	default: r = agent_restore_answer(&s->cfg->cfg, s->own, m, p->payload, &resp); break;
 	}
 	grpc_slice details = grpc_slice_from_copied_string(r < 0 ? rv_errmsg(r) : "");
 	if (r < 0)

@@ -52,6 +52,7 @@ int cfg_daemon_defaults(struct daemon_settings *ds)
 	ds->control_socket = rv_strdup("/run/regvault/regvault.sock");
 	ds->metrics_listen = rv_strdup("127.0.0.1:9479");
 	ds->leader_ttl_ms = 10 * MS_S;
+	ds->continuous_flush_ms = 1 * MS_S;
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
 		struct job_schedule *s = &ds->jobs[k];
 		s->enabled = true;
@@ -176,6 +177,16 @@ static int jobs_pair(struct cfg_doc *d, const char *path, const char *key, yaml_
 
 /* ---- daemon ---- */
 
+static int continuous_pair(struct cfg_doc *d, const char *path, const char *key, yaml_node_t *v, void *ud)
+{
+	struct daemon_settings *ds = ud;
+	if (strcmp(key, "enabled") == 0)
+		return cfg_bool(d, path, v, &ds->continuous_enabled);
+	if (strcmp(key, "flush") == 0)
+		return cfg_duration(d, path, v, 10, 10 * 60 * MS_S, &ds->continuous_flush_ms);
+	return CFG_UNKNOWN;
+}
+
 /* host:port with a port in 1..65535 ("" was taken before). */
 static bool host_port(const char *s)
 {
@@ -229,6 +240,8 @@ static int daemon_pair(struct cfg_doc *d, const char *path, const char *key, yam
 	/* etcd grants whole seconds; at least 3 so that a renewal at a third fits */
 	if (strcmp(key, "leader_ttl") == 0)
 		return cfg_duration(d, path, v, 3 * MS_S, 5 * 60 * MS_S, &ds->leader_ttl_ms);
+	if (strcmp(key, "continuous") == 0)
+		return cfg_each_pair(d, v, path, continuous_pair, ds);
 	if (strcmp(key, "jobs") == 0) {
 		struct jobs_load js = {ds, v};
 		return cfg_each_pair(d, v, path, jobs_pair, &js);

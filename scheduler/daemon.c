@@ -161,9 +161,15 @@ static void leadership(struct daemon *d)
 			rv_log(RV_LOG_ERROR, "the registry services did not start: %s", rv_errmsg(rr));
 			rv_err_clear();
 		}
+		if ((rr = continuous_start(d->cfg, &d->cont)) < 0) {
+			rv_log(RV_LOG_ERROR, "continuous backup did not start: %s", rv_errmsg(rr));
+			rv_err_clear();
+		}
 	} else {
 		registry_services_stop(d->reg);
 		d->reg = NULL;
+		continuous_stop(d->cont);
+		d->cont = NULL;
 	}
 }
 
@@ -221,6 +227,7 @@ static void loop(struct daemon *d)
 				control_accept(d);
 			if (p[3].revents) {
 				registry_services_observe(d->reg);
+				continuous_observe(d->cont);
 				observe_serve(d->metrics_fd, d->ready && !d->stopping);
 			}
 			for (size_t i = first_client; i < n; i++)
@@ -316,6 +323,8 @@ int daemon_run(struct rv_config *cfg, const struct daemon_opts *o)
 	d.agent = NULL;
 	registry_services_stop(d.reg); /* the leases revoked: the health keys go at once */
 	d.reg = NULL;
+	continuous_stop(d.cont);
+	d.cont = NULL;
 	leader_stop(d.leader); /* resign, so that another daemon leads at once */
 	d.leader = NULL;
 	if (!d.stopping) /* not through begin_stop */

@@ -81,6 +81,7 @@ struct daemon {
 	bool idle_released; /* jobs_release_idle_memory ran since the last run ended */
 	struct supervisor *sup;
 	struct registry_services *reg; /* NULL without a registry: section, or while not the leader */
+	struct continuous *cont;       /* NULL unless daemon.continuous.enabled and the leader */
 	struct leader_election *leader;
 	struct agent_server *agent; /* NULL when no member is on another host and there is no agent: section */
 	char agent_fp[AGENT_FINGERPRINT_MAX]; /* what the agent serves with (agent_reload.c) */
@@ -156,6 +157,21 @@ bool supervisor_stop_by(struct supervisor *s, bool stop_members, int64_t deadlin
 
 /* ---- daemon_registry.c: the registry services' threads ---- */
 /* *out stays NULL when the configuration has no registry services to run. */
+/* ---- continuous backup's recorder (daemon_continuous.c), on the leader ---- */
+struct continuous;
+struct continuous_stats {
+	int64_t persisted_revision; /* the last revision in a published segment */
+	int64_t persisted_unix_ms;  /* when it was received */
+	uint64_t segments_written, gaps;
+	int64_t pending_since_ms;   /* when the oldest change not yet published came, 0 none */
+};
+/* Nothing (*out NULL) unless daemon.continuous.enabled. */
+int continuous_start(struct cfg_ref *cfg, struct continuous **out);
+void continuous_stop(struct continuous *c); /* NULL is fine */
+void continuous_stats_get(struct continuous *c, struct continuous_stats *out);
+/* Its numbers into the metrics (before they are served). NULL is fine. */
+void continuous_observe(struct continuous *c);
+
 int registry_services_start(struct cfg_ref *cfg, struct registry_services **out);
 /* After a reload: may stop, start or restart them (*rs changes). */
 int registry_services_reload(struct registry_services **rs, struct cfg_ref *cfg);
@@ -211,6 +227,7 @@ void observe_registry_started(void);
 void observe_registry_capabilities(const struct manifest_set *s);
 void observe_registry_sync(const struct sync_report *r, bool ok, double now);
 void observe_registry_heartbeats(const struct heartbeat_stat *st, size_t n, const struct heartbeat_totals *t);
+void observe_continuous(const struct continuous_stats *st);
 /* An extra listening socket for the loop to poll (HTTP metrics): -1 for none. */
 int observe_listen(const struct daemon_settings *ds);
 /* After a reload: *fd moves to ds->metrics_listen when it differs from bound, the

@@ -56,6 +56,14 @@ void observe_registry_heartbeats(const struct heartbeat_stat *st, size_t n, cons
 	rv_metrics_registry_heartbeats(metrics, st, n, t);
 }
 
+void observe_continuous(const struct continuous_stats *st)
+{
+	int64_t now = rv_now_unix_ms();
+	double lag = st->pending_since_ms && now > st->pending_since_ms ? (double)(now - st->pending_since_ms) / 1000.0 : 0;
+	rv_metrics_continuous(metrics, st->persisted_revision, (double)st->persisted_unix_ms / 1000.0, lag,
+			      st->segments_written, st->gaps);
+}
+
 void observe_job_started(enum job_kind k, int64_t start_ms)
 {
 	rv_metrics_job_started(metrics, job_kind_name(k), (double)start_ms / 1000.0);

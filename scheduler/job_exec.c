@@ -94,11 +94,13 @@ static int exec_compact(const struct rv_config *cfg, json_t **report)
 {
 	etcd_client *c;
 	struct maint_compact_opts o = {.keep_revisions = cfg->maint.compact_keep_revisions};
-	struct maint_compact_report rep;
+	struct maint_compact_report rep = {0};
 	int r = cluster_client_new(&cfg->cluster, 0, &c);
 	if (r < 0)
 		return r;
-	r = maint_compact(c, &cfg->cluster, &o, &rep);
+	r = continuous_compact_limit(cfg, &o.at_most);
+	if (r == 0)
+		r = maint_compact(c, &cfg->cluster, &o, &rep);
 	if (r == 0) {
 		*report = report_compact_json(&rep);
 		maint_compact_report_free(&rep);

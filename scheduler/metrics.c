@@ -53,6 +53,8 @@ struct rv_metrics {
 	struct disk_series *disks;
 	size_t n_disks;
 	double snap_size, snap_db_size, snap_revision, store_artifacts;
+	double cont_rev, cont_ts, cont_lag, cont_segments, cont_gaps;
+	bool set_continuous;
 	double drill_rpo_s, drill_rto_s, drill_result;
 	double hash_consistent;
 	/* The registry services (when configured: set_registry). */
@@ -197,6 +199,19 @@ void rv_metrics_snapshot_saved(struct rv_metrics *m, const struct snap_info *si)
 		m->snap_db_size = (double)si->m.db_size;
 		m->snap_revision = (double)si->m.revision;
 		m->set_snapshot = true;
+	});
+}
+
+void rv_metrics_continuous(struct rv_metrics *m, int64_t revision, double persisted_ts, double lag_s,
+			   uint64_t segments, uint64_t gaps)
+{
+	LOCKED(m, {
+		m->cont_rev = (double)revision;
+		m->cont_ts = persisted_ts;
+		m->cont_lag = lag_s;
+		m->cont_segments = (double)segments;
+		m->cont_gaps = (double)gaps;
+		m->set_continuous = true;
 	});
 }
 
@@ -482,6 +497,23 @@ static void render(struct rv_metrics *m, struct rv_buf *b, bool textfile)
 		family(b, "regvault_snapshot_last_revision", "gauge",
 		       "The etcd revision of the last snapshot saved (NaN before one).");
 		sample(b, "regvault_snapshot_last_revision", NULL, NULL, NULL, NULL, m->snap_revision);
+	}
+	if (m->set_continuous) {
+		family(b, "regvault_continuous_persisted_revision", "gauge",
+		       "The last revision continuous backup has in a published segment (or its chain's base).");
+		sample(b, "regvault_continuous_persisted_revision", NULL, NULL, NULL, NULL, m->cont_rev);
+		family(b, "regvault_continuous_persisted_timestamp_seconds", "gauge",
+		       "When that revision was received (unix time; 0 for a base without segments).");
+		sample(b, "regvault_continuous_persisted_timestamp_seconds", NULL, NULL, NULL, NULL, m->cont_ts);
+		family(b, "regvault_continuous_lag_seconds", "gauge",
+		       "How long the oldest change not yet in a published segment has waited (0 when none waits).");
+		sample(b, "regvault_continuous_lag_seconds", NULL, NULL, NULL, NULL, m->cont_lag);
+		family(b, "regvault_continuous_segments_written_total", "counter",
+		       "Segments this daemon published since it started.");
+		sample(b, "regvault_continuous_segments_written_total", NULL, NULL, NULL, NULL, m->cont_segments);
+		family(b, "regvault_continuous_gaps_total", "counter",
+		       "Times recording found its next revision compacted away and started a new chain.");
+		sample(b, "regvault_continuous_gaps_total", NULL, NULL, NULL, NULL, m->cont_gaps);
 	}
 	if (!textfile || m->set_store) {
 		family(b, "regvault_store_artifacts", "gauge",

@@ -61,6 +61,8 @@ struct daemon_settings {
 	char *metrics_listen;          /* default 127.0.0.1:9479; "" disables */
 	char *member;                  /* this host's member (daemon.member); NULL: found from the addresses */
 	int64_t leader_ttl_ms;         /* the leader's lease, default 10s */
+	bool continuous_enabled;       /* daemon.continuous.enabled, default false */
+	int64_t continuous_flush_ms;   /* daemon.continuous.flush, default 1s */
 	struct job_schedule jobs[JOB_KIND_COUNT];
 };
 
@@ -152,6 +154,10 @@ bool config_member_here(const struct rv_config *c, size_t i);
 /* This host's member: daemon.member, else the first whose client URL is a local
  * address. -ENOENT with a sentence when none is. */
 int config_own_member(const struct rv_config *c, char *buf, size_t len);
+/* With daemon.continuous.enabled: the revision compaction must not pass (the newest
+ * chain's last persisted revision + 1; its base's + 1 before any segment), else 0.
+ * continuous_limit.c. */
+int continuous_compact_limit(const struct rv_config *cfg, int64_t *limit);
 
 /* ---- the agent's client (agent_client.c): calls to the agent on the host of a
  * member with an agent: address, each with agent.timeout as its deadline. A host
@@ -172,6 +178,24 @@ int agent_member_start(const struct rv_config *c, size_t member_idx, int *pid);
 int agent_member_stop(const struct rv_config *c, size_t member_idx, int timeout_ms, bool *was_running);
 int agent_member_log_tail(const struct rv_config *c, size_t member_idx, int lines, char **text);
 /* HostStatus of every member with an agent: address, in parallel (one deadline in all). */
+/* ---- the restore coordinated across hosts (agent_restore.c) ---- */
+struct agent_restore_report {
+	char artifact[256];
+	char stamp[17];
+	int64_t revision, revision_now;
+	uint32_t hash;
+	bool done, rolled_back, rollback_ok;
+	char failure[1024], rollback[1024];
+};
+/* When any member has agent: `regvault restore` runs this: every host prepares, then
+ * every host commits (quarantined), HashKV agrees, every host opens; rolled back on
+ * any failure after the first commit. */
+int agent_restore_run(const struct rv_config *c, struct store *st, const char *from, const char *db_file, bool force,
+		      int wait_ms, struct agent_restore_report *rep);
+/* --rollback / --resume from any host (this host's coordinator journal, else the
+ * hosts' own journals). */
+int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep);
+
 struct agent_host_row {
 	bool asked;       /* the member has an agent: address */
 	int err;          /* 0: answered */
@@ -228,6 +252,9 @@ void rv_metrics_job_next_run(struct rv_metrics *m, const char *job, double ts);
 
 void rv_metrics_snapshot_saved(struct rv_metrics *m, const struct snap_info *si);
 void rv_metrics_store_artifacts(struct rv_metrics *m, uint64_t n);
+/* Continuous backup's recorder (shown once the leader's recorder runs). */
+void rv_metrics_continuous(struct rv_metrics *m, int64_t revision, double persisted_ts, double lag_s,
+			   uint64_t segments, uint64_t gaps);
 void rv_metrics_drill(struct rv_metrics *m, const struct drill_report *d);
 
 void rv_metrics_member_declare(struct rv_metrics *m, const char *member);
@@ -322,6 +349,11 @@ json_t *report_registry_status_json(const struct registry_status_row *rows, size
 
 /* r: what the restore (or rollback, resume) returned; its error is rv_errmsg(r). */
 json_t *report_restore_json(const struct restore_report *rep, int r, bool dry_run);
+/* `snapshot diff` and `restore --prefix` (report_prefix.c). */
+json_t *report_snapshot_diff_json(const char *prefix, const struct prefix_keys *a, const struct prefix_keys *b,
+				  const struct prefix_diff *d);
+json_t *report_restore_prefix_json(const char *prefix, const struct prefix_keys *source,
+				   const struct prefix_restore_report *rep, int r, bool dry_run);
 json_t *report_restore_cleanup_json(const struct restore_leftover *v, size_t n, bool dry_run);
 json_t *report_drill_json(const struct drill_report *d);
 /* Write the drill's report to <state_dir>/drills/drill-<time>.json (atomically) and

@@ -267,6 +267,34 @@ int snap_fetch_progress(struct store *st, const char *name, const char *dest_pat
 			snap_progress_fn progress, void *progress_ud);
 int snap_delete(struct store *st, const char *name);
 
+/* ---- the keys in an etcd db (boltdb.c) ----
+ * Read from the bbolt file of a plain snapshot (snap_fetch's output, or `etcdctl
+ * snapshot save`'s) or a member's db, without starting etcd: mapped read-only,
+ * so a large db costs address space, not memory. A damaged file is -EBADMSG with
+ * a sentence naming it. */
+struct snap_db;
+int snap_db_open(const char *path, struct snap_db **out);
+void snap_db_close(struct snap_db *db);
+/* The revision the db holds: the main revision of its last entry (1 when empty). */
+int snap_db_revision(struct snap_db *db, int64_t *rev);
+/* The revision the db was compacted at (0: never); states before it are gone. */
+int snap_db_compact_revision(struct snap_db *db, int64_t *rev);
+/* snap_db_open + snap_db_revision + snap_db_close. */
+int snap_db_last_revision(const char *path, int64_t *rev);
+/* A key as the db holds it; key and value point into the db's map (valid until
+ * snap_db_close). */
+struct snap_db_kv {
+	const uint8_t *key, *value;
+	size_t key_len, value_len;
+	int64_t create_revision, mod_revision, version, lease;
+};
+/* Every key starting with prefix (len 0: all) as it was at revision (0: the db's
+ * last), sorted by key (memcmp order, as etcd's ranges). -ERANGE for a revision
+ * beyond the db's or before its compaction; -EINTR when cancel fired (looked at
+ * every 65536 entries). *out is malloc'd (free it before or after closing db). */
+int snap_db_prefix(struct snap_db *db, const void *prefix, size_t len, int64_t revision,
+		   const struct rv_cancel *cancel, struct snap_db_kv **out, size_t *n);
+
 struct prune_decision {
 	char name[256];
 	bool keep;
@@ -274,5 +302,82 @@ struct prune_decision {
 };
 int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run, struct prune_decision **out,
 	       size_t *n);
+
+/* ---- continuous backup: segments (segment.c, segment_name.c) ----
+ * A segment holds the events of a revision range [first, last] of one chain (a full
+ * artifact, its base, and the segments that continue it), in revision order, with
+ * the wall-clock time each revision was recorded. One object, zstd-compressed, its
+ * plain body ending in the sha256 of everything before it; published atomically
+ * through the store like an artifact. docs/reference/continuous.md is the format. */
+#define SEG_SUFFIX ".rvseg.zst"
+#define SEG_FORMAT 1
+enum seg_event_type { SEG_PUT = 0, SEG_DELETE = 1 };
+struct seg_event {
+	enum seg_event_type type;
+	int64_t revision; /* the event's mod_revision (a delete's: the delete's) */
+	int64_t create_revision, version, lease; /* PUT */
+	uint8_t *key, *value;
+	size_t key_len, value_len;
+	bool has_prev;
+	int64_t prev_create_revision, prev_mod_revision, prev_version, prev_lease;
+	uint8_t *prev_value;
+	size_t prev_value_len;
+};
+struct seg_time {
+	int64_t revision, unix_ms; /* when the recorder received this revision */
+};
+/* What a segment's name says (parsed without reading it). */
+struct seg_info {
+	char name[384];
+	char chain[256]; /* the base artifact's name without its suffix */
+	int64_t first, last;
+	int64_t first_ms, last_ms;
+	char writer[64]; /* the member name of the daemon that wrote it */
+	uint64_t size;
+};
+struct seg_contents {
+	struct seg_info info;
+	int64_t base_revision; /* the base artifact's revision as its manifest says */
+	struct seg_event *events;
+	size_t n_events;
+	struct seg_time *times;
+	size_t n_times;
+};
+bool seg_is_name(const char *name);
+/* 0, or -EINVAL when the name is not a segment's. */
+int seg_name_parse(const char *name, struct seg_info *out);
+void seg_name_format(const char *chain, int64_t first, int64_t last, int64_t first_ms, int64_t last_ms,
+		     const char *writer, char *out, size_t len);
+
+/* Events gathered in memory, then published as one segment. */
+struct seg_builder;
+struct seg_builder *seg_builder_new(const char *chain, int64_t base_revision, const char *writer);
+/* Events must come in revision order; a revision already added before the last
+ * one is refused (-EINVAL). unix_ms: when it was received. */
+int seg_builder_add(struct seg_builder *b, const struct seg_event *e, int64_t unix_ms);
+size_t seg_builder_events(const struct seg_builder *b);
+size_t seg_builder_bytes(const struct seg_builder *b);
+int64_t seg_builder_last(const struct seg_builder *b); /* 0 when empty */
+/* Publish what was gathered as one segment (name filled in) and empty the builder;
+ * on failure nothing is published and the events stay for the next try. */
+int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char *name, size_t len);
+void seg_builder_free(struct seg_builder *b);
+
+/* Every segment in the store, by chain then first revision. */
+int seg_list(struct store *st, struct seg_info **out, size_t *n);
+/* The segments of one chain (from a seg_list result): [*start, *start + *count). */
+void seg_chain_range(const struct seg_info *v, size_t n, const char *chain, size_t *start, size_t *count);
+/* Read one segment, checking its zstd frames and sha256: -EBADMSG with a sentence
+ * naming it when damaged. */
+int seg_read(struct store *st, const char *name, struct seg_contents *out);
+void seg_contents_free(struct seg_contents *c);
+/* A chain's segments, checked: every one reads and verifies, their ranges join
+ * without a hole from base_revision + 1 (overlaps are allowed: a handover or a
+ * resumed recorder writes some revisions twice, which must agree in event count).
+ * *reach: the last revision reached without a hole, *reach_ms its time (0 when
+ * none). -EBADMSG when one is damaged or a hole is found (the sentence says
+ * where). verify_contents false: only the names are looked at. */
+int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_t base_revision,
+		    bool verify_contents, int64_t *reach, int64_t *reach_ms);
 
 #endif

@@ -304,7 +304,7 @@ test_bash_completion() {
   OUT=$(complete_line "$RV_BIN" sn)
   assert_eq "$OUT" "snapshot" "the completion of 'sn'"
   OUT=$(complete_line "$RV_BIN" --config "$CFG" snapshot "")
-  assert_eq "$(echo $OUT)" "save list verify fetch delete prune" "the subcommands of snapshot"
+  assert_eq "$(echo $OUT)" "save list verify fetch delete prune diff" "the subcommands of snapshot"
   OUT=$(complete_line "$RV_BIN" cluster up --)
   grep -qx -- "--wait" <<<"$OUT" || fail "cluster up -- does not offer --wait: $OUT"
   OUT=$(complete_line "$RV_BIN" maint perfcheck --load "")

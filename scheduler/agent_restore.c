@@ -1,0 +1,415 @@
+/* agent_restore.c - the restore coordinated across hosts (issue 15): this process
+ * (the coordinator, on any host) fetches and verifies the artifact, streams it to
+ * every host's agent, which prepares its member in staging; only when every host is
+ * prepared are the members committed (stopped, swapped, started quarantined on
+ * client URLs only regvault uses), checked (one leader, HashKV equal at the restored
+ * revision) and opened. Any failure after the first commit rolls every host back.
+ * The coordinator's journal (state_dir/coordinated-restore.json) says how far it
+ * got; each host keeps its own step journal, so --rollback works from any host. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "restore/restore.h"
+#include "scheduler/agent_impl.h"
+
+#define CHUNK (1u << 20)
+#define PREPARE_TIMEOUT_MS (30 * 60 * 1000)
+#define JOURNAL "coordinated-restore.json"
+
+struct host_job {
+	const struct rv_config *c;
+	size_t idx;
+	enum agent_method m;
+	const char *stamp, *token, *artifact, *sha256, *db_path, *ic;
+	int64_t revision;
+	int retry_ms;           /* rollback: keep trying an unreachable host this long */
+	int err;
+	char msg[1024];
+	char phase[32];
+	pthread_t t;
+};
+
+static int step_call(struct host_job *j, const ProtobufCMessage *rq, int64_t timeout_ms)
+{
+	ProtobufCMessage *m = NULL;
+	int r = agent_unary(j->c, j->idx, j->m, rq, &regvault__agent__v1__restore_step_response__descriptor, timeout_ms,
+			    &m);
+	if (r == 0) {
+		const char *ph = ((Regvault__Agent__V1__RestoreStepResponse *)m)->phase;
+		snprintf(j->phase, sizeof j->phase, "%s", ph ? ph : "");
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	return r;
+}
+
+static int send_db(struct host_job *j)
+{
+	FILE *f = fopen(j->db_path, "rb");
+	if (!f)
+		return rv_fail(-errno, "cannot read %s: %s", j->db_path, strerror(errno));
+	unsigned char *buf = rv_xcalloc(1, CHUNK);
+	uint64_t off = 0;
+	int r = 0;
+	for (;;) {
+		size_t n = fread(buf, 1, CHUNK, f);
+		if (n == 0 && off > 0)
+			break;
+		Regvault__Agent__V1__RestoreChunk rq = REGVAULT__AGENT__V1__RESTORE_CHUNK__INIT;
+		rq.member = j->c->cluster.members[j->idx].name;
+		rq.offset = off;
+		rq.data.data = buf;
+		rq.data.len = n;
+		ProtobufCMessage *m = NULL;
+		r = agent_unary(j->c, j->idx, AGENT_RESTORE_RECEIVE, &rq.base,
+				&regvault__agent__v1__restore_chunk_response__descriptor, 0, &m);
+		if (m)
+			protobuf_c_message_free_unpacked(m, NULL);
+		if (r < 0 || n < CHUNK)
+			break;
+		off += n;
+	}
+	free(buf);
+	fclose(f);
+	return r;
+}
+
+static void *host_main(void *arg)
+{
+	struct host_job *j = arg;
+	const char *name = j->c->cluster.members[j->idx].name;
+	int r;
+	if (j->m == AGENT_RESTORE_PREPARE) {
+		r = send_db(j);
+		if (r == 0) {
+			Regvault__Agent__V1__RestorePrepareRequest rq = REGVAULT__AGENT__V1__RESTORE_PREPARE_REQUEST__INIT;
+			rq.member = (char *)name;
+			rq.stamp = (char *)j->stamp;
+			rq.token = (char *)j->token;
+			rq.initial_cluster = (char *)j->ic;
+			rq.artifact = (char *)j->artifact;
+			rq.sha256 = (char *)j->sha256;
+			rq.revision = j->revision;
+			r = step_call(j, &rq.base, PREPARE_TIMEOUT_MS);
+		}
+	} else {
+		Regvault__Agent__V1__RestoreStepRequest rq = REGVAULT__AGENT__V1__RESTORE_STEP_REQUEST__INIT;
+		rq.member = (char *)name;
+		rq.stamp = (char *)(j->stamp ? j->stamp : "");
+		/* stop (up to 15 s) and start: more than the agent's usual deadline */
+		int64_t t = (j->c->agent.timeout_ms > 0 ? j->c->agent.timeout_ms : 5000) + 40000;
+		double until = rv_now_mono() + j->retry_ms / 1000.0;
+		for (;;) {
+			r = step_call(j, &rq.base, t);
+			if (!(r == -ETIMEDOUT || r == -ECONNREFUSED) || rv_now_mono() >= until)
+				break;
+			rv_warn("%s; trying again", rv_errmsg(r));
+			rv_err_clear();
+			rv_sleep_ms(1000);
+		}
+	}
+	j->err = r;
+	if (r < 0) {
+		snprintf(j->msg, sizeof j->msg, "%s", rv_errmsg(r));
+		rv_err_clear();
+	}
+	return NULL;
+}
+
+/* Run j[i] for every member, in parallel; the first failure's message recorded. */
+static int on_every_host(struct host_job *jobs, size_t n)
+{
+	int first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pthread_create(&jobs[i].t, NULL, host_main, &jobs[i]) != 0)
+			jobs[i].t = 0, host_main(&jobs[i]);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].t)
+			pthread_join(jobs[i].t, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].err < 0 && !first)
+			first = rv_fail(jobs[i].err, "%s", jobs[i].msg);
+	return first;
+}
+
+static struct host_job *jobs_new(const struct rv_config *c, enum agent_method m, const char *stamp)
+{
+	struct host_job *j = rv_xcalloc(c->cluster.n_members, sizeof *j);
+	for (size_t i = 0; i < c->cluster.n_members; i++)
+		j[i] = (struct host_job){.c = c, .idx = i, .m = m, .stamp = stamp};
+	return j;
+}
+
+static int simple_step(const struct rv_config *c, enum agent_method m, const char *stamp, int retry_ms)
+{
+	struct host_job *j = jobs_new(c, m, stamp);
+	for (size_t i = 0; i < c->cluster.n_members; i++)
+		j[i].retry_ms = retry_ms;
+	int r = on_every_host(j, c->cluster.n_members);
+	free(j);
+	return r;
+}
+
+static void journal_path(const struct rv_config *c, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", c->state_dir, JOURNAL);
+}
+
+static int journal_write(const struct rv_config *c, const char *phase, const struct agent_restore_report *rep)
+{
+	char path[PATH_MAX];
+	json_t *o = json_pack("{s:s s:s s:s s:I}", "phase", phase, "stamp", rep->stamp, "artifact", rep->artifact,
+			      "revision", (json_int_t)rep->revision);
+	char *text = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	rv_mkdir_p(c->state_dir, 0700);
+	journal_path(c, path, sizeof path);
+	int r = rv_write_file_atomic(path, text);
+	free(text);
+	return r < 0 ? rv_fail_wrap(r, "cannot record the coordinated restore's progress") : 0;
+}
+
+static void journal_remove(const struct rv_config *c)
+{
+	char path[PATH_MAX];
+	journal_path(c, path, sizeof path);
+	unlink(path);
+}
+
+/* The configured cluster on its members' quarantine client URLs. */
+static struct cluster_spec quarantined(const struct cluster_spec *cs, char (*urls)[512])
+{
+	struct cluster_spec q = *cs;
+	q.members = rv_xcalloc(cs->n_members, sizeof *q.members);
+	memcpy(q.members, cs->members, cs->n_members * sizeof *q.members);
+	for (size_t i = 0; i < cs->n_members; i++) {
+		restore_quarantine_url(cs->members[i].client_url, urls[i], 512);
+		q.members[i].client_url = urls[i];
+	}
+	return q;
+}
+
+static int roll_back_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+{
+	rv_test_point("coordinator-rolling-back");
+	rep->rolled_back = true;
+	int r = simple_step(c, AGENT_RESTORE_ROLLBACK, rep->stamp, wait_ms);
+	if (r == 0)
+		r = cluster_wait_healthy(&c->cluster, wait_ms, NULL);
+	if (r == 0) {
+		rep->rollback_ok = true;
+		snprintf(rep->rollback, sizeof rep->rollback,
+			 "every host put its old data dir back and the old cluster is healthy again");
+		journal_remove(c);
+	} else {
+		snprintf(rep->rollback, sizeof rep->rollback, "the rollback did not finish: %s; fix the cause%s (from any host)",
+			 rv_errmsg(r), rv_advice_text(RV_ADVICE_RUN_ROLLBACK));
+	}
+	return r;
+}
+
+/* Commit, check, open, clean up; on failure every host is rolled back. */
+static int commit_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+{
+	const struct cluster_spec *cs = &c->cluster;
+	char (*urls)[512] = rv_xcalloc(cs->n_members, 512);
+	struct cluster_spec q = quarantined(cs, urls);
+	const char *when = "committing";
+	int r = journal_write(c, "committing", rep);
+	if (r == 0) {
+		rv_test_point("coordinator-committing");
+		rv_info("committing on every host: stop, swap, start quarantined");
+		r = simple_step(c, AGENT_RESTORE_COMMIT, rep->stamp, 0);
+	}
+	if (r == 0) {
+		when = "checking";
+		rv_test_point("coordinator-checking");
+		r = cluster_wait_healthy(&q, wait_ms, NULL);
+		if (r == 0)
+			r = restore_check_cluster(&q, rep->revision, &rep->hash, &rep->revision_now);
+	}
+	if (r == 0 && (r = journal_write(c, "opening", rep)) == 0) {
+		when = "opening";
+		rv_info("HashKV %08x at revision %" PRId64 " on every member; opening them", rep->hash, rep->revision);
+		r = simple_step(c, AGENT_RESTORE_OPEN, rep->stamp, 0);
+		if (r == 0)
+			r = cluster_wait_healthy(cs, wait_ms, NULL);
+	}
+	free(q.members);
+	free(urls);
+	if (r == 0) {
+		rep->done = true;
+		if (simple_step(c, AGENT_RESTORE_CLEANUP, rep->stamp, 0) < 0) {
+			rv_warn("%s", rv_errmsg(-EIO));
+			rv_err_clear();
+		}
+		journal_remove(c);
+		return 0;
+	}
+	snprintf(rep->failure, sizeof rep->failure, "%s", rv_errmsg(r));
+	rv_warn("the coordinated restore failed while %s: %s; rolling back every host", when, rep->failure);
+	int rr = roll_back_all(c, rep, wait_ms);
+	return rv_fail(r, "restore of %s failed while %s: %s; %s%s", rep->artifact, when, rep->failure,
+		       rr < 0 ? "the rollback failed too: " : "rolled back: ", rep->rollback);
+}
+
+int agent_restore_run(const struct rv_config *c, struct store *st, const char *from, const char *db_file, bool force,
+		      int wait_ms, struct agent_restore_report *rep)
+{
+	const struct cluster_spec *cs = &c->cluster;
+	struct restore_plan *p = rv_xcalloc(1, sizeof *p);
+	char dir[PATH_MAX] = "", db_path[PATH_MAX + 16] = "", sha[65] = "";
+	struct host_job *jobs = NULL;
+	char *ic = NULL;
+	int r;
+
+	memset(rep, 0, sizeof *rep);
+	wait_ms = wait_ms > 0 ? wait_ms : 60000;
+	etcd_global_init();
+	/* Every host answers, or nothing starts. */
+	struct agent_host_row *rows = agent_status_all(c);
+	r = 0;
+	for (size_t i = 0; i < cs->n_members && r == 0; i++)
+		if (rows[i].asked && rows[i].err < 0)
+			r = rv_fail(rows[i].err, "restore refused before anything changed: %s", rows[i].error);
+	for (size_t i = 0; i < cs->n_members && r == 0; i++)
+		if (!cs->members[i].agent)
+			r = rv_fail(-EINVAL, "member %s has no agent: address; a restore across hosts needs one for every "
+					     "member", cs->members[i].name);
+	free(rows);
+	if (r == 0)
+		r = restore_plan_observe(cs, p);
+	if (r < 0)
+		goto out;
+	snprintf(rep->stamp, sizeof rep->stamp, "%s", p->stamp);
+	if (db_file) {
+		snprintf(rep->artifact, sizeof rep->artifact, "%s", db_file);
+	} else if ((r = snap_resolve(st, from ? from : "latest", rep->artifact, sizeof rep->artifact)) < 0) {
+		goto out;
+	}
+	if (p->cluster_serving && !force) {
+		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
+				   "the cluster is healthy and serving at revision %" PRId64 "; restoring %s would lose the "
+				   "current data; nothing was changed",
+				   p->cluster_revision, rep->artifact);
+		goto out;
+	}
+	snprintf(dir, sizeof dir, "%s/coordinated-restore-staging", c->state_dir);
+	/* A coordinator killed before left its copy of the db: only a copy, fetched again. */
+	snprintf(db_path, sizeof db_path, "%s/snapshot.db", dir);
+	unlink(db_path);
+	rv_info("fetching and verifying %s on this host", rep->artifact);
+	r = restore_fetch_verified(db_file ? NULL : st, rep->artifact, db_file, dir, db_path, sizeof db_path,
+				   &rep->revision, sha);
+	if (r < 0)
+		goto out;
+	rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", rep->artifact, rep->revision);
+	ic = cluster_initial_cluster(cs);
+	jobs = jobs_new(c, AGENT_RESTORE_PREPARE, rep->stamp);
+	for (size_t i = 0; i < cs->n_members; i++) {
+		jobs[i].token = p->token;
+		jobs[i].artifact = rep->artifact;
+		jobs[i].sha256 = sha;
+		jobs[i].db_path = db_path;
+		jobs[i].ic = ic;
+		jobs[i].revision = rep->revision;
+	}
+	rv_test_point("coordinator-preparing");
+	r = on_every_host(jobs, cs->n_members);
+	if (r < 0) {
+		char msg[2048];
+		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
+		/* Nothing was stopped: hosts that prepared drop their staging. */
+		for (size_t i = 0; i < cs->n_members; i++)
+			jobs[i].m = AGENT_RESTORE_ROLLBACK;
+		if (on_every_host(jobs, cs->n_members) < 0)
+			rv_err_clear();
+		r = rv_fail(r, "restore refused before any member was stopped: %s", msg);
+		goto out;
+	}
+	rv_test_point("coordinator-prepared");
+	r = commit_all(c, rep, wait_ms);
+out:
+	if (db_path[0] && rv_path_exists(dir)) {
+		unlink(db_path);
+		rmdir(dir);
+	}
+	free(jobs);
+	free(ic);
+	free(p);
+	etcd_global_shutdown();
+	return r;
+}
+
+static int journal_read(const struct rv_config *c, struct agent_restore_report *rep, char *phase, size_t len)
+{
+	char path[PATH_MAX];
+	journal_path(c, path, sizeof path);
+	json_t *o = json_load_file(path, 0, NULL);
+	if (!o)
+		return -ENOENT;
+	const char *s;
+	if ((s = json_string_value(json_object_get(o, "stamp"))))
+		snprintf(rep->stamp, sizeof rep->stamp, "%s", s);
+	if ((s = json_string_value(json_object_get(o, "artifact"))))
+		snprintf(rep->artifact, sizeof rep->artifact, "%s", s);
+	if ((s = json_string_value(json_object_get(o, "phase"))))
+		snprintf(phase, len, "%s", s);
+	rep->revision = json_integer_value(json_object_get(o, "revision"));
+	json_decref(o);
+	return 0;
+}
+
+/* What the hosts' journals say: the stamp of the restore they are in. */
+static int hosts_state(const struct rv_config *c, struct agent_restore_report *rep)
+{
+	for (size_t i = 0; i < c->cluster.n_members; i++) {
+		Regvault__Agent__V1__RestoreStepRequest rq = REGVAULT__AGENT__V1__RESTORE_STEP_REQUEST__INIT;
+		rq.member = c->cluster.members[i].name;
+		rq.stamp = "";
+		ProtobufCMessage *m = NULL;
+		int r = agent_unary(c, i, AGENT_RESTORE_STATUS, &rq.base,
+				    &regvault__agent__v1__restore_step_response__descriptor, 0, &m);
+		if (r < 0)
+			return r;
+		Regvault__Agent__V1__RestoreStepResponse *a = (void *)m;
+		if (a->phase && *a->phase && !rep->stamp[0]) {
+			snprintf(rep->stamp, sizeof rep->stamp, "%s", a->stamp);
+			snprintf(rep->artifact, sizeof rep->artifact, "%s", a->artifact);
+			rep->revision = a->revision;
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	return 0;
+}
+
+int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep)
+{
+	char phase[32] = "";
+	int r;
+	memset(rep, 0, sizeof *rep);
+	wait_ms = wait_ms > 0 ? wait_ms : 60000;
+	etcd_global_init();
+	if (journal_read(c, rep, phase, sizeof phase) < 0 && (r = hosts_state(c, rep)) < 0)
+		goto out;
+	if (!rep->stamp[0]) {
+		r = rv_fail(-ENOENT, "no interrupted restore to finish or undo: no host has a restore step journaled");
+		goto out;
+	}
+	if (rollback) {
+		r = roll_back_all(c, rep, wait_ms);
+		if (r < 0)
+			r = rv_fail(r, "%s", rep->rollback);
+	} else {
+		r = commit_all(c, rep, wait_ms);
+	}
+out:
+	etcd_global_shutdown();
+	return r;
+}

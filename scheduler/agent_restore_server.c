@@ -1,0 +1,118 @@
+/* agent_restore_server.c - the agent's restore steps: unpack the request, run the
+ * step on this host's member (restore/member_step.c), answer the host's step. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "restore/restore.h"
+#include "scheduler/agent_impl.h"
+
+static int own_index(const struct rv_config *c, const char *own, const char *asked, size_t *idx)
+{
+	const char *name = asked && *asked ? asked : own;
+	if (strcmp(name, own) != 0)
+		return rv_fail(-EBUSY, "member %s is not on this host, whose member is %s", name, own);
+	for (size_t i = 0; i < c->cluster.n_members; i++)
+		if (strcmp(c->cluster.members[i].name, name) == 0) {
+			*idx = i;
+			return 0;
+		}
+	return rv_fail(-ENOENT, "no member %s in this host's configuration", name);
+}
+
+static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
+{
+	Regvault__Agent__V1__RestoreStepResponse a = REGVAULT__AGENT__V1__RESTORE_STEP_RESPONSE__INIT;
+	a.phase = (char *)(st->found ? st->phase : "");
+	a.stamp = (char *)st->stamp;
+	a.artifact = (char *)st->artifact;
+	a.revision = st->revision;
+	return agent_pack(&a.base);
+}
+
+static int receive(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
+{
+	Regvault__Agent__V1__RestoreChunk *rq = (void *)agent_unpack(&regvault__agent__v1__restore_chunk__descriptor, in);
+	if (!rq)
+		return rv_fail(-EINVAL, "the restore chunk could not be read");
+	size_t idx;
+	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = restore_member_receive(&c->cluster, idx, rq->offset, rq->data.data, rq->data.len);
+	if (r == 0) {
+		Regvault__Agent__V1__RestoreChunkResponse a = REGVAULT__AGENT__V1__RESTORE_CHUNK_RESPONSE__INIT;
+		a.received = rq->offset + rq->data.len;
+		*resp = agent_pack(&a.base);
+	}
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+	return r;
+}
+
+static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
+{
+	Regvault__Agent__V1__RestorePrepareRequest *rq =
+		(void *)agent_unpack(&regvault__agent__v1__restore_prepare_request__descriptor, in);
+	if (!rq)
+		return rv_fail(-EINVAL, "the restore prepare request could not be read");
+	size_t idx;
+	struct restore_member_state st;
+	int r = own_index(c, own, rq->member, &idx);
+	char *ic = r == 0 ? cluster_initial_cluster(&c->cluster) : NULL;
+	if (r == 0 && strcmp(ic, rq->initial_cluster) != 0)
+		r = rv_fail(-EINVAL, "the coordinator restores the cluster %s but this host's configuration says %s; use the "
+				     "same configuration on every host",
+			    rq->initial_cluster, ic);
+	if (r == 0 && rq->fetch)
+		r = rv_fail(-ENOSYS, "this agent does not fetch artifacts itself yet; the coordinator must send the snapshot");
+	if (r == 0) {
+		struct restore_member_req q = {.cs = &c->cluster, .idx = idx, .state_dir = c->state_dir, .stamp = rq->stamp,
+					       .token = rq->token, .artifact = rq->artifact, .sha256 = rq->sha256,
+					       .revision = rq->revision};
+		rv_info("agent: preparing member %s for the restore of %s (%s)", own, rq->artifact, rq->stamp);
+		r = restore_member_prepare(&q, &st);
+	}
+	if (r == 0)
+		*resp = step_answer(&st);
+	free(ic);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+	return r;
+}
+
+static int step(const struct rv_config *c, const char *own, int method, grpc_byte_buffer *in, grpc_byte_buffer **resp)
+{
+	Regvault__Agent__V1__RestoreStepRequest *rq =
+		(void *)agent_unpack(&regvault__agent__v1__restore_step_request__descriptor, in);
+	if (!rq)
+		return rv_fail(-EINVAL, "the restore step request could not be read");
+	size_t idx;
+	struct restore_member_state st;
+	int r = own_index(c, own, rq->member, &idx);
+	struct restore_member_req q = {.cs = &c->cluster, .idx = idx, .state_dir = c->state_dir, .stamp = rq->stamp};
+	if (r == 0 && method != AGENT_RESTORE_STATUS)
+		rv_info("agent: %s of member %s (restore %s) asked by the coordinator", agent_method_name[method], own,
+			rq->stamp && *rq->stamp ? rq->stamp : "as journaled");
+	if (r == 0) {
+		switch (method) {
+		case AGENT_RESTORE_COMMIT: r = restore_member_commit(&q, &st); break;
+		case AGENT_RESTORE_OPEN: r = restore_member_open(&q, &st); break;
+		case AGENT_RESTORE_ROLLBACK: r = restore_member_rollback(&q, &st); break;
+		case AGENT_RESTORE_CLEANUP: r = restore_member_cleanup(&q, &st); break;
+		default: r = restore_member_status(c->state_dir, &st); break;
+		}
+	}
+	if (r == 0)
+		*resp = step_answer(&st);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+	return r;
+}
+
+int agent_restore_answer(const struct rv_config *cfg, const char *own, int method, grpc_byte_buffer *in,
+			 grpc_byte_buffer **resp)
+{
+	switch (method) {
+	case AGENT_RESTORE_RECEIVE: return receive(cfg, own, in, resp);
+	case AGENT_RESTORE_PREPARE: return prepare(cfg, own, in, resp);
+	default: return step(cfg, own, method, in, resp);
+	}
+}

@@ -1,0 +1,182 @@
+# The restore coordinated across hosts (issue 15), in network namespaces
+# (tests/netns-lib.sh): one member and one daemon per host, the agents on mutual
+# TLS. The store is a local directory on the coordinator's host, so the coordinator
+# streams the snapshot to every agent (RGW reachable only over the test network is
+# not set up here). Cases: a full restore driven from host 2; a host cut off before
+# the prepare (refused, nothing stopped, the host named); a host cut off during the
+# commit (every host rolled back, the old cluster healthy with its writes); the
+# coordinator killed mid-commit and --rollback run from another host.
+
+source "$RV_ROOT/tests/netns-lib.sh"
+
+# host_config I [CERT]: host I's configuration (the same cluster for all; its own
+# state, socket and certificate, CERT hI by default).
+host_config() {
+  local i=$1 cert=${2:-h$1} j
+  {
+    echo "cluster:"
+    echo "  name: three"
+    echo "  token: three-test-$$"
+    echo "  members:"
+    for j in 1 2 3; do
+      echo "    - name: etcd$j"
+      echo "      client_url: http://$NETNS_SUBNET.$j:2379"
+      echo "      peer_url: http://$NETNS_SUBNET.$j:2380"
+      echo "      data_dir: $T_FILE_DIR/h$j/etcd$j"
+      echo "      agent: $NETNS_SUBNET.$j:9480"
+    done
+    echo "  etcd:"
+    echo "    heartbeat_interval_ms: 100"
+    echo "    election_timeout_ms: 1000"
+    echo "store:"
+    echo "  url: $T_FILE_DIR/h$i/backups"
+    echo "state_dir: $T_FILE_DIR/h$i/state"
+    echo "agent:"
+    echo "  ca_file: $T_FILE_DIR/pki/ca.pem"
+    echo "  cert_file: $T_FILE_DIR/pki/$cert.pem"
+    echo "  key_file: $T_FILE_DIR/pki/$cert.key"
+    echo "  timeout: 2s"
+    echo "daemon:"
+    echo "  leader_ttl: 3s"
+    echo "  health_interval: 1s"
+    echo "  control_socket: $T_FILE_DIR/h$i/d.sock"
+    echo "  metrics_listen: \"\""
+    echo "  jobs:"
+    for job in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $job: {enabled: false}"; done
+  } >"$T_FILE_DIR/cfg$i.yaml"
+}
+
+# start_daemon I: host I's daemon in its namespace; its pid in $T_FILE_DIR/dI.pid.
+start_daemon() {
+  local i=$1 k
+  # ip netns exec execs the daemon: $! is the daemon's pid
+  ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon >>"$T_FILE_DIR/daemon$i.log" 2>&1 &
+  echo $! >"$T_FILE_DIR/d$i.pid"
+  for k in $(seq 1 50); do
+    on_host "$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon status >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "daemon $i does not answer: $(tail -5 "$T_FILE_DIR/daemon$i.log")"
+  return 1
+}
+
+on() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
+
+leader_seen_by() { on_host "$1" "$RV_BIN" --config "$T_FILE_DIR/cfg$1.yaml" -o json daemon status 2>/dev/null | jq -r '.leader'; }
+
+wait_for() {
+  local n=$(($1 * 10))
+  shift
+  while [ "$n" -gt 0 ]; do
+    "$@" && return 0
+    sleep 0.1
+    n=$((n - 1))
+  done
+  return 1
+}
+
+all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.healthy)] | length' <<<"$OUT")" = 3 ]; }
+
+
+ectl_on() { local i=$1; shift; on_host "$i" env ETCDCTL_API=3 etcdctl --endpoints="http://$NETNS_SUBNET.$i:2379" --dial-timeout=3s --command-timeout=10s "$@"; }
+
+setup_file() {
+  netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
+  export_env NETNS_PREFIX
+  netns_setup 3
+  make_certs "$T_FILE_DIR/pki" 3
+  need_test_hooks
+  for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
+  for i in 1 2 3; do start_daemon "$i" & done
+  wait
+  for i in 1 2 3; do [ -s "$T_FILE_DIR/d$i.pid" ] && kill -0 "$(cat "$T_FILE_DIR/d$i.pid")"; done
+  wait_for 40 all_healthy_from 1 || { echo "the cluster did not come up: $ERR"; tail -5 "$T_FILE_DIR"/daemon*.log; return 1; }
+}
+
+teardown_file() {
+  netns_teardown
+}
+
+test_a_restore_driven_from_host_2_restores_every_host() {
+  local i v
+  ectl_on 1 put /t/a before >/dev/null || fail "put failed"
+  on 2 snapshot save
+  assert_ok
+  ectl_on 1 put /t/a after >/dev/null || fail "put failed"
+  ectl_on 3 put /t/b after >/dev/null || fail "put failed"
+  on 2 restore --from latest --yes --force
+  assert_ok
+  assert_out_contains "Restored"
+  assert_out_contains "on every host"
+  wait_for 20 all_healthy_from 2 || fail "the restored cluster is not healthy: $ERR"
+  for i in 1 2 3; do
+    v=$(ectl_on "$i" get /t/a --print-value-only) || fail "get from etcd$i failed"
+    assert_eq "$v" before "/t/a on etcd$i"
+    v=$(ectl_on "$i" get /t/b --print-value-only)
+    assert_eq "$v" "" "/t/b (written after the snapshot) on etcd$i"
+    assert_file "$T_FILE_DIR/h$i/etcd$i.before-restore-$(ls "$T_FILE_DIR/h$i" | sed -n 's/^etcd[0-9]*\.before-restore-//p' | head -1)"
+    assert_no_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+  on 2 -o json maint hashcheck
+  assert_ok
+}
+
+test_a_host_cut_off_before_the_prepare_refuses_the_restore() {
+  local pids_before pids_after
+  pids_before=$(cat "$T_FILE_DIR"/h*/etcd*.pid)
+  netns_cut 3
+  on 2 restore --from latest --yes --force
+  netns_mend 3
+  assert_rc 1
+  assert_err_contains "restore refused before anything changed"
+  assert_err_contains "host $NETNS_SUBNET.3"
+  pids_after=$(cat "$T_FILE_DIR"/h*/etcd*.pid)
+  assert_eq "$pids_after" "$pids_before" "the members' pids (none was stopped)"
+  wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after the link came back"
+}
+
+on_hooked() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_HOOKS_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
+
+test_the_coordinator_killed_mid_commit_is_rolled_back_from_another_host() {
+  local i v
+  ectl_on 1 put /t/kill kept >/dev/null || fail "put failed"
+  RV_TEST_CRASH_AT=coordinator-checking on_hooked 2 restore --from latest --yes --force
+  [ "$RC" -ne 0 ] || fail "the coordinator was not killed"
+  for i in 1 2 3; do
+    assert_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+  on 1 restore --rollback
+  assert_ok
+  assert_out_contains "Rolled back"
+  wait_for 20 all_healthy_from 1 || fail "the old cluster is not healthy after the rollback: $ERR"
+  for i in 1 2 3; do
+    v=$(ectl_on "$i" get /t/kill --print-value-only)
+    assert_eq "$v" kept "/t/kill (written before the restore) on etcd$i"
+    assert_no_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+  rm -f "$T_FILE_DIR/h2/state/coordinated-restore.json"
+}
+
+test_a_host_cut_off_during_the_commit_rolls_every_host_back() {
+  local i v
+  ectl_on 1 put /t/cut kept >/dev/null || fail "put failed"
+  # the coordinator waits at the commit; the link of host 3 goes down then, and comes
+  # back only after the commit to it has failed (its deadline is agent.timeout + 40 s)
+  (
+    for k in $(seq 1 300); do [ -e "$T_FILE_DIR/h2/state/coordinated-restore.json" ] && break; sleep 0.1; done
+    netns_cut 3
+    sleep 50
+    netns_mend 3
+  ) &
+  RV_TEST_PAUSE_AT=coordinator-committing:2000 on_hooked 2 restore --from latest --yes --force --timeout 90s
+  wait
+  assert_rc 1
+  assert_err_contains "host $NETNS_SUBNET.3"
+  assert_err_contains "rolled back"
+  wait_for 20 all_healthy_from 1 || fail "the old cluster is not healthy after the rollback: $ERR"
+  for i in 1 2 3; do
+    v=$(ectl_on "$i" get /t/cut --print-value-only)
+    assert_eq "$v" kept "/t/cut (written before the restore) on etcd$i"
+    assert_no_file "$T_FILE_DIR/h$i/state/member-restore-journal.json"
+  done
+}

@@ -1,0 +1,133 @@
+/* Unit tests for continuous backup's segments: names, a round trip through a local
+ * store, damage caught, and a chain's holes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "snapshot/snapshot.h"
+#include "tests/unit/unit.h"
+
+static struct store *open_tmp(char *dir)
+{
+	struct store *st = NULL;
+	strcpy(dir, "/tmp/rv-unit-seg-XXXXXX");
+	if (!mkdtemp(dir))
+		return NULL;
+	struct store_spec spec = {.url = dir};
+	if (store_open(&spec, &st) < 0)
+		return NULL;
+	return st;
+}
+
+static void rm_tree(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TEST(segment_name_round_trip)
+{
+	char name[384];
+	struct seg_info i;
+	seg_name_format("prod-20261202T101500.000Z-r41-before-x", 42, 1000, 1764670500000LL, 1764670501000LL,
+			"etcd-a-1", name, sizeof name);
+	CHECK(seg_is_name(name));
+	CHECK_INT(seg_name_parse(name, &i), 0);
+	CHECK_STR(i.chain, "prod-20261202T101500.000Z-r41-before-x");
+	CHECK_INT(i.first, 42);
+	CHECK_INT(i.last, 1000);
+	CHECK_INT(i.first_ms, 1764670500000LL);
+	CHECK_INT(i.last_ms, 1764670501000LL);
+	CHECK_STR(i.writer, "etcd-a-1");
+	CHECK(!seg_is_name("prod-20261202T101500.000Z-r41.tar.zst"));
+	CHECK(!seg_is_name("x.seg-r1-r2-t1-t2-w.rvseg.zst"));
+	/* last before first */
+	seg_name_format("c", 5, 4, 1, 2, "w", name, sizeof name);
+	CHECK(!seg_is_name(name));
+}
+
+static int add(struct seg_builder *b, int64_t rev, const char *k, const char *v, int del)
+{
+	struct seg_event e = {.type = del ? SEG_DELETE : SEG_PUT, .revision = rev, .create_revision = rev - 1,
+			      .version = 2, .lease = 0x1234, .key = (uint8_t *)k, .key_len = strlen(k),
+			      .value = (uint8_t *)v, .value_len = v ? strlen(v) : 0, .has_prev = true,
+			      .prev_create_revision = rev - 1, .prev_mod_revision = rev - 1, .prev_version = 1,
+			      .prev_value = (uint8_t *)"old", .prev_value_len = 3};
+	return seg_builder_add(b, &e, 1764670500000LL + rev);
+}
+
+TEST(segment_round_trip_and_damage)
+{
+	char dir[64], name[384], path[512];
+	struct store *st = open_tmp(dir);
+	struct seg_contents c;
+	CHECK(st);
+	struct seg_builder *b = seg_builder_new("c-20261202T101500.000Z-r10", 10, "m1");
+	CHECK_INT(add(b, 11, "a", "1", 0), 0);
+	CHECK_INT(add(b, 12, "b", "2", 0), 0);
+	CHECK_INT(add(b, 12, "c", "3", 0), 0); /* two events of one revision (a Txn) */
+	CHECK_INT(add(b, 13, "a", NULL, 1), 0);
+	CHECK(add(b, 12, "x", "y", 0) < 0); /* out of order */
+	rv_err_clear();
+	CHECK_INT(seg_builder_events(b), 4);
+	CHECK_INT(seg_builder_publish(b, st, 3, name, sizeof name), 0);
+	CHECK_INT(seg_builder_events(b), 0);
+	CHECK_INT(seg_builder_last(b), 13);
+	CHECK_INT(add(b, 14, "d", "4", 0), 0);
+	CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
+	seg_builder_free(b);
+
+	CHECK_INT(seg_read(st, name, &c), 0);
+	CHECK_INT(c.n_events, 4);
+	CHECK_INT(c.n_times, 3);
+	CHECK_INT(c.base_revision, 10);
+	CHECK_INT(c.events[2].revision, 12);
+	CHECK_STR((char *)c.events[2].key, "c");
+	CHECK_STR((char *)c.events[2].value, "3");
+	CHECK_INT(c.events[2].lease, 0x1234);
+	CHECK(c.events[2].has_prev);
+	CHECK_STR((char *)c.events[2].prev_value, "old");
+	CHECK_INT(c.events[3].type, SEG_DELETE);
+	CHECK_INT(c.times[2].revision, 13);
+	CHECK_INT(c.times[2].unix_ms, 1764670500013LL);
+	seg_contents_free(&c);
+
+	struct seg_info *v;
+	size_t n, s0, cnt;
+	int64_t reach, reach_ms;
+	CHECK_INT(seg_list(st, &v, &n), 0);
+	CHECK_INT(n, 2);
+	seg_chain_range(v, n, "c-20261202T101500.000Z-r10", &s0, &cnt);
+	CHECK_INT(cnt, 2);
+	CHECK_INT(seg_chain_check(st, v + s0, cnt, 10, true, &reach, &reach_ms), 0);
+	CHECK_INT(reach, 14);
+	CHECK_INT(reach_ms, 1764670500014LL);
+	/* a base newer than the start is an overlap, not a hole; an older one a hole */
+	CHECK_INT(seg_chain_check(st, v + s0, cnt, 12, false, &reach, NULL), 0);
+	CHECK(seg_chain_check(st, v + s0, cnt, 8, false, &reach, NULL) == -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "revisions 9 to 10");
+	rv_err_clear();
+	free(v);
+
+	/* flip one byte in the middle of the first segment */
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	unsigned char ch;
+	CHECK(pread(fd, &ch, 1, size / 2) == 1);
+	ch ^= 0x5a;
+	CHECK(pwrite(fd, &ch, 1, size / 2) == 1);
+	close(fd);
+	CHECK(seg_read(st, name, &c) == -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "is damaged");
+	rv_err_clear();
+	store_close(st);
+	rm_tree(dir);
+}
