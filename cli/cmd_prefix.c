@@ -244,6 +244,7 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 	struct rv_config cfg = {0};
 	struct store *st = NULL;
 	etcd_client *c = NULL;
+	int hold_fd = -1;
 	struct prefix_keys src = {0};
 	struct prefix_restore_report rep = {0};
 	int ch, rc, r;
@@ -303,6 +304,15 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 	r = from_file ? prefix_keys_db_file(from_file, prefix, strlen(prefix), &cli_cancel, &src)
 		      : prefix_keys_artifact(st, from ? from : "latest", cfg.state_dir, prefix, strlen(prefix), &cli_cancel,
 					     &src);
+	/* Not beside a full restore, rollback or cleanup: the restore lock, taken shared
+	 * (one of those holds it whole; one that begins meanwhile waits, then fails). */
+	if (r == 0 && !dry_run) {
+		bool held = false;
+		r = restore_hold(cfg.state_dir, &hold_fd, &held);
+		if (r == 0 && !held)
+			r = rv_fail(-EBUSY, "a full restore, rollback or cleanup of this cluster runs now (it holds the restore "
+					    "lock in %s); restore the prefix once it has ended", cfg.state_dir);
+	}
 	if (r == 0)
 		r = cluster_client_new(&cfg.cluster, 0, &c);
 	struct prefix_restore_opts o = {.c = c, .source = &src, .prefix = prefix, .prefix_len = strlen(prefix),
@@ -354,6 +364,7 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 		rc = RV_EXIT_OK;
 	}
 out:
+	restore_hold_release(hold_fd);
 	prefix_restore_report_free(&rep);
 	prefix_keys_free(&src);
 	etcd_client_free(c);

@@ -242,3 +242,26 @@ test_encrypted_artifact_read_with_the_identity() {
   assert_eq "$(json_get .put)" 3 "keys put"
   assert_eq "$(ectl get ${P}k2 --print-value-only)" value-2 "k2"
 }
+
+# Not beside a full restore: while one holds the restore lock (paused after its
+# staging, before it stops anything), a prefix restore is refused and changes nothing.
+test_refused_while_a_full_restore_runs() {
+  local P=/beside/ pid i refused=
+  fill $P 5 || fail put
+  rv snapshot save; assert_ok
+  ectl del --prefix $P >/dev/null
+  RV_TEST_PAUSE_AT=staged:6000 "$RV_BIN" --config "$CFG" --no-progress restore --from latest --yes --force \
+    >"$T/full.out" 2>&1 &
+  pid=$!
+  for i in $(seq 60); do
+    rv restore --prefix $P --yes
+    if [ "$RC" -ne 0 ]; then refused=1; break; fi
+    ectl del --prefix $P >/dev/null # the lock was not held yet: undo, try again
+    sleep 0.1
+  done
+  [ -n "$refused" ] || fail "the prefix restore was never refused while the full restore ran"
+  assert_rc 1
+  assert_err_contains "holds the restore lock"
+  assert_eq "$(ectl get --prefix $P --keys-only | grep -c .)" 0 "keys under $P after the refusal"
+  wait "$pid" || fail "the full restore failed: $(tail -3 "$T/full.out")"
+}
