@@ -6,75 +6,7 @@
 # leader's daemon is killed; a member killed is restarted by its own host's daemon only;
 # daemon status on any host shows every host and where each job last ran.
 
-source "$RV_ROOT/tests/netns-lib.sh"
-
-# host_config I [CERT]: host I's configuration (the same cluster for all; its own
-# state, socket and certificate, CERT hI by default).
-host_config() {
-  local i=$1 cert=${2:-h$1} j
-  {
-    echo "cluster:"
-    echo "  name: three"
-    echo "  token: three-test-$$"
-    echo "  members:"
-    for j in 1 2 3; do
-      echo "    - name: etcd$j"
-      echo "      client_url: http://$NETNS_SUBNET.$j:2379"
-      echo "      peer_url: http://$NETNS_SUBNET.$j:2380"
-      echo "      data_dir: $T_FILE_DIR/h$j/etcd$j"
-      echo "      agent: $NETNS_SUBNET.$j:9480"
-    done
-    echo "  etcd:"
-    echo "    heartbeat_interval_ms: 100"
-    echo "    election_timeout_ms: 1000"
-    echo "store:"
-    echo "  url: $T_FILE_DIR/h$i/backups"
-    echo "state_dir: $T_FILE_DIR/h$i/state"
-    echo "agent:"
-    echo "  ca_file: $T_FILE_DIR/pki/ca.pem"
-    echo "  cert_file: $T_FILE_DIR/pki/$cert.pem"
-    echo "  key_file: $T_FILE_DIR/pki/$cert.key"
-    echo "  timeout: 2s"
-    echo "daemon:"
-    echo "  leader_ttl: 3s"
-    echo "  health_interval: 1s"
-    echo "  control_socket: $T_FILE_DIR/h$i/d.sock"
-    echo "  metrics_listen: \"\""
-    echo "  jobs:"
-    for job in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $job: {enabled: false}"; done
-  } >"$T_FILE_DIR/cfg$i.yaml"
-}
-
-# start_daemon I: host I's daemon in its namespace; its pid in $T_FILE_DIR/dI.pid.
-start_daemon() {
-  local i=$1 k
-  # ip netns exec execs the daemon: $! is the daemon's pid
-  ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon >>"$T_FILE_DIR/daemon$i.log" 2>&1 &
-  echo $! >"$T_FILE_DIR/d$i.pid"
-  for k in $(seq 1 50); do
-    on_host "$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" daemon status >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "daemon $i does not answer: $(tail -5 "$T_FILE_DIR/daemon$i.log")"
-  return 1
-}
-
-on() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
-
-leader_seen_by() { on_host "$1" "$RV_BIN" --config "$T_FILE_DIR/cfg$1.yaml" -o json daemon status 2>/dev/null | jq -r '.leader'; }
-
-wait_for() {
-  local n=$(($1 * 10))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.1
-    n=$((n - 1))
-  done
-  return 1
-}
-
-all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.healthy)] | length' <<<"$OUT")" = 3 ]; }
+source "$RV_ROOT/tests/three-hosts-lib.sh"
 
 setup_file() {
   netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
