@@ -386,14 +386,7 @@ int restore_member_rollback(const struct restore_member_req *q, struct restore_m
 	if ((r = mj_write(q->state_dir, "rolling-back", &j)) < 0)
 		goto out;
 	if (stopped_before || rv_path_exists(m->aside_dir)) {
-		char failed[PATH_MAX + 64];
-		snprintf(failed, sizeof failed, "%s.failed-restore-%s", m->data_dir, j.stamp);
-		if ((r = rs_member_stop(q->cs, q->idx)) < 0)
-			goto out;
-		bool aside = rv_path_exists(m->aside_dir), now = rv_path_exists(m->data_dir);
-		if (now && (aside || !m->has_data) && (r = rs_rename(m->data_dir, failed)) < 0)
-			goto out;
-		if (aside && (r = rs_rename(m->aside_dir, m->data_dir)) < 0)
+		if ((r = rs_member_stop(q->cs, q->idx)) < 0 || (r = rs_put_back_member(m, j.stamp, NULL, NULL)) < 0)
 			goto out;
 	}
 	if (m->running && !rs_member_running(q->cs, q->idx) && (r = rs_member_start(q->cs, q->idx)) < 0)

@@ -24,6 +24,11 @@
 void rs_parent(const char *path, char *out, size_t len);
 /* rename with a message naming both paths; fsyncs both parents. */
 int rs_rename(const char *from, const char *to);
+/* One member's data dirs as before a restore (rollback.c): a restored copy in the data
+ * dir (the old one is aside, or there was none) moved to <data_dir>.failed-restore-
+ * <stamp>, the old one renamed back. *moved (optional) says whether a copy was moved,
+ * failed (PATH_MAX + 64 bytes, optional) gets its new path. */
+int rs_put_back_member(const struct restore_member_plan *m, const char *stamp, bool *moved, char *failed);
 /* Remove a tree we own (staging, scratch clusters, cleaned-up leftovers). */
 int rs_rmtree(const char *path);
 /* Bytes under path (files only, not following links). */

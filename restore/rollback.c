@@ -25,6 +25,25 @@ static bool anything_moved(const struct restore_plan *p)
 	return false;
 }
 
+int rs_put_back_member(const struct restore_member_plan *m, const char *stamp, bool *moved, char *failed)
+{
+	char buf[PATH_MAX + 64], *f = failed ? failed : buf;
+	int r;
+	if (moved)
+		*moved = false;
+	snprintf(f, PATH_MAX + 64, "%s.failed-restore-%s", m->data_dir, stamp);
+	bool aside = rv_path_exists(m->aside_dir), now = rv_path_exists(m->data_dir);
+	/* The data dir holds a restored copy when the old one is aside, or when there
+	 * was no old one and something is there now. */
+	if (now && (aside || !m->has_data)) {
+		if ((r = rs_rename(m->data_dir, f)) < 0)
+			return r;
+		if (moved)
+			*moved = true;
+	}
+	return aside ? rs_rename(m->aside_dir, m->data_dir) : 0;
+}
+
 int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const struct restore_plan *p, int wait_ms,
 		struct restore_report *out)
 {
@@ -55,23 +74,13 @@ int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const stru
 		return rv_fail(r, "%s", out->rollback);
 	}
 	for (size_t i = 0; i < p->n_members; i++) {
-		const struct restore_member_plan *m = &p->members[i];
 		char failed[PATH_MAX + 64];
-		snprintf(failed, sizeof failed, "%s.failed-restore-%s", m->data_dir, p->stamp);
-		bool aside = rv_path_exists(m->aside_dir), now = rv_path_exists(m->data_dir);
-		/* The data dir holds a restored copy when the old one is aside, or when
-		 * there was no old one and something is there now. */
-		if (now && (aside || !m->has_data)) {
-			r = rs_rename(m->data_dir, failed);
-			if (r < 0)
-				goto fail_move;
+		bool moved = false;
+		r = rs_put_back_member(&p->members[i], p->stamp, &moved, failed);
+		if (moved)
 			add(&msg, "restored data dir moved to %s; ", failed);
-		}
-		if (aside) {
-			r = rs_rename(m->aside_dir, m->data_dir);
-			if (r < 0)
-				goto fail_move;
-		}
+		if (r < 0)
+			goto fail_move;
 	}
 	for (size_t i = 0; i < p->n_members; i++) {
 		if (!p->members[i].running)
