@@ -158,7 +158,8 @@ test_a_member_killed_is_restarted_by_its_own_hosts_daemon_only() {
   kill -9 "$pid"
   wait_for 20 eval 'new=$(cat "$T_FILE_DIR/h2/etcd2.pid" 2>/dev/null); [ -n "$new" ] && [ "$new" != '"$pid"' ] && kill -0 "$new" 2>/dev/null' ||
     fail "etcd2 was not restarted: $(tail -3 "$T_FILE_DIR/daemon2.log")"
-  grep -q "restarted member etcd2" "$T_FILE_DIR/daemon2.log" || fail "host 2's daemon did not restart it: $(tail -3 "$T_FILE_DIR/daemon2.log")"
+  # the pid file is written just before the exec, the daemon's line just after the spawn
+  wait_for 5 grep -q "restarted member etcd2" "$T_FILE_DIR/daemon2.log" || fail "host 2's daemon did not restart it: $(tail -3 "$T_FILE_DIR/daemon2.log")"
   ! grep -qE "member etcd2 .*died|start(ed|ing) member etcd2|member etcd2 is not running" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" ||
     fail "another host's daemon acted on etcd2: $(grep -hE "etcd2 .*died|member etcd2" "$T_FILE_DIR/daemon1.log" "$T_FILE_DIR/daemon3.log" | head -3)"
   wait_for 20 all_healthy_from 3 || fail "the cluster is not healthy after the restart"
