@@ -74,7 +74,7 @@ test_members_hold_only_their_own_descriptors() {
     for others in 1 2 3; do
       [ "$others" = "$i" ] && continue
       port=$(cut -d, -f"$others" <<<"$ENDPOINTS"); port=${port##*:}
-      ss -Htnp state established "dport = :$port" 2>/dev/null | grep -q "pid=$pid," &&
+      grep -q "pid=$pid," < <(ss -Htnp state established "dport = :$port" 2>/dev/null) &&
         fail "etcd$i holds a connection to the client port of etcd$others"
     done
   done

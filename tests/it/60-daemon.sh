@@ -30,7 +30,8 @@ daemon_config() {
     if [[ $line == "    "* ]]; then jobs+=("$line"); else other+=("$line"); fi
   done
   for job in snapshot verify compact defrag hashcheck diskcheck drill; do
-    printf '%s\n' "${jobs[@]}" | grep -q "^    $job:" || jobs+=("    $job: {enabled: false}")
+    # not through a pipe: under pipefail, grep -q leaving early fails printf (SIGPIPE)
+    grep -q "^    $job:" <<<"$(printf '%s\n' "${jobs[@]}")" || jobs+=("    $job: {enabled: false}")
   done
   sed -e "s|^state_dir: .*|state_dir: $T/state|" -e "s|^  url: .*/backups$|  url: $T/backups|" "$CFG" >"$DCFG"
   {
