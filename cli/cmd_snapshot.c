@@ -415,9 +415,13 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 	int r = snap_prune(st, &cfg->snapshot.retention, o->dry_run, &d, &n);
 	if (r < 0)
 		return cli_fail(r);
-	for (size_t i = 0; i < n; i++)
+	size_t artifacts = 0, segs_removed = 0;
+	for (size_t i = 0; i < n; i++) {
 		removed += !d[i].keep;
-	rv_metrics_store_artifacts(cli->metrics, o->dry_run ? n : n - removed);
+		artifacts += !d[i].base_missing && (o->dry_run || d[i].keep);
+		segs_removed += d[i].keep ? 0 : d[i].segments;
+	}
+	rv_metrics_store_artifacts(cli->metrics, artifacts);
 	if (cli->json) {
 		cli_print_json(report_prune_json(d, n, o->dry_run));
 	} else {
@@ -425,12 +429,17 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		cli_job_report(rep);
 		json_decref(rep);
 		for (size_t i = 0; i < n; i++) {
-			char name[sizeof d[i].name * 4];
-			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),
-			       rv_printable(d[i].name, name, sizeof name), d[i].reason);
+			char name[sizeof d[i].name * 4], chain[96] = "";
+			if (d[i].segments)
+				snprintf(chain, sizeof chain, " (+ %zu segments to revision %lld)", d[i].segments,
+					 (long long)d[i].segments_last_revision);
+			printf("%-6s %-52s %s%s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),
+			       rv_printable(d[i].name, name, sizeof name), d[i].reason, chain);
 		}
-		printf("%zu kept, %zu %s%s\n", n - removed, removed, o->dry_run ? "would be removed" : "removed",
-		       o->dry_run ? " (dry run)" : "");
+		printf("%zu kept, %zu %s", n - removed, removed, o->dry_run ? "would be removed" : "removed");
+		if (segs_removed)
+			printf(" with %zu segments of their chains", segs_removed);
+		printf("%s\n", o->dry_run ? " (dry run)" : "");
 	}
 	free(d);
 	return RV_EXIT_OK;

@@ -300,10 +300,19 @@ struct snap_db_kv {
 int snap_db_prefix(struct snap_db *db, const void *prefix, size_t len, int64_t revision,
 		   const struct rv_cancel *cancel, struct snap_db_kv **out, size_t *n);
 
+/* Retention keeps or removes whole chains (prune.c): an artifact's segments go
+ * with it, removed before it (newest first, so a prune cut short leaves a shorter
+ * chain, never a segment without its base); segments whose base is no longer in
+ * the store (the recorder went on for a moment after its base was pruned) get a
+ * decision of their own: name the chain, base_missing, removed. */
 struct prune_decision {
-	char name[256];
+	char name[256];   /* the artifact; with base_missing the chain (its name without suffix) */
 	bool keep;
 	char reason[128]; /* "keep_daily 2026-11-20", "tagged", "newest good artifact", "not kept by any rule" */
+	size_t segments;  /* continuous backup: the chain's segments, kept or removed with it */
+	uint64_t segment_bytes;
+	int64_t segments_last_revision; /* the highest revision they hold; 0: none */
+	bool base_missing;
 };
 int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run, struct prune_decision **out,
 	       size_t *n);
