@@ -170,15 +170,16 @@ static int do_save(struct cli *cli, struct rv_config *cfg, struct store *st, con
 }
 
 /* Continuous backup: how far the chain of artifact `name` reaches (its segments,
- * by name only when !contents, else each read and checked). *n_seg 0: none. */
+ * by name only when !contents, else each read and checked; encrypted ones only by
+ * name when keys is NULL, counted in unchecked). *n_seg 0: none. */
 struct chain_reach {
-	size_t n_seg;
+	size_t n_seg, unchecked;
 	int64_t reach, reach_ms;
 	int result; /* seg_chain_check's */
 };
 
 static void chain_of(struct store *st, const struct seg_info *segs, size_t ns, const struct snap_info *si,
-		     bool contents, struct chain_reach *out)
+		     bool contents, const struct age_keys *keys, struct chain_reach *out)
 {
 	char chain[256];
 	size_t s0, cnt;
@@ -187,7 +188,8 @@ static void chain_of(struct store *st, const struct seg_info *segs, size_t ns, c
 	seg_chain_range(segs, ns, chain, &s0, &cnt);
 	out->n_seg = cnt;
 	if (cnt)
-		out->result = seg_chain_check(st, segs + s0, cnt, si->m.revision, contents, &out->reach, &out->reach_ms);
+		out->result = seg_chain_check(st, segs + s0, cnt, si->m.revision, contents, keys, &out->reach,
+					      &out->reach_ms, &out->unchecked);
 }
 
 static void chain_json(json_t *o, const struct chain_reach *c)
@@ -200,6 +202,8 @@ static void chain_json(json_t *o, const struct chain_reach *c)
 	json_object_set_new(o, "chain_reach_revision", json_integer(c->reach));
 	json_object_set_new(o, "chain_reach_time", json_string(t));
 	json_object_set_new(o, "chain_ok", json_boolean(c->result == 0));
+	if (c->unchecked)
+		json_object_set_new(o, "chain_segments_unchecked", json_integer((json_int_t)c->unchecked));
 }
 
 static int do_list(struct cli *cli, struct store *st)
@@ -221,7 +225,7 @@ static int do_list(struct cli *cli, struct store *st)
 			struct chain_reach c;
 			if (v[i].foreign)
 				continue;
-			chain_of(st, segs, ns, &v[i], false, &c);
+			chain_of(st, segs, ns, &v[i], false, NULL, &c);
 			rv_err_clear();
 			chain_json(json_array_get(a, i), &c);
 		}
@@ -256,7 +260,7 @@ static int do_list(struct cli *cli, struct store *st)
 			char t[21];
 			if (v[i].foreign)
 				continue;
-			chain_of(st, segs, ns, &v[i], false, &c);
+			chain_of(st, segs, ns, &v[i], false, NULL, &c);
 			if (!c.n_seg)
 				continue;
 			rv_utc_rfc3339(c.reach_ms / 1000, t);
@@ -297,8 +301,14 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 		n = 1;
 	}
 	struct seg_info *segs = NULL;
+	const struct age_keys *keys = NULL;
 	size_t ns = 0;
-	if ((r = seg_list(st, &segs, &ns)) < 0) {
+	bool any_encrypted = false;
+	if ((r = seg_list(st, &segs, &ns)) == 0)
+		for (size_t i = 0; i < ns; i++)
+			any_encrypted |= segs[i].encrypted;
+	if (r < 0 || (any_encrypted && (r = store_read_keys(st, &keys)) < 0)) {
+		free(segs);
 		json_decref(a);
 		free(v);
 		return cli_fail(r);
@@ -308,11 +318,15 @@ static int do_verify(struct cli *cli, struct store *st, const struct opts *o, in
 		struct chain_reach c = {0};
 		r = snap_verify(st, v[i].name, &si);
 		if (r == 0) {
-			chain_of(st, segs, ns, &si, true, &c);
+			chain_of(st, segs, ns, &si, true, keys, &c);
 			if (c.result < 0) {
 				bad++;
 				cli_say_error("regvault: ", c.result);
 				rv_err_clear();
+			} else if (c.unchecked && !cli->json) {
+				printf("ok  chain of %s: %zu segments, revisions from %lld to %lld without a hole; %zu encrypted "
+				       "and no identity, so their contents were not checked (store.encryption.identity_file)\n",
+				       si.name, c.n_seg, (long long)si.m.revision + 1, (long long)c.reach, c.unchecked);
 			} else if (c.n_seg && !cli->json) {
 				printf("ok  chain of %s: %zu segments, every sha256 and revision from %lld to %lld\n", si.name,
 				       c.n_seg, (long long)si.m.revision + 1, (long long)c.reach);
@@ -401,9 +415,13 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 	int r = snap_prune(st, &cfg->snapshot.retention, o->dry_run, &d, &n);
 	if (r < 0)
 		return cli_fail(r);
-	for (size_t i = 0; i < n; i++)
+	size_t artifacts = 0, segs_removed = 0;
+	for (size_t i = 0; i < n; i++) {
 		removed += !d[i].keep;
-	rv_metrics_store_artifacts(cli->metrics, o->dry_run ? n : n - removed);
+		artifacts += !d[i].base_missing && (o->dry_run || d[i].keep);
+		segs_removed += d[i].keep ? 0 : d[i].segments;
+	}
+	rv_metrics_store_artifacts(cli->metrics, artifacts);
 	if (cli->json) {
 		cli_print_json(report_prune_json(d, n, o->dry_run));
 	} else {
@@ -411,12 +429,17 @@ static int do_prune(struct cli *cli, struct rv_config *cfg, struct store *st, co
 		cli_job_report(rep);
 		json_decref(rep);
 		for (size_t i = 0; i < n; i++) {
-			char name[sizeof d[i].name * 4];
-			printf("%-6s %-52s %s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),
-			       rv_printable(d[i].name, name, sizeof name), d[i].reason);
+			char name[sizeof d[i].name * 4], chain[96] = "";
+			if (d[i].segments)
+				snprintf(chain, sizeof chain, " (+ %zu segments to revision %lld)", d[i].segments,
+					 (long long)d[i].segments_last_revision);
+			printf("%-6s %-52s %s%s\n", d[i].keep ? "keep" : (o->dry_run ? "remove" : "removed"),
+			       rv_printable(d[i].name, name, sizeof name), d[i].reason, chain);
 		}
-		printf("%zu kept, %zu %s%s\n", n - removed, removed, o->dry_run ? "would be removed" : "removed",
-		       o->dry_run ? " (dry run)" : "");
+		printf("%zu kept, %zu %s", n - removed, removed, o->dry_run ? "would be removed" : "removed");
+		if (segs_removed)
+			printf(" with %zu segments of their chains", segs_removed);
+		printf("%s\n", o->dry_run ? " (dry run)" : "");
 	}
 	free(d);
 	return RV_EXIT_OK;

@@ -402,6 +402,10 @@ static int check_store(struct cfg_doc *d, struct load *L)
 	if (e->passphrase_file && (e->n_recipients || e->recipients_file || e->identity_file))
 		return cfg_fail(d, L->passphrase_at,
 				"store.encryption.passphrase_file goes alone: the age format allows a passphrase only without recipients, so drop recipients, recipients_file and identity_file or the passphrase");
+	/* scrypt for every segment (one a second): 256 MiB and about a second each */
+	if (e->passphrase_file && L->cfg->daemon.continuous_enabled)
+		return cfg_fail(d, L->passphrase_at,
+				"continuous backup (daemon.continuous.enabled) does not run with store.encryption.passphrase_file: scrypt would take 256 MiB and about a second for every segment; use store.encryption.recipients instead");
 	const char *sse_problem = store_s3_sse_problem(s->sse, s->kms_key_id);
 	if (sse_problem)
 		return cfg_fail(d, store_s3_sse_problem(s->sse, NULL) ? L->sse_at : L->kms_key_id_at, "%s", sse_problem);

@@ -87,6 +87,12 @@ json_t *report_prune_json(const struct prune_decision *d, size_t n, bool dry_run
 		json_object_set_new(e, "keep", json_boolean(d[i].keep));
 		json_object_set_new(e, "reason", json_string(d[i].reason));
 		json_object_set_new(e, "removed", json_boolean(!d[i].keep && !dry_run));
+		/* the chain goes with its base (continuous backup) */
+		json_object_set_new(e, "segments", json_integer((json_int_t)d[i].segments));
+		json_object_set_new(e, "segment_bytes", json_integer((json_int_t)d[i].segment_bytes));
+		if (d[i].segments)
+			json_object_set_new(e, "segments_last_revision", json_integer(d[i].segments_last_revision));
+		json_object_set_new(e, "base_missing", json_boolean(d[i].base_missing));
 		json_array_append_new(a, e);
 	}
 	return a;

@@ -3,7 +3,9 @@
  *   "RVSEG1\n", one line of JSON (the header), records, 'Z', sha256 of all before;
  * records are 'T' (revision, time) and 'E' (one event), integers little-endian
  * (docs/reference/continuous.md). A segment is a few MiB at most, so it is built
- * and read whole. */
+ * and read whole. With store.encryption the compressed object goes through the
+ * age encryptor on its way to the store (name SEG_SUFFIX_AGE), as an artifact
+ * does, and is decrypted as it is read: `age -d | zstd -d` gives the body. */
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -13,7 +15,7 @@
 #include <zstd.h>
 
 #include "common/common.h"
-#include "snapshot/snapshot.h"
+#include "snapshot/snap_impl.h"
 
 #define SEG_MAGIC "RVSEG1\n"
 #define SEG_MAX_OBJECT (512u << 20) /* what seg_read accepts, compressed or not */
@@ -118,6 +120,17 @@ static void sha256(const void *p, size_t n, uint8_t md[32])
 	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
 }
 
+static int seg_out(const void *p, size_t n, void *ud)
+{
+	return store_put_write(ud, p, n);
+}
+
+/* The compressed bytes to the store, through the encryptor when there is one. */
+static int seg_put(struct store_writer *w, struct age_enc *ae, const void *p, size_t n)
+{
+	return ae ? age_enc_write(ae, p, n) : store_put_write(w, p, n);
+}
+
 int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char *name, size_t len)
 {
 	struct rv_buf body = {0};
@@ -158,15 +171,30 @@ int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char
 
 	char nm[384];
 	struct store_writer *w;
+	const struct age_keys *enc = store_age_encrypt_keys(st);
 	seg_name_format(b->chain, b->first, b->last, b->first_ms, b->last_ms, b->writer, nm, sizeof nm);
+	if (enc && strlen(nm) + 4 >= sizeof nm) {
+		free(z);
+		return rv_fail(-ENAMETOOLONG, "the encrypted segment name of chain %s would be longer than %zu characters",
+			       b->chain, sizeof nm - 1);
+	}
+	if (enc)
+		strcat(nm, ".age");
 	r = store_put_begin(st, nm, zn, &w);
 	if (r == 0) {
+		struct age_enc *ae = NULL;
+		if (enc)
+			r = age_enc_new(enc, seg_out, w, &ae);
 		rv_test_point("segment-write");
-		r = store_put_write(w, z, zn / 2);
+		if (r == 0)
+			r = seg_put(w, ae, z, zn / 2);
 		if (r == 0) {
 			rv_test_point("segment-half");
-			r = store_put_write(w, (char *)z + zn / 2, zn - zn / 2);
+			r = seg_put(w, ae, (char *)z + zn / 2, zn - zn / 2);
 		}
+		if (r == 0 && ae)
+			r = age_enc_finish(ae);
+		age_enc_free(ae);
 		if (r == 0)
 			r = store_put_commit(w);
 		else
@@ -374,17 +402,38 @@ static int parse_body(const char *name, const uint8_t *p, size_t n, struct seg_c
 	return 0;
 }
 
-int seg_read(struct store *st, const char *name, struct seg_contents *out)
+/* An encrypted segment: the file goes through age_dec, its plaintext to zsink. */
+static int dec_cb(const void *p, size_t n, void *ud)
+{
+	return age_dec_write(ud, p, n);
+}
+
+int seg_read(struct store *st, const char *name, const struct age_keys *keys, struct seg_contents *out)
 {
 	struct zsink s = {0};
+	struct age_dec *d = NULL;
+	char where[512];
 	int r;
 	memset(out, 0, sizeof *out);
 	if ((r = seg_name_parse(name, &out->info)) < 0)
 		return rv_fail(-EINVAL, "%s in store %s is not a segment name", name, store_describe(st));
+	if (out->info.encrypted && !age_keys_can_decrypt(keys))
+		return rv_fail(-EACCES, "segment %s in store %s is encrypted (age), and no identity is configured to decrypt it (store.encryption.identity_file)",
+			       name, store_describe(st));
+	snprintf(where, sizeof where, "segment %s in store %s", name, store_describe(st));
 	s.z = ZSTD_createDStream();
 	ZSTD_initDStream(s.z);
-	r = store_get(st, name, 0, 0, zsink_cb, &s);
-	ZSTD_freeDStream(s.z);
+	if (out->info.encrypted) {
+		age_dec_new(keys, where, zsink_cb, &s, &d);
+		r = store_get(st, name, 0, 0, dec_cb, d);
+		if (r == 0)
+			r = age_dec_finish(d);
+		age_dec_free(d);
+		if (r < 0 && !s.err && r != -EFBIG)
+			goto out; /* age's or the store's sentence: damaged, not made for this key */
+	} else {
+		r = store_get(st, name, 0, 0, zsink_cb, &s);
+	}
 	if (r == -EBADMSG || (r == 0 && s.frame_left != 0))
 		r = rv_fail(-EBADMSG, "segment %s in store %s is damaged: its zstd data is corrupt or cut short", name,
 			    store_describe(st));
@@ -397,6 +446,8 @@ int seg_read(struct store *st, const char *name, struct seg_contents *out)
 		       out->events[out->n_events - 1].revision != out->info.last))
 		r = rv_fail(-EBADMSG, "segment %s is damaged: its name's revision range does not match its events",
 			    name);
+out:
+	ZSTD_freeDStream(s.z);
 	rv_buf_free(&s.out);
 	if (r < 0)
 		seg_contents_free(out);

@@ -1,5 +1,5 @@
 /* segment_name.c - segment names and the listing of chains:
- * <chain>.seg-r<first>-r<last>-t<first_ms>-t<last_ms>-<writer>.rvseg.zst, the
+ * <chain>.seg-r<first>-r<last>-t<first_ms>-t<last_ms>-<writer>.rvseg.zst[.age], the
  * revisions zero-padded to 20 digits and the times to 13, so that the names of one
  * chain sort by revision. The chain is the base artifact's name without its suffix;
  * the writer (a member name) comes last because it may contain '-'. */
@@ -30,10 +30,12 @@ static bool digits(const char *p, size_t n)
 
 int seg_name_parse(const char *name, struct seg_info *out)
 {
-	size_t len = strlen(name), sl = strlen(SEG_SUFFIX);
+	size_t len = strlen(name), sl;
 	const char *mark = NULL, *p;
+	bool enc = rv_str_has_suffix(name, SEG_SUFFIX_AGE);
 	memset(out, 0, sizeof *out);
-	if (len <= sl || len >= sizeof out->name || !rv_str_has_suffix(name, SEG_SUFFIX))
+	sl = strlen(enc ? SEG_SUFFIX_AGE : SEG_SUFFIX);
+	if (len <= sl || len >= sizeof out->name || (!enc && !rv_str_has_suffix(name, SEG_SUFFIX)))
 		return -EINVAL;
 	for (p = strstr(name, SEG_MARK); p; p = strstr(p + 1, SEG_MARK))
 		mark = p;
@@ -55,6 +57,7 @@ int seg_name_parse(const char *name, struct seg_info *out)
 	memcpy(out->writer, p + 73, wl);
 	memcpy(out->chain, name, (size_t)(mark - name));
 	snprintf(out->name, sizeof out->name, "%s", name);
+	out->encrypted = enc;
 	return 0;
 }
 
@@ -110,9 +113,11 @@ void seg_chain_range(const struct seg_info *v, size_t n, const char *chain, size
 }
 
 int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_t base_revision,
-		    bool verify_contents, int64_t *reach, int64_t *reach_ms)
+		    bool verify_contents, const struct age_keys *keys, int64_t *reach, int64_t *reach_ms,
+		    size_t *unchecked)
 {
 	int64_t at = base_revision, at_ms = 0;
+	size_t skipped = 0;
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].first > at + 1) {
@@ -123,9 +128,11 @@ int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_
 				    (long long)at);
 			break;
 		}
-		if (verify_contents) {
+		if (verify_contents && v[i].encrypted && !age_keys_can_decrypt(keys)) {
+			skipped++; /* a host with only the recipients: the name is all it can check */
+		} else if (verify_contents) {
 			struct seg_contents c;
-			if ((r = seg_read(st, v[i].name, &c)) < 0)
+			if ((r = seg_read(st, v[i].name, keys, &c)) < 0)
 				break;
 			seg_contents_free(&c);
 		}
@@ -138,5 +145,7 @@ int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_
 		*reach = at;
 	if (reach_ms)
 		*reach_ms = at_ms;
+	if (unchecked)
+		*unchecked = skipped;
 	return r;
 }

@@ -142,6 +142,11 @@ int age_keys_load_identity(struct age_keys *k, const char *path);
 bool age_keys_can_encrypt(const struct age_keys *k);
 bool age_keys_can_decrypt(const struct age_keys *k);
 void age_keys_free(struct age_keys *k);
+/* The keys this store's encrypted objects are read with (seg_read,
+ * seg_chain_check): the identity file is read the first time. *out is NULL when
+ * store.encryption configures no identity or passphrase; < 0 with a sentence when
+ * the identity file cannot be used. Owned by the store. */
+int store_read_keys(struct store *s, const struct age_keys **out);
 /* A new identity "AGE-SECRET-KEY-1..." (ilen >= 80) and its recipient "age1..."
  * (rlen >= 64). */
 int age_keygen(char *identity, size_t ilen, char *recipient, size_t rlen);
@@ -295,10 +300,19 @@ struct snap_db_kv {
 int snap_db_prefix(struct snap_db *db, const void *prefix, size_t len, int64_t revision,
 		   const struct rv_cancel *cancel, struct snap_db_kv **out, size_t *n);
 
+/* Retention keeps or removes whole chains (prune.c): an artifact's segments go
+ * with it, removed before it (newest first, so a prune cut short leaves a shorter
+ * chain, never a segment without its base); segments whose base is no longer in
+ * the store (the recorder went on for a moment after its base was pruned) get a
+ * decision of their own: name the chain, base_missing, removed. */
 struct prune_decision {
-	char name[256];
+	char name[256];   /* the artifact; with base_missing the chain (its name without suffix) */
 	bool keep;
 	char reason[128]; /* "keep_daily 2026-11-20", "tagged", "newest good artifact", "not kept by any rule" */
+	size_t segments;  /* continuous backup: the chain's segments, kept or removed with it */
+	uint64_t segment_bytes;
+	int64_t segments_last_revision; /* the highest revision they hold; 0: none */
+	bool base_missing;
 };
 int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run, struct prune_decision **out,
 	       size_t *n);
@@ -310,6 +324,8 @@ int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run,
  * plain body ending in the sha256 of everything before it; published atomically
  * through the store like an artifact. docs/reference/continuous.md is the format. */
 #define SEG_SUFFIX ".rvseg.zst"
+/* With store.encryption (recipients): the same bytes encrypted in the age format. */
+#define SEG_SUFFIX_AGE ".rvseg.zst.age"
 #define SEG_FORMAT 1
 enum seg_event_type { SEG_PUT = 0, SEG_DELETE = 1 };
 struct seg_event {
@@ -334,6 +350,7 @@ struct seg_info {
 	int64_t first_ms, last_ms;
 	char writer[64]; /* the member name of the daemon that wrote it */
 	uint64_t size;
+	bool encrypted;  /* SEG_SUFFIX_AGE */
 };
 struct seg_contents {
 	struct seg_info info;
@@ -346,6 +363,7 @@ struct seg_contents {
 bool seg_is_name(const char *name);
 /* 0, or -EINVAL when the name is not a segment's. */
 int seg_name_parse(const char *name, struct seg_info *out);
+/* The plain name (SEG_SUFFIX); seg_builder_publish adds ".age" when it encrypts. */
 void seg_name_format(const char *chain, int64_t first, int64_t last, int64_t first_ms, int64_t last_ms,
 		     const char *writer, char *out, size_t len);
 
@@ -359,7 +377,9 @@ size_t seg_builder_events(const struct seg_builder *b);
 size_t seg_builder_bytes(const struct seg_builder *b);
 int64_t seg_builder_last(const struct seg_builder *b); /* 0 when empty */
 /* Publish what was gathered as one segment (name filled in) and empty the builder;
- * on failure nothing is published and the events stay for the next try. */
+ * on failure nothing is published and the events stay for the next try. With the
+ * store's store.encryption recipients the object is encrypted as it is written
+ * (SEG_SUFFIX_AGE): no plaintext reaches the store. */
 int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char *name, size_t len);
 void seg_builder_free(struct seg_builder *b);
 
@@ -368,16 +388,21 @@ int seg_list(struct store *st, struct seg_info **out, size_t *n);
 /* The segments of one chain (from a seg_list result): [*start, *start + *count). */
 void seg_chain_range(const struct seg_info *v, size_t n, const char *chain, size_t *start, size_t *count);
 /* Read one segment, checking its zstd frames and sha256: -EBADMSG with a sentence
- * naming it when damaged. */
-int seg_read(struct store *st, const char *name, struct seg_contents *out);
+ * naming it when damaged. keys (store_read_keys; NULL when none): an encrypted
+ * segment is decrypted with them, -EACCES with a sentence when they cannot (no
+ * identity, or not made for it). */
+int seg_read(struct store *st, const char *name, const struct age_keys *keys, struct seg_contents *out);
 void seg_contents_free(struct seg_contents *c);
 /* A chain's segments, checked: every one reads and verifies, their ranges join
  * without a hole from base_revision + 1 (overlaps are allowed: a handover or a
  * resumed recorder writes some revisions twice, which must agree in event count).
  * *reach: the last revision reached without a hole, *reach_ms its time (0 when
  * none). -EBADMSG when one is damaged or a hole is found (the sentence says
- * where). verify_contents false: only the names are looked at. */
+ * where). verify_contents false: only the names are looked at. An encrypted
+ * segment is read with keys; when keys cannot decrypt (NULL: no identity on this
+ * host) only its name is looked at, and *unchecked (optional) counts them. */
 int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_t base_revision,
-		    bool verify_contents, int64_t *reach, int64_t *reach_ms);
+		    bool verify_contents, const struct age_keys *keys, int64_t *reach, int64_t *reach_ms,
+		    size_t *unchecked);
 
 #endif

@@ -197,3 +197,17 @@ int store_age_decrypt_keys(struct store *s, const char *name, const struct age_k
 	*out = s->age;
 	return 0;
 }
+
+int store_read_keys(struct store *s, const struct age_keys **out)
+{
+	int r;
+	*out = NULL;
+	if (s->identity_file && !s->identity_loaded) {
+		if ((r = age_keys_load_identity(s->age, s->identity_file)) < 0)
+			return r;
+		s->identity_loaded = true;
+	}
+	if (age_keys_can_decrypt(s->age))
+		*out = s->age;
+	return 0;
+}

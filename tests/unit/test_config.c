@@ -563,4 +563,16 @@ TEST(config_store_encryption)
 	CHECK_INT(config_parse(notkey, strlen(notkey), "t.yaml", &cfg), -EINVAL);
 	CHECK_CONTAINS(rv_errmsg(-EINVAL), "starts with age1");
 	rv_err_clear();
+	/* continuous backup encrypts segments for recipients; a passphrase is refused */
+	static const char cont_rcp[] = CLUSTER "store:\n  url: /b\n  encryption:\n"
+				       "    recipients: [age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj]\n"
+				       "daemon:\n  continuous:\n    enabled: true\n";
+	static const char cont_pass[] = CLUSTER "store:\n  url: /b\n  encryption:\n"
+					"    passphrase_file: /etc/regvault/pass\n"
+					"daemon:\n  continuous:\n    enabled: true\n";
+	CHECK_INT(config_parse(cont_rcp, strlen(cont_rcp), "t.yaml", &cfg), 0);
+	config_free(&cfg);
+	CHECK_INT(config_parse(cont_pass, strlen(cont_pass), "t.yaml", &cfg), -EINVAL);
+	CHECK_CONTAINS(rv_errmsg(-EINVAL), "does not run with store.encryption.passphrase_file");
+	rv_err_clear();
 }

@@ -2,6 +2,7 @@
  * store, damage caught, and a chain's holes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ TEST(segment_round_trip_and_damage)
 	CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
 	seg_builder_free(b);
 
-	CHECK_INT(seg_read(st, name, &c), 0);
+	CHECK_INT(seg_read(st, name, NULL, &c), 0);
 	CHECK_INT(c.n_events, 4);
 	CHECK_INT(c.n_times, 3);
 	CHECK_INT(c.base_revision, 10);
@@ -105,12 +106,12 @@ TEST(segment_round_trip_and_damage)
 	CHECK_INT(n, 2);
 	seg_chain_range(v, n, "c-20261202T101500.000Z-r10", &s0, &cnt);
 	CHECK_INT(cnt, 2);
-	CHECK_INT(seg_chain_check(st, v + s0, cnt, 10, true, &reach, &reach_ms), 0);
+	CHECK_INT(seg_chain_check(st, v + s0, cnt, 10, true, NULL, &reach, &reach_ms, NULL), 0);
 	CHECK_INT(reach, 14);
 	CHECK_INT(reach_ms, 1764670500014LL);
 	/* a base newer than the start is an overlap, not a hole; an older one a hole */
-	CHECK_INT(seg_chain_check(st, v + s0, cnt, 12, false, &reach, NULL), 0);
-	CHECK(seg_chain_check(st, v + s0, cnt, 8, false, &reach, NULL) == -EBADMSG);
+	CHECK_INT(seg_chain_check(st, v + s0, cnt, 12, false, NULL, &reach, NULL, NULL), 0);
+	CHECK(seg_chain_check(st, v + s0, cnt, 8, false, NULL, &reach, NULL, NULL) == -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "revisions 9 to 10");
 	rv_err_clear();
 	free(v);
@@ -125,9 +126,124 @@ TEST(segment_round_trip_and_damage)
 	ch ^= 0x5a;
 	CHECK(pwrite(fd, &ch, 1, size / 2) == 1);
 	close(fd);
-	CHECK(seg_read(st, name, &c) == -EBADMSG);
+	CHECK(seg_read(st, name, NULL, &c) == -EBADMSG);
 	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "is damaged");
 	rv_err_clear();
 	store_close(st);
+	rm_tree(dir);
+}
+
+/* A store with store.encryption: segments encrypted for a recipient, read with
+ * its identity; without it only the names are checked. */
+TEST(segment_encrypted_round_trip)
+{
+	char dir[64], name[384], path[512], idpath[512], identity[128], recipient[128], other_id[128],
+		other_rcp[128];
+	struct store *st = NULL, *reader = NULL, *wrong = NULL;
+	struct seg_contents c;
+	const struct age_keys *keys = NULL;
+	strcpy(dir, "/tmp/rv-unit-seg-XXXXXX");
+	CHECK(mkdtemp(dir));
+	CHECK_INT(age_keygen(identity, sizeof identity, recipient, sizeof recipient), 0);
+	CHECK_INT(age_keygen(other_id, sizeof other_id, other_rcp, sizeof other_rcp), 0);
+	char *rcps[] = {recipient};
+	struct store_spec spec = {.url = dir, .enc = {.recipients = rcps, .n_recipients = 1}};
+	CHECK_INT(store_open(&spec, &st), 0);
+
+	struct seg_builder *b = seg_builder_new("c-20261202T101500.000Z-r10", 10, "m1");
+	CHECK_INT(add(b, 11, "a", "TOPSECRET", 0), 0);
+	CHECK_INT(add(b, 12, "b", "2", 0), 0);
+	CHECK_INT(seg_builder_publish(b, st, 3, name, sizeof name), 0);
+	CHECK_INT(add(b, 13, "c", "3", 0), 0);
+	CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
+	seg_builder_free(b);
+	CHECK(rv_str_has_suffix(name, SEG_SUFFIX_AGE));
+
+	/* the writer has no identity: -EACCES naming the segment and the key */
+	CHECK_INT(store_read_keys(st, &keys), 0);
+	CHECK(keys == NULL);
+	CHECK(seg_read(st, name, NULL, &c) == -EACCES);
+	CHECK_CONTAINS(rv_errmsg(-EACCES), name);
+	CHECK_CONTAINS(rv_errmsg(-EACCES), "identity_file");
+	rv_err_clear();
+
+	struct seg_info *v;
+	size_t n, s0, cnt, unchecked = 0;
+	int64_t reach;
+	CHECK_INT(seg_list(st, &v, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK(v[0].encrypted && v[1].encrypted);
+	seg_chain_range(v, n, "c-20261202T101500.000Z-r10", &s0, &cnt);
+	CHECK_INT(seg_chain_check(st, v + s0, cnt, 10, true, NULL, &reach, NULL, &unchecked), 0);
+	CHECK_INT(reach, 13);
+	CHECK_INT(unchecked, 2);
+
+	/* a reader with the identity */
+	snprintf(idpath, sizeof idpath, "%s.key", dir);
+	FILE *f = fopen(idpath, "w");
+	CHECK(f);
+	fprintf(f, "%s\n", identity);
+	fclose(f);
+	chmod(idpath, 0600);
+	struct store_spec rs = {.url = dir, .enc = {.identity_file = idpath}};
+	CHECK_INT(store_open(&rs, &reader), 0);
+	CHECK_INT(store_read_keys(reader, &keys), 0);
+	CHECK(keys != NULL);
+	CHECK_INT(seg_read(reader, name, keys, &c), 0);
+	CHECK_INT(c.n_events, 2);
+	CHECK_STR((char *)c.events[0].value, "TOPSECRET");
+	seg_contents_free(&c);
+	CHECK_INT(seg_chain_check(reader, v + s0, cnt, 10, true, keys, &reach, NULL, &unchecked), 0);
+	CHECK_INT(unchecked, 0);
+
+	/* no plaintext in the store */
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	{
+		char *text;
+		size_t len;
+		CHECK_INT(rv_read_file(path, &text, &len, 1 << 20), 0);
+		CHECK(memmem(text, len, "TOPSECRET", 9) == NULL);
+		CHECK(len > 22 && memcmp(text, "age-encryption.org/v1\n", 22) == 0);
+		free(text);
+	}
+
+	/* another identity: not made for this key */
+	snprintf(idpath, sizeof idpath, "%s.other", dir);
+	f = fopen(idpath, "w");
+	CHECK(f);
+	fprintf(f, "%s\n", other_id);
+	fclose(f);
+	chmod(idpath, 0600);
+	struct store_spec ws = {.url = dir, .enc = {.identity_file = idpath}};
+	CHECK_INT(store_open(&ws, &wrong), 0);
+	CHECK_INT(store_read_keys(wrong, &keys), 0);
+	CHECK(seg_read(wrong, name, keys, &c) == -EACCES);
+	CHECK_CONTAINS(rv_errmsg(-EACCES), "not made for this key");
+	rv_err_clear();
+
+	/* a flipped byte in the payload fails authentication */
+	CHECK_INT(store_read_keys(reader, &keys), 0);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	unsigned char ch;
+	CHECK(pread(fd, &ch, 1, size - 20) == 1);
+	ch ^= 0x01;
+	CHECK(pwrite(fd, &ch, 1, size - 20) == 1);
+	close(fd);
+	CHECK(seg_read(reader, name, keys, &c) == -EBADMSG);
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), "is damaged");
+	CHECK_CONTAINS(rv_errmsg(-EBADMSG), name);
+	rv_err_clear();
+	CHECK(seg_chain_check(reader, v + s0, cnt, 10, true, keys, &reach, NULL, NULL) == -EBADMSG);
+	rv_err_clear();
+	free(v);
+
+	store_close(st);
+	store_close(reader);
+	store_close(wrong);
+	snprintf(path, sizeof path, "%s.key", dir);
+	unlink(path);
+	unlink(idpath);
 	rm_tree(dir);
 }
