@@ -28,6 +28,7 @@ struct host_job {
 	size_t idx;
 	enum agent_method m;
 	const char *stamp, *token, *artifact, *sha256, *db_path, *ic;
+	const char *coord;      /* the coordinator lock's id (agent_restore_lock.c) */
 	int64_t revision;
 	int retry_ms;           /* rollback: keep trying an unreachable host this long */
 	int err;
@@ -64,6 +65,7 @@ static int send_db(struct host_job *j)
 		Regvault__Agent__V1__RestoreChunk rq = REGVAULT__AGENT__V1__RESTORE_CHUNK__INIT;
 		rq.member = j->c->cluster.members[j->idx].name;
 		rq.offset = off;
+		rq.coordinator = (char *)j->coord;
 		rq.data.data = buf;
 		rq.data.len = n;
 		ProtobufCMessage *m = NULL;
@@ -96,12 +98,14 @@ static void *host_main(void *arg)
 			rq.artifact = (char *)j->artifact;
 			rq.sha256 = (char *)j->sha256;
 			rq.revision = j->revision;
+			rq.coordinator = (char *)j->coord;
 			r = step_call(j, &rq.base, PREPARE_TIMEOUT_MS);
 		}
 	} else {
 		Regvault__Agent__V1__RestoreStepRequest rq = REGVAULT__AGENT__V1__RESTORE_STEP_REQUEST__INIT;
 		rq.member = (char *)name;
 		rq.stamp = (char *)(j->stamp ? j->stamp : "");
+		rq.coordinator = (char *)j->coord;
 		/* stop (up to 15 s) and start: more than the agent's usual deadline */
 		int64_t t = (j->c->agent.timeout_ms > 0 ? j->c->agent.timeout_ms : 5000) + 40000;
 		double until = rv_now_mono() + j->retry_ms / 1000.0;
@@ -138,17 +142,18 @@ static int on_every_host(struct host_job *jobs, size_t n)
 	return first;
 }
 
-static struct host_job *jobs_new(const struct rv_config *c, enum agent_method m, const char *stamp)
+static struct host_job *jobs_new(const struct rv_config *c, enum agent_method m, const char *stamp, const char *coord)
 {
 	struct host_job *j = rv_xcalloc(c->cluster.n_members, sizeof *j);
 	for (size_t i = 0; i < c->cluster.n_members; i++)
-		j[i] = (struct host_job){.c = c, .idx = i, .m = m, .stamp = stamp};
+		j[i] = (struct host_job){.c = c, .idx = i, .m = m, .stamp = stamp, .coord = coord};
 	return j;
 }
 
-static int simple_step(const struct rv_config *c, enum agent_method m, const char *stamp, int retry_ms)
+static int simple_step(const struct rv_config *c, enum agent_method m, const char *stamp, const char *coord,
+		       int retry_ms)
 {
-	struct host_job *j = jobs_new(c, m, stamp);
+	struct host_job *j = jobs_new(c, m, stamp, coord);
 	for (size_t i = 0; i < c->cluster.n_members; i++)
 		j[i].retry_ms = retry_ms;
 	int r = on_every_host(j, c->cluster.n_members);
@@ -195,11 +200,11 @@ static struct cluster_spec quarantined(const struct cluster_spec *cs, char (*url
 	return q;
 }
 
-static int roll_back_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+static int roll_back_all(const struct rv_config *c, const char *coord, struct agent_restore_report *rep, int wait_ms)
 {
 	rv_test_point("coordinator-rolling-back");
 	rep->rolled_back = true;
-	int r = simple_step(c, AGENT_RESTORE_ROLLBACK, rep->stamp, wait_ms);
+	int r = simple_step(c, AGENT_RESTORE_ROLLBACK, rep->stamp, coord, wait_ms);
 	if (r == 0)
 		r = cluster_wait_healthy(&c->cluster, wait_ms, NULL);
 	if (r == 0) {
@@ -215,7 +220,7 @@ static int roll_back_all(const struct rv_config *c, struct agent_restore_report 
 }
 
 /* Commit, check, open, clean up; on failure every host is rolled back. */
-static int commit_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+static int commit_all(const struct rv_config *c, const char *coord, struct agent_restore_report *rep, int wait_ms)
 {
 	const struct cluster_spec *cs = &c->cluster;
 	char (*urls)[512] = rv_xcalloc(cs->n_members, 512);
@@ -225,7 +230,7 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 	if (r == 0) {
 		rv_test_point("coordinator-committing");
 		rv_info("committing on every host: stop, swap, start quarantined");
-		r = simple_step(c, AGENT_RESTORE_COMMIT, rep->stamp, 0);
+		r = simple_step(c, AGENT_RESTORE_COMMIT, rep->stamp, coord, 0);
 	}
 	if (r == 0) {
 		when = "checking";
@@ -237,7 +242,7 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 	if (r == 0 && (r = journal_write(c, "opening", rep)) == 0) {
 		when = "opening";
 		rv_info("HashKV %08x at revision %" PRId64 " on every member; opening them", rep->hash, rep->revision);
-		r = simple_step(c, AGENT_RESTORE_OPEN, rep->stamp, 0);
+		r = simple_step(c, AGENT_RESTORE_OPEN, rep->stamp, coord, 0);
 		if (r == 0)
 			r = cluster_wait_healthy(cs, wait_ms, NULL);
 	}
@@ -245,8 +250,9 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 	free(urls);
 	if (r == 0) {
 		rep->done = true;
-		if (simple_step(c, AGENT_RESTORE_CLEANUP, rep->stamp, 0) < 0) {
-			rv_warn("%s", rv_errmsg(-EIO));
+		int rc = simple_step(c, AGENT_RESTORE_CLEANUP, rep->stamp, coord, 0);
+		if (rc < 0) {
+			rv_warn("%s", rv_errmsg(rc));
 			rv_err_clear();
 		}
 		journal_remove(c);
@@ -254,7 +260,7 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 	}
 	snprintf(rep->failure, sizeof rep->failure, "%s", rv_errmsg(r));
 	rv_warn("the coordinated restore failed while %s: %s; rolling back every host", when, rep->failure);
-	int rr = roll_back_all(c, rep, wait_ms);
+	int rr = roll_back_all(c, coord, rep, wait_ms);
 	return rv_fail(r, "restore of %s failed while %s: %s; %s%s", rep->artifact, when, rep->failure,
 		       rr < 0 ? "the rollback failed too: " : "rolled back: ", rep->rollback);
 }
@@ -266,6 +272,7 @@ int agent_restore_run(const struct rv_config *c, struct store *st, const char *f
 	struct restore_plan *p = rv_xcalloc(1, sizeof *p);
 	char dir[PATH_MAX] = "", db_path[PATH_MAX + 16] = "", sha[65] = "";
 	struct host_job *jobs = NULL;
+	struct agent_coord_lock *lk = NULL;
 	char *ic = NULL;
 	int r;
 
@@ -283,6 +290,9 @@ int agent_restore_run(const struct rv_config *c, struct store *st, const char *f
 			r = rv_fail(-EINVAL, "member %s has no agent: address; a restore across hosts needs one for every "
 					     "member", cs->members[i].name);
 	free(rows);
+	/* One coordinator at a time, taken before anything is fetched or stopped. */
+	if (r == 0 && (r = agent_coord_lock(c, 0, NULL, &lk)) < 0)
+		r = rv_fail_wrap(r, "restore refused before anything changed");
 	if (r == 0)
 		r = restore_plan_observe(cs, p);
 	if (r < 0)
@@ -311,7 +321,7 @@ int agent_restore_run(const struct rv_config *c, struct store *st, const char *f
 		goto out;
 	rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", rep->artifact, rep->revision);
 	ic = cluster_initial_cluster(cs);
-	jobs = jobs_new(c, AGENT_RESTORE_PREPARE, rep->stamp);
+	jobs = jobs_new(c, AGENT_RESTORE_PREPARE, rep->stamp, agent_coord_lock_id(lk));
 	for (size_t i = 0; i < cs->n_members; i++) {
 		jobs[i].token = p->token;
 		jobs[i].artifact = rep->artifact;
@@ -334,12 +344,13 @@ int agent_restore_run(const struct rv_config *c, struct store *st, const char *f
 		goto out;
 	}
 	rv_test_point("coordinator-prepared");
-	r = commit_all(c, rep, wait_ms);
+	r = commit_all(c, agent_coord_lock_id(lk), rep, wait_ms);
 out:
 	if (db_path[0] && rv_path_exists(dir)) {
 		unlink(db_path);
 		rmdir(dir);
 	}
+	agent_coord_unlock(lk);
 	free(jobs);
 	free(ic);
 	free(p);
@@ -392,10 +403,16 @@ static int hosts_state(const struct rv_config *c, struct agent_restore_report *r
 int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep)
 {
 	char phase[32] = "";
+	struct agent_coord_lock *lk = NULL;
 	int r;
 	memset(rep, 0, sizeof *rep);
 	wait_ms = wait_ms > 0 ? wait_ms : 60000;
 	etcd_global_init();
+	/* The coordinator that was interrupted may be gone: wait for its lock to lapse. */
+	if ((r = agent_coord_lock(c, AGENT_LOCK_TTL_MS + 3000, NULL, &lk)) < 0) {
+		r = rv_fail_wrap(r, "cannot %s the coordinated restore", rollback ? "roll back" : "resume");
+		goto out;
+	}
 	if (journal_read(c, rep, phase, sizeof phase) < 0 && (r = hosts_state(c, rep)) < 0)
 		goto out;
 	if (!rep->stamp[0]) {
@@ -403,13 +420,14 @@ int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, 
 		goto out;
 	}
 	if (rollback) {
-		r = roll_back_all(c, rep, wait_ms);
+		r = roll_back_all(c, agent_coord_lock_id(lk), rep, wait_ms);
 		if (r < 0)
 			r = rv_fail(r, "%s", rep->rollback);
 	} else {
-		r = commit_all(c, rep, wait_ms);
+		r = commit_all(c, agent_coord_lock_id(lk), rep, wait_ms);
 	}
 out:
+	agent_coord_unlock(lk);
 	etcd_global_shutdown();
 	return r;
 }

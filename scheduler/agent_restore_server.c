@@ -1,5 +1,6 @@
-/* agent_restore_server.c - the agent's restore steps: unpack the request, run the
- * step on this host's member (restore/member_step.c), answer the host's step. */
+/* agent_restore_server.c - the agent's restore steps: unpack the request, check the
+ * coordinator lock (agent_restore_lock.c), run the step on this host's member
+ * (restore/member_step.c), answer the host's step. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,14 @@ static int own_index(const struct rv_config *c, const char *own, const char *ask
 	return rv_fail(-ENOENT, "no member %s in this host's configuration", name);
 }
 
+/* A step renews its coordinator's lock also when it ends: a long one (a prepare)
+ * kept the agent from answering the renewals meanwhile. */
+static void renew(const struct rv_config *c, const char *own, const char *coordinator)
+{
+	if (coordinator && *coordinator && agent_lock_hold(c, own, coordinator) < 0)
+		rv_err_clear();
+}
+
 static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
 {
 	Regvault__Agent__V1__RestoreStepResponse a = REGVAULT__AGENT__V1__RESTORE_STEP_RESPONSE__INIT;
@@ -38,6 +47,8 @@ static int receive(const struct rv_config *c, const char *own, grpc_byte_buffer 
 		return rv_fail(-EINVAL, "the restore chunk could not be read");
 	size_t idx;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	if (r == 0)
 		r = restore_member_receive(&c->cluster, idx, rq->offset, rq->data.data, rq->data.len);
 	if (r == 0) {
@@ -58,6 +69,8 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 	size_t idx;
 	struct restore_member_state st;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	char *ic = r == 0 ? cluster_initial_cluster(&c->cluster) : NULL;
 	if (r == 0 && strcmp(ic, rq->initial_cluster) != 0)
 		r = rv_fail(-EINVAL, "the coordinator restores the cluster %s but this host's configuration says %s; use the "
@@ -71,6 +84,8 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 					       .revision = rq->revision};
 		rv_info("agent: preparing member %s for the restore of %s (%s)", own, rq->artifact, rq->stamp);
 		r = restore_member_prepare(&q, &st);
+		if (r == 0)
+			renew(c, own, rq->coordinator);
 	}
 	if (r == 0)
 		*resp = step_answer(&st);
@@ -88,6 +103,8 @@ static int step(const struct rv_config *c, const char *own, int method, grpc_byt
 	size_t idx;
 	struct restore_member_state st;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0 && method != AGENT_RESTORE_STATUS)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	struct restore_member_req q = {.cs = &c->cluster, .idx = idx, .state_dir = c->state_dir, .stamp = rq->stamp};
 	if (r == 0 && method != AGENT_RESTORE_STATUS)
 		rv_info("agent: %s of member %s (restore %s) asked by the coordinator", agent_method_name[method], own,
@@ -101,6 +118,11 @@ static int step(const struct rv_config *c, const char *own, int method, grpc_byt
 		default: r = restore_member_status(c->state_dir, &st); break;
 		}
 	}
+	/* The restore is over on this host: the next coordinator may come. */
+	if (r == 0 && (method == AGENT_RESTORE_ROLLBACK || method == AGENT_RESTORE_CLEANUP))
+		agent_lock_release(c, rq->coordinator);
+	else if (r == 0 && method != AGENT_RESTORE_STATUS)
+		renew(c, own, rq->coordinator);
 	if (r == 0)
 		*resp = step_answer(&st);
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
@@ -113,6 +135,7 @@ int agent_restore_answer(const struct rv_config *cfg, const char *own, int metho
 	switch (method) {
 	case AGENT_RESTORE_RECEIVE: return receive(cfg, own, in, resp);
 	case AGENT_RESTORE_PREPARE: return prepare(cfg, own, in, resp);
+	case AGENT_RESTORE_LOCK: return agent_lock_answer(cfg, own, in, resp);
 	default: return step(cfg, own, method, in, resp);
 	}
 }
