@@ -143,6 +143,8 @@ static void *renew_main(void *arg)
 	struct renewer *w = arg;
 	while (rv_sleep_cancellable(RENEW_MS, &w->l->stop) == 0) {
 		int r = lock_call(w->l->c, w->idx, w->l->id, false, RENEW_MS);
+		if (r == 0)
+			w->held = true; /* a host skipped at the start is back */
 		if (r < 0) {
 			rv_debug("renewing the coordinator lock: %s", rv_errmsg(r));
 			rv_err_clear();
@@ -164,7 +166,7 @@ static void make_id(const struct rv_config *c, char *out, size_t len)
 		 (long)((int64_t)(rv_now_mono() * 1e9) % 1000000));
 }
 
-int agent_coord_lock(const struct rv_config *c, int wait_ms, const struct rv_cancel *cancel,
+int agent_coord_lock(const struct rv_config *c, int wait_ms, bool skip_unreachable, const struct rv_cancel *cancel,
 		     struct agent_coord_lock **out)
 {
 	size_t n = c->cluster.n_members;
@@ -188,6 +190,11 @@ int agent_coord_lock(const struct rv_config *c, int wait_ms, const struct rv_can
 			rv_sleep_cancellable(1000, cancel);
 		}
 		l->r[i].held = r == 0;
+		if (skip_unreachable && (r == -ETIMEDOUT || r == -ECONNREFUSED)) {
+			rv_warn("%s; going on without its coordinator lock", rv_errmsg(r));
+			rv_err_clear();
+			r = 0;
+		}
 	}
 	if (r < 0) {
 		char msg[2048];

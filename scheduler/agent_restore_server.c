@@ -37,6 +37,7 @@ static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
 	a.stamp = (char *)st->stamp;
 	a.artifact = (char *)st->artifact;
 	a.revision = st->revision;
+	a.old_data_dir = (char *)st->old_data_dir;
 	return agent_pack(&a.base);
 }
 
@@ -94,6 +95,45 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 	return r;
 }
 
+/* --dry-run: could this host prepare? Looks only (the lock too). */
+static int check(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
+{
+	Regvault__Agent__V1__RestoreCheckRequest *rq =
+		(void *)agent_unpack(&regvault__agent__v1__restore_check_request__descriptor, in);
+	if (!rq)
+		return rv_fail(-EINVAL, "the restore check request could not be read");
+	size_t idx;
+	struct restore_member_check ck;
+	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = restore_member_check(&c->cluster, idx, c->state_dir, rq->db_size, &ck);
+	if (r == 0) {
+		char *ic = cluster_initial_cluster(&c->cluster);
+		if (strcmp(ic, rq->initial_cluster) != 0) {
+			ck.could = false;
+			snprintf(ck.reason, sizeof ck.reason, "the coordinator restores the cluster %s but this host's "
+				 "configuration says %s; use the same configuration on every host", rq->initial_cluster, ic);
+		} else if (ck.could && agent_lock_hold(c, own, NULL) < 0) {
+			ck.could = false;
+			snprintf(ck.reason, sizeof ck.reason, "%s", rv_errmsg(-EBUSY));
+			rv_err_clear();
+		}
+		free(ic);
+		Regvault__Agent__V1__RestoreCheckResponse a = REGVAULT__AGENT__V1__RESTORE_CHECK_RESPONSE__INIT;
+		a.could = ck.could;
+		a.reason = ck.reason;
+		a.data_dir = c->cluster.members[idx].data_dir;
+		a.has_data = ck.has_data;
+		a.disk_free_bytes = ck.free_bytes;
+		a.need_bytes = ck.need_bytes;
+		a.tool = ck.tool;
+		a.etcd_binary = ck.etcd_binary;
+		*resp = agent_pack(&a.base);
+	}
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+	return r;
+}
+
 static int step(const struct rv_config *c, const char *own, int method, grpc_byte_buffer *in, grpc_byte_buffer **resp)
 {
 	Regvault__Agent__V1__RestoreStepRequest *rq =
@@ -136,6 +176,7 @@ int agent_restore_answer(const struct rv_config *cfg, const char *own, int metho
 	case AGENT_RESTORE_RECEIVE: return receive(cfg, own, in, resp);
 	case AGENT_RESTORE_PREPARE: return prepare(cfg, own, in, resp);
 	case AGENT_RESTORE_LOCK: return agent_lock_answer(cfg, own, in, resp);
+	case AGENT_RESTORE_CHECK: return check(cfg, own, in, resp);
 	default: return step(cfg, own, method, in, resp);
 	}
 }
