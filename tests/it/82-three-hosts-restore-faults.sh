@@ -2,8 +2,9 @@
 # coordinators on two hosts (the second is refused by the hosts' coordinator lock
 # before anything is stopped); SIGTERM to the coordinator before the commit (nothing
 # stopped, every host cleaned up) and from it on (held); its JSON; --dry-run asking
-# every host. The fixture is 81's: one member and one daemon per host namespace,
-# agents on mutual TLS, each host's store a local directory of its own.
+# every host; --resume from another host after the coordinator was killed in the
+# commit. The fixture is 81's: one member and one daemon per host namespace, agents
+# on mutual TLS, each host's store a local directory of its own.
 
 source "$RV_ROOT/tests/three-hosts-lib.sh"
 
@@ -130,4 +131,25 @@ test_a_dry_run_names_the_host_that_could_not_prepare() {
   assert_err_contains "could not go ahead: member etcd3's host (agent $NETNS_SUBNET.3:9480): member etcd3 is at step 'prepared' of another restore"
   assert_out_contains "no: member etcd3 is at step"
   [ "$(grep -c 'could not go ahead' <<<"$ERR")" -eq 1 ] || fail "the sentence is not said once: $ERR"
+}
+
+# The coordinator killed once the commit began (the members quarantined on the
+# restored data): --resume from another host, once the dead coordinator's lock has
+# lapsed, finishes the restore.
+test_resume_from_another_host_after_the_coordinator_was_killed_in_the_commit() {
+  local i
+  ectl_on 1 put /t/after-snapshot gone >/dev/null || fail "put failed"
+  RV_TEST_CRASH_AT=coordinator-checking on_hooked 2 restore --from latest --yes --force
+  [ "$RC" -ne 0 ] || fail "the coordinator was not killed"
+  on 1 restore --resume
+  assert_ok
+  assert_out_contains "Restored"
+  wait_for 20 all_healthy_from 1 || fail "the restored cluster is not healthy: $ERR"
+  for i in 1 2 3; do
+    assert_eq "$(ectl_on "$i" get /t/base --print-value-only)" snapshot "/t/base on etcd$i"
+    assert_eq "$(ectl_on "$i" get /t/after-snapshot --print-value-only)" "" "/t/after-snapshot on etcd$i"
+  done
+  # the killed coordinator's own journal stays on its host (as in 81)
+  rm -f "$T_FILE_DIR/h2/state/coordinated-restore.json"
+  nothing_left
 }
