@@ -117,7 +117,7 @@ int cli_option_error(const char *cmd, int ch, int argc, char **argv);
 bool cli_wants_help(int argc, char **argv);
 
 /* 'regvault restore' across hosts, when the members have agents (cmd_restore_hosts.c). */
-int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, struct store *st, const char *from,
-		      const char *from_file, bool force, bool rollback, bool resume, int wait_ms);
+int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct agent_restore_opts *o, bool rollback,
+		      bool resume);
 
 #endif

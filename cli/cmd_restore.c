@@ -246,7 +246,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	if ((rollback || resume) && config_uses_agents(&cfg)) {
-		rc = cmd_restore_hosts(cli, &cfg, NULL, NULL, NULL, false, rollback, resume, (int)wait_ms);
+		struct agent_restore_opts ao = {.wait_ms = (int)wait_ms};
+		rc = cmd_restore_hosts(cli, &cfg, &ao, rollback, resume);
 		config_free(&cfg);
 		return rc;
 	}
@@ -266,8 +267,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 
-	if (config_uses_agents(&cfg) && !dry_run) {
-		rc = cmd_restore_hosts(cli, &cfg, st, from, from_file, force, false, false, (int)wait_ms);
+	if (config_uses_agents(&cfg)) {
+		struct agent_restore_opts ao = {.store = st, .from = from, .db_file = from_file, .force = force,
+						.dry_run = dry_run, .wait_ms = (int)wait_ms, .cancel = &cli_cancel};
+		rc = cmd_restore_hosts(cli, &cfg, &ao, false, false);
 		store_close(st);
 		config_free(&cfg);
 		return rc;

@@ -1,5 +1,6 @@
 /* cmd_restore_hosts.c - 'regvault restore' when the members have agents: the
  * restore coordinated across hosts (scheduler's agent_restore.c). Output only. */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -7,33 +8,63 @@
 
 #include "cli/cli.h"
 
-static json_t *report_json(const struct agent_restore_report *rep, int r)
+/* --dry-run: what every host answered, one row a host. */
+static void print_checks(FILE *f, const struct agent_restore_report *rep)
 {
-	return json_pack("{s:b s:s s:s s:I s:I s:s s:b s:b s:s* s:s*}", "ok", r == 0, "artifact", rep->artifact, "stamp",
-			 rep->stamp, "revision", (json_int_t)rep->revision, "revision_now", (json_int_t)rep->revision_now,
-			 "hash", "", "rolled_back", rep->rolled_back, "rollback_ok", rep->rollback_ok, "failure",
-			 rep->failure[0] ? rep->failure : NULL, "rollback", rep->rollback[0] ? rep->rollback : NULL);
+	const struct restore_plan *p = &rep->r.plan;
+	char a[32], b[32];
+	fprintf(f, "Restore plan across hosts\n");
+	fprintf(f, "  artifact   %s (revision %" PRId64 ")\n", p->artifact, p->snapshot_revision);
+	if (p->store[0])
+		fprintf(f, "  store      %s\n", p->store);
+	if (p->cluster_serving)
+		fprintf(f, "  cluster    serving at revision %" PRId64 " (%zu of %zu members healthy)\n", p->cluster_revision,
+			p->n_healthy, p->n_members);
+	else
+		fprintf(f, "  cluster    not serving (%zu of %zu members healthy)\n", p->n_healthy, p->n_members);
+	fprintf(f, "  %-10s %-22s %-9s %-9s %-9s %s\n", "MEMBER", "AGENT", "DATA DIR", "FREE", "NEEDS", "COULD PREPARE");
+	for (size_t i = 0; i < rep->n_hosts; i++) {
+		const struct agent_restore_host *h = &rep->hosts[i];
+		bool answered = h->need_bytes > 0; /* a host's answer always needs room */
+		fprintf(f, "  %-10s %-22s %-9s %-9s %-9s %s%s%s\n", h->member, h->agent,
+			!answered ? "?" : h->has_data ? "present" : "none",
+			answered ? rv_fmt_bytes(h->disk_free_bytes, a, sizeof a) : "?",
+			answered ? rv_fmt_bytes(h->need_bytes, b, sizeof b) : "?", h->could ? "yes" : "no",
+			h->could ? "" : ": ", h->could ? "" : h->error);
+	}
 }
 
-int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, struct store *st, const char *from,
-		      const char *from_file, bool force, bool rollback, bool resume, int wait_ms)
+/* A signal that came after the commit began was held until the restore was over. */
+static void say_held_signal(int r)
+{
+	if (rv_cancelled(&cli_cancel) && r != -EINTR)
+		rv_warn("signal %d arrived during the restore; it was held until the restore finished or rolled back, "
+			"so the cluster is never left between its old and its new data", cli_interrupt_signal());
+}
+
+int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct agent_restore_opts *o, bool rollback,
+		      bool resume)
 {
 	struct agent_restore_report *rep = rv_xcalloc(1, sizeof *rep);
-	cli_catch_interrupts(); /* held: the cluster is never left between its two data sets */
-	int r = rollback || resume ? agent_restore_finish(cfg, rollback, wait_ms, rep)
-				   : agent_restore_run(cfg, st, from, from_file, force, wait_ms, rep);
+	bool dry_run = o && o->dry_run;
+	cli_catch_interrupts(); /* looked at until the commit; held from then on */
+	int r = rollback || resume ? agent_restore_finish(cfg, rollback, o ? o->wait_ms : 0, rep)
+				   : agent_restore_run(cfg, o, rep);
+	say_held_signal(r);
 	if (cli->json) {
-		json_t *j = report_json(rep, r);
-		char h[16];
-		snprintf(h, sizeof h, "%08x", rep->hash);
-		json_object_set_new(j, "hash", json_string(h));
-		cli_print_json(j);
+		cli_print_json(report_agent_restore_json(rep, r, dry_run));
+	} else if (dry_run && rep->hosts[0].checked) {
+		print_checks(stdout, rep);
+		if (r == 0)
+			printf("\nThe artifact verified and every host could prepare. Dry run: nothing was changed.\n");
+		if (r == 0 && rep->r.plan.cluster_serving && !o->force)
+			printf("The cluster is healthy and serving: a restore needs --force.\n");
 	} else if (r == 0 && rollback) {
-		printf("Rolled back the restore of %s on every host: %s.\n", rep->artifact, rep->rollback);
+		printf("Rolled back the restore of %s on every host: %s.\n", rep->r.plan.artifact, rep->r.rollback);
 	} else if (r == 0) {
-		printf("Restored %s on every host: every member at revision %" PRId64 " with HashKV %08x.\n", rep->artifact,
-		       rep->revision, rep->hash);
-		printf("Old data dirs are kept as <data_dir>.before-restore-%s on each host.\n", rep->stamp);
+		printf("Restored %s on every host: every member at revision %" PRId64 " with HashKV %08x.\n",
+		       rep->r.plan.artifact, rep->r.revision, rep->r.hash);
+		printf("Old data dirs are kept as <data_dir>.before-restore-%s on each host.\n", rep->r.plan.stamp);
 	}
 	free(rep);
 	return r < 0 ? cli_fail(r) : RV_EXIT_OK;

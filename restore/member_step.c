@@ -297,6 +297,8 @@ static void fill(struct restore_member_state *st, const struct mj *j)
 	snprintf(st->stamp, sizeof st->stamp, "%s", j->stamp);
 	snprintf(st->artifact, sizeof st->artifact, "%s", j->artifact);
 	st->revision = j->revision;
+	if (j->p.members[0].has_data)
+		snprintf(st->old_data_dir, sizeof st->old_data_dir, "%s", j->p.members[0].aside_dir);
 	st->found = true;
 }
 
@@ -376,9 +378,13 @@ int restore_member_rollback(const struct restore_member_req *q, struct restore_m
 	struct mj j;
 	bool found;
 	int lock = -1, r;
+	char db_path[PATH_MAX];
 	memset(st, 0, sizeof *st);
 	if ((r = rs_lock(q->state_dir, &lock)) < 0)
 		return r;
+	/* a snapshot received for a prepare that never ran (an interrupted send) */
+	if (restore_member_db_path(q->cs, q->idx, db_path, sizeof db_path) == 0)
+		unlink(db_path);
 	if ((r = mj_read(q->state_dir, &j, &found)) < 0 || !found)
 		goto out; /* nothing (left) to undo */
 	const struct restore_member_plan *m = &j.p.members[0];

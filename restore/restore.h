@@ -181,6 +181,7 @@ struct restore_member_state {
 	char stamp[17];
 	char artifact[256];
 	int64_t revision;
+	char old_data_dir[PATH_MAX]; /* where the member's old data dir is kept ("" none) */
 };
 int restore_member_db_path(const struct cluster_spec *cs, size_t idx, char *out, size_t len);
 /* Append a chunk of the db the coordinator streams (offset 0 starts it again). */
@@ -191,6 +192,19 @@ int restore_member_open(const struct restore_member_req *q, struct restore_membe
 int restore_member_rollback(const struct restore_member_req *q, struct restore_member_state *st);
 int restore_member_cleanup(const struct restore_member_req *q, struct restore_member_state *st);
 int restore_member_status(const char *state_dir, struct restore_member_state *st);
+/* restore --dry-run across hosts (member_check.c): could this host prepare member idx
+ * from a db of db_size bytes? Room beside the data dir for the received db and the
+ * restored data dir, etcdutl or etcdctl and the member's etcd binary there, no other
+ * restore journaled in state_dir. Looks only; out->reason says why not. */
+struct restore_member_check {
+	bool could;
+	char reason[1024];
+	bool has_data;              /* the data dir exists */
+	uint64_t free_bytes, need_bytes;
+	char tool[PATH_MAX], etcd_binary[PATH_MAX];
+};
+int restore_member_check(const struct cluster_spec *cs, size_t idx, const char *state_dir, uint64_t db_size,
+			 struct restore_member_check *out);
 /* The client URL a quarantined member listens on: its port + 10000 (- 10000 above 55535). */
 void restore_quarantine_url(const char *url, char *out, size_t len);
 

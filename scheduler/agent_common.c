@@ -14,11 +14,11 @@ const char *const agent_method_path[AGENT_METHOD_COUNT] = {
 	AGENT_SERVICE "HostStatus", AGENT_SERVICE "MemberStart", AGENT_SERVICE "MemberStop",
 	AGENT_SERVICE "MemberLogTail", AGENT_SERVICE "RestoreReceive", AGENT_SERVICE "RestorePrepare",
 	AGENT_SERVICE "RestoreCommit", AGENT_SERVICE "RestoreOpen", AGENT_SERVICE "RestoreRollback",
-	AGENT_SERVICE "RestoreCleanup", AGENT_SERVICE "RestoreStatus"};
+	AGENT_SERVICE "RestoreCleanup", AGENT_SERVICE "RestoreStatus", AGENT_SERVICE "RestoreLock", AGENT_SERVICE "RestoreCheck"};
 const char *const agent_method_name[AGENT_METHOD_COUNT] = {"HostStatus", "MemberStart", "MemberStop",
 							   "MemberLogTail", "RestoreReceive", "RestorePrepare",
 							   "RestoreCommit", "RestoreOpen", "RestoreRollback",
-							   "RestoreCleanup", "RestoreStatus"};
+							   "RestoreCleanup", "RestoreStatus", "RestoreLock", "RestoreCheck"};
 
 grpc_byte_buffer *agent_pack(const ProtobufCMessage *m)
 {

@@ -5,7 +5,9 @@
  * client URLs only regvault uses), checked (one leader, HashKV equal at the restored
  * revision) and opened. Any failure after the first commit rolls every host back.
  * The coordinator's journal (state_dir/coordinated-restore.json) says how far it
- * got; each host keeps its own step journal, so --rollback works from any host. */
+ * got; each host keeps its own step journal, so --rollback works from any host.
+ * Before the commit a cancel (SIGINT, SIGTERM) ends it with nothing stopped and the
+ * hosts' staging removed; from the commit on it is not looked at. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -28,8 +30,11 @@ struct host_job {
 	size_t idx;
 	enum agent_method m;
 	const char *stamp, *token, *artifact, *sha256, *db_path, *ic;
+	const char *coord;      /* the coordinator lock's id (agent_restore_lock.c) */
 	int64_t revision;
 	int retry_ms;           /* rollback: keep trying an unreachable host this long */
+	const struct rv_cancel *cancel; /* prepare: looked at between chunks */
+	struct agent_restore_host *h; /* the report's row of this host */
 	int err;
 	char msg[1024];
 	char phase[32];
@@ -42,8 +47,13 @@ static int step_call(struct host_job *j, const ProtobufCMessage *rq, int64_t tim
 	int r = agent_unary(j->c, j->idx, j->m, rq, &regvault__agent__v1__restore_step_response__descriptor, timeout_ms,
 			    &m);
 	if (r == 0) {
-		const char *ph = ((Regvault__Agent__V1__RestoreStepResponse *)m)->phase;
-		snprintf(j->phase, sizeof j->phase, "%s", ph ? ph : "");
+		const Regvault__Agent__V1__RestoreStepResponse *a = (void *)m;
+		snprintf(j->phase, sizeof j->phase, "%s", a->phase ? a->phase : "");
+		if (j->h) {
+			snprintf(j->h->phase, sizeof j->h->phase, "%s", j->phase);
+			if (a->old_data_dir && *a->old_data_dir)
+				snprintf(j->h->old_data_dir, sizeof j->h->old_data_dir, "%s", a->old_data_dir);
+		}
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	return r;
@@ -64,6 +74,7 @@ static int send_db(struct host_job *j)
 		Regvault__Agent__V1__RestoreChunk rq = REGVAULT__AGENT__V1__RESTORE_CHUNK__INIT;
 		rq.member = j->c->cluster.members[j->idx].name;
 		rq.offset = off;
+		rq.coordinator = (char *)j->coord;
 		rq.data.data = buf;
 		rq.data.len = n;
 		ProtobufCMessage *m = NULL;
@@ -74,6 +85,10 @@ static int send_db(struct host_job *j)
 		if (r < 0 || n < CHUNK)
 			break;
 		off += n;
+		if (rv_cancelled(j->cancel)) {
+			r = rv_fail(-EINTR, "the snapshot was not sent to member %s's host: interrupted", rq.member);
+			break;
+		}
 	}
 	free(buf);
 	fclose(f);
@@ -96,12 +111,14 @@ static void *host_main(void *arg)
 			rq.artifact = (char *)j->artifact;
 			rq.sha256 = (char *)j->sha256;
 			rq.revision = j->revision;
+			rq.coordinator = (char *)j->coord;
 			r = step_call(j, &rq.base, PREPARE_TIMEOUT_MS);
 		}
 	} else {
 		Regvault__Agent__V1__RestoreStepRequest rq = REGVAULT__AGENT__V1__RESTORE_STEP_REQUEST__INIT;
 		rq.member = (char *)name;
 		rq.stamp = (char *)(j->stamp ? j->stamp : "");
+		rq.coordinator = (char *)j->coord;
 		/* stop (up to 15 s) and start: more than the agent's usual deadline */
 		int64_t t = (j->c->agent.timeout_ms > 0 ? j->c->agent.timeout_ms : 5000) + 40000;
 		double until = rv_now_mono() + j->retry_ms / 1000.0;
@@ -117,6 +134,8 @@ static void *host_main(void *arg)
 	j->err = r;
 	if (r < 0) {
 		snprintf(j->msg, sizeof j->msg, "%s", rv_errmsg(r));
+		if (j->h)
+			snprintf(j->h->error, sizeof j->h->error, "%s", j->msg);
 		rv_err_clear();
 	}
 	return NULL;
@@ -138,17 +157,27 @@ static int on_every_host(struct host_job *jobs, size_t n)
 	return first;
 }
 
-static struct host_job *jobs_new(const struct rv_config *c, enum agent_method m, const char *stamp)
+/* What the steps share: the configuration, the coordinator lock's id, the report. */
+struct coord {
+	const struct rv_config *c;
+	const char *id;
+	struct agent_restore_report *rep;
+};
+
+static struct host_job *jobs_new(const struct coord *k, enum agent_method m)
 {
+	const struct rv_config *c = k->c;
 	struct host_job *j = rv_xcalloc(c->cluster.n_members, sizeof *j);
 	for (size_t i = 0; i < c->cluster.n_members; i++)
-		j[i] = (struct host_job){.c = c, .idx = i, .m = m, .stamp = stamp};
+		j[i] = (struct host_job){.c = c, .idx = i, .m = m, .stamp = k->rep->r.plan.stamp, .coord = k->id,
+					 .h = &k->rep->hosts[i]};
 	return j;
 }
 
-static int simple_step(const struct rv_config *c, enum agent_method m, const char *stamp, int retry_ms)
+static int simple_step(const struct coord *k, enum agent_method m, int retry_ms)
 {
-	struct host_job *j = jobs_new(c, m, stamp);
+	const struct rv_config *c = k->c;
+	struct host_job *j = jobs_new(k, m);
 	for (size_t i = 0; i < c->cluster.n_members; i++)
 		j[i].retry_ms = retry_ms;
 	int r = on_every_host(j, c->cluster.n_members);
@@ -164,8 +193,8 @@ static void journal_path(const struct rv_config *c, char *out, size_t len)
 static int journal_write(const struct rv_config *c, const char *phase, const struct agent_restore_report *rep)
 {
 	char path[PATH_MAX];
-	json_t *o = json_pack("{s:s s:s s:s s:I}", "phase", phase, "stamp", rep->stamp, "artifact", rep->artifact,
-			      "revision", (json_int_t)rep->revision);
+	json_t *o = json_pack("{s:s s:s s:s s:I}", "phase", phase, "stamp", rep->r.plan.stamp, "artifact",
+			      rep->r.plan.artifact, "revision", (json_int_t)rep->r.revision);
 	char *text = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	rv_mkdir_p(c->state_dir, 0700);
@@ -195,11 +224,13 @@ static struct cluster_spec quarantined(const struct cluster_spec *cs, char (*url
 	return q;
 }
 
-static int roll_back_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+static int roll_back_all(const struct coord *k, int wait_ms)
 {
+	const struct rv_config *c = k->c;
+	struct restore_report *rep = &k->rep->r;
 	rv_test_point("coordinator-rolling-back");
 	rep->rolled_back = true;
-	int r = simple_step(c, AGENT_RESTORE_ROLLBACK, rep->stamp, wait_ms);
+	int r = simple_step(k, AGENT_RESTORE_ROLLBACK, wait_ms);
 	if (r == 0)
 		r = cluster_wait_healthy(&c->cluster, wait_ms, NULL);
 	if (r == 0) {
@@ -215,18 +246,22 @@ static int roll_back_all(const struct rv_config *c, struct agent_restore_report 
 }
 
 /* Commit, check, open, clean up; on failure every host is rolled back. */
-static int commit_all(const struct rv_config *c, struct agent_restore_report *rep, int wait_ms)
+static int commit_all(const struct coord *k, int wait_ms)
 {
+	const struct rv_config *c = k->c;
+	struct restore_report *rep = &k->rep->r;
 	const struct cluster_spec *cs = &c->cluster;
+	double t0 = rv_now_mono(), t;
 	char (*urls)[512] = rv_xcalloc(cs->n_members, 512);
 	struct cluster_spec q = quarantined(cs, urls);
 	const char *when = "committing";
-	int r = journal_write(c, "committing", rep);
+	int r = journal_write(c, "committing", k->rep);
 	if (r == 0) {
 		rv_test_point("coordinator-committing");
 		rv_info("committing on every host: stop, swap, start quarantined");
-		r = simple_step(c, AGENT_RESTORE_COMMIT, rep->stamp, 0);
+		r = simple_step(k, AGENT_RESTORE_COMMIT, 0);
 	}
+	rep->phases.stop = (t = rv_now_mono()) - t0;
 	if (r == 0) {
 		when = "checking";
 		rv_test_point("coordinator-checking");
@@ -234,19 +269,25 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 		if (r == 0)
 			r = restore_check_cluster(&q, rep->revision, &rep->hash, &rep->revision_now);
 	}
-	if (r == 0 && (r = journal_write(c, "opening", rep)) == 0) {
+	rep->phases.check = rv_now_mono() - t;
+	t = rv_now_mono();
+	if (r == 0 && (r = journal_write(c, "opening", k->rep)) == 0) {
 		when = "opening";
 		rv_info("HashKV %08x at revision %" PRId64 " on every member; opening them", rep->hash, rep->revision);
-		r = simple_step(c, AGENT_RESTORE_OPEN, rep->stamp, 0);
+		r = simple_step(k, AGENT_RESTORE_OPEN, 0);
 		if (r == 0)
 			r = cluster_wait_healthy(cs, wait_ms, NULL);
 	}
+	rep->phases.start = rv_now_mono() - t;
 	free(q.members);
 	free(urls);
 	if (r == 0) {
 		rep->done = true;
-		if (simple_step(c, AGENT_RESTORE_CLEANUP, rep->stamp, 0) < 0) {
-			rv_warn("%s", rv_errmsg(-EIO));
+		for (size_t i = 0; i < cs->n_members; i++)
+			rep->plan.members[i].kept_aside = k->rep->hosts[i].old_data_dir[0] != 0;
+		int rc = simple_step(k, AGENT_RESTORE_CLEANUP, 0);
+		if (rc < 0) {
+			rv_warn("%s", rv_errmsg(rc));
 			rv_err_clear();
 		}
 		journal_remove(c);
@@ -254,95 +295,169 @@ static int commit_all(const struct rv_config *c, struct agent_restore_report *re
 	}
 	snprintf(rep->failure, sizeof rep->failure, "%s", rv_errmsg(r));
 	rv_warn("the coordinated restore failed while %s: %s; rolling back every host", when, rep->failure);
-	int rr = roll_back_all(c, rep, wait_ms);
-	return rv_fail(r, "restore of %s failed while %s: %s; %s%s", rep->artifact, when, rep->failure,
+	int rr = roll_back_all(k, wait_ms);
+	return rv_fail(r, "restore of %s failed while %s: %s; %s%s", rep->plan.artifact, when, rep->failure,
 		       rr < 0 ? "the rollback failed too: " : "rolled back: ", rep->rollback);
 }
 
-int agent_restore_run(const struct rv_config *c, struct store *st, const char *from, const char *db_file, bool force,
-		      int wait_ms, struct agent_restore_report *rep)
+/* Before the commit a cancel ends the restore here, with nothing stopped. */
+static int check_cancel(const struct agent_restore_opts *o, const char *when)
+{
+	if (!rv_cancelled(o->cancel))
+		return 0;
+	return rv_fail(-EINTR, "the restore was interrupted %s; nothing was stopped or changed", when);
+}
+
+/* Every host answers, has an agent, and the lock of every host is ours. */
+static int hosts_ready(const struct rv_config *c, struct agent_restore_report *rep, struct agent_coord_lock **lk,
+		       const struct agent_restore_opts *o)
 {
 	const struct cluster_spec *cs = &c->cluster;
-	struct restore_plan *p = rv_xcalloc(1, sizeof *p);
-	char dir[PATH_MAX] = "", db_path[PATH_MAX + 16] = "", sha[65] = "";
-	struct host_job *jobs = NULL;
-	char *ic = NULL;
-	int r;
-
-	memset(rep, 0, sizeof *rep);
-	wait_ms = wait_ms > 0 ? wait_ms : 60000;
-	etcd_global_init();
-	/* Every host answers, or nothing starts. */
 	struct agent_host_row *rows = agent_status_all(c);
-	r = 0;
+	int r = 0;
 	for (size_t i = 0; i < cs->n_members && r == 0; i++)
-		if (rows[i].asked && rows[i].err < 0)
+		if (rows[i].asked && rows[i].err < 0) {
+			snprintf(rep->hosts[i].error, sizeof rep->hosts[i].error, "%s", rows[i].error);
 			r = rv_fail(rows[i].err, "restore refused before anything changed: %s", rows[i].error);
+		}
 	for (size_t i = 0; i < cs->n_members && r == 0; i++)
 		if (!cs->members[i].agent)
 			r = rv_fail(-EINVAL, "member %s has no agent: address; a restore across hosts needs one for every "
 					     "member", cs->members[i].name);
 	free(rows);
-	if (r == 0)
-		r = restore_plan_observe(cs, p);
-	if (r < 0)
-		goto out;
-	snprintf(rep->stamp, sizeof rep->stamp, "%s", p->stamp);
-	if (db_file) {
-		snprintf(rep->artifact, sizeof rep->artifact, "%s", db_file);
-	} else if ((r = snap_resolve(st, from ? from : "latest", rep->artifact, sizeof rep->artifact)) < 0) {
-		goto out;
+	/* One coordinator at a time, taken before anything is fetched or stopped (a
+	 * dry run writes nothing: the hosts only look at their locks). */
+	if (r == 0 && !o->dry_run && (r = agent_coord_lock(c, 0, false, o->cancel, lk)) < 0)
+		r = rv_fail_wrap(r, "restore refused before anything changed");
+	return r;
+}
+
+static void report_hosts(const struct rv_config *c, struct agent_restore_report *rep)
+{
+	rep->n_hosts = c->cluster.n_members;
+	for (size_t i = 0; i < rep->n_hosts; i++) {
+		snprintf(rep->hosts[i].member, sizeof rep->hosts[i].member, "%s", c->cluster.members[i].name);
+		snprintf(rep->hosts[i].agent, sizeof rep->hosts[i].agent, "%s",
+			 c->cluster.members[i].agent ? c->cluster.members[i].agent : "");
 	}
-	if (p->cluster_serving && !force) {
+}
+
+/* Every host prepares; on a failure or a cancel, those that did drop their staging. */
+static int prepare_all(const struct coord *k, const struct agent_restore_opts *o, const char *db_path,
+		       const char *sha, const char *ic)
+{
+	const struct rv_config *c = k->c;
+	struct restore_report *rep = &k->rep->r;
+	struct host_job *jobs = jobs_new(k, AGENT_RESTORE_PREPARE);
+	for (size_t i = 0; i < c->cluster.n_members; i++) {
+		jobs[i].token = rep->plan.token;
+		jobs[i].artifact = rep->plan.artifact;
+		jobs[i].sha256 = sha;
+		jobs[i].db_path = db_path;
+		jobs[i].ic = ic;
+		jobs[i].revision = rep->revision;
+		jobs[i].cancel = o->cancel;
+	}
+	rv_test_point("coordinator-preparing");
+	int r = check_cancel(o, "before the hosts prepared");
+	if (r == 0)
+		r = on_every_host(jobs, c->cluster.n_members);
+	if (r == 0) {
+		rv_test_point("coordinator-prepared");
+		r = check_cancel(o, "after every host was prepared");
+	} else if (rv_cancelled(o->cancel)) {
+		rv_err_clear();
+		r = check_cancel(o, "while the hosts prepared");
+	}
+	if (r < 0) {
+		char msg[2048];
+		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
+		/* Nothing was stopped: hosts that prepared drop their staging. */
+		for (size_t i = 0; i < c->cluster.n_members; i++)
+			jobs[i].m = AGENT_RESTORE_ROLLBACK;
+		int rr = on_every_host(jobs, c->cluster.n_members);
+		if (rr < 0)
+			rv_err_clear();
+		r = r == -EINTR ? rv_fail(r, "%s%s", msg, rr < 0 ? "; a host could not remove its staging yet" : "; the hosts' staging was removed")
+				: rv_fail(r, "restore refused before any member was stopped: %s", msg);
+	}
+	free(jobs);
+	return r;
+}
+
+int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts *o, struct agent_restore_report *rep)
+{
+	const struct cluster_spec *cs = &c->cluster;
+	struct restore_plan *p = &rep->r.plan;
+	char dir[PATH_MAX] = "", db_path[PATH_MAX + 16] = "", sha[65] = "";
+	struct agent_coord_lock *lk = NULL;
+	const struct rv_cancel *was = NULL;
+	char *ic = NULL;
+	int wait_ms = o->wait_ms > 0 ? o->wait_ms : 60000;
+	double t0 = rv_now_mono(), t;
+	int r;
+
+	memset(rep, 0, sizeof *rep);
+	report_hosts(c, rep);
+	etcd_global_init();
+	if ((r = hosts_ready(c, rep, &lk, o)) < 0 || (r = check_cancel(o, "before it fetched anything")) < 0)
+		goto out;
+	struct coord k = {.c = c, .id = agent_coord_lock_id(lk), .rep = rep};
+	if ((r = restore_plan_observe(cs, p)) < 0)
+		goto out;
+	if (o->db_file) {
+		snprintf(p->artifact, sizeof p->artifact, "%s", o->db_file);
+	} else {
+		snprintf(p->store, sizeof p->store, "%s", store_describe(o->store));
+		if ((r = snap_resolve(o->store, o->from ? o->from : "latest", p->artifact, sizeof p->artifact)) < 0)
+			goto out;
+	}
+	if (p->cluster_serving && !o->force && !o->dry_run) {
 		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
 				   "the cluster is healthy and serving at revision %" PRId64 "; restoring %s would lose the "
 				   "current data; nothing was changed",
-				   p->cluster_revision, rep->artifact);
+				   p->cluster_revision, p->artifact);
 		goto out;
 	}
 	snprintf(dir, sizeof dir, "%s/coordinated-restore-staging", c->state_dir);
 	/* A coordinator killed before left its copy of the db: only a copy, fetched again. */
 	snprintf(db_path, sizeof db_path, "%s/snapshot.db", dir);
 	unlink(db_path);
-	rv_info("fetching and verifying %s on this host", rep->artifact);
-	r = restore_fetch_verified(db_file ? NULL : st, rep->artifact, db_file, dir, db_path, sizeof db_path,
-				   &rep->revision, sha);
-	if (r < 0)
+	rv_info("fetching and verifying %s on this host", p->artifact);
+	if (o->store)
+		was = store_set_cancel(o->store, o->cancel);
+	t = rv_now_mono();
+	r = restore_fetch_verified(o->db_file ? NULL : o->store, p->artifact, o->db_file, dir, db_path, sizeof db_path,
+				   &rep->r.revision, sha);
+	rep->r.phases.fetch = rv_now_mono() - t;
+	if (o->store)
+		store_set_cancel(o->store, was);
+	if (r < 0 && rv_cancelled(o->cancel)) {
+		rv_err_clear();
+		r = check_cancel(o, "during the fetch");
+	}
+	if (r < 0 || (r = check_cancel(o, "after the fetch")) < 0)
 		goto out;
-	rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", rep->artifact, rep->revision);
+	p->snapshot_revision = rep->r.revision;
 	ic = cluster_initial_cluster(cs);
-	jobs = jobs_new(c, AGENT_RESTORE_PREPARE, rep->stamp);
-	for (size_t i = 0; i < cs->n_members; i++) {
-		jobs[i].token = p->token;
-		jobs[i].artifact = rep->artifact;
-		jobs[i].sha256 = sha;
-		jobs[i].db_path = db_path;
-		jobs[i].ic = ic;
-		jobs[i].revision = rep->revision;
-	}
-	rv_test_point("coordinator-preparing");
-	r = on_every_host(jobs, cs->n_members);
-	if (r < 0) {
-		char msg[2048];
-		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
-		/* Nothing was stopped: hosts that prepared drop their staging. */
-		for (size_t i = 0; i < cs->n_members; i++)
-			jobs[i].m = AGENT_RESTORE_ROLLBACK;
-		if (on_every_host(jobs, cs->n_members) < 0)
-			rv_err_clear();
-		r = rv_fail(r, "restore refused before any member was stopped: %s", msg);
+	if (o->dry_run) {
+		r = agent_restore_check_all(c, db_path, ic, rep);
 		goto out;
 	}
-	rv_test_point("coordinator-prepared");
-	r = commit_all(c, rep, wait_ms);
+	rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", p->artifact, rep->r.revision);
+	t = rv_now_mono();
+	r = prepare_all(&k, o, db_path, sha, ic);
+	rep->r.phases.restore = rv_now_mono() - t;
+	if (r == 0)
+		r = commit_all(&k, wait_ms);
 out:
 	if (db_path[0] && rv_path_exists(dir)) {
 		unlink(db_path);
 		rmdir(dir);
 	}
-	free(jobs);
+	agent_coord_unlock(lk);
 	free(ic);
-	free(p);
+	rep->r.phases.total = rv_now_mono() - t0;
 	etcd_global_shutdown();
 	return r;
 }
@@ -356,12 +471,12 @@ static int journal_read(const struct rv_config *c, struct agent_restore_report *
 		return -ENOENT;
 	const char *s;
 	if ((s = json_string_value(json_object_get(o, "stamp"))))
-		snprintf(rep->stamp, sizeof rep->stamp, "%s", s);
+		snprintf(rep->r.plan.stamp, sizeof rep->r.plan.stamp, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "artifact"))))
-		snprintf(rep->artifact, sizeof rep->artifact, "%s", s);
+		snprintf(rep->r.plan.artifact, sizeof rep->r.plan.artifact, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "phase"))))
 		snprintf(phase, len, "%s", s);
-	rep->revision = json_integer_value(json_object_get(o, "revision"));
+	rep->r.revision = json_integer_value(json_object_get(o, "revision"));
 	json_decref(o);
 	return 0;
 }
@@ -379,37 +494,62 @@ static int hosts_state(const struct rv_config *c, struct agent_restore_report *r
 		if (r < 0)
 			return r;
 		Regvault__Agent__V1__RestoreStepResponse *a = (void *)m;
-		if (a->phase && *a->phase && !rep->stamp[0]) {
-			snprintf(rep->stamp, sizeof rep->stamp, "%s", a->stamp);
-			snprintf(rep->artifact, sizeof rep->artifact, "%s", a->artifact);
-			rep->revision = a->revision;
+		snprintf(rep->hosts[i].phase, sizeof rep->hosts[i].phase, "%s", a->phase ? a->phase : "");
+		if (a->phase && *a->phase && !rep->r.plan.stamp[0]) {
+			snprintf(rep->r.plan.stamp, sizeof rep->r.plan.stamp, "%s", a->stamp);
+			snprintf(rep->r.plan.artifact, sizeof rep->r.plan.artifact, "%s", a->artifact);
+			rep->r.revision = a->revision;
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	return 0;
 }
 
+/* The plan's member rows, for the report: the paths the hosts' journals use. */
+static void plan_rows(const struct cluster_spec *cs, struct restore_plan *p)
+{
+	p->n_members = cs->n_members;
+	for (size_t i = 0; i < cs->n_members; i++) {
+		struct restore_member_plan *m = &p->members[i];
+		snprintf(m->name, sizeof m->name, "%s", cs->members[i].name);
+		snprintf(m->data_dir, sizeof m->data_dir, "%s", cs->members[i].data_dir);
+		snprintf(m->aside_dir, sizeof m->aside_dir, "%s.before-restore-%s", m->data_dir, p->stamp);
+	}
+}
+
 int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep)
 {
 	char phase[32] = "";
+	struct agent_coord_lock *lk = NULL;
+	double t0 = rv_now_mono();
 	int r;
 	memset(rep, 0, sizeof *rep);
+	report_hosts(c, rep);
 	wait_ms = wait_ms > 0 ? wait_ms : 60000;
 	etcd_global_init();
+	/* The coordinator that was interrupted may be gone: wait for its lock to lapse. */
+	if ((r = agent_coord_lock(c, AGENT_LOCK_TTL_MS + 3000, true, NULL, &lk)) < 0) {
+		r = rv_fail_wrap(r, "cannot %s the coordinated restore", rollback ? "roll back" : "resume");
+		goto out;
+	}
+	struct coord k = {.c = c, .id = agent_coord_lock_id(lk), .rep = rep};
 	if (journal_read(c, rep, phase, sizeof phase) < 0 && (r = hosts_state(c, rep)) < 0)
 		goto out;
-	if (!rep->stamp[0]) {
+	if (!rep->r.plan.stamp[0]) {
 		r = rv_fail(-ENOENT, "no interrupted restore to finish or undo: no host has a restore step journaled");
 		goto out;
 	}
+	plan_rows(&c->cluster, &rep->r.plan);
 	if (rollback) {
-		r = roll_back_all(c, rep, wait_ms);
+		r = roll_back_all(&k, wait_ms);
 		if (r < 0)
-			r = rv_fail(r, "%s", rep->rollback);
+			r = rv_fail(r, "%s", rep->r.rollback);
 	} else {
-		r = commit_all(c, rep, wait_ms);
+		r = commit_all(&k, wait_ms);
 	}
 out:
+	agent_coord_unlock(lk);
+	rep->r.phases.total = rv_now_mono() - t0;
 	etcd_global_shutdown();
 	return r;
 }

@@ -1,5 +1,6 @@
-/* agent_restore_server.c - the agent's restore steps: unpack the request, run the
- * step on this host's member (restore/member_step.c), answer the host's step. */
+/* agent_restore_server.c - the agent's restore steps: unpack the request, check the
+ * coordinator lock (agent_restore_lock.c), run the step on this host's member
+ * (restore/member_step.c), answer the host's step. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,14 @@ static int own_index(const struct rv_config *c, const char *own, const char *ask
 	return rv_fail(-ENOENT, "no member %s in this host's configuration", name);
 }
 
+/* A step renews its coordinator's lock also when it ends: a long one (a prepare)
+ * kept the agent from answering the renewals meanwhile. */
+static void renew(const struct rv_config *c, const char *own, const char *coordinator)
+{
+	if (coordinator && *coordinator && agent_lock_hold(c, own, coordinator) < 0)
+		rv_err_clear();
+}
+
 static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
 {
 	Regvault__Agent__V1__RestoreStepResponse a = REGVAULT__AGENT__V1__RESTORE_STEP_RESPONSE__INIT;
@@ -28,6 +37,7 @@ static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
 	a.stamp = (char *)st->stamp;
 	a.artifact = (char *)st->artifact;
 	a.revision = st->revision;
+	a.old_data_dir = (char *)st->old_data_dir;
 	return agent_pack(&a.base);
 }
 
@@ -38,6 +48,8 @@ static int receive(const struct rv_config *c, const char *own, grpc_byte_buffer 
 		return rv_fail(-EINVAL, "the restore chunk could not be read");
 	size_t idx;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	if (r == 0)
 		r = restore_member_receive(&c->cluster, idx, rq->offset, rq->data.data, rq->data.len);
 	if (r == 0) {
@@ -58,6 +70,8 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 	size_t idx;
 	struct restore_member_state st;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	char *ic = r == 0 ? cluster_initial_cluster(&c->cluster) : NULL;
 	if (r == 0 && strcmp(ic, rq->initial_cluster) != 0)
 		r = rv_fail(-EINVAL, "the coordinator restores the cluster %s but this host's configuration says %s; use the "
@@ -71,10 +85,51 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 					       .revision = rq->revision};
 		rv_info("agent: preparing member %s for the restore of %s (%s)", own, rq->artifact, rq->stamp);
 		r = restore_member_prepare(&q, &st);
+		if (r == 0)
+			renew(c, own, rq->coordinator);
 	}
 	if (r == 0)
 		*resp = step_answer(&st);
 	free(ic);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+	return r;
+}
+
+/* --dry-run: could this host prepare? Looks only (the lock too). */
+static int check(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
+{
+	Regvault__Agent__V1__RestoreCheckRequest *rq =
+		(void *)agent_unpack(&regvault__agent__v1__restore_check_request__descriptor, in);
+	if (!rq)
+		return rv_fail(-EINVAL, "the restore check request could not be read");
+	size_t idx;
+	struct restore_member_check ck;
+	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0)
+		r = restore_member_check(&c->cluster, idx, c->state_dir, rq->db_size, &ck);
+	if (r == 0) {
+		char *ic = cluster_initial_cluster(&c->cluster);
+		if (strcmp(ic, rq->initial_cluster) != 0) {
+			ck.could = false;
+			snprintf(ck.reason, sizeof ck.reason, "the coordinator restores the cluster %s but this host's "
+				 "configuration says %s; use the same configuration on every host", rq->initial_cluster, ic);
+		} else if (ck.could && agent_lock_hold(c, own, NULL) < 0) {
+			ck.could = false;
+			snprintf(ck.reason, sizeof ck.reason, "%s", rv_errmsg(-EBUSY));
+			rv_err_clear();
+		}
+		free(ic);
+		Regvault__Agent__V1__RestoreCheckResponse a = REGVAULT__AGENT__V1__RESTORE_CHECK_RESPONSE__INIT;
+		a.could = ck.could;
+		a.reason = ck.reason;
+		a.data_dir = c->cluster.members[idx].data_dir;
+		a.has_data = ck.has_data;
+		a.disk_free_bytes = ck.free_bytes;
+		a.need_bytes = ck.need_bytes;
+		a.tool = ck.tool;
+		a.etcd_binary = ck.etcd_binary;
+		*resp = agent_pack(&a.base);
+	}
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 	return r;
 }
@@ -88,6 +143,8 @@ static int step(const struct rv_config *c, const char *own, int method, grpc_byt
 	size_t idx;
 	struct restore_member_state st;
 	int r = own_index(c, own, rq->member, &idx);
+	if (r == 0 && method != AGENT_RESTORE_STATUS)
+		r = agent_lock_hold(c, own, rq->coordinator);
 	struct restore_member_req q = {.cs = &c->cluster, .idx = idx, .state_dir = c->state_dir, .stamp = rq->stamp};
 	if (r == 0 && method != AGENT_RESTORE_STATUS)
 		rv_info("agent: %s of member %s (restore %s) asked by the coordinator", agent_method_name[method], own,
@@ -101,6 +158,11 @@ static int step(const struct rv_config *c, const char *own, int method, grpc_byt
 		default: r = restore_member_status(c->state_dir, &st); break;
 		}
 	}
+	/* The restore is over on this host: the next coordinator may come. */
+	if (r == 0 && (method == AGENT_RESTORE_ROLLBACK || method == AGENT_RESTORE_CLEANUP))
+		agent_lock_release(c, rq->coordinator);
+	else if (r == 0 && method != AGENT_RESTORE_STATUS)
+		renew(c, own, rq->coordinator);
 	if (r == 0)
 		*resp = step_answer(&st);
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
@@ -113,6 +175,8 @@ int agent_restore_answer(const struct rv_config *cfg, const char *own, int metho
 	switch (method) {
 	case AGENT_RESTORE_RECEIVE: return receive(cfg, own, in, resp);
 	case AGENT_RESTORE_PREPARE: return prepare(cfg, own, in, resp);
+	case AGENT_RESTORE_LOCK: return agent_lock_answer(cfg, own, in, resp);
+	case AGENT_RESTORE_CHECK: return check(cfg, own, in, resp);
 	default: return step(cfg, own, method, in, resp);
 	}
 }

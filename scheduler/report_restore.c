@@ -145,3 +145,29 @@ int report_drill_save(const char *state_dir, struct drill_report *d)
 	json_decref(j);
 	return r;
 }
+
+/* The coordinated restore: the one-host report's fields, and one row a host. */
+json_t *report_agent_restore_json(const struct agent_restore_report *rep, int r, bool dry_run)
+{
+	json_t *j = report_restore_json(&rep->r, r, dry_run), *hs = json_array();
+	for (size_t i = 0; i < rep->n_hosts; i++) {
+		const struct agent_restore_host *h = &rep->hosts[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "member", json_string(h->member));
+		json_object_set_new(o, "agent", h->agent[0] ? json_string(h->agent) : json_null());
+		json_object_set_new(o, "phase", h->phase[0] ? json_string(h->phase) : json_null());
+		json_object_set_new(o, "old_data_dir", h->old_data_dir[0] ? json_string(h->old_data_dir) : json_null());
+		json_object_set_new(o, "error", h->error[0] ? json_string(h->error) : json_null());
+		if (h->checked) { /* --dry-run */
+			json_object_set_new(o, "could_prepare", json_boolean(h->could));
+			json_object_set_new(o, "has_data", json_boolean(h->has_data));
+			json_object_set_new(o, "disk_free_bytes", json_integer((json_int_t)h->disk_free_bytes));
+			json_object_set_new(o, "need_bytes", json_integer((json_int_t)h->need_bytes));
+			json_object_set_new(o, "tool", h->tool[0] ? json_string(h->tool) : json_null());
+			json_object_set_new(o, "etcd_binary", h->etcd_binary[0] ? json_string(h->etcd_binary) : json_null());
+		}
+		json_array_append_new(hs, o);
+	}
+	json_object_set_new(j, "hosts", hs);
+	return j;
+}

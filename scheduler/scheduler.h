@@ -179,22 +179,43 @@ int agent_member_stop(const struct rv_config *c, size_t member_idx, int timeout_
 int agent_member_log_tail(const struct rv_config *c, size_t member_idx, int lines, char **text);
 /* HostStatus of every member with an agent: address, in parallel (one deadline in all). */
 /* ---- the restore coordinated across hosts (agent_restore.c) ---- */
+/* One host's part, for the report (and with --dry-run its RestoreCheck answer). */
+struct agent_restore_host {
+	char member[64], agent[256];
+	char phase[32];              /* its journaled step when the coordinator last heard ("" none) */
+	char old_data_dir[PATH_MAX]; /* where its old data dir was kept ("" none) */
+	char error[1024];            /* its failure, or with --dry-run why it could not prepare */
+	bool checked, could;         /* --dry-run: asked; could prepare */
+	bool has_data;
+	uint64_t disk_free_bytes, need_bytes;
+	char tool[PATH_MAX], etcd_binary[PATH_MAX];
+};
 struct agent_restore_report {
-	char artifact[256];
-	char stamp[17];
-	int64_t revision, revision_now;
-	uint32_t hash;
-	bool done, rolled_back, rollback_ok;
-	char failure[1024], rollback[1024];
+	/* The one-host restore's report, for the same JSON: the plan's members are the
+	 * hosts' members; phases: fetch (and verify) here, restore = every host's
+	 * prepare, stop = the commit (stop, swap, start quarantined), check, start = the
+	 * open. */
+	struct restore_report r;
+	size_t n_hosts;
+	struct agent_restore_host hosts[RESTORE_MAX_MEMBERS];
+};
+struct agent_restore_opts {
+	struct store *store;      /* NULL with db_file */
+	const char *from, *db_file;
+	bool force, dry_run;      /* dry_run: every host is asked whether it could prepare */
+	int wait_ms;              /* bound on waiting for health; 0 = 60 s */
+	const struct rv_cancel *cancel; /* looked at until the commit, not after */
 };
 /* When any member has agent: `regvault restore` runs this: every host prepares, then
  * every host commits (quarantined), HashKV agrees, every host opens; rolled back on
- * any failure after the first commit. */
-int agent_restore_run(const struct rv_config *c, struct store *st, const char *from, const char *db_file, bool force,
-		      int wait_ms, struct agent_restore_report *rep);
+ * any failure after the first commit. A second coordinator while one runs is
+ * refused before anything changes (the hosts' coordinator lock). */
+int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts *o, struct agent_restore_report *rep);
 /* --rollback / --resume from any host (this host's coordinator journal, else the
  * hosts' own journals). */
 int agent_restore_finish(const struct rv_config *c, bool rollback, int wait_ms, struct agent_restore_report *rep);
+/* The JSON of either: report_restore_json's fields and "hosts" (report_restore.c). */
+json_t *report_agent_restore_json(const struct agent_restore_report *rep, int r, bool dry_run);
 
 struct agent_host_row {
 	bool asked;       /* the member has an agent: address */
