@@ -70,6 +70,9 @@ static void print_plan(FILE *f, const struct restore_plan *p)
 	fprintf(f, "Restore plan\n");
 	fprintf(f, "  artifact   %s (revision %" PRId64 "%s%s)\n", p->artifact, p->snapshot_revision,
 		p->m.created_at[0] ? ", taken " : "", p->m.created_at);
+	if (p->point_revision)
+		fprintf(f, "  point      revision %" PRId64 " (the artifact, then its chain's segments replayed)\n",
+			p->point_revision);
 	if (p->store[0])
 		fprintf(f, "  store      %s\n", p->store);
 	if (p->cluster_serving)
@@ -337,7 +340,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		cli_print_point(&rep->point);
 		if (rep->point.used)
 			printf("Clients that watched the old cluster past revision %" PRId64 " may miss the first new events: "
-			       "restart them or have them list again.\n",
+			       "restart them or have them list again. Take a full snapshot now, so that continuous "
+			       "backup begins a new chain from this history.\n",
 			       rep->point.revision);
 		printf("Old data dirs are kept as <data_dir>.before-restore-%s; remove them with "
 		       "'regvault restore --cleanup' once satisfied.\n",

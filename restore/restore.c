@@ -258,6 +258,14 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 		r = resolve(o, to_point ? pt.artifact : o->from, p);
 	if (r < 0)
 		goto out;
+	if (p->cluster_serving && !o->force && !o->dry_run && p->point_revision) {
+		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
+				   "the cluster is healthy and serving at revision %" PRId64 "; restoring it to revision %" PRId64
+				   " would lose %s; nothing was changed",
+				   p->cluster_revision, p->point_revision,
+				   p->cluster_revision > p->point_revision ? "every write made since that revision" : "the current data");
+		goto out;
+	}
 	if (p->cluster_serving && !o->force && !o->dry_run) {
 		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
 			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64

@@ -33,6 +33,13 @@ daemon:
 $(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
 EOC
   ectl put /seed/1 one >/dev/null || fail "put"
+  if [ -n "${BASE_LEASE_TTL:-}" ]; then # a key on a lease in the base, renewed until the test stops it
+    BASE_LEASE=$(ectl lease grant "$BASE_LEASE_TTL" | awk '{print $2}')
+    ectl put --lease="$BASE_LEASE" /leased/k v >/dev/null || fail "put with a lease"
+    ectl lease keep-alive "$BASE_LEASE" >/dev/null 2>&1 &
+    KEEPALIVE_PID=$!
+    echo "$KEEPALIVE_PID" >>"$T_FILE_DIR/.daemons"
+  fi
   rv snapshot save
   assert_ok
   local art
@@ -133,7 +140,11 @@ test_refusals_before_anything_stops_a_killed_replay_rolls_back_and_drill_proves_
   for i in $(seq 1 30); do ectl put "/q/$i" "v$i" >/dev/null || fail "put"; sleep 0.03; done
   r=$(rev_now)
   stop_recording "$r"
-  rv -o json drill --to-revision $((r - 5))
+  # the drill also runs under valgrind when it is there: reading, replaying, freeing
+  local vg=()
+  command -v valgrind >/dev/null && vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
+    --errors-for-leak-kinds=definite --child-silent-after-fork=yes --suppressions="$RV_ROOT/tests/valgrind.supp")
+  run "${vg[@]}" "$RV_BIN" --config "$CFG" --no-progress -o json drill --to-revision $((r - 5))
   assert_ok
   assert_eq "$(json_get .passed)" true "drill passed"
   assert_eq "$(json_get .point.revision)" $((r - 5)) "drill's point"
@@ -160,8 +171,17 @@ test_refusals_before_anything_stops_a_killed_replay_rolls_back_and_drill_proves_
   assert_eq "$(rev_now)" "$before" "the old cluster's revision after the rollback"
   pids=$(cat "$T"/c/etcd*.pid)
 
-  # one byte of a segment the point needs flipped: refused naming it, nothing stopped
+  # a segment gone from the middle: a hole, refused before anything stops
   local seg size
+  seg=$(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sort | sed -n 3p)
+  mv "$T/c/backups/$seg" "$T/$seg"
+  rv restore --to-latest --yes --force
+  assert_rc 1
+  assert_err_contains "has a hole"
+  assert_eq "$(cat "$T"/c/etcd*.pid)" "$pids" "member pids after the refusal"
+  mv "$T/$seg" "$T/c/backups/$seg"
+
+  # one byte of a segment the point needs flipped: refused naming it, nothing stopped
   seg=$(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sort | tail -1)
   size=$(stat -c %s "$T/c/backups/$seg")
   printf '\xff' | dd of="$T/c/backups/$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
@@ -201,4 +221,22 @@ test_to_latest_after_every_member_was_killed_and_its_data_removed() {
             ectl get --prefix /w/ --keys-only | grep /w/ | sort >"$T/have"; comm -23 "$T/want" "$T/have" | head -3)
   [ -z "$missing" ] || fail "acknowledged writes missing after --to-latest ($have keys): $missing"
   echo "# replayed $(json_get .point.events_replayed) events at $(json_get .point.replay_events_per_second) events/s"
+}
+
+test_a_base_lease_does_not_expire_during_a_slow_replay() {
+  BASE_LEASE_TTL=3 setup_recording
+  local i r
+  for i in $(seq 1 20); do ectl put "/s/$i" "v$i" >/dev/null || fail "put"; done
+  r=$(rev_now)
+  stop_recording "$r"
+  kill "$KEEPALIVE_PID"
+  # each revision replayed 250 ms apart: the replay takes longer than the lease's 3 s,
+  # and an expiry would delete /leased/k at a revision of its own (the Txn after it
+  # would then not make its original revision, and the restore would roll back)
+  RV_TEST_PAUSE_AT=replayed-revision:250 rv_hooked -o json restore --to-revision "$r" --yes --force
+  assert_ok
+  assert_eq "$(json_get .point.revision)" "$r" "point reached"
+  assert_eq "$(json_get .revision)" "$r" "restored revision"
+  [ "$(json_get .point.leases_kept)" -ge 1 ] || fail "the base's lease was not kept alive: $(json_get .point)"
+  [ "$(json_get '.point.replay_seconds | floor')" -ge 4 ] || fail "the replay was not slower than the lease's TTL"
 }
