@@ -61,12 +61,13 @@ reach() { # the highest revision the chain's segments cover without a hole
   echo "$at"
 }
 
-stop_recording() { # wait until the segments reach revision $1, then stop the daemon
+stop_recording() { # wait until the segments reach revision $1, then stop the daemon (unless $2)
   local n=150
   while [ "$(reach)" -lt "$1" ]; do
     n=$((n - 1)); [ "$n" -gt 0 ] || fail "segments reach $(reach), not $1: $(tail -5 "$T/daemon.log")"
     sleep 0.2
   done
+  [ -n "${2:-}" ] && return 0
   kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
   return 0
 }
@@ -93,6 +94,14 @@ test_to_revision_time_and_an_undone_del_prefix_equal_the_original() {
   t_ms=$(date +%s%3N)
   sleep 1.2
   ectl put /p/after-t x >/dev/null
+  # a second base: the recorder begins a new chain from it, so r3 and r4 are in another
+  # chain than r1, r2 and the time
+  local chain1=$CHAIN art2 c
+  stop_recording "$(rev_now)" keep-running
+  rv snapshot save
+  assert_ok
+  art2=$(ls "$T/c/backups" | grep '\.tar\.zst$' | grep -v "^$CHAIN.tar.zst" | head -1)
+  CHAIN=${art2%.tar.zst}; BASE=${CHAIN##*-r}
   for i in $(seq 1 200); do ectl put "/d/$i" "d$i" >/dev/null || fail "put"; done
   r3=$(rev_now)
   ectl del --prefix /d/ >/dev/null || fail "del --prefix"
@@ -108,6 +117,8 @@ test_to_revision_time_and_an_undone_del_prefix_equal_the_original() {
     rv -o json restore --to-revision "$r" --yes --force
     assert_ok
     assert_eq "$(json_get .point.revision)" "$r" "point reached"
+    if [ "$r" == "$r3" ]; then c=$CHAIN; else c=$chain1; fi
+    assert_eq "$(json_get .point.chain)" "$c" "the chain that reaches $r"
     assert_eq "$(json_get .revision)" "$r" "restored revision"
     [ "$(json_get .point.events_replayed)" -ge 1 ] || fail "no events replayed to $r"
     assert_eq "$(rev_now)" "$r" "the cluster's revision after restoring to $r"
