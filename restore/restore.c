@@ -254,6 +254,8 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 		r = rs_find_tool(cs, p->tool, sizeof p->tool);
 	if (r == 0 && to_point)
 		r = point_plan(o, p, &pt, &out->point);
+	if (r == 0 && to_point && rv_cancelled(o->cancel))
+		r = check_cancel(o, "while it read the segments");
 	if (r == 0)
 		r = resolve(o, to_point ? pt.artifact : o->from, p);
 	if (r < 0)
