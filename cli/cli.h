@@ -47,6 +47,13 @@ int cmd_registry_status(struct cli *cli, int argc, char **argv);
 int cmd_snapshot_diff(struct cli *cli, int argc, char **argv);
 int cmd_restore_prefix(struct cli *cli, int argc, char **argv);
 
+/* The options of a restore or drill to a point (point_opts.c): opt one of these,
+ * arg its argument; RV_EXIT_OK or the usage error printed. */
+enum { CLI_OPT_TO_LATEST = 900, CLI_OPT_TO_REVISION, CLI_OPT_TO_TIME, CLI_OPT_BUMP_REVISION };
+int cli_point_option(const char *cmd, int opt, const char *arg, struct restore_point_req *q);
+/* The point reached, events replayed and the replay's rate (nothing when not used). */
+void cli_print_point(const struct restore_point_report *p);
+
 /* Load the configuration the global options name; on failure print the message and
  * return RV_EXIT_USAGE (configuration errors are exit 2). */
 int cli_load_config(struct cli *cli, struct rv_config *cfg);

@@ -10,6 +10,7 @@
 
 static const char usage[] =
 	"usage: regvault drill [--from NAME|latest] [--store URL] [--from-file FILE] [--timeout D] [--sample N] [-o json]\n"
+	"       regvault drill --to-latest | --to-revision R | --to-time T [--store URL] [--timeout D] [-o json]\n"
 	"\n"
 	"Restores the artifact (default: the newest) into a scratch three-member cluster on free\n"
 	"loopback ports under a temporary directory, checks health, one leader, equal revision and\n"
@@ -19,6 +20,9 @@ static const char usage[] =
 	"\n"
 	"  --from NAME|latest  the artifact to drill (default latest)\n"
 	"  --from-file FILE    a plain etcd snapshot ('etcdctl snapshot save') instead\n"
+	"  --to-latest         the newest recorded point: the newest chain's base, then its segments replayed\n"
+	"  --to-revision R     revision R: the newest base at or before it, then its segments' events up to R\n"
+	"  --to-time T         the last revision recorded at or before T (RFC 3339 UTC)\n"
 	"  --store URL         read artifacts from this store instead of store.url\n"
 	"  --timeout D         how long the scratch cluster may take to become healthy (default 60s)\n"
 	"  --sample N          keys read from every member and compared (default 100)\n"
@@ -33,6 +37,9 @@ static const struct option options[] = {
 	{"store", required_argument, NULL, OPT_STORE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"sample", required_argument, NULL, OPT_SAMPLE},
+	{"to-latest", no_argument, NULL, CLI_OPT_TO_LATEST},
+	{"to-revision", required_argument, NULL, CLI_OPT_TO_REVISION},
+	{"to-time", required_argument, NULL, CLI_OPT_TO_TIME},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -53,6 +60,14 @@ static void print_table(const struct drill_report *d)
 	if (d->revision)
 		printf("  keys             %" PRId64 " (%d read and compared on every member)\n", d->key_count,
 		       d->sample_keys_read);
+	if (d->point.used && d->point.revision) {
+		char t[21];
+		rv_utc_rfc3339(d->point.unix_ms / 1000, t);
+		printf("  point            revision %" PRId64 " (recorded %.19s.%03dZ), chain %s\n", d->point.revision, t,
+		       (int)(d->point.unix_ms % 1000), d->point.chain);
+		printf("  replay           %zu events in %zu revisions after the db's revision %" PRId64 ", %.0f events/s\n",
+		       d->point.events, d->point.revisions, d->point.db_revision, d->point.rate);
+	}
 	for (int i = 0; i < d->n_reasons; i++)
 		printf("  reason           %s\n", d->reasons[i]);
 	printf("  report           %s\n", d->report_path);
@@ -66,6 +81,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 	struct rv_config cfg = {0};
 	struct store *st = NULL;
 	struct drill_report *d;
+	struct restore_point_req point = {0};
 	int c, rc, r;
 
 	if (cli_wants_help(argc, argv)) {
@@ -89,6 +105,12 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 			if (*end || sample < 1 || sample > 100000)
 				return cli_usage_error("drill", "--sample takes a number of keys from 1 to 100000, not '%s'", optarg);
 			break;
+		case CLI_OPT_TO_LATEST:
+		case CLI_OPT_TO_REVISION:
+		case CLI_OPT_TO_TIME:
+			if ((rc = cli_point_option("drill", c, optarg, &point)) != RV_EXIT_OK)
+				return rc;
+			break;
 		default:
 			return cli_option_error("drill", c, argc, argv);
 		}
@@ -97,6 +119,8 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("drill", "unexpected argument '%s'", argv[optind]);
 	if (from && from_file)
 		return cli_usage_error("drill", "--from and --from-file exclude each other");
+	if ((from || from_file) && point.to != RESTORE_TO_NONE)
+		return cli_usage_error("drill", "--from and --from-file exclude --to-latest, --to-revision and --to-time");
 
 	rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
@@ -123,6 +147,7 @@ int cmd_drill(struct cli *cli, int argc, char **argv)
 		.cancel = &cli_cancel,
 		.progress = cli_progress_cb,
 		.progress_ud = &prog,
+		.point = point,
 	};
 	d = rv_xcalloc(1, sizeof *d);
 	cli_catch_interrupts();

@@ -15,6 +15,7 @@
 
 static const char usage[] =
 	"usage: regvault restore --from NAME|latest [--store URL] [--yes] [--force] [--dry-run] [--timeout D] [-o json]\n"
+	"       regvault restore --to-latest | --to-revision R | --to-time T [--bump-revision N] [--store URL] [--yes] [--force] ...\n"
 	"       regvault restore --from-file FILE [--yes] [--force] [--dry-run]\n"
 	"       regvault restore --rollback | --resume [--timeout D]\n"
 	"       regvault restore --cleanup [--yes] [--dry-run]\n"
@@ -27,6 +28,10 @@ static const char usage[] =
 	"\n"
 	"  --from NAME|latest  the artifact (a name from 'snapshot list', or the newest)\n"
 	"  --from-file FILE    a plain etcd snapshot ('etcdctl snapshot save') instead of an artifact\n"
+	"  --to-latest         the newest recorded point: the newest chain's base and all its segments\n"
+	"  --to-revision R     revision R: the newest base at or before it, then its segments' events up to R\n"
+	"  --to-time T         the last revision recorded at or before T (RFC 3339 UTC, 2026-12-02T10:15:00Z)\n"
+	"  --bump-revision N   after the replay, advance the revision by N (>= 2) before opening the members\n"
 	"  --store URL         read artifacts from this store instead of store.url\n"
 	"  --yes               do not ask for confirmation (needed when stdin is not a terminal)\n"
 	"  --force             restore even though the cluster is healthy and serving\n"
@@ -52,6 +57,10 @@ static const struct option options[] = {
 	{"resume", no_argument, NULL, OPT_RESUME},
 	{"cleanup", no_argument, NULL, OPT_CLEANUP},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"to-latest", no_argument, NULL, CLI_OPT_TO_LATEST},
+	{"to-revision", required_argument, NULL, CLI_OPT_TO_REVISION},
+	{"to-time", required_argument, NULL, CLI_OPT_TO_TIME},
+	{"bump-revision", required_argument, NULL, CLI_OPT_BUMP_REVISION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -61,6 +70,9 @@ static void print_plan(FILE *f, const struct restore_plan *p)
 	fprintf(f, "Restore plan\n");
 	fprintf(f, "  artifact   %s (revision %" PRId64 "%s%s)\n", p->artifact, p->snapshot_revision,
 		p->m.created_at[0] ? ", taken " : "", p->m.created_at);
+	if (p->point_revision)
+		fprintf(f, "  point      revision %" PRId64 " (the artifact, then its chain's segments replayed)\n",
+			p->point_revision);
 	if (p->store[0])
 		fprintf(f, "  store      %s\n", p->store);
 	if (p->cluster_serving)
@@ -108,6 +120,8 @@ static void print_phases(const struct restore_phases *ph)
 	printf("  %-8s %s\n", "restore", rv_fmt_duration(ph->restore, b, sizeof b));
 	printf("  %-8s %s\n", "stop", rv_fmt_duration(ph->stop, b, sizeof b));
 	printf("  %-8s %s\n", "start", rv_fmt_duration(ph->start, b, sizeof b));
+	if (ph->replay > 0)
+		printf("  %-8s %s\n", "replay", rv_fmt_duration(ph->replay, b, sizeof b));
 	printf("  %-8s %s\n", "check", rv_fmt_duration(ph->check, b, sizeof b));
 	printf("  %-8s %s\n", "total", rv_fmt_duration(ph->total, b, sizeof b));
 }
@@ -199,6 +213,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct rv_config cfg = {0};
 	struct store *st = NULL;
 	struct restore_report *rep;
+	struct restore_point_req point = {0};
 	int c, rc, r;
 
 	for (int i = 1; i < argc; i++) /* one prefix, into the live cluster: cmd_prefix.c */
@@ -225,17 +240,28 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			if (rv_parse_duration_ms(optarg, &wait_ms) < 0 || wait_ms <= 0 || wait_ms > 3600000)
 				return cli_usage_error("restore", "--timeout takes a duration up to 1h, like 60s or 2m, not '%s'", optarg);
 			break;
+		case CLI_OPT_TO_LATEST:
+		case CLI_OPT_TO_REVISION:
+		case CLI_OPT_TO_TIME:
+		case CLI_OPT_BUMP_REVISION:
+			if ((rc = cli_point_option("restore", c, optarg, &point)) != RV_EXIT_OK)
+				return rc;
+			break;
 		default:
 			return cli_option_error("restore", c, argc, argv);
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("restore", "unexpected argument '%s'", argv[optind]);
-	int modes = (from || from_file) + rollback + resume + cleanup;
+	int modes = (from || from_file) + rollback + resume + cleanup + (point.to != RESTORE_TO_NONE);
 	if (modes == 0)
-		return cli_usage_error("restore", "say what to restore: --from NAME|latest (or --rollback, --resume, --cleanup)");
+		return cli_usage_error("restore", "say what to restore: --from NAME|latest or --to-latest, --to-revision R, "
+					       "--to-time T (or --rollback, --resume, --cleanup)");
 	if (modes > 1 || (from && from_file))
-		return cli_usage_error("restore", "--from, --from-file, --rollback, --resume and --cleanup exclude each other");
+		return cli_usage_error("restore", "--from, --from-file, --to-latest, --to-revision, --to-time, --rollback, "
+					       "--resume and --cleanup exclude each other");
+	if (point.bump && point.to == RESTORE_TO_NONE)
+		return cli_usage_error("restore", "--bump-revision goes with --to-latest, --to-revision or --to-time");
 
 	rc = cli_load_config(cli, &cfg);
 	if (rc != RV_EXIT_OK)
@@ -267,6 +293,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 
+	if (config_uses_agents(&cfg) && point.to != RESTORE_TO_NONE) {
+		store_close(st);
+		config_free(&cfg);
+		return cli_usage_error("restore", "a restore to a point runs on one host; the members here are on several "
+					       "(agents), so restore them with --from");
+	}
 	if (config_uses_agents(&cfg)) {
 		struct agent_restore_opts ao = {.store = st, .from = from, .db_file = from_file, .force = force,
 						.dry_run = dry_run, .wait_ms = (int)wait_ms, .cancel = &cli_cancel};
@@ -290,6 +322,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		.cancel = &cli_cancel,
 		.progress = cli_progress_cb,
 		.progress_ud = &prog,
+		.point = point,
 	};
 	rep = rv_xcalloc(1, sizeof *rep);
 	cli_catch_interrupts();
@@ -307,6 +340,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		printf("Restored %s into %zu members: every member at revision %" PRId64 " with HashKV %08x.\n",
 		       rep->plan.artifact, rep->plan.n_members, rep->revision, rep->hash);
 		print_phases(&rep->phases);
+		cli_print_point(&rep->point);
+		if (rep->point.used)
+			printf("Clients that watched the old cluster past revision %" PRId64 " may miss the first new events: "
+			       "restart them or have them list again. Take a full snapshot now, so that continuous "
+			       "backup begins a new chain from this history.\n",
+			       rep->point.revision);
 		printf("Old data dirs are kept as <data_dir>.before-restore-%s; remove them with "
 		       "'regvault restore --cleanup' once satisfied.\n",
 		       rep->plan.stamp);

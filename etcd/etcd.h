@@ -266,6 +266,8 @@ void etcd_watch_close(etcd_watch *w);
 
 /* ---- leases ---- */
 int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl);
+/* The same with the id chosen by the caller (*id != 0; etcd refuses one in use). */
+int etcd_lease_grant_id(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl);
 /* One keep-alive round trip on a stream of its own; *ttl is 0 when the lease has
  * expired. A process that renews leases keeps an etcd_keepalive open instead. */
 int etcd_lease_keepalive(etcd_client *c, int64_t id, int64_t *ttl);

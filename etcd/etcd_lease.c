@@ -10,6 +10,12 @@
 
 int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl)
 {
+	*id = 0;
+	return etcd_lease_grant_id(c, ttl, id, granted_ttl);
+}
+
+int etcd_lease_grant_id(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_ttl)
+{
 	Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 	struct etcd_call call = {
 		.method = "/etcdserverpb.Lease/LeaseGrant",
@@ -21,6 +27,7 @@ int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t *id, int64_t *granted_
 	Etcdserverpb__LeaseGrantResponse *r;
 	int rc;
 	req.ttl = ttl;
+	req.id = *id;
 	rc = etcd_unary(c, ETCD_ANY, &call, (ProtobufCMessage **)&r);
 	if (rc < 0)
 		return rc;

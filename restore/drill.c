@@ -43,6 +43,7 @@ struct scratch {
 	char names[DRILL_MEMBERS][16];
 	char data[DRILL_MEMBERS][PATH_MAX];
 	char token[64];
+	char limits[2][64]; /* a drill to a point: raised --max-txn-ops, --max-request-bytes */
 };
 
 static const char *scratch_parent(const char *parent)
@@ -300,9 +301,24 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	rv_utc_rfc3339(now, d->drilled_at);
 	etcd_global_init();
 
-	r = drill_resolve(o, d, &m, &created);
+	struct rs_point pt = {0};
+	bool to_point = o->point.to != RESTORE_TO_NONE;
+	d->point.used = to_point;
+	struct drill_opts po = *o;
+	r = 0;
+	if (to_point) {
+		r = o->store ? rs_point_resolve(o->store, &o->point, &pt)
+			     : rv_fail(-EINVAL, "a drill to a point needs the store that holds the chain");
+		po.from = pt.artifact;
+		po.db_file = NULL;
+		snprintf(d->point.chain, sizeof d->point.chain, "%s", pt.chain);
+		d->point.revision = pt.revision;
+		d->point.unix_ms = pt.unix_ms;
+	}
+	r = to_point && r < 0 ? r : drill_resolve(&po, d, &m, &created);
 	if (r == -EINTR && rv_cancelled(o->cancel)) {
 		r = check_cancel(o, "while it looked for the artifact");
+		rs_point_free(&pt);
 		free(s);
 		etcd_global_shutdown();
 		return r;
@@ -311,6 +327,7 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		/* A name or file that is not there is a typo, not a failed drill: no
 		 * report (an empty store with "latest" is one, and gets its report). */
 		r = rv_fail_wrap(r, "drill refused, no report written");
+		rs_point_free(&pt);
 		free(s);
 		etcd_global_shutdown();
 		return r;
@@ -337,6 +354,10 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	if (r < 0) {
 		reason(d, "%s", rv_errmsg(r));
 		goto report;
+	}
+	if (to_point) {
+		struct etcd_flags f = s->cs.etcd;
+		rs_replay_flags(&f, &pt, &s->cs.etcd, s->limits);
 	}
 	rv_info("drill: restoring %s into a scratch cluster under %s", d->artifact, s->dir);
 
@@ -401,8 +422,23 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	if ((r = check_cancel(o, "after the scratch cluster started")) < 0)
 		goto teardown;
 
+	if (to_point) {
+		etcd_client *c = NULL;
+		t = rv_now_mono();
+		r = cluster_client_new(&s->cs, 30000, &c);
+		if (r == 0)
+			r = rs_replay(c, &pt, 0, &d->point);
+		etcd_client_free(c);
+		d->phases.replay = rv_now_mono() - t;
+		d->recovery_time_s = rv_now_mono() - t0;
+		if (r < 0) {
+			reason(d, "the replay to revision %" PRId64 " failed: %s", pt.revision, rv_errmsg(r));
+			goto teardown;
+		}
+	}
 	t = rv_now_mono();
-	r = rs_check_cluster(&s->cs, d->snapshot_revision, o->sample_keys > 0 ? o->sample_keys : 100, &chk);
+	r = rs_check_cluster(&s->cs, to_point ? pt.revision : d->snapshot_revision,
+			     o->sample_keys > 0 ? o->sample_keys : 100, &chk);
 	d->phases.check = rv_now_mono() - t;
 	d->revision = chk.hash_revision;
 	d->hash = chk.hash;
@@ -418,12 +454,18 @@ teardown:
 		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
 		scratch_teardown(s);
 		r = rv_fail(-EINTR, "%s", msg);
+		if (to_point && s->cs.etcd.extra_args != (o->cs ? o->cs->etcd.extra_args : NULL))
+			free(s->cs.etcd.extra_args);
+		rs_point_free(&pt);
 		free(s);
 		etcd_global_shutdown();
 		return r;
 	}
 	scratch_teardown(s);
 report:
+	if (to_point && s->cs.etcd.extra_args != (o->cs ? o->cs->etcd.extra_args : NULL))
+		free(s->cs.etcd.extra_args);
+	rs_point_free(&pt);
 	d->phases.total = rv_now_mono() - t0;
 	rv_err_clear();
 	r = 0; /* a verdict: the caller saves the report (report_drill_save) */

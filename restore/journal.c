@@ -32,6 +32,8 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 	json_object_set_new(j, "store", json_string(p->store));
 	json_object_set_new(j, "snapshot_revision", json_integer(p->snapshot_revision));
 	json_object_set_new(j, "token", json_string(p->token));
+	if (p->point_revision)
+		json_object_set_new(j, "point_revision", json_integer(p->point_revision));
 	json_object_set_new(j, "staging_dir", json_string(p->staging_dir));
 	for (size_t i = 0; i < p->n_members; i++) {
 		const struct restore_member_plan *m = &p->members[i];
@@ -94,6 +96,7 @@ int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct
 	copy_str(j, "token", p->token, sizeof p->token);
 	copy_str(j, "staging_dir", p->staging_dir, sizeof p->staging_dir);
 	p->snapshot_revision = json_integer_value(json_object_get(j, "snapshot_revision"));
+	p->point_revision = json_integer_value(json_object_get(j, "point_revision"));
 	ms = json_object_get(j, "members");
 	for (size_t i = 0; i < json_array_size(ms) && i < RESTORE_MAX_MEMBERS; i++) {
 		json_t *o = json_array_get(ms, i);
@@ -153,7 +156,7 @@ int restore_pending(const char *state_dir, struct restore_pending *out, bool *fo
 	if (r == 0 && *found) {
 		snprintf(out->artifact, sizeof out->artifact, "%s", p->artifact);
 		snprintf(out->stamp, sizeof out->stamp, "%s", p->stamp);
-		bool can_resume = strcmp(out->phase, "rolling-back") != 0;
+		bool can_resume = strcmp(out->phase, "rolling-back") != 0 && !rs_point_half_done(p, out->phase);
 		for (size_t i = 0; i < p->n_members && can_resume; i++)
 			if (!rv_path_exists(p->members[i].staged_dir) && !rv_path_exists(p->members[i].aside_dir))
 				can_resume = false;
@@ -167,4 +170,10 @@ int restore_pending(const char *state_dir, struct restore_pending *out, bool *fo
 	if (r == 0 && !*found)
 		r = member_pending(state_dir, out, found);
 	return r;
+}
+
+bool rs_point_half_done(const struct restore_plan *p, const char *phase)
+{
+	return p->point_revision > 0 && (strcmp(phase, "stopping") == 0 || strcmp(phase, "swapping") == 0 ||
+					 strcmp(phase, "replaying") == 0);
 }

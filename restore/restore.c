@@ -17,7 +17,7 @@ static void db_path_of(const struct restore_plan *p, char *out, size_t len)
 }
 
 /* Name and manifest of the artifact to restore, without reading it. */
-static int resolve(const struct restore_opts *o, struct restore_plan *p)
+static int resolve(const struct restore_opts *o, const char *from, struct restore_plan *p)
 {
 	if (o->db_file) {
 		snprintf(p->artifact, sizeof p->artifact, "%s", o->db_file);
@@ -30,7 +30,7 @@ static int resolve(const struct restore_opts *o, struct restore_plan *p)
 	if (!o->store)
 		return rv_fail_advice(-EINVAL, RV_ADVICE_STORE_URL, "no store to restore from; configure store.url");
 	snprintf(p->store, sizeof p->store, "%s", store_describe(o->store));
-	int r = snap_resolve(o->store, o->from ? o->from : "latest", p->artifact, sizeof p->artifact);
+	int r = snap_resolve(o->store, from ? from : "latest", p->artifact, sizeof p->artifact);
 	if (r < 0)
 		return r;
 	struct snap_info *list = NULL;
@@ -55,6 +55,34 @@ static int resolve(const struct restore_opts *o, struct restore_plan *p)
 	}
 	free(list);
 	return r;
+}
+
+/* A restore to a point: the chain and its events, read and checked now, while the
+ * cluster still runs as it is. */
+static int point_plan(const struct restore_opts *o, struct restore_plan *p, struct rs_point *pt,
+		      struct restore_point_report *rep)
+{
+	rep->used = true;
+	if (o->db_file || !o->store)
+		return rv_fail(-EINVAL, "a restore to a point needs the store that holds the chain; nothing was changed");
+	if (o->point.bump == 1 || o->point.bump < 0)
+		return rv_fail(-EINVAL, "the revision can be advanced by 2 or more, not %" PRId64, o->point.bump);
+	for (size_t i = 0; i < o->cs->n_members; i++)
+		if (o->cs->members[i].control != MEMBER_CONTROL_LOCAL)
+			return rv_fail(-EINVAL, "member %s is run by systemd, and a restore to a point must start it on "
+				       "another client URL to replay into it; restore it from an artifact alone instead",
+				       o->cs->members[i].name);
+	int r = rs_point_resolve(o->store, &o->point, pt);
+	if (r < 0)
+		return r;
+	p->point_revision = pt->revision;
+	snprintf(rep->chain, sizeof rep->chain, "%s", pt->chain);
+	rep->revision = pt->revision;
+	rep->unix_ms = pt->unix_ms;
+	rep->segments = pt->n_segs;
+	rv_info("restoring to revision %" PRId64 ": base %s and %zu events from %zu segments of chain %s", pt->revision,
+		pt->artifact, pt->n_ev, pt->n_segs, pt->chain);
+	return 0;
 }
 
 static int dry_run_verify(const struct restore_opts *o, struct restore_plan *p, struct restore_report *out)
@@ -118,19 +146,24 @@ static int check_cancel(const struct restore_opts *o, const char *when)
 	return rv_fail(-EINTR, "the restore was interrupted %s; nothing was stopped or changed", when);
 }
 
-enum step { STEP_STOP, STEP_SWAP, STEP_START, STEP_CHECK };
-static const char *const step_names[] = {"stopping", "swapping", "starting", "checking"};
+enum step { STEP_STOP, STEP_SWAP, STEP_REPLAY, STEP_START, STEP_CHECK };
+static const char *const step_names[] = {"stopping", "swapping", "replaying", "starting", "checking"};
 
-/* Steps stop..check from `from` on; on failure roll back and say both. */
+/* Steps stop..check from `from` on; on failure roll back and say both. pt: a
+ * restore to a point, replayed between the swap and the start (NULL: none, or a
+ * resumed one whose replay was over). */
 static int execute(const struct cluster_spec *cs, const char *state_dir, struct restore_plan *p, enum step from,
-		   int wait_ms, struct restore_report *out)
+		   int wait_ms, const struct rs_point *pt, int64_t bump, struct restore_report *out)
 {
 	struct rs_check chk;
+	int64_t want;
 	enum step s = from;
 	double t;
 	int r = 0;
 
 	for (; s <= STEP_CHECK; s++) {
+		if (s == STEP_REPLAY && !pt)
+			continue;
 		r = rs_journal_write(state_dir, step_names[s], p);
 		if (r < 0 && s == STEP_STOP && from == STEP_STOP)
 			return rv_fail_wrap(r, "nothing was stopped or changed"); /* no journal, no stop */
@@ -149,14 +182,19 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 			r = swap_dirs(p);
 			out->phases.start = rv_now_mono() - t;
 			break;
+		case STEP_REPLAY:
+			r = rs_replay_quarantined(cs, pt, bump, wait_ms, &out->point);
+			out->phases.replay = rv_now_mono() - t;
+			break;
 		case STEP_START:
 			rv_info("starting the restored members");
 			r = start_all(cs, wait_ms);
 			out->phases.start += rv_now_mono() - t;
 			break;
 		case STEP_CHECK:
-			rv_info("checking revision and HashKV at revision %" PRId64 " on every member", p->snapshot_revision);
-			r = rs_check_cluster(cs, p->snapshot_revision, 0, &chk);
+			want = p->point_revision ? p->point_revision : p->snapshot_revision;
+			rv_info("checking revision and HashKV at revision %" PRId64 " on every member", want);
+			r = rs_check_cluster(cs, want, 0, &chk);
 			out->phases.check = rv_now_mono() - t;
 			if (r == 0) {
 				out->revision = chk.hash_revision;
@@ -193,6 +231,8 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	uint64_t db_size = 0;
 	struct restore_pending pend;
 	bool found = false, staged = false;
+	struct rs_point pt = {0};
+	bool to_point = o->point.to != RESTORE_TO_NONE;
 	int lock = -1, r;
 
 	memset(out, 0, sizeof *out);
@@ -212,10 +252,22 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 		rs_preflight(cs, p);
 	if (r == 0)
 		r = rs_find_tool(cs, p->tool, sizeof p->tool);
+	if (r == 0 && to_point)
+		r = point_plan(o, p, &pt, &out->point);
+	if (r == 0 && to_point && rv_cancelled(o->cancel))
+		r = check_cancel(o, "while it read the segments");
 	if (r == 0)
-		r = resolve(o, p);
+		r = resolve(o, to_point ? pt.artifact : o->from, p);
 	if (r < 0)
 		goto out;
+	if (p->cluster_serving && !o->force && !o->dry_run && p->point_revision) {
+		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
+				   "the cluster is healthy and serving at revision %" PRId64 "; restoring it to revision %" PRId64
+				   " would lose %s; nothing was changed",
+				   p->cluster_revision, p->point_revision,
+				   p->cluster_revision > p->point_revision ? "every write made since that revision" : "the current data");
+		goto out;
+	}
 	if (p->cluster_serving && !o->force && !o->dry_run) {
 		r = rv_fail_advice(-EBUSY, RV_ADVICE_RESTORE_FORCE,
 			    "the cluster is healthy and serving at revision %" PRId64 "; restoring %s (revision %" PRId64
@@ -280,6 +332,11 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 				p->artifact, p->snapshot_revision);
 		rv_err_clear();
 	}
+	if (to_point && p->snapshot_revision > pt.revision) {
+		r = rv_fail(-ERANGE, "the base %s holds revision %" PRId64 ", past the point %" PRId64 "; choose a later "
+			    "point; nothing was stopped or changed", p->artifact, p->snapshot_revision, pt.revision);
+		goto out;
+	}
 
 	t = rv_now_mono();
 	/* An artifact was verified byte for byte as it was fetched; a plain file was
@@ -326,7 +383,7 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	rv_test_point("staged");
 	if ((r = check_cancel(o, "after the members were restored into staging")) < 0)
 		goto out;
-	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
+	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, to_point ? &pt : NULL, o->point.bump, out);
 	staged = false; /* from the stop on, the journal decides what the staging holds */
 out:
 	if (staged && r < 0) {
@@ -336,6 +393,7 @@ out:
 		rv_fail(r, "%s", msg);
 	}
 	rs_note_kept_aside(p);
+	rs_point_free(&pt);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);
 	etcd_global_shutdown();
@@ -367,11 +425,16 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 		r = rs_load_pending(cs, state_dir, &out->plan, phase, sizeof phase);
 	if (r == 0 && strcmp(phase, "rolling-back") == 0)
 		r = rv_fail_advice(-EINVAL, RV_ADVICE_FINISH_ROLLBACK, "the interrupted restore was rolling back");
+	if (r == 0 && rs_point_half_done(&out->plan, phase))
+		r = rv_fail_advice(-EINVAL, RV_ADVICE_PENDING_ROLLBACK,
+				   "the interrupted restore to revision %" PRId64 " was %s, before its replay was over, so "
+				   "it cannot be resumed (its members were never opened to clients).",
+				   out->plan.point_revision, phase);
 	/* Every step is safe to repeat (stop what runs, move what is not moved yet,
 	 * start what is not running), so resume from the stop whatever the journal says:
 	 * members started before the interruption are restarted, nothing else changes. */
 	if (r == 0)
-		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
+		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, NULL, 0, out);
 	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);

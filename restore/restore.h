@@ -15,6 +15,8 @@
  *   stop                    every member (local: pid file, systemd: systemctl)
  *   swap                    data dir -> <data_dir>.before-restore-<stamp>, restored
  *                           dir -> data dir (renames; nothing is deleted)
+ *   replay                  (to a point only) every member started quarantined, the
+ *                           chain's events up to the point replayed, stopped again
  *   start                   every member, wait (bounded) for health and one leader
  *   check                   one leader, every member at the snapshot's revision or
  *                           later, the same HashKV at the snapshot's revision
@@ -63,12 +65,39 @@ struct restore_plan {
 	char token[256];          /* the new --initial-cluster-token */
 	char staging_dir[PATH_MAX];
 	char tool[PATH_MAX];      /* etcdutl or etcdctl that will run the restores */
+	int64_t point_revision;   /* a restore to a point: the revision replayed to (0: none) */
 	size_t n_members;
 	struct restore_member_plan members[RESTORE_MAX_MEMBERS];
 };
 
 struct restore_phases {
 	double fetch, verify, restore, stop, start, check, total; /* seconds */
+	double replay; /* a restore to a point: the quarantined start, the replay and the stop */
+};
+
+/* ---- restoring to a point (point.c, replay.c; docs/reference/continuous.md) ----
+ * The newest base artifact at or before the point, then its chain's segments'
+ * events up to the point, one Txn per original revision, into the restored members
+ * while they are quarantined (restore) or into the scratch cluster (drill). */
+enum restore_to { RESTORE_TO_NONE = 0, RESTORE_TO_LATEST, RESTORE_TO_REVISION, RESTORE_TO_TIME };
+struct restore_point_req {
+	enum restore_to to;
+	int64_t revision; /* RESTORE_TO_REVISION */
+	int64_t unix_ms;  /* RESTORE_TO_TIME: the last revision recorded at or before it */
+	int64_t bump;     /* after the replay, advance the revision by this many (0: none, else >= 2) */
+};
+struct restore_point_report {
+	bool used;               /* a restore to a point was asked for */
+	char chain[256];         /* the base artifact's name without its suffix */
+	int64_t revision;        /* the point reached */
+	int64_t unix_ms;         /* when the original cluster had that revision (0: unknown) */
+	int64_t db_revision;     /* the restored db's own revision: replay starts after it */
+	size_t segments;         /* segments read */
+	size_t events, revisions; /* replayed */
+	size_t leases_kept;      /* leases of the base held alive during the replay */
+	size_t leases_granted;   /* leases first seen in the segments, granted again under their id */
+	double seconds, rate;    /* the replay's time and events per second */
+	int64_t bumped_to;       /* with bump: the revision the cluster opened at */
 };
 
 struct restore_report {
@@ -83,6 +112,7 @@ struct restore_report {
 	bool rollback_ok;       /* ... and the old cluster is healthy again */
 	char failure[1024];     /* what failed, when !done */
 	char rollback[1024];    /* what the rollback did or could not do */
+	struct restore_point_report point;
 };
 
 typedef bool (*restore_confirm_fn)(const struct restore_plan *plan, void *ud);
@@ -105,6 +135,7 @@ struct restore_opts {
 	const struct rv_cancel *cancel;
 	snap_progress_fn progress; /* the fetch's bytes (optional; the CLI draws them) */
 	void *progress_ud;
+	struct restore_point_req point; /* to a point (then from and db_file are not used) */
 };
 
 /* The whole restore. Returns 0 when the cluster runs the snapshot's data; on a
@@ -231,6 +262,7 @@ struct drill_opts {
 	const struct rv_cancel *cancel; /* between phases: -EINTR, scratch removed, no report */
 	snap_progress_fn progress;      /* the fetch's bytes (optional; the CLI draws them) */
 	void *progress_ud;
+	struct restore_point_req point; /* drill a point (then from and db_file are not used) */
 };
 
 #define DRILL_MAX_REASONS 8
@@ -250,6 +282,7 @@ struct drill_report {
 	char reasons[DRILL_MAX_REASONS][512];
 	int n_reasons;
 	char report_path[PATH_MAX];
+	struct restore_point_report point;
 };
 /* Run a drill. Returns 0 whenever it came to a verdict (pass or fail is in
  * out->passed), and the caller saves the report (scheduler's report_drill_save); a

@@ -117,6 +117,9 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct restore_plan *p,
 		    char started_at[21], bool *found);
 int rs_journal_remove(const char *state_dir);
+/* A restore to a point interrupted before its replay was over: its data dirs hold
+ * part of the events, so it can only be rolled back (then restored again). */
+bool rs_point_half_done(const struct restore_plan *p, const char *phase);
 
 /* ---- rollback (rollback.c) ---- */
 /* Read the journal for the configured members (-ENOENT with a message when none). */
@@ -125,5 +128,34 @@ int rs_load_pending(const struct cluster_spec *cs, const char *state_dir, struct
 /* Undo from a plan (as restore_run or the journal knows it); fills out->rollback. */
 int rs_rollback(const struct cluster_spec *cs, const char *state_dir, const struct restore_plan *p, int wait_ms,
 		struct restore_report *out);
+
+/* ---- restoring to a point (point.c, replay.c) ---- */
+struct rs_point {
+	char artifact[256];      /* the base */
+	char chain[256];
+	int64_t base_revision;   /* the base's manifest revision */
+	int64_t revision;        /* the point */
+	int64_t unix_ms;         /* when the original had it (the base's time when no event) */
+	struct seg_contents *segs; /* what was read; ev points into it */
+	size_t n_segs;
+	const struct seg_event **ev; /* base_revision < revision <= the point, one event list per revision */
+	size_t n_ev, cap_ev, revisions;
+	size_t max_ops;          /* events of the largest revision */
+	uint64_t max_bytes;      /* and the bytes of the largest */
+};
+/* Choose the base and read (and check) its chain's segments up to the point. */
+int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct rs_point *pt);
+void rs_point_free(struct rs_point *pt);
+/* f with --max-txn-ops and --max-request-bytes raised for pt's largest revision
+ * appended to its extra_args (out->extra_args malloc'd; the strings in buf). */
+void rs_replay_flags(const struct etcd_flags *f, const struct rs_point *pt, struct etcd_flags *out, char buf[2][64]);
+/* Replay pt's events after the db's own revision into the cluster c talks to, one Txn
+ * per revision, the base's leases kept alive meanwhile; then bump (0 or >= 2) more
+ * revisions on a private key. Fills rep. */
+int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, struct restore_point_report *rep);
+/* Quarantine (restore): start every member on its quarantine client URL with raised
+ * limits, replay, stop them again. */
+int rs_replay_quarantined(const struct cluster_spec *cs, const struct rs_point *pt, int64_t bump, int wait_ms,
+			  struct restore_point_report *rep);
 
 #endif

@@ -21,6 +21,32 @@ static json_t *phases_json(const struct restore_phases *ph)
 	return o;
 }
 
+/* A restore or drill to a point: where it got and how fast; null when not one. */
+static json_t *point_json(const struct restore_point_report *p)
+{
+	char t[21], when[32];
+	if (!p->used)
+		return json_null();
+	json_t *o = json_object();
+	rv_utc_rfc3339(p->unix_ms / 1000, t);
+	snprintf(when, sizeof when, "%.19s.%03dZ", t, (int)(p->unix_ms % 1000));
+	json_object_set_new(o, "chain", p->chain[0] ? json_string(p->chain) : json_null());
+	json_object_set_new(o, "revision", p->revision ? json_integer(p->revision) : json_null());
+	json_object_set_new(o, "time", p->revision && p->unix_ms ? json_string(when) : json_null());
+	json_object_set_new(o, "db_revision", json_integer(p->db_revision));
+	json_object_set_new(o, "segments", json_integer((json_int_t)p->segments));
+	json_object_set_new(o, "events_replayed", json_integer((json_int_t)p->events));
+	json_object_set_new(o, "revisions_replayed", json_integer((json_int_t)p->revisions));
+	json_object_set_new(o, "replay_seconds", json_real(p->seconds));
+	json_object_set_new(o, "replay_events_per_second", json_real(p->rate));
+	json_object_set_new(o, "leases_kept", json_integer((json_int_t)p->leases_kept));
+	json_object_set_new(o, "leases_granted", json_integer((json_int_t)p->leases_granted));
+	json_object_set_new(o, "bumped_to_revision", p->bumped_to ? json_integer(p->bumped_to) : json_null());
+	/* etcd 3.4 cannot tell a watcher that the revisions it saw are gone. */
+	json_object_set_new(o, "watchers_must_relist", json_true());
+	return o;
+}
+
 static const char *result_of(const struct restore_report *rep, int r, bool dry_run)
 {
 	if (r == 0 && dry_run)
@@ -51,6 +77,9 @@ json_t *report_restore_json(const struct restore_report *rep, int r, bool dry_ru
 	snprintf(hash, sizeof hash, "%08x", rep->hash);
 	json_object_set_new(j, "hashkv", rep->done ? json_string(hash) : json_null());
 	json_object_set_new(j, "phases", phases_json(&rep->phases));
+	if (rep->point.used)
+		json_object_set_new(json_object_get(j, "phases"), "replay", json_real(rep->phases.replay));
+	json_object_set_new(j, "point", point_json(&rep->point));
 	for (size_t i = 0; i < p->n_members; i++) {
 		json_t *o = json_object();
 		json_object_set_new(o, "name", json_string(p->members[i].name));
@@ -113,7 +142,10 @@ json_t *report_drill_json(const struct drill_report *d)
 	json_object_set_new(ph, "start", real6(d->phases.start));
 	json_object_set_new(ph, "check", real6(d->phases.check));
 	json_object_set_new(ph, "total", real6(d->phases.total));
+	if (d->point.used)
+		json_object_set_new(ph, "replay", real6(d->phases.replay));
 	json_object_set_new(j, "phases", ph);
+	json_object_set_new(j, "point", point_json(&d->point));
 	json_object_set_new(j, "result", json_string(d->passed ? "pass" : "fail"));
 	json_object_set_new(j, "passed", json_boolean(d->passed));
 	for (int i = 0; i < d->n_reasons; i++)

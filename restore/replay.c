@@ -1,0 +1,304 @@
+/* replay.c - the events of a chain replayed into a restored cluster that no client
+ * reaches, one Txn per original revision and nothing else that writes, so that its
+ * revisions, versions and create/mod revisions come out as the original's.
+ *
+ * Leases (the watch does not carry them): a lease the base's keys are on is kept
+ * alive while the events are replayed, so that none expires and deletes keys at a
+ * revision of its own; a put under a lease the cluster does not have (granted after
+ * the base) grants it again under its own id with RS_REPLAY_LEASE_TTL (its TTL is
+ * not recorded), so that a client still holding it keeps it alive, and its keys
+ * expire like the original's otherwise. A lease grant creates no revision. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "restore/restore_impl.h"
+
+#define RS_REPLAY_LEASE_TTL 60
+#define RS_REPLAY_KEEPALIVE_S 0.5
+#define RS_REPLAY_TXN_TIMEOUT_MS 30000
+#define RS_BUMP_KEY "\x01regvault-bump-revision"
+
+void rs_replay_flags(const struct etcd_flags *f, const struct rs_point *pt, struct etcd_flags *out, char buf[2][64])
+{
+	size_t ops = pt->max_ops * 2 > 1024 ? pt->max_ops * 2 : 1024;
+	uint64_t bytes = pt->max_bytes * 2 + (1u << 20);
+	if (bytes < 3u << 20)
+		bytes = 3u << 20;
+	*out = *f;
+	out->extra_args = rv_xcalloc(f->n_extra_args + 2, sizeof *out->extra_args);
+	for (size_t i = 0; i < f->n_extra_args; i++)
+		out->extra_args[i] = f->extra_args[i];
+	/* After the configured ones: etcd takes the last of a flag given twice. */
+	snprintf(buf[0], 64, "--max-txn-ops=%zu", ops);
+	snprintf(buf[1], 64, "--max-request-bytes=%" PRIu64, bytes);
+	out->extra_args[f->n_extra_args] = buf[0];
+	out->extra_args[f->n_extra_args + 1] = buf[1];
+	out->n_extra_args = f->n_extra_args + 2;
+}
+
+struct leases {
+	int64_t *v;
+	size_t n, cap;
+	etcd_keepalive *ka;
+	double last;
+};
+
+static bool lease_has(const struct leases *l, int64_t id)
+{
+	for (size_t i = 0; i < l->n; i++) /* few leases in practice; linear is fine */
+		if (l->v[i] == id)
+			return true;
+	return false;
+}
+
+static void lease_add(struct leases *l, int64_t id)
+{
+	if (id == 0 || lease_has(l, id))
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = rv_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = id;
+}
+
+static int note_lease(const struct etcd_kv *kv, void *ud)
+{
+	lease_add(ud, kv->lease);
+	return 0;
+}
+
+/* Renew every lease (each answer read: a stream of renewals nobody reads stalls). */
+static int keep_alive(etcd_client *c, struct leases *l, bool force)
+{
+	int r;
+	if (l->n == 0 || (!force && rv_now_mono() - l->last < RS_REPLAY_KEEPALIVE_S))
+		return 0;
+	if (!l->ka && (r = etcd_keepalive_open(c, ETCD_ANY, &l->ka)) < 0)
+		return rv_fail_wrap(r, "cannot keep the base's leases alive during the replay");
+	for (size_t i = 0; i < l->n; i++)
+		if ((r = etcd_keepalive_send(l->ka, l->v[i])) < 0)
+			return rv_fail_wrap(r, "cannot keep the base's leases alive during the replay");
+	for (size_t i = 0; i < l->n; i++) {
+		int64_t id, ttl;
+		r = etcd_keepalive_read(l->ka, 5000, NULL, &id, &ttl, NULL);
+		if (r == -ENOENT) { /* already gone when the cluster started: its keys went with it */
+			rv_err_clear();
+			continue;
+		}
+		if (r < 0)
+			return rv_fail_wrap(r, "cannot keep the base's leases alive during the replay");
+	}
+	l->last = rv_now_mono();
+	return 0;
+}
+
+/* One original revision: events [from, to) in one Txn, which must make exactly it. */
+static int replay_revision(etcd_client *c, const struct rs_point *pt, size_t from, size_t to, struct etcd_op *ops,
+			   struct leases *l, struct restore_point_report *rep)
+{
+	int64_t rev = pt->ev[from]->revision;
+	int r;
+	for (size_t i = from; i < to; i++) {
+		const struct seg_event *e = pt->ev[i];
+		struct etcd_op *op = &ops[i - from];
+		memset(op, 0, sizeof *op);
+		op->key = e->key;
+		op->key_len = e->key_len;
+		if (e->type == SEG_DELETE) {
+			op->type = ETCD_OP_DELETE;
+			continue;
+		}
+		op->type = ETCD_OP_PUT;
+		op->value = e->value;
+		op->value_len = e->value_len;
+		op->lease = e->lease;
+		if (e->lease && !lease_has(l, e->lease)) {
+			int64_t id = e->lease, ttl = 0;
+			if ((r = etcd_lease_grant_id(c, RS_REPLAY_LEASE_TTL, &id, &ttl)) < 0)
+				return rv_fail_wrap(r, "cannot grant lease %" PRIx64 " again for revision %" PRId64, e->lease, rev);
+			lease_add(l, e->lease);
+			rep->leases_granted++;
+		}
+	}
+	struct etcd_txn_req req = {.success = ops, .n_success = to - from};
+	struct etcd_txn_resp resp;
+	for (int attempt = 0;; attempt++) {
+		r = etcd_txn(c, &req, &resp);
+		if (r == 0) {
+			int64_t got = resp.hdr.revision;
+			etcd_txn_resp_free(&resp);
+			if (got != rev)
+				return rv_fail(-EIO, "replaying revision %" PRId64 " made revision %" PRId64 " in the restored "
+					       "cluster; its data is not the original's", rev, got);
+			return 0;
+		}
+		/* A Txn that timed out may have been applied: the revision says. */
+		struct etcd_status st;
+		int s = etcd_status(c, ETCD_ANY, &st);
+		if (s == 0 && st.hdr.revision == rev) {
+			rv_err_clear();
+			return 0;
+		}
+		if (attempt >= 2 || s < 0 || st.hdr.revision != rev - 1 || (r != -ETIMEDOUT && r != -EHOSTUNREACH))
+			return rv_fail_wrap(r, "replaying revision %" PRId64, rev);
+		rv_err_clear();
+	}
+}
+
+static int bump_revision(etcd_client *c, int64_t bump, struct leases *l, struct restore_point_report *rep)
+{
+	const char *k = RS_BUMP_KEY;
+	int64_t deleted = 0;
+	struct etcd_header h = {0};
+	int r = 0;
+	for (int64_t i = 0; i + 1 < bump && r == 0; i++)
+		if ((r = keep_alive(c, l, false)) == 0)
+			r = etcd_put(c, k, strlen(k), "", 0, 0, &h);
+	if (r == 0)
+		r = etcd_delete_range(c, k, strlen(k), NULL, 0, &deleted);
+	if (r < 0)
+		return rv_fail_wrap(r, "cannot advance the revision after the replay");
+	struct etcd_status st;
+	if ((r = etcd_status(c, ETCD_ANY, &st)) < 0)
+		return r;
+	rep->bumped_to = st.hdr.revision;
+	return 0;
+}
+
+int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, struct restore_point_report *rep)
+{
+	struct leases l = {0};
+	struct etcd_status st;
+	struct etcd_op *ops = NULL;
+	double t0 = rv_now_mono();
+	size_t i = 0;
+	int r;
+
+	rep->revision = pt->revision;
+	rep->unix_ms = pt->unix_ms;
+	rep->segments = pt->n_segs;
+	if ((r = etcd_status(c, ETCD_ANY, &st)) < 0)
+		return rv_fail_wrap(r, "cannot read the restored db's revision");
+	rep->db_revision = st.hdr.revision;
+	if (st.hdr.revision > pt->revision)
+		return rv_fail(-ERANGE, "the base %s already holds revision %" PRId64 ", past the point %" PRId64
+			       "; choose a later point", pt->artifact, st.hdr.revision, pt->revision);
+	/* The keys' leases: only those with keys can delete anything by expiring. */
+	struct etcd_range_req all = {.key = "\0", .key_len = 1, .range_end = "\0", .range_end_len = 1, .keys_only = true};
+	if ((r = etcd_range_each(c, ETCD_ANY, &all, 1000, note_lease, &l, NULL)) < 0) {
+		r = rv_fail_wrap(r, "cannot read the restored keys' leases");
+		goto out;
+	}
+	rep->leases_kept = l.n;
+	if ((r = keep_alive(c, &l, true)) < 0)
+		goto out;
+	while (i < pt->n_ev && pt->ev[i]->revision <= st.hdr.revision)
+		i++; /* the db holds these already (its manifest's revision was read before it) */
+	if (i < pt->n_ev && pt->ev[i]->revision != st.hdr.revision + 1) {
+		r = rv_fail(-EBADMSG, "the segments of chain %s go on at revision %" PRId64 ", but the restored db ends at "
+			    "revision %" PRId64 "; nothing reaches the revisions between", pt->chain, pt->ev[i]->revision,
+			    st.hdr.revision);
+		goto out;
+	}
+	ops = rv_xcalloc(pt->max_ops ? pt->max_ops : 1, sizeof *ops);
+	rv_info("replaying %zu events of chain %s from revision %" PRId64 " to %" PRId64, pt->n_ev - i, pt->chain,
+		st.hdr.revision + 1, pt->revision);
+	while (i < pt->n_ev) {
+		size_t j = i + 1;
+		while (j < pt->n_ev && pt->ev[j]->revision == pt->ev[i]->revision)
+			j++;
+		if ((r = keep_alive(c, &l, false)) < 0 || (r = replay_revision(c, pt, i, j, ops, &l, rep)) < 0)
+			goto out;
+		rep->events += j - i;
+		rep->revisions++;
+		i = j;
+		rv_test_point("replayed-revision");
+	}
+	if (bump > 0 && (r = bump_revision(c, bump, &l, rep)) < 0)
+		goto out;
+	rep->seconds = rv_now_mono() - t0;
+	rep->rate = rep->seconds > 0 ? (double)rep->events / rep->seconds : 0;
+out:
+	if (l.ka)
+		etcd_keepalive_close(l.ka);
+	free(l.v);
+	free(ops);
+	return r;
+}
+
+static bool loopback_port_taken(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool taken = bind(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
+/* The quarantine URL (restore_quarantine_url); on a loopback member whose port + 10000
+ * is taken (the kernel's range for outgoing connections starts at 32768), a free
+ * port instead: the quarantined members are only reached through this process. */
+static void quarantine_url(const char *url, char *out, size_t len)
+{
+	restore_quarantine_url(url, out, len);
+	const char *colon = strrchr(out, ':');
+	int port = colon ? atoi(colon + 1) : 0, other;
+	bool loopback = strstr(out, "://127.0.0.1:") || strstr(out, "://localhost:");
+	if (!loopback || port <= 0 || !loopback_port_taken(port) || rv_free_port(&other) < 0)
+		return;
+	char base[512];
+	snprintf(base, sizeof base, "%.*s", (int)(colon - out), out);
+	snprintf(out, len, "%s:%d", base, other);
+}
+
+int rs_replay_quarantined(const struct cluster_spec *cs, const struct rs_point *pt, int64_t bump, int wait_ms,
+			  struct restore_point_report *rep)
+{
+	struct cluster_spec q = *cs;
+	char (*urls)[512] = rv_xcalloc(cs->n_members, sizeof *urls);
+	char flags[2][64];
+	etcd_client *c = NULL;
+	int r = 0;
+
+	q.members = rv_xcalloc(cs->n_members, sizeof *q.members);
+	memcpy(q.members, cs->members, cs->n_members * sizeof *q.members);
+	for (size_t i = 0; i < cs->n_members; i++) {
+		quarantine_url(cs->members[i].client_url, urls[i], sizeof urls[i]);
+		q.members[i].client_url = urls[i];
+	}
+	rs_replay_flags(&cs->etcd, pt, &q.etcd, flags);
+	rv_info("starting the restored members quarantined (client URLs moved, e.g. %s) to replay up to revision %" PRId64,
+		urls[0], pt->revision);
+	for (size_t i = 0; i < q.n_members && r == 0; i++)
+		if (!rs_member_running(&q, i))
+			r = rs_member_start(&q, i);
+	if (r == 0)
+		r = cluster_wait_healthy(&q, wait_ms, NULL);
+	if (r == 0)
+		r = cluster_client_new(&q, RS_REPLAY_TXN_TIMEOUT_MS, &c);
+	if (r == 0)
+		r = rs_replay(c, pt, bump, rep);
+	etcd_client_free(c);
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", r < 0 ? rv_errmsg(r) : "");
+	int s = rs_stop_all(&q); /* the next step starts them on their own URLs */
+	if (r == 0 && s < 0)
+		r = s;
+	else if (r < 0)
+		r = rv_fail(r, "%s", msg); /* the stop's messages are not the cause */
+	free(q.etcd.extra_args);
+	free(q.members);
+	free(urls);
+	return r;
+}

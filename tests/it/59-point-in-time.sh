@@ -1,0 +1,253 @@
+# Restoring to a point (issue 16): restore --to-revision R equal to the original's
+# Range at R (values, versions, create and mod revisions, leases), --to-time T to the
+# last revision recorded at or before T, a mistaken del --prefix of 200 keys undone,
+# refusals before anything stops (a damaged segment, a point past the chain's reach or
+# before its base), a restore killed during its replay rolled back, drill --to-revision,
+# and --to-latest after every member was SIGKILLed with its data dir removed.
+
+setup_file() {
+  need_test_hooks
+}
+
+teardown_file() {
+  local pid
+  [ -f "$T_FILE_DIR/.daemons" ] || return 0
+  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$T_FILE_DIR/.daemons"
+  return 0
+}
+
+# A cluster of the test's own with the recorder configured (flush 200ms), a base
+# artifact of it (BASE, its revision), and the daemon recording.
+setup_recording() {
+  start_cluster "$T/c" || fail "cluster up failed"
+  SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock
+  cat >>"$CFG" <<EOC
+daemon:
+  control_socket: $SOCK
+  metrics_listen: ""
+  supervise_members: false
+  continuous:
+    enabled: true
+    flush: 200ms
+  jobs:
+$(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
+EOC
+  ectl put /seed/1 one >/dev/null || fail "put"
+  if [ -n "${BASE_LEASE_TTL:-}" ]; then # a key on a lease in the base, renewed until the test stops it
+    BASE_LEASE=$(ectl lease grant "$BASE_LEASE_TTL" | awk '{print $2}')
+    ectl put --lease="$BASE_LEASE" /leased/k v >/dev/null || fail "put with a lease"
+    ectl lease keep-alive "$BASE_LEASE" >/dev/null 2>&1 &
+    KEEPALIVE_PID=$!
+    echo "$KEEPALIVE_PID" >>"$T_FILE_DIR/.daemons"
+  fi
+  rv snapshot save
+  assert_ok
+  local art
+  art=$(ls "$T/c/backups" | grep '\.tar\.zst$' | head -1)
+  CHAIN=${art%.tar.zst}
+  BASE=${CHAIN##*-r}
+  "$RV_BIN" --config "$CFG" daemon >>"$T/daemon.log" 2>&1 &
+  DPID=$!
+  echo "$DPID" >>"$T_FILE_DIR/.daemons"
+}
+
+reach() { # the highest revision the chain's segments cover without a hole
+  local at=$BASE f l
+  while read -r f l; do
+    f=$((10#$f)); l=$((10#$l))
+    [ "$f" -le $((at + 1)) ] || break
+    [ "$l" -gt "$at" ] && at=$l
+  done < <(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
+  echo "$at"
+}
+
+stop_recording() { # wait until the segments reach revision $1, then stop the daemon (unless $2)
+  local n=150
+  while [ "$(reach)" -lt "$1" ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "segments reach $(reach), not $1: $(tail -5 "$T/daemon.log")"
+    sleep 0.2
+  done
+  [ -n "${2:-}" ] && return 0
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+  return 0
+}
+
+rev_now() { ectl get /seed/1 -w json | jq -r .header.revision; }
+# Every key as the original (or the restored cluster) has it: key, value, version,
+# create and mod revision, lease. dump [REV]
+dump() {
+  ectl get --prefix "" -w json ${1:+--rev "$1"} |
+    jq -c '[.kvs[]? | {key, value, version, create_revision, mod_revision, lease}]'
+}
+
+test_to_revision_time_and_an_undone_del_prefix_equal_the_original() {
+  setup_recording
+  local i lease r1 r2 r3 r4 t_ms
+  for i in $(seq 1 10); do ectl put "/p/$i" "v$i" >/dev/null || fail "put"; done
+  r1=$(rev_now)
+  ectl put /p/1 again >/dev/null; ectl put /p/1 thrice >/dev/null # version 3
+  ectl del /p/2 >/dev/null; ectl put /p/2 reborn >/dev/null     # create_revision anew
+  lease=$(ectl lease grant 600 | awk '{print $2}')
+  ectl put --lease="$lease" /l/held by-lease >/dev/null || fail "put with a lease"
+  r2=$(rev_now)
+  sleep 1.2
+  t_ms=$(date +%s%3N)
+  sleep 1.2
+  ectl put /p/after-t x >/dev/null
+  # a second base: the recorder begins a new chain from it, so r3 and r4 are in another
+  # chain than r1, r2 and the time
+  local chain1=$CHAIN art2 c
+  stop_recording "$(rev_now)" keep-running
+  rv snapshot save
+  assert_ok
+  art2=$(ls "$T/c/backups" | grep '\.tar\.zst$' | grep -v "^$CHAIN.tar.zst" | head -1)
+  CHAIN=${art2%.tar.zst}; BASE=${CHAIN##*-r}
+  for i in $(seq 1 200); do ectl put "/d/$i" "d$i" >/dev/null || fail "put"; done
+  r3=$(rev_now)
+  ectl del --prefix /d/ >/dev/null || fail "del --prefix"
+  r4=$(rev_now)
+  assert_eq "$r4" $((r3 + 1)) "the del --prefix of 200 keys as one revision"
+  local d1 d2 d3 dt rt
+  d1=$(dump "$r1"); d2=$(dump "$r2"); d3=$(dump "$r3")
+  rt=$(ectl get /p/after-t -w json | jq -r '.kvs[0].mod_revision')
+  dt=$(dump $((rt - 1)))
+  stop_recording "$r4"
+
+  for r in "$r1" "$r2" "$r3"; do
+    rv -o json restore --to-revision "$r" --yes --force
+    assert_ok
+    assert_eq "$(json_get .point.revision)" "$r" "point reached"
+    if [ "$r" == "$r3" ]; then c=$CHAIN; else c=$chain1; fi
+    assert_eq "$(json_get .point.chain)" "$c" "the chain that reaches $r"
+    assert_eq "$(json_get .revision)" "$r" "restored revision"
+    [ "$(json_get .point.events_replayed)" -ge 1 ] || fail "no events replayed to $r"
+    assert_eq "$(rev_now)" "$r" "the cluster's revision after restoring to $r"
+    case $r in
+      "$r1") assert_eq "$(dump)" "$d1" "keys at $r1" ;;
+      "$r2") assert_eq "$(dump)" "$d2" "keys at $r2" ;;
+      "$r3") assert_eq "$(dump)" "$d3" "keys at $r3 (before the del --prefix)" ;;
+    esac
+  done
+  assert_eq "$(ectl get --prefix /d/ --keys-only | grep -c /d/)" 200 "keys the del --prefix removed, back"
+  # the key on a lease granted after the base: under the same lease id again
+  ectl lease timetolive "$lease" | grep -q "remaining" || fail "lease $lease is not in the restored cluster"
+
+  local when
+  when=$(date -u -d "@$((t_ms / 1000))" +%Y-%m-%dT%H:%M:%S).$(printf %03d $((t_ms % 1000)))Z
+  rv -o json restore --to-time "$when" --yes --force
+  assert_ok
+  assert_eq "$(json_get .point.revision)" $((rt - 1)) "--to-time $when: the last revision at or before it"
+  assert_eq "$(dump)" "$dt" "keys at the time"
+  rv restore --to-revision "$r2" --bump-revision 50 --yes --force
+  assert_ok
+  assert_out_contains "restart them or have them list again"
+  assert_eq "$(rev_now)" $((r2 + 50)) "revision after --bump-revision 50"
+  assert_eq "$(dump)" "$d2" "keys at $r2 with a bumped revision"
+}
+
+test_refusals_before_anything_stops_a_killed_replay_rolls_back_and_drill_proves_a_point() {
+  setup_recording
+  local i r pids
+  for i in $(seq 1 30); do ectl put "/q/$i" "v$i" >/dev/null || fail "put"; sleep 0.03; done
+  r=$(rev_now)
+  stop_recording "$r"
+  # the drill also runs under valgrind when it is there: reading, replaying, freeing
+  local vg=()
+  command -v valgrind >/dev/null && vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite
+    --errors-for-leak-kinds=definite --child-silent-after-fork=yes --suppressions="$RV_ROOT/tests/valgrind.supp")
+  run "${vg[@]}" "$RV_BIN" --config "$CFG" --no-progress -o json drill --to-revision $((r - 5))
+  assert_ok
+  assert_eq "$(json_get .passed)" true "drill passed"
+  assert_eq "$(json_get .point.revision)" $((r - 5)) "drill's point"
+  assert_eq "$(json_get .revision)" $((r - 5)) "drill's revision"
+
+  pids=$(cat "$T"/c/etcd*.pid)
+  rv restore --to-revision $((r + 1000)) --yes --force
+  assert_rc 1
+  assert_err_contains "past the reach of chain $CHAIN"
+  rv restore --to-revision 1 --yes --force
+  assert_rc 1
+  assert_err_contains "before the oldest base artifact"
+  # a killed replay: never opened to clients, cannot be resumed, rolled back (the
+  # daemon's own writes on its way out came after the segments: take the revision now)
+  local before
+  before=$(rev_now)
+  RV_TEST_CRASH_AT=replayed-revision rv_hooked restore --to-revision "$r" --yes --force
+  [ "$RC" -ne 0 ] || fail "the hooked restore was not killed"
+  rv restore --resume
+  assert_rc 1
+  assert_err_contains "cannot be resumed"
+  rv restore --rollback
+  assert_ok
+  assert_eq "$(rev_now)" "$before" "the old cluster's revision after the rollback"
+  pids=$(cat "$T"/c/etcd*.pid)
+
+  # a segment gone from the middle: a hole, refused before anything stops
+  local seg size
+  seg=$(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sort | sed -n 3p)
+  mv "$T/c/backups/$seg" "$T/$seg"
+  rv restore --to-latest --yes --force
+  assert_rc 1
+  assert_err_contains "has a hole"
+  assert_eq "$(cat "$T"/c/etcd*.pid)" "$pids" "member pids after the refusal"
+  mv "$T/$seg" "$T/c/backups/$seg"
+
+  # one byte of a segment the point needs flipped: refused naming it, nothing stopped
+  seg=$(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sort | tail -1)
+  size=$(stat -c %s "$T/c/backups/$seg")
+  printf '\xff' | dd of="$T/c/backups/$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  rv restore --to-latest --yes --force
+  assert_rc 1
+  assert_err_contains "$seg"
+  assert_err_contains "before any member was stopped"
+  assert_eq "$(cat "$T"/c/etcd*.pid)" "$pids" "member pids after the refusal"
+  ectl endpoint health >/dev/null 2>&1 || fail "the cluster does not serve after the refusal"
+}
+
+test_to_latest_after_every_member_was_killed_and_its_data_removed() {
+  setup_recording
+  local stop=$T/stop-writer
+  # a writer logging each acknowledged put (etcdctl per put: tens per second here)
+  ( i=0; while [ ! -e "$stop" ]; do
+      i=$((i + 1))
+      ectl put "/w/$i" "w$i" >/dev/null 2>&1 && echo "$i $(date +%s%3N)" >>"$T/acked"
+    done ) &
+  local wpid=$! kill_ms i
+  sleep 5
+  kill_ms=$(date +%s%3N)
+  for i in 1 2 3; do kill -9 "$(cat "$T/c/etcd$i.pid")"; done
+  touch "$stop"; wait "$wpid" 2>/dev/null
+  sleep 1
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+  rm -rf "$T"/c/etcd1 "$T"/c/etcd2 "$T"/c/etcd3
+  local want
+  want=$(awk -v k="$kill_ms" '$2 < k - 1000 {print $1}' "$T/acked" | wc -l)
+  [ "$want" -ge 20 ] || fail "only $want writes acknowledged more than 1 s before the kill"
+  rv -o json restore --to-latest --yes
+  assert_ok
+  assert_eq "$(json_get .result)" restored result
+  local have missing
+  have=$(ectl get --prefix /w/ --keys-only | grep -c /w/)
+  missing=$(awk -v k="$kill_ms" '$2 < k - 1000 {print "/w/" $1}' "$T/acked" | sort >"$T/want"
+            ectl get --prefix /w/ --keys-only | grep /w/ | sort >"$T/have"; comm -23 "$T/want" "$T/have" | head -3)
+  [ -z "$missing" ] || fail "acknowledged writes missing after --to-latest ($have keys): $missing"
+  echo "# replayed $(json_get .point.events_replayed) events at $(json_get .point.replay_events_per_second) events/s"
+}
+
+test_a_base_lease_does_not_expire_during_a_slow_replay() {
+  BASE_LEASE_TTL=3 setup_recording
+  local i r
+  for i in $(seq 1 20); do ectl put "/s/$i" "v$i" >/dev/null || fail "put"; done
+  r=$(rev_now)
+  stop_recording "$r"
+  kill "$KEEPALIVE_PID"
+  # each revision replayed 250 ms apart: the replay takes longer than the lease's 3 s,
+  # and an expiry would delete /leased/k at a revision of its own (the Txn after it
+  # would then not make its original revision, and the restore would roll back)
+  RV_TEST_PAUSE_AT=replayed-revision:250 rv_hooked -o json restore --to-revision "$r" --yes --force
+  assert_ok
+  assert_eq "$(json_get .point.revision)" "$r" "point reached"
+  assert_eq "$(json_get .revision)" "$r" "restored revision"
+  [ "$(json_get .point.leases_kept)" -ge 1 ] || fail "the base's lease was not kept alive: $(json_get .point)"
+  [ "$(json_get '.point.replay_seconds | floor')" -ge 4 ] || fail "the replay was not slower than the lease's TTL"
+}
