@@ -143,12 +143,13 @@ static void start_new_chain(struct continuous *c, struct store *s, int64_t from,
 	pthread_mutex_lock(&c->mu);
 	c->st.gaps++;
 	pthread_mutex_unlock(&c->mu);
-	if (compacted > 0)
+	/* from 0: a restored cluster, which the caller has said */
+	if (from > 0 && compacted > 0)
 		rv_log(RV_LOG_ERROR,
 		       "continuous backup has a gap: revision %lld was compacted (the cluster keeps revisions from %lld) "
 		       "before it was recorded; a full snapshot starts a new chain",
 		       (long long)from, (long long)compacted);
-	else
+	else if (from > 0)
 		rv_log(RV_LOG_ERROR,
 		       "continuous backup has a gap: revision %lld was compacted before it was recorded; a full snapshot "
 		       "starts a new chain",
@@ -171,6 +172,19 @@ static void record_chain(struct continuous *c, struct store *s, etcd_client *ec,
 	if (resume_point(s, chain, base_rev, &from, &from_ms) < 0)
 		return;
 	set_persisted(c, from - 1, from_ms, false);
+	/* A cluster behind what the chain holds was restored (to a point, or from an
+	 * artifact): its next revisions are a new history, which must never continue
+	 * this chain. A watch from a revision not yet reached would simply wait. */
+	struct etcd_status now_st;
+	if (etcd_status(ec, ETCD_ANY, &now_st) == 0 && now_st.hdr.revision < from - 1) {
+		rv_log(RV_LOG_ERROR,
+		       "continuous backup: the cluster is at revision %lld, behind chain %s, which reaches %lld: it was "
+		       "restored; a full snapshot starts a new chain",
+		       (long long)now_st.hdr.revision, chain, (long long)(from - 1));
+		start_new_chain(c, s, 0, 0);
+		return;
+	}
+	rv_err_clear();
 	struct etcd_watch_opts wo = {.key = "\0", .key_len = 1, .range_end = "\0", .range_end_len = 1,
 				     .start_revision = from, .prev_kv = true, .progress_notify = true};
 	etcd_watch *w;

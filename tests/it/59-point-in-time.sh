@@ -251,3 +251,34 @@ test_a_base_lease_does_not_expire_during_a_slow_replay() {
   [ "$(json_get .point.leases_kept)" -ge 1 ] || fail "the base's lease was not kept alive: $(json_get .point)"
   [ "$(json_get '.point.replay_seconds | floor')" -ge 4 ] || fail "the replay was not slower than the lease's TTL"
 }
+
+# A restore while the daemon records: the restored cluster's next revisions are a
+# new history, so the recorder must not go on with the old chain (a later restore
+# would replay the old history and then the new one). It starts a new chain.
+test_a_restore_under_a_recording_daemon_starts_a_new_chain() {
+  setup_recording
+  local i old_reach n
+  for i in $(seq 1 20); do ectl put "/r/$i" "v$i" >/dev/null || fail "put"; done
+  stop_recording "$(rev_now)" keep-running
+  old_reach=$(reach)
+  rv restore --from "$CHAIN.tar.zst" --yes --force
+  assert_ok
+  n=150
+  until grep -q "it was restored; a full snapshot starts a new chain" "$T/daemon.log"; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "the recorder did not see the restore: $(tail -5 "$T/daemon.log")"
+    sleep 0.2
+  done
+  n=150
+  until [ "$(ls "$T/c/backups" | grep -c '\.tar\.zst$')" -ge 2 ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "no new chain's base: $(ls "$T/c/backups")"
+    sleep 0.2
+  done
+  for i in $(seq 1 30); do ectl put "/after/$i" x >/dev/null || fail "put after the restore"; done
+  sleep 1
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+  assert_eq "$(reach)" "$old_reach" "the old chain's reach after the restore"
+  local last
+  last=$(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sed -E 's/.*-r([0-9]{20})-t.*/\1/' | sort | tail -1)
+  [ "$((10#$last))" -le "$old_reach" ] || fail "the old chain got a segment up to $((10#$last)) after the restore"
+  [ -n "$(ls "$T/c/backups" | grep '\.seg-r' | grep -vF "$CHAIN.seg-r")" ] || fail "the new chain has no segment"
+}
