@@ -1,7 +1,8 @@
 /* point.c - which base and which events a restore to a point replays: the newest
  * base artifact at or before the point whose chain reaches it, and that chain's
  * events from the base's revision + 1 to the point, one per revision (segments may
- * overlap), every segment read and checked (sha256, no hole) before anything stops. */
+ * overlap, and must agree where they do), every segment read and checked (sha256, no
+ * hole) before anything stops. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,17 +131,93 @@ static void take(struct rs_point *pt, const struct seg_event *e)
 	pt->ev[pt->n_ev++] = e;
 }
 
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+static bool same_event(const struct seg_event *a, const struct seg_event *b)
+{
+	return a->type == b->type && a->revision == b->revision && same_bytes(a->key, a->key_len, b->key, b->key_len) &&
+	       (a->type == SEG_DELETE || (a->create_revision == b->create_revision && a->version == b->version &&
+					  a->lease == b->lease && same_bytes(a->value, a->value_len, b->value, b->value_len)));
+}
+
+/* The events already taken at revision rev: [*at, *at + return). */
+static size_t taken_at(const struct rs_point *pt, int64_t rev, size_t *at)
+{
+	size_t lo = 0, hi = pt->n_ev;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pt->ev[mid]->revision < rev)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < pt->n_ev && pt->ev[end]->revision == rev)
+		end++;
+	*at = lo;
+	return end - lo;
+}
+
+/* Two recorders (a leader handover, a resumed daemon) wrote revisions of the chain
+ * twice: the overlap must be the same history, event for event, or the chain is
+ * not one history and no point in it can be trusted. */
+static int differ(const struct seg_contents *c, int64_t rev)
+{
+	return rv_fail(-EBADMSG, "chain %s is not one history: segment %s (written by %s) has other events at revision %"
+		       PRId64 " than an earlier segment of the chain; restore to a point before it, or from the full "
+		       "artifact alone", c->info.chain, c->info.name, c->info.writer, rev);
+}
+
+/* e, the k-th event of its revision in c, against the k-th gathered at it. */
+static int overlap_event(const struct rs_point *pt, const struct seg_contents *c, const struct seg_event *e,
+			 int64_t *rev, size_t *k)
+{
+	size_t at;
+	if (e->revision != *rev) {
+		*rev = e->revision;
+		*k = 0;
+	}
+	size_t n = taken_at(pt, e->revision, &at);
+	if (*k >= n || !same_event(pt->ev[at + *k], e))
+		return differ(c, e->revision);
+	(*k)++;
+	return 0;
+}
+
+/* The overlap's last revision ended (k events): as many as gathered at it. */
+static int overlap_end(const struct rs_point *pt, const struct seg_contents *c, int64_t rev, size_t k)
+{
+	size_t at;
+	return rev && taken_at(pt, rev, &at) != k ? differ(c, rev) : 0;
+}
+
 /* Gather the events of one segment above done and within the point; cur_ops and
- * cur_bytes follow the revision being gathered; *past once past the point. */
+ * cur_bytes follow the revision being gathered; *past once past the point. Events
+ * at or below done must agree with what was gathered (overlap_check). */
 static int gather(struct rs_point *pt, const struct restore_point_req *q, const struct seg_contents *c,
 		  int64_t done, int64_t limit, bool *past, size_t *cur_ops, uint64_t *cur_bytes)
 {
-	size_t ti = 0;
+	size_t ti = 0, k = 0;
+	int64_t overlap_rev = 0;
+	int r;
 	for (size_t i = 0; i < c->n_events; i++) {
 		const struct seg_event *e = &c->events[i];
 		int64_t last = pt->n_ev ? pt->ev[pt->n_ev - 1]->revision : pt->base_revision;
-		if (e->revision <= done)
+		if (e->revision <= pt->base_revision)
+			continue; /* in the base's db */
+		if (e->revision <= done) {
+			if ((r = overlap_event(pt, c, e, &overlap_rev, &k)) < 0)
+				return r;
 			continue;
+		}
+		if (overlap_rev) {
+			if ((r = overlap_end(pt, c, overlap_rev, k)) < 0)
+				return r;
+			overlap_rev = 0;
+		}
 		if (e->revision > limit) {
 			*past = true;
 			return 0;
@@ -172,7 +249,7 @@ static int gather(struct rs_point *pt, const struct restore_point_req *q, const 
 		if (ms)
 			pt->unix_ms = ms;
 	}
-	return 0;
+	return overlap_end(pt, c, overlap_rev, k); /* a segment wholly inside the overlap */
 }
 
 int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct rs_point *pt)
@@ -210,8 +287,7 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 	pt->segs = rv_xcalloc(c.n ? c.n : 1, sizeof *pt->segs);
 	for (size_t i = 0; i < c.n && !past; i++) {
 		const struct seg_info *s = &c.segs[i];
-		if (s->last <= done)
-			continue; /* wholly inside what earlier segments gave */
+		/* one wholly inside what earlier segments gave is read too: it must agree */
 		if (s->first > limit || (q->to == RESTORE_TO_TIME && s->first_ms > q->unix_ms))
 			break;
 		if ((r = read_segment(st, s->name, &pt->segs[pt->n_segs])) < 0) {
@@ -219,8 +295,10 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 			goto out;
 		}
 		struct seg_contents *sc = &pt->segs[pt->n_segs++];
-		if ((r = gather(pt, q, sc, done, limit, &past, &cur_ops, &cur_bytes)) < 0)
+		if ((r = gather(pt, q, sc, done, limit, &past, &cur_ops, &cur_bytes)) < 0) {
+			r = rv_fail_wrap(r, "restore to a point refused before any member was stopped");
 			goto out;
+		}
 		if (pt->revision > done)
 			done = pt->revision;
 	}
