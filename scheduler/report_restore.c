@@ -41,6 +41,7 @@ static json_t *point_json(const struct restore_point_report *p)
 	json_object_set_new(o, "replay_events_per_second", json_real(p->rate));
 	json_object_set_new(o, "leases_kept", json_integer((json_int_t)p->leases_kept));
 	json_object_set_new(o, "leases_granted", json_integer((json_int_t)p->leases_granted));
+	json_object_set_new(o, "txns_resent", json_integer((json_int_t)p->resent));
 	json_object_set_new(o, "bumped_to_revision", p->bumped_to ? json_integer(p->bumped_to) : json_null());
 	/* etcd 3.4 cannot tell a watcher that the revisions it saw are gone. */
 	json_object_set_new(o, "watchers_must_relist", json_true());

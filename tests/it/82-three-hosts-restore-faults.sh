@@ -94,7 +94,7 @@ test_sigterm_from_the_commit_on_is_held_and_the_json_is_the_one_host_report_with
   assert_ok
   assert_err_contains "signal 15 arrived during the restore; it was held until the restore finished or rolled back"
   keys=$(jq -c 'keys_unsorted' <<<"$OUT")
-  assert_eq "$keys" '["result","artifact","store","snapshot_revision","cluster_revision_before","cluster_serving_before","token","revision","revision_now","hashkv","phases","members","error","rollback","hosts"]' "the report's keys"
+  assert_eq "$keys" '["result","artifact","store","snapshot_revision","cluster_revision_before","cluster_serving_before","token","revision","revision_now","hashkv","phases","point","members","error","rollback","hosts"]' "the report's keys"
   assert_eq "$(json_get .result)" restored "result"
   assert_eq "$(json_get '[.hosts[] | select(.phase == "done" and .error == null and .old_data_dir != null)] | length')" 3 "hosts done"
   assert_eq "$(json_get '[.members[] | select(.old_data_dir != null)] | length')" 3 "members with their old data dir kept"
