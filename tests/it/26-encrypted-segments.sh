@@ -20,12 +20,7 @@ setup_file() {
   export_env CFG ENDPOINTS KEY RCP OTHER
 }
 
-teardown_file() {
-  local pid
-  [ -f "$T_FILE_DIR/.daemons" ] || return 0
-  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$T_FILE_DIR/.daemons"
-  return 0
-}
+source "$RV_ROOT/tests/continuous-lib.sh"
 
 # enc_cfg OUT LINES...: this test's config (its own store and state) with LINES
 # under store: (after url:).
@@ -39,30 +34,13 @@ enc_cfg() {
 # $WRONG (another identity); the daemon section in $PUB.
 cont_config() {
   PUB=$T/pub.yaml ID=$T/id.yaml WRONG=$T/wrong.yaml
-  SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock
   enc_cfg "$PUB" "  encryption:" "    recipients: [\"$RCP\"]"
   enc_cfg "$ID" "  encryption:" "    recipients: [\"$RCP\"]" "    identity_file: $KEY"
   enc_cfg "$WRONG" "  encryption:" "    recipients: [\"$RCP\"]" "    identity_file: $OTHER"
-  cat >>"$PUB" <<EOC
-daemon:
-  control_socket: $SOCK
-  metrics_listen: ""
-  supervise_members: false
-  continuous:
-    enabled: true
-    flush: 200ms
-  jobs:
-$(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
-EOC
+  recorder_section "$PUB"
 }
 
-start_daemon() {
-  local bin=${1:-$RV_BIN}
-  "$bin" --config "$PUB" daemon >>"$T/daemon.log" 2>&1 &
-  DPID=$!
-  echo "$DPID" >>"$T_FILE_DIR/.daemons"
-  trap 'kill -9 $DPID 2>/dev/null' EXIT
-}
+start_daemon() { start_recorder "$PUB" "$@"; }
 
 put_n() { # put_n N PREFIX: N puts of secret values, each acknowledged revision in $T/acked
   local i

@@ -12,29 +12,13 @@ setup_file() {
   export_env CFG ENDPOINTS
 }
 
-teardown_file() {
-  local pid
-  [ -f "$T_FILE_DIR/.daemons" ] || return 0
-  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$T_FILE_DIR/.daemons"
-  return 0
-}
+source "$RV_ROOT/tests/continuous-lib.sh"
 
 ret_config() { # DCFG: this test's store and state, keep_last 1, the recorder on
   DCFG=$T/cfg.yaml
-  SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock
   sed -e "s|^state_dir: .*|state_dir: $T/state|" -e "s|^  url: .*/backups$|  url: $T/backups|" "$CFG" >"$DCFG"
   sed -i "s#^store:#snapshot:\n  retention:\n    keep_last: 1\nstore:#" "$DCFG"
-  cat >>"$DCFG" <<EOC
-daemon:
-  control_socket: $SOCK
-  metrics_listen: ""
-  supervise_members: false
-  continuous:
-    enabled: true
-    flush: 200ms
-  jobs:
-$(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
-EOC
+  recorder_section "$DCFG"
 }
 
 r() { run "$RV_BIN" --config "$DCFG" --no-progress "$@"; }

@@ -11,37 +11,15 @@ setup_file() {
   export_env CFG ENDPOINTS
 }
 
-teardown_file() {
-  local pid
-  [ -f "$T_FILE_DIR/.daemons" ] || return 0
-  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$T_FILE_DIR/.daemons"
-  return 0
-}
+source "$RV_ROOT/tests/continuous-lib.sh"
 
 cont_config() {
   DCFG=$T/cfg.yaml
-  SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock
   sed -e "s|^state_dir: .*|state_dir: $T/state|" -e "s|^  url: .*/backups$|  url: $T/backups|" "$CFG" >"$DCFG"
-  cat >>"$DCFG" <<EOC
-daemon:
-  control_socket: $SOCK
-  metrics_listen: ""
-  supervise_members: false
-  continuous:
-    enabled: true
-    flush: 200ms
-  jobs:
-$(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
-EOC
+  recorder_section "$DCFG"
 }
 
-start_daemon() {
-  local bin=${1:-$RV_BIN}
-  "$bin" --config "$DCFG" daemon >>"$T/daemon.log" 2>&1 &
-  DPID=$!
-  echo "$DPID" >>"$T_FILE_DIR/.daemons"
-  trap 'kill -9 $DPID 2>/dev/null' EXIT
-}
+start_daemon() { start_recorder "$DCFG" "$@"; }
 
 # put N PREFIX: N puts, each acknowledged revision in $T/acked
 put_n() {

@@ -9,29 +9,13 @@ setup_file() {
   need_test_hooks
 }
 
-teardown_file() {
-  local pid
-  [ -f "$T_FILE_DIR/.daemons" ] || return 0
-  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$T_FILE_DIR/.daemons"
-  return 0
-}
+source "$RV_ROOT/tests/continuous-lib.sh"
 
 # A cluster of the test's own with the recorder configured (flush 200ms), a base
 # artifact of it (BASE, its revision), and the daemon recording.
 setup_recording() {
   start_cluster "$T/c" || fail "cluster up failed"
-  SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock
-  cat >>"$CFG" <<EOC
-daemon:
-  control_socket: $SOCK
-  metrics_listen: ""
-  supervise_members: false
-  continuous:
-    enabled: true
-    flush: 200ms
-  jobs:
-$(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
-EOC
+  recorder_section "$CFG"
   ectl put /seed/1 one >/dev/null || fail "put"
   if [ -n "${BASE_LEASE_TTL:-}" ]; then # a key on a lease in the base, renewed until the test stops it
     BASE_LEASE=$(ectl lease grant "$BASE_LEASE_TTL" | awk '{print $2}')
@@ -46,9 +30,7 @@ EOC
   art=$(ls "$T/c/backups" | grep '\.tar\.zst$' | head -1)
   CHAIN=${art%.tar.zst}
   BASE=${CHAIN##*-r}
-  "$RV_BIN" --config "$CFG" daemon >>"$T/daemon.log" 2>&1 &
-  DPID=$!
-  echo "$DPID" >>"$T_FILE_DIR/.daemons"
+  start_recorder "$CFG"
 }
 
 reach() { # the highest revision the chain's segments cover without a hole
