@@ -71,3 +71,21 @@ wait_for() {
 }
 
 all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.healthy)] | length' <<<"$OUT")" = 3 ]; }
+
+ectl_on() { local i=$1; shift; on_host "$i" env ETCDCTL_API=3 etcdctl --endpoints="http://$NETNS_SUBNET.$i:2379" --dial-timeout=3s --command-timeout=10s "$@"; }
+
+# restore_hosts_up: the restore tests' fixture (81, 82): three host namespaces, the
+# agents' certificates, a daemon and its member in each, the cluster healthy.
+restore_hosts_up() {
+  local i
+  netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
+  export_env NETNS_PREFIX
+  netns_setup 3
+  make_certs "$T_FILE_DIR/pki" 3
+  need_test_hooks
+  for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
+  for i in 1 2 3; do start_daemon "$i" & done
+  wait
+  for i in 1 2 3; do [ -s "$T_FILE_DIR/d$i.pid" ] && kill -0 "$(cat "$T_FILE_DIR/d$i.pid")"; done
+  wait_for 40 all_healthy_from 1 || { echo "the cluster did not come up: $ERR"; tail -5 "$T_FILE_DIR"/daemon*.log; return 1; }
+}

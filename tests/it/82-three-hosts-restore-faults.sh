@@ -8,22 +8,12 @@
 
 source "$RV_ROOT/tests/three-hosts-lib.sh"
 
-ectl_on() { local i=$1; shift; on_host "$i" env ETCDCTL_API=3 etcdctl --endpoints="http://$NETNS_SUBNET.$i:2379" --dial-timeout=3s --command-timeout=10s "$@"; }
 on_hooked() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_HOOKS_BIN" --config "$T_FILE_DIR/cfg$i.yaml" --no-progress "$@"; }
 member_pids() { cat "$T_FILE_DIR"/h*/etcd*.pid; }
 locks_taken() { local i; for i in 1 2 3; do [ -e "$T_FILE_DIR/h$i/state/coordinator-lock.json" ] || return 1; done; }
 
 setup_file() {
-  netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
-  export_env NETNS_PREFIX
-  netns_setup 3
-  make_certs "$T_FILE_DIR/pki" 3
-  need_test_hooks
-  for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
-  for i in 1 2 3; do start_daemon "$i" & done
-  wait
-  for i in 1 2 3; do [ -s "$T_FILE_DIR/d$i.pid" ] && kill -0 "$(cat "$T_FILE_DIR/d$i.pid")"; done
-  wait_for 40 all_healthy_from 1 || { echo "the cluster did not come up: $ERR"; tail -5 "$T_FILE_DIR"/daemon*.log; return 1; }
+  restore_hosts_up || return 1
   ectl_on 1 put /t/base snapshot >/dev/null
   for i in 1 2; do on "$i" snapshot save; [ "$RC" = 0 ] || { echo "snapshot on host $i: $ERR"; return 1; }; done
 }
