@@ -38,8 +38,11 @@ OPT     ?= -O2
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment are kept (packagers pass
 # dpkg-buildflags or %optflags there); the project's own flags, -Werror included, are added.
 CFLAGS  ?= $(OPT) -g
+# Asked once per make (:=): CFLAGS is a recursive variable, expanded at every compile,
+# and pkg-config takes about a second to walk grpc's dependencies.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) grpc 2>/dev/null)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation \
-           -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) grpc 2>/dev/null)
+           -I. -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS  := -lgrpc -lgpr $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
