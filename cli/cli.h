@@ -51,6 +51,9 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv);
  * arg its argument; RV_EXIT_OK or the usage error printed. */
 enum { CLI_OPT_TO_LATEST = 900, CLI_OPT_TO_REVISION, CLI_OPT_TO_TIME, CLI_OPT_BUMP_REVISION };
 int cli_point_option(const char *cmd, int opt, const char *arg, struct restore_point_req *q);
+/* A point named as one side of a diff: rev:R, rev:latest or time:T (RFC 3339); a usage
+ * error (said) when it is malformed, RV_EXIT_USAGE unsaid when spec names no point. */
+int cli_point_spec(const char *cmd, const char *spec, struct restore_point_req *q);
 /* The point reached, events replayed and the replay's rate (nothing when not used). */
 void cli_print_point(const struct restore_point_report *p);
 

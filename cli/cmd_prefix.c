@@ -16,11 +16,14 @@ static const char diff_usage[] =
 	"\n"
 	"The keys added, removed and changed from A to B under P (default: every key), with\n"
 	"their sizes, mod revisions and values shortened. A and B are artifacts (a name or\n"
-	"'latest') or 'live' (the running cluster). Artifacts are read in place: no etcd is\n"
-	"started. 'rev:R' and 'time:T' need continuous backup, which this version does not have.\n";
+	"'latest'), 'live' (the running cluster), or points recorded by continuous backup:\n"
+	"'rev:R' (the keys as of revision R), 'rev:latest' (the newest recorded point) and\n"
+	"'time:T' (the last revision recorded at or before T, RFC 3339 in UTC). Artifacts and\n"
+	"segments are read in place: no etcd is started.\n";
 
 static const char restore_usage[] =
-	"usage: regvault restore --prefix P [--from NAME|latest | --from-file FILE] [--store URL] [--dry-run] [--yes]\n"
+	"usage: regvault restore --prefix P [--from NAME|latest | --from-file FILE | --to-latest | --to-revision R |\n"
+	"                        --to-time T] [--store URL] [--dry-run] [--yes]\n"
 	"                        [--no-delete] [--overwrite-conflicts] [--exact-prefix] [--keep-lease-keys] [-o json]\n"
 	"\n"
 	"Makes the keys under P in the live cluster equal to the snapshot's (default: the newest\n"
@@ -32,6 +35,10 @@ static const char restore_usage[] =
 	"  --prefix P             the keys to restore; must end with '/' (not '' or '/')\n"
 	"  --from NAME|latest     the artifact (default latest)\n"
 	"  --from-file FILE       a plain etcd snapshot ('etcdctl snapshot save') instead\n"
+	"  --to-revision R        the keys as the cluster had them at revision R (continuous backup):\n"
+	"                         the newest base artifact at or before R and its chain's events\n"
+	"  --to-time T            the keys at the last revision recorded at or before T (RFC 3339, UTC)\n"
+	"  --to-latest            the keys at the newest recorded point\n"
 	"  --store URL            read artifacts from this store instead of store.url\n"
 	"  --dry-run              print the changes it would make; change nothing\n"
 	"  --yes                  do not ask for confirmation (needed when stdin is not a terminal)\n"
@@ -41,7 +48,6 @@ static const char restore_usage[] =
 	"  --keep-lease-keys      restore keys that were on a lease, without one (their lease is gone);\n"
 	"                         by default they, and live keys on a lease, are skipped and listed\n"
 	"\n"
-	"--to-revision R and --to-time T need continuous backup, which this version does not have.\n"
 	"Exit codes: 0 restored, 1 failed or keys left in conflict, 2 usage or configuration error.\n";
 
 #define SHOWN_LIMIT 50 /* keys listed in a table; -o json lists every one */
@@ -81,12 +87,12 @@ static void print_changes(const struct prefix_diff *d, const char *a, const char
 		printf("... and %zu more (-o json lists every one)\n", d->n - SHOWN_LIMIT);
 }
 
-static int refuse_point_in_time(const char *cmd, const char *what)
+static void print_side(const struct prefix_keys *k)
 {
-	return cli_usage_error(cmd,
-			       "%s names a point in time, which needs continuous backup; this version restores and "
-			       "compares artifacts only (a name, 'latest' or 'live')",
-			       what);
+	if (k->chain[0]) /* a point's names its revision */
+		printf("%s, %zu keys", k->what, k->n);
+	else
+		printf("%s (revision %" PRId64 ", %zu keys)", k->what, k->revision, k->n);
 }
 
 /* One side of a diff. */
@@ -98,6 +104,12 @@ static int open_side(const struct rv_config *cfg, struct store *st, etcd_client 
 		if (!*c && (r = cluster_client_new(&cfg->cluster, 0, c)) < 0)
 			return r;
 		return prefix_keys_live(*c, prefix, strlen(prefix), out);
+	}
+	if (strncmp(spec, "rev:", 4) == 0 || strncmp(spec, "time:", 5) == 0) {
+		struct restore_point_req q;
+		if (cli_point_spec("snapshot diff", spec, &q) != RV_EXIT_OK)
+			return -EINVAL; /* said already */
+		return prefix_keys_point(st, &q, cfg->state_dir, prefix, strlen(prefix), &cli_cancel, out);
 	}
 	return prefix_keys_artifact(st, spec, cfg->state_dir, prefix, strlen(prefix), &cli_cancel, out);
 }
@@ -133,10 +145,12 @@ int cmd_snapshot_diff(struct cli *cli, int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage_error("snapshot diff", "give two things to compare: A B (artifact names, 'latest' or 'live')");
 	const char *sa = argv[optind], *sb = argv[optind + 1];
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2; i++) { /* a malformed point is a usage error, before anything is read */
+		struct restore_point_req q;
 		const char *s = i ? sb : sa;
-		if (strncmp(s, "rev:", 4) == 0 || strncmp(s, "time:", 5) == 0)
-			return refuse_point_in_time("snapshot diff", s);
+		if ((strncmp(s, "rev:", 4) == 0 || strncmp(s, "time:", 5) == 0) &&
+		    (rc = cli_point_spec("snapshot diff", s, &q)) != RV_EXIT_OK)
+			return rc;
 	}
 	if ((rc = cli_load_config(cli, &cfg)) != RV_EXIT_OK)
 		return rc;
@@ -154,8 +168,11 @@ int cmd_snapshot_diff(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		cli_print_json(report_snapshot_diff_json(prefix, &a, &b, &d));
 	} else {
-		printf("Keys under '%s': A = %s (revision %" PRId64 ", %zu keys), B = %s (revision %" PRId64 ", %zu keys)\n",
-		       prefix, a.what, a.revision, a.n, b.what, b.revision, b.n);
+		printf("Keys under '%s': A = ", prefix);
+		print_side(&a);
+		printf(", B = ");
+		print_side(&b);
+		printf("\n");
 		print_changes(&d, "A SIZE", "B SIZE");
 		printf("%zu added, %zu removed, %zu changed, %zu unchanged\n", d.added, d.removed, d.changed, d.unchanged);
 	}
@@ -217,8 +234,8 @@ static void print_notes(const struct prefix_restore_report *rep)
 		printf("... and %zu more conflicts\n", rep->n_conflicts - SHOWN_LIMIT);
 }
 
-enum { P_PREFIX = 300, P_FROM_FILE, P_STORE, P_DRY, P_YES, P_NO_DELETE, P_OVERWRITE, P_EXACT, P_LEASE, P_TO_REV,
-       P_TO_TIME, P_FORCE, P_FROM };
+enum { P_PREFIX = 300, P_FROM_FILE, P_STORE, P_DRY, P_YES, P_NO_DELETE, P_OVERWRITE, P_EXACT, P_LEASE, P_FORCE,
+       P_FROM };
 
 int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 {
@@ -233,8 +250,9 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 		{"overwrite-conflicts", no_argument, NULL, P_OVERWRITE},
 		{"exact-prefix", no_argument, NULL, P_EXACT},
 		{"keep-lease-keys", no_argument, NULL, P_LEASE},
-		{"to-revision", required_argument, NULL, P_TO_REV},
-		{"to-time", required_argument, NULL, P_TO_TIME},
+		{"to-latest", no_argument, NULL, CLI_OPT_TO_LATEST},
+		{"to-revision", required_argument, NULL, CLI_OPT_TO_REVISION},
+		{"to-time", required_argument, NULL, CLI_OPT_TO_TIME},
 		{"force", no_argument, NULL, P_FORCE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -247,6 +265,7 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 	int hold_fd = -1;
 	struct prefix_keys src = {0};
 	struct prefix_restore_report rep = {0};
+	struct restore_point_req point = {0};
 	int ch, rc, r;
 
 	if (cli_wants_help(argc, argv)) {
@@ -267,8 +286,12 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 		case P_OVERWRITE: overwrite = true; break;
 		case P_EXACT: exact = true; break;
 		case P_LEASE: keep_lease = true; break;
-		case P_TO_REV: return refuse_point_in_time("restore", "--to-revision");
-		case P_TO_TIME: return refuse_point_in_time("restore", "--to-time");
+		case CLI_OPT_TO_LATEST:
+		case CLI_OPT_TO_REVISION:
+		case CLI_OPT_TO_TIME:
+			if ((rc = cli_point_option("restore", ch, optarg, &point)) != RV_EXIT_OK)
+				return rc;
+			break;
 		case P_FORCE:
 			return cli_usage_error("restore", "--force is for full restores; a prefix restore never stops the "
 							  "cluster and guards each key (see --overwrite-conflicts)");
@@ -283,8 +306,9 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 	if (!exact && prefix[strlen(prefix) - 1] != '/')
 		return cli_usage_error("restore", "--prefix '%s' does not end with '/', so it would also take keys like "
 						  "'%sX...'; add the '/' or give --exact-prefix", prefix, prefix);
-	if (from && from_file)
-		return cli_usage_error("restore", "--from and --from-file exclude each other");
+	if (!!from + !!from_file + (point.to != RESTORE_TO_NONE) > 1)
+		return cli_usage_error("restore", "--from, --from-file and a point (--to-latest, --to-revision, --to-time) "
+						  "exclude each other: a point picks its own base artifact");
 	if (!yes && !dry_run && !isatty(STDIN_FILENO)) {
 		fprintf(stderr, "regvault restore: a prefix restore writes into the live cluster; add --yes to confirm "
 				"(stdin is not a terminal, so regvault cannot ask)\n");
@@ -301,9 +325,13 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 	if (!from_file && (rc = cli_open_store(&cfg, store_url, &st)) != RV_EXIT_OK)
 		goto out;
 	cli_catch_interrupts();
-	r = from_file ? prefix_keys_db_file(from_file, prefix, strlen(prefix), &cli_cancel, &src)
-		      : prefix_keys_artifact(st, from ? from : "latest", cfg.state_dir, prefix, strlen(prefix), &cli_cancel,
-					     &src);
+	if (from_file)
+		r = prefix_keys_db_file(from_file, prefix, strlen(prefix), &cli_cancel, &src);
+	else if (point.to != RESTORE_TO_NONE)
+		r = prefix_keys_point(st, &point, cfg.state_dir, prefix, strlen(prefix), &cli_cancel, &src);
+	else
+		r = prefix_keys_artifact(st, from ? from : "latest", cfg.state_dir, prefix, strlen(prefix), &cli_cancel,
+					 &src);
 	/* Not beside a full restore, rollback or cleanup: the restore lock, taken shared
 	 * (one of those holds it whole; one that begins meanwhile waits, then fails). */
 	if (r == 0 && !dry_run) {
@@ -343,10 +371,12 @@ int cmd_restore_prefix(struct cli *cli, int argc, char **argv)
 		if (dry_run)
 			print_changes(&rep.plan, "SNAP", "LIVE");
 		print_notes(&rep);
-		printf("%s %s under %s from %s (revision %" PRId64 "): %zu put, %zu deleted, %zu unchanged, %zu skipped, "
-		       "%zu in conflict",
-		       dry_run ? "Dry run:" : r == 0 ? "Restored" : "Partly restored", dry_run ? "would restore" : "the keys",
-		       prefix, src.what, src.revision, rep.put, rep.deleted, rep.unchanged, rep.n_skipped, rep.n_conflicts);
+		printf("%s %s under %s from %s", dry_run ? "Dry run:" : r == 0 ? "Restored" : "Partly restored",
+		       dry_run ? "would restore" : "the keys", prefix, src.what);
+		if (!src.chain[0]) /* a point's names its revision */
+			printf(" (revision %" PRId64 ")", src.revision);
+		printf(": %zu put, %zu deleted, %zu unchanged, %zu skipped, %zu in conflict", rep.put, rep.deleted,
+		       rep.unchanged, rep.n_skipped, rep.n_conflicts);
 		if (rep.first_revision)
 			printf("; revisions %" PRId64 "..%" PRId64 " written in %zu transactions", rep.first_revision,
 			       rep.last_revision, rep.txns);

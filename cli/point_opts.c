@@ -54,6 +54,19 @@ int cli_point_option(const char *cmd, int opt, const char *arg, struct restore_p
 	return RV_EXIT_USAGE;
 }
 
+int cli_point_spec(const char *cmd, const char *spec, struct restore_point_req *q)
+{
+	memset(q, 0, sizeof *q);
+	if (strncmp(spec, "rev:", 4) == 0) {
+		if (strcmp(spec + 4, "latest") == 0)
+			return cli_point_option(cmd, CLI_OPT_TO_LATEST, NULL, q);
+		return cli_point_option(cmd, CLI_OPT_TO_REVISION, spec + 4, q);
+	}
+	if (strncmp(spec, "time:", 5) == 0)
+		return cli_point_option(cmd, CLI_OPT_TO_TIME, spec + 5, q);
+	return RV_EXIT_USAGE;
+}
+
 void cli_print_point(const struct restore_point_report *p)
 {
 	char t[21], b[32];

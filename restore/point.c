@@ -271,8 +271,15 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 	qsort(arts, n_arts, sizeof *arts, by_revision_desc);
 	if ((r = seg_list(st, &segs, &n_segs)) < 0)
 		goto out;
-	if ((r = choose(q, arts, n_arts, segs, n_segs, &c, store_describe(st))) < 0)
+	if ((r = choose(q, arts, n_arts, segs, n_segs, &c, store_describe(st))) < 0) {
+		if (r == -ERANGE && n_segs == 0)
+			r = rv_fail(-ERANGE,
+					   "store %s holds no continuous backup (no segments), so no point past an "
+					   "artifact's own revision can be reached; turn on daemon.continuous.enabled for "
+					   "the future, and restore from an artifact now (--from NAME)",
+					   store_describe(st));
 		goto out;
+	}
 
 	snprintf(pt->artifact, sizeof pt->artifact, "%s", c.base->name);
 	snprintf(pt->chain, sizeof pt->chain, "%s", c.name);

@@ -132,6 +132,11 @@ void prefix_keys_free(struct prefix_keys *k)
 	free(k->owned);
 	free(k->kvs);
 	snap_db_close(k->db);
+	if (k->point) {
+		rs_point_free(k->point);
+		free(k->point);
+	}
+	k->point = NULL;
 	k->owned = NULL;
 	k->kvs = NULL;
 	k->db = NULL;

@@ -300,15 +300,20 @@ int restore_drill_cleanup(const char *parent, int *removed);
  * prefix_restore.c; docs/reference/restore-prefix.md) ----
  * The keys under a prefix from one source: an artifact (its db read in place, no
  * etcd started), a plain db file, or the live cluster (one read at one revision). */
+struct rs_point;
 struct prefix_keys {
 	char what[320];           /* "artifact NAME", "the db file F", "the live cluster" */
 	char artifact[256];       /* the artifact's name, "" for the others */
-	const char *kind;         /* "artifact", "db-file", "live" */
+	const char *kind;         /* "artifact", "db-file", "live", "point" */
 	int64_t revision;         /* the revision the keys are as of */
 	struct snap_db_kv *kvs;   /* sorted by key */
 	size_t n;
-	struct snap_db *db;       /* artifact, db file: the keys point into it */
+	struct snap_db *db;       /* artifact, db file, point: the keys point into it */
 	uint8_t **owned;          /* live: one allocation per key (key then value) */
+	struct rs_point *point;   /* point: the chain's events read (the keys point into them too) */
+	char chain[256];          /* point: the chain it was read from, "" for the others */
+	int64_t unix_ms;          /* point: when the original had that revision */
+	size_t events;            /* point: events under the prefix applied to the base's keys */
 };
 /* name: a name or "latest". The artifact is fetched (verified) into a scratch file
  * under tmp_dir, mapped, and the file removed at once; the map stays until
@@ -318,6 +323,12 @@ int prefix_keys_artifact(struct store *st, const char *name, const char *tmp_dir
 int prefix_keys_db_file(const char *path, const char *prefix, size_t len, const struct rv_cancel *cancel,
 			struct prefix_keys *out);
 int prefix_keys_live(etcd_client *c, const char *prefix, size_t len, struct prefix_keys *out);
+/* The keys under the prefix as the original had them at a point of continuous backup
+ * (q: to the latest, a revision or a time): the point's base artifact read in place,
+ * then the events under the prefix of its chain's segments up to the point applied;
+ * every segment read is checked as for a full restore to that point. */
+int prefix_keys_point(struct store *st, const struct restore_point_req *q, const char *tmp_dir, const char *prefix,
+		      size_t len, const struct rv_cancel *cancel, struct prefix_keys *out);
 void prefix_keys_free(struct prefix_keys *k);
 
 /* What differs between a and b (b is "the new side"): added = only in b, removed =

@@ -21,6 +21,14 @@ static json_t *side_json(const struct prefix_keys *k)
 	json_object_set_new(o, "artifact", k->artifact[0] ? json_string(k->artifact) : json_null());
 	json_object_set_new(o, "revision", json_integer(k->revision));
 	json_object_set_new(o, "keys", json_integer((json_int_t)k->n));
+	if (k->chain[0]) { /* a point of continuous backup */
+		char t[21], at[40];
+		rv_utc_rfc3339(k->unix_ms / 1000, t);
+		snprintf(at, sizeof at, "%.19s.%03dZ", t, (int)(k->unix_ms % 1000));
+		json_object_set_new(o, "chain", json_string(k->chain));
+		json_object_set_new(o, "recorded", json_string(at));
+		json_object_set_new(o, "events", json_integer((json_int_t)k->events));
+	}
 	return o;
 }
 

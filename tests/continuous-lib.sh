@@ -1,5 +1,5 @@
 # continuous-lib.sh - the recorder fixture of the continuous-backup tests (26, 27,
-# 57, 59), sourced by each: a daemon section with continuous backup on and every
+# 57, 58-surgical-point, 59), sourced by each: a daemon section with continuous backup on and every
 # job off, daemons started in the background, and all of them killed at the end.
 
 # recorder_section FILE: append to FILE a daemon section with the recorder on
@@ -26,6 +26,52 @@ start_recorder() {
   DPID=$!
   echo "$DPID" >>"$T_FILE_DIR/.daemons"
   trap 'kill -9 $DPID 2>/dev/null' EXIT
+}
+
+# A cluster of the test's own with the recorder configured (flush 200ms), a base
+# artifact of it (BASE, its revision), and the daemon recording.
+setup_recording() {
+  start_cluster "$T/c" || fail "cluster up failed"
+  recorder_section "$CFG"
+  ectl put /seed/1 one >/dev/null || fail "put"
+  if [ -n "${BASE_LEASE_TTL:-}" ]; then # a key on a lease in the base, renewed until the test stops it
+    BASE_LEASE=$(ectl lease grant "$BASE_LEASE_TTL" | awk '{print $2}')
+    ectl put --lease="$BASE_LEASE" /leased/k v >/dev/null || fail "put with a lease"
+    ectl lease keep-alive "$BASE_LEASE" >/dev/null 2>&1 &
+    KEEPALIVE_PID=$!
+    echo "$KEEPALIVE_PID" >>"$T_FILE_DIR/.daemons"
+  fi
+  rv snapshot save
+  assert_ok
+  local art
+  art=$(ls "$T/c/backups" | grep '\.tar\.zst$' | head -1)
+  CHAIN=${art%.tar.zst}
+  BASE=${CHAIN##*-r}
+  start_recorder "$CFG"
+}
+
+stop_recording() { # wait until the segments reach revision $1, then stop the daemon (unless $2)
+  local n=150
+  while [ "$(reach)" -lt "$1" ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "segments reach $(reach), not $1: $(tail -5 "$T/daemon.log")"
+    sleep 0.2
+  done
+  [ -n "${2:-}" ] && return 0
+  kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+  return 0
+}
+
+rev_now() { ectl get /seed/1 -w json | jq -r .header.revision; }
+# reach: the highest revision the segments of chain $CHAIN (base revision $BASE) in
+# $T/c/backups cover without a hole
+reach() {
+  local at=$BASE f l
+  while read -r f l; do
+    f=$((10#$f)); l=$((10#$l))
+    [ "$f" -le $((at + 1)) ] || break
+    [ "$l" -gt "$at" ] && at=$l
+  done < <(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
+  echo "$at"
 }
 
 teardown_file() {

@@ -185,15 +185,20 @@ test_refusals() {
   rv restore --prefix "" --yes; assert_rc 2; assert_err_contains "full restore"
   rv restore --prefix / --yes; assert_rc 2; assert_err_contains "full restore"
   rv restore --prefix /chora/cap --yes; assert_rc 2; assert_err_contains "does not end with '/'"
-  rv restore --prefix /a/ --to-revision 5 --yes; assert_rc 2; assert_err_contains "continuous backup"
-  rv restore --prefix /a/ --to-time 2026-12-01T00:00:00Z --yes; assert_rc 2; assert_err_contains "continuous backup"
+  rv restore --prefix /a/ --to-revision 5 --from latest --yes; assert_rc 2; assert_err_contains "exclude each other"
+  rv restore --prefix /a/ --to-time yesterday --yes; assert_rc 2; assert_err_contains "RFC 3339"
   rv restore --prefix /a/ --force --yes; assert_rc 2; assert_err_contains "--force is for full restores"
   rv restore --prefix /a/ </dev/null; assert_rc 2; assert_err_contains "add --yes"
-  rv snapshot diff rev:5 live; assert_rc 2; assert_err_contains "continuous backup"
+  rv snapshot diff rev:five live; assert_rc 2; assert_err_contains "takes a revision"
   rv snapshot diff latest; assert_rc 2
   rv restore --prefix /a/ --from no-such-artifact --yes; assert_rc 1; assert_err_contains "no-such-artifact"
   # under registry.prefix: warned, GitOps owns it
   rv snapshot save; assert_ok
+  # a point needs continuous backup, which this store does not hold: refused, nothing written
+  rv restore --prefix /a/ --to-revision 5 --yes; assert_rc 1; assert_err_contains "holds no continuous backup"
+  rv restore --prefix /a/ --to-time 2026-12-01T00:00:00Z --yes; assert_rc 1
+  assert_err_contains "holds no continuous backup"
+  rv snapshot diff rev:5 live; assert_rc 1; assert_err_contains "holds no continuous backup"
   rv restore --prefix /chora/capabilities/x/ --dry-run
   assert_ok
   assert_err_contains "GitOps sync"
