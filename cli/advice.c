@@ -32,6 +32,7 @@ static const char *const cli_advice_texts[RV_ADVICE_COUNT] = {
 	[RV_ADVICE_CONFIG_GIVEN] = " with --config",
 	[RV_ADVICE_CONFIG_DEFAULT] = "; give another with --config or $REGVAULT_CONFIG",
 	[RV_ADVICE_START_DAEMON] = "; start it with 'systemctl start regvault' or run 'regvault daemon'",
+	[RV_ADVICE_FROM_ARTIFACT] = "; restore from an artifact now with --from NAME ('regvault snapshot list' shows them)",
 };
 
 void cli_advice_install(void)

@@ -67,6 +67,7 @@ enum rv_advice {
 	RV_ADVICE_CONFIG_GIVEN,         /* "cannot read config F (given" */
 	RV_ADVICE_CONFIG_DEFAULT,       /* "cannot read config F (the default" */
 	RV_ADVICE_START_DAEMON,         /* "no regvault daemon answers on S" */
+	RV_ADVICE_FROM_ARTIFACT,        /* "store S holds no continuous backup ..." */
 	RV_ADVICE_COUNT
 };
 /* rv_fail() with the advice that goes after the sentence. */

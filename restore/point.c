@@ -273,10 +273,10 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 		goto out;
 	if ((r = choose(q, arts, n_arts, segs, n_segs, &c, store_describe(st))) < 0) {
 		if (r == -ERANGE && n_segs == 0)
-			r = rv_fail(-ERANGE,
+			r = rv_fail_advice(-ERANGE, RV_ADVICE_FROM_ARTIFACT,
 					   "store %s holds no continuous backup (no segments), so no point past an "
 					   "artifact's own revision can be reached; turn on daemon.continuous.enabled for "
-					   "the future, and restore from an artifact now (--from NAME)",
+					   "the future",
 					   store_describe(st));
 		goto out;
 	}

@@ -53,6 +53,9 @@ int cfg_daemon_defaults(struct daemon_settings *ds)
 	ds->metrics_listen = rv_strdup("127.0.0.1:9479");
 	ds->leader_ttl_ms = 10 * MS_S;
 	ds->continuous_flush_ms = 1 * MS_S;
+	ds->continuous_merge_ms[0] = 5 * 60 * MS_S;
+	ds->continuous_merge_ms[1] = 60 * 60 * MS_S;
+	ds->continuous_merge_n = 2;
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
 		struct job_schedule *s = &ds->jobs[k];
 		s->enabled = true;
@@ -177,6 +180,32 @@ static int jobs_pair(struct cfg_doc *d, const char *path, const char *key, yaml_
 
 /* ---- daemon ---- */
 
+/* daemon.continuous.merge_windows: up to 4 durations from 1s (below a minute: for
+ * tests) to 1d, each a whole multiple of the one before (so a window's segments
+ * nest in the next one's). */
+static int merge_windows(struct cfg_doc *d, const char *path, yaml_node_t *v, struct daemon_settings *ds)
+{
+	size_t max = RV_ARRAY_LEN(ds->continuous_merge_ms);
+	if (v->type != YAML_SEQUENCE_NODE)
+		return cfg_fail(d, v, "%s must be a list of durations, like [5m, 1h] ([] never merges)", path);
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n > max)
+		return cfg_fail(d, v, "%s holds %zu windows; at most %zu", path, n, max);
+	for (size_t i = 0; i < n; i++) {
+		char at[CFG_PATH_MAX];
+		yaml_node_t *item = cfg_node(d, v->data.sequence.items.start[i]);
+		snprintf(at, sizeof at, "%s[%zu]", path, i);
+		int r = cfg_duration(d, at, item, MS_S, 24 * 60 * 60 * MS_S, &ds->continuous_merge_ms[i]);
+		if (r < 0)
+			return r;
+		if (i > 0 && (ds->continuous_merge_ms[i] <= ds->continuous_merge_ms[i - 1] ||
+			      ds->continuous_merge_ms[i] % ds->continuous_merge_ms[i - 1] != 0))
+			return cfg_fail(d, item, "%s must be a whole multiple of the window before it, larger than it", at);
+	}
+	ds->continuous_merge_n = n;
+	return 0;
+}
+
 static int continuous_pair(struct cfg_doc *d, const char *path, const char *key, yaml_node_t *v, void *ud)
 {
 	struct daemon_settings *ds = ud;
@@ -184,6 +213,8 @@ static int continuous_pair(struct cfg_doc *d, const char *path, const char *key,
 		return cfg_bool(d, path, v, &ds->continuous_enabled);
 	if (strcmp(key, "flush") == 0)
 		return cfg_duration(d, path, v, 10, 10 * 60 * MS_S, &ds->continuous_flush_ms);
+	if (strcmp(key, "merge_windows") == 0)
+		return merge_windows(d, path, v, ds);
 	return CFG_UNKNOWN;
 }
 

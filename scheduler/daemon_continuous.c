@@ -14,7 +14,8 @@
  * A newer artifact (the scheduled snapshot) starts a new chain from its revision + 1;
  * a revision compacted away takes a full snapshot at once and reports the gap.
  * With store.encryption the chain's base and its segments are encrypted for the
- * recipients (seg_builder_publish); the recorder never needs the identity. */
+ * recipients (seg_builder_publish); the recorder never needs the identity.
+ * Aged segments are merged by a thread of their own (daemon_merge.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct continuous {
 	char writer[64];
 	pthread_mutex_t mu; /* the numbers below, read by status and metrics */
 	struct continuous_stats st;
+	struct seg_merger *merger;
 };
 
 /* The newest good artifact: its chain name and manifest revision; -ENOENT none. */
@@ -313,8 +315,16 @@ int continuous_start(struct cfg_ref *cfg, struct continuous **out)
 		rv_err_clear();
 		snprintf(c->writer, sizeof c->writer, "unknown");
 	}
+	int r = seg_merger_start(cfg, c->writer, &c->merger);
+	if (r < 0) {
+		cfg_ref_put(c->cfg);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		return r;
+	}
 	int e = pthread_create(&c->thread, NULL, continuous_main, c);
 	if (e != 0) {
+		seg_merger_stop(c->merger);
 		cfg_ref_put(c->cfg);
 		pthread_mutex_destroy(&c->mu);
 		free(c);
@@ -330,6 +340,7 @@ void continuous_stop(struct continuous *c)
 		return;
 	rv_cancel_request(&c->cancel);
 	pthread_join(c->thread, NULL);
+	seg_merger_stop(c->merger);
 	cfg_ref_put(c->cfg);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -343,6 +354,7 @@ void continuous_stats_get(struct continuous *c, struct continuous_stats *out)
 	pthread_mutex_lock(&c->mu);
 	*out = c->st;
 	pthread_mutex_unlock(&c->mu);
+	seg_merger_stats(c->merger, out);
 }
 
 void continuous_observe(struct continuous *c)

@@ -164,7 +164,14 @@ struct continuous_stats {
 	int64_t persisted_unix_ms;  /* when it was received */
 	uint64_t segments_written, gaps;
 	int64_t pending_since_ms;   /* when the oldest change not yet published came, 0 none */
+	uint64_t merged, merged_away, merge_errors; /* daemon_merge.c */
 };
+/* daemon_merge.c: the thread that merges aged segments (daemon.continuous.merge_windows),
+ * beside the recorder. */
+struct seg_merger;
+int seg_merger_start(struct cfg_ref *cfg, const char *writer, struct seg_merger **out); /* *out NULL: off */
+void seg_merger_stop(struct seg_merger *m); /* NULL is fine */
+void seg_merger_stats(struct seg_merger *m, struct continuous_stats *into);
 /* Nothing (*out NULL) unless daemon.continuous.enabled. */
 int continuous_start(struct cfg_ref *cfg, struct continuous **out);
 void continuous_stop(struct continuous *c); /* NULL is fine */

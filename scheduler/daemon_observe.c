@@ -62,6 +62,7 @@ void observe_continuous(const struct continuous_stats *st)
 	double lag = st->pending_since_ms && now > st->pending_since_ms ? (double)(now - st->pending_since_ms) / 1000.0 : 0;
 	rv_metrics_continuous(metrics, st->persisted_revision, (double)st->persisted_unix_ms / 1000.0, lag,
 			      st->segments_written, st->gaps);
+	rv_metrics_continuous_merge(metrics, st->merged, st->merged_away, st->merge_errors);
 }
 
 void observe_job_started(enum job_kind k, int64_t start_ms)

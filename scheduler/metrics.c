@@ -54,6 +54,7 @@ struct rv_metrics {
 	size_t n_disks;
 	double snap_size, snap_db_size, snap_revision, store_artifacts;
 	double cont_rev, cont_ts, cont_lag, cont_segments, cont_gaps;
+	double cont_merged, cont_merge_deleted, cont_merge_errors;
 	bool set_continuous;
 	double drill_rpo_s, drill_rto_s, drill_result;
 	double hash_consistent;
@@ -212,6 +213,15 @@ void rv_metrics_continuous(struct rv_metrics *m, int64_t revision, double persis
 		m->cont_segments = (double)segments;
 		m->cont_gaps = (double)gaps;
 		m->set_continuous = true;
+	});
+}
+
+void rv_metrics_continuous_merge(struct rv_metrics *m, uint64_t merged, uint64_t deleted, uint64_t errors)
+{
+	LOCKED(m, {
+		m->cont_merged = (double)merged;
+		m->cont_merge_deleted = (double)deleted;
+		m->cont_merge_errors = (double)errors;
 	});
 }
 
@@ -514,6 +524,15 @@ static void render(struct rv_metrics *m, struct rv_buf *b, bool textfile)
 		family(b, "regvault_continuous_gaps_total", "counter",
 		       "Times recording found its next revision compacted away and started a new chain.");
 		sample(b, "regvault_continuous_gaps_total", NULL, NULL, NULL, NULL, m->cont_gaps);
+		family(b, "regvault_continuous_segments_merged_total", "counter",
+		       "Segments this daemon published by merging older, smaller ones (daemon.continuous.merge_windows).");
+		sample(b, "regvault_continuous_segments_merged_total", NULL, NULL, NULL, NULL, m->cont_merged);
+		family(b, "regvault_continuous_segments_merged_away_total", "counter",
+		       "Segments this daemon deleted once a merged segment held their events.");
+		sample(b, "regvault_continuous_segments_merged_away_total", NULL, NULL, NULL, NULL, m->cont_merge_deleted);
+		family(b, "regvault_continuous_merge_errors_total", "counter",
+		       "Merge passes that failed on a chain (the segments stay as they were; the log says why).");
+		sample(b, "regvault_continuous_merge_errors_total", NULL, NULL, NULL, NULL, m->cont_merge_errors);
 	}
 	if (!textfile || m->set_store) {
 		family(b, "regvault_store_artifacts", "gauge",

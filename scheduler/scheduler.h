@@ -63,6 +63,8 @@ struct daemon_settings {
 	int64_t leader_ttl_ms;         /* the leader's lease, default 10s */
 	bool continuous_enabled;       /* daemon.continuous.enabled, default false */
 	int64_t continuous_flush_ms;   /* daemon.continuous.flush, default 1s */
+	int64_t continuous_merge_ms[4]; /* daemon.continuous.merge_windows, ascending, default 5m, 1h */
+	size_t continuous_merge_n;      /* 0: segments are never merged */
 	struct job_schedule jobs[JOB_KIND_COUNT];
 };
 
@@ -276,6 +278,8 @@ void rv_metrics_store_artifacts(struct rv_metrics *m, uint64_t n);
 /* Continuous backup's recorder (shown once the leader's recorder runs). */
 void rv_metrics_continuous(struct rv_metrics *m, int64_t revision, double persisted_ts, double lag_s,
 			   uint64_t segments, uint64_t gaps);
+/* Its merging of older segments (totals since the daemon started). */
+void rv_metrics_continuous_merge(struct rv_metrics *m, uint64_t merged, uint64_t deleted, uint64_t errors);
 void rv_metrics_drill(struct rv_metrics *m, const struct drill_report *d);
 
 void rv_metrics_member_declare(struct rv_metrics *m, const char *member);

@@ -405,4 +405,21 @@ int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_
 		    bool verify_contents, const struct age_keys *keys, int64_t *reach, int64_t *reach_ms,
 		    size_t *unchecked);
 
+/* Merging as segments age (segment_merge.c): in every chain, runs of small segments
+ * wholly inside one window (windows_ms ascending, e.g. 5 min then 1 h, aligned to the
+ * epoch) ended grace_ms before now_ms, that join without a gap or an overlap are published as one segment
+ * (writer: this daemon's member), then deleted; a segment another of its chain covers
+ * with the same events is deleted. Chains encrypted for an identity this host does
+ * not hold are left alone. Returns the first error; the pass goes on past it. */
+struct seg_merge_report {
+	size_t merged;      /* segments published by merging */
+	size_t segments_in; /* segments they were made of */
+	size_t deleted;     /* segments deleted (merged, or covered) */
+	size_t covered;     /* of those, covered by another (a pass cut short before) */
+	size_t chains_unreadable;
+	size_t errors;
+};
+int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows, int64_t now_ms, int64_t grace_ms,
+		   const char *writer, int level, struct seg_merge_report *rep);
+
 #endif

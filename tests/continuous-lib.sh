@@ -3,7 +3,8 @@
 # job off, daemons started in the background, and all of them killed at the end.
 
 # recorder_section FILE: append to FILE a daemon section with the recorder on
-# (flush 200ms), members not supervised, every job off; SOCK is its socket.
+# (flush 200ms, segments never merged: a test that counts or damages them must not
+# see them merged meanwhile), members not supervised, every job off; SOCK is its socket.
 recorder_section() {
   SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock # a unix socket's path has 107 bytes at most
   cat >>"$1" <<EOC
@@ -14,6 +15,7 @@ daemon:
   continuous:
     enabled: true
     flush: 200ms
+    merge_windows: []
   jobs:
 $(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
 EOC

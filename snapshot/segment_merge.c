@@ -1,0 +1,264 @@
+/* segment_merge.c - segments merged as they age (continuous backup): the recorder
+ * writes one small segment a second, so a day would be 86,400 objects. A pass takes
+ * each chain's runs of small segments that lie wholly inside one closed window of
+ * time (5 minutes, then an hour: windows aligned to the epoch, so the small ones nest
+ * in the large) and join without a gap or an overlap, and publishes each run as one
+ * segment of the same events and times; only then are the small ones deleted. A pass
+ * cut short anywhere leaves either the small segments, or the merged one beside
+ * some of them: the same events twice, which restore orders and checks (segments may
+ * overlap and must agree). The next pass removes a segment that another of its chain
+ * covers, after reading both and finding the same events at every revision. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "snapshot/snap_impl.h"
+
+/* A merged segment stops growing at this many compressed bytes, and a segment this
+ * large is left as it is (so a run split at the cap is not merged again and again). */
+#define MERGE_TARGET_BYTES (4u << 20)
+/* And the builder (the events in memory, uncompressed) never holds more than this. */
+#define MERGE_MAX_RAW_BYTES (48u << 20)
+/* Merges in one pass: a pass is bounded however far behind merging is. */
+#define MERGES_PER_PASS 64
+
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+static bool same_event(const struct seg_event *a, const struct seg_event *b)
+{
+	return a->type == b->type && a->revision == b->revision && same_bytes(a->key, a->key_len, b->key, b->key_len) &&
+	       (a->type == SEG_DELETE || (a->create_revision == b->create_revision && a->version == b->version &&
+					  a->lease == b->lease && same_bytes(a->value, a->value_len, b->value, b->value_len)));
+}
+
+/* The first event of c at revision rev or after. */
+static size_t first_at(const struct seg_contents *c, int64_t rev)
+{
+	size_t lo = 0, hi = c->n_events;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->events[mid].revision < rev)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Every revision of inner has the same events in outer, in the same order. */
+static bool covered_by(const struct seg_contents *inner, const struct seg_contents *outer)
+{
+	size_t i = 0;
+	while (i < inner->n_events) {
+		int64_t rev = inner->events[i].revision;
+		size_t j = first_at(outer, rev);
+		while (i < inner->n_events && inner->events[i].revision == rev) {
+			if (j >= outer->n_events || !same_event(&inner->events[i], &outer->events[j]))
+				return false;
+			i++;
+			j++;
+		}
+		if (j < outer->n_events && outer->events[j].revision == rev)
+			return false; /* outer has more events at rev */
+	}
+	return true;
+}
+
+static int64_t time_of(const struct seg_contents *c, size_t *ti, int64_t rev)
+{
+	while (*ti + 1 < c->n_times && c->times[*ti].revision < rev)
+		(*ti)++;
+	return *ti < c->n_times && c->times[*ti].revision == rev ? c->times[*ti].unix_ms : 0;
+}
+
+struct pass {
+	struct store *st;
+	const struct age_keys *keys;
+	const char *writer;
+	int level;
+	struct seg_merge_report *rep;
+	size_t merges;
+};
+
+/* Publish segs[0..n) (one chain, contiguous, in order) as one segment, then delete
+ * them. Nothing is deleted unless the merged one is published. */
+static int merge_run(struct pass *p, const struct seg_info *segs, size_t n, struct seg_info *merged)
+{
+	struct seg_builder *b = NULL;
+	char name[384];
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct seg_contents c;
+		if ((r = seg_read(p->st, segs[i].name, p->keys, &c)) < 0)
+			break;
+		if (!b)
+			b = seg_builder_new(segs[i].chain, c.base_revision, p->writer);
+		size_t ti = 0;
+		for (size_t k = 0; k < c.n_events && r == 0; k++) {
+			int64_t ms = time_of(&c, &ti, c.events[k].revision);
+			r = seg_builder_add(b, &c.events[k], ms ? ms : segs[i].last_ms);
+		}
+		seg_contents_free(&c);
+	}
+	if (r == 0 && b)
+		r = seg_builder_publish(b, p->st, p->level, name, sizeof name);
+	seg_builder_free(b);
+	if (r < 0)
+		return rv_fail_wrap(r, "merging %zu segments of chain %s from revision %lld failed; they stay as they are",
+				    n, segs[0].chain, (long long)segs[0].first);
+	if (seg_name_parse(name, merged) < 0)
+		return rv_fail(-EINVAL, "the merged segment's name %s does not parse", name);
+	p->merges++;
+	p->rep->merged++;
+	p->rep->segments_in += n;
+	for (size_t i = 0; i < n; i++) {
+		int d = store_delete(p->st, segs[i].name);
+		if (d < 0) /* covered by the merged one: the next pass removes it */
+			return rv_fail_wrap(d, "segment %s was merged into %s but could not be deleted; the next pass "
+					    "removes it", segs[i].name, name);
+		p->rep->deleted++;
+	}
+	return 0;
+}
+
+/* Segments of the chain that another covers (the first of equal ones stays),
+ * deleted once both were read and agree. keep[i] false for those deleted. */
+static int drop_covered(struct pass *p, const struct seg_info *v, size_t n, bool *keep)
+{
+	struct seg_contents cover_c = {0};
+	size_t cover = SIZE_MAX, cover_loaded = SIZE_MAX;
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		keep[i] = true;
+		if (cover != SIZE_MAX && v[i].last <= v[cover].last) {
+			struct seg_contents c;
+			if (cover_loaded != cover) {
+				seg_contents_free(&cover_c);
+				memset(&cover_c, 0, sizeof cover_c);
+				if ((r = seg_read(p->st, v[cover].name, p->keys, &cover_c)) < 0)
+					break;
+				cover_loaded = cover;
+			}
+			if ((r = seg_read(p->st, v[i].name, p->keys, &c)) < 0)
+				break;
+			bool agree = covered_by(&c, &cover_c);
+			seg_contents_free(&c);
+			if (!agree) /* restore refuses such a chain and says where; not merging's to decide */
+				continue;
+			if ((r = store_delete(p->st, v[i].name)) < 0)
+				break;
+			keep[i] = false;
+			p->rep->deleted++;
+			p->rep->covered++;
+			continue;
+		}
+		if (cover == SIZE_MAX || v[i].last > v[cover].last)
+			cover = i;
+	}
+	seg_contents_free(&cover_c);
+	return r;
+}
+
+/* By first revision; of those that start together the longest first, so that it is
+ * the one that covers the others. */
+static int by_first_longest(const void *a, const void *b)
+{
+	const struct seg_info *x = a, *y = b;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if (x->last != y->last)
+		return x->last > y->last ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int merge_chain(struct pass *p, const struct seg_info *v, size_t n, const int64_t *windows, size_t n_windows,
+		       int64_t now_ms, int64_t grace_ms)
+{
+	bool *keep = rv_xcalloc(n ? n : 1, sizeof *keep);
+	struct seg_info *live = rv_xcalloc(n ? n : 1, sizeof *live);
+	struct seg_info *sorted = rv_xcalloc(n ? n : 1, sizeof *sorted);
+	size_t n_live = 0;
+	memcpy(sorted, v, n * sizeof *v);
+	qsort(sorted, n, sizeof *sorted, by_first_longest);
+	int r = drop_covered(p, sorted, n, keep);
+	for (size_t i = 0; i < n; i++)
+		if (keep[i])
+			live[n_live++] = sorted[i];
+	free(sorted);
+	for (size_t w = 0; w < n_windows && r == 0; w++) {
+		int64_t win = windows[w];
+		size_t i = 0;
+		while (i < n_live && r == 0 && p->merges < MERGES_PER_PASS) {
+			int64_t k = live[i].first_ms / win;
+			bool closed = (k + 1) * win + grace_ms <= now_ms;
+			if (!closed || live[i].last_ms / win != k || live[i].size >= MERGE_TARGET_BYTES) {
+				i++;
+				continue;
+			}
+			size_t j = i + 1;
+			uint64_t bytes = live[i].size;
+			while (j < n_live && live[j].first == live[j - 1].last + 1 && live[j].first_ms / win == k &&
+			       live[j].last_ms / win == k && live[j].size < MERGE_TARGET_BYTES &&
+			       bytes < MERGE_TARGET_BYTES && bytes + live[j].size < MERGE_MAX_RAW_BYTES / 8) {
+				bytes += live[j].size;
+				j++;
+			}
+			struct seg_info merged;
+			if (j - i >= 2 && (r = merge_run(p, &live[i], j - i, &merged)) == 0) {
+				/* the merged one stands for the run, also in the larger windows */
+				live[i] = merged;
+				memmove(&live[i + 1], &live[j], (n_live - j) * sizeof *live);
+				n_live -= j - i - 1;
+				i++;
+				continue;
+			}
+			i = j;
+		}
+	}
+	free(keep);
+	free(live);
+	return r;
+}
+
+int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows, int64_t now_ms, int64_t grace_ms,
+		   const char *writer, int level, struct seg_merge_report *rep)
+{
+	struct pass p = {.st = st, .writer = writer, .level = level, .rep = rep};
+	struct seg_info *all = NULL;
+	size_t n = 0, i = 0;
+	int r, first_err = 0;
+
+	memset(rep, 0, sizeof *rep);
+	if ((r = store_read_keys(st, &p.keys)) < 0)
+		return r;
+	if ((r = seg_list(st, &all, &n)) < 0)
+		return r;
+	while (i < n) {
+		size_t start, count;
+		seg_chain_range(all, n, all[i].chain, &start, &count);
+		if (count == 0) { /* cannot be: all[i] is of that chain */
+			i++;
+			continue;
+		}
+		bool readable = true;
+		for (size_t k = start; k < start + count; k++)
+			if (all[k].encrypted && !p.keys)
+				readable = false;
+		if (!readable) {
+			rep->chains_unreadable++; /* encrypted, and no identity on this host */
+		} else if ((r = merge_chain(&p, all + start, count, windows_ms, n_windows, now_ms, grace_ms)) < 0 && !first_err) {
+			first_err = r;
+			rep->errors++;
+		} else if (r < 0) {
+			rep->errors++;
+			rv_err_clear();
+		}
+		i = start + count;
+	}
+	free(all);
+	return first_err;
+}
