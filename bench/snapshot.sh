@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # bench/snapshot.sh [SIZES_MB] [RUNS] - regvault snapshot save against
-# `etcdctl snapshot save` and `etcdctl snapshot save && zstd -3`, on a local
-# three-member cluster filled with half-compressible values (each 1 MiB value is
-# half random bytes, half zeros). Runs alternate between the three, medians and
-# ratios are reported, with peak RSS from /usr/bin/time -v. Results are appended to
-# bench/RESULTS.md with the command line.
+# `etcdctl snapshot save`, `etcdctl snapshot save && zstd -3` and the bare stream
+# (build/stream-tool: the same member's Snapshot read through regvault's client and
+# thrown away, the floor under any save), on a local three-member cluster filled
+# with half-compressible values (each 1 MiB value is half random bytes, half zeros).
+# Runs alternate between the four, medians and ratios are reported, with peak RSS
+# from /usr/bin/time. Results are appended to bench/RESULTS.md with the command line.
 #   bash bench/snapshot.sh "300 1000" 5
+# PROFILE=1 also records, for the last size, where one save's time goes: `perf stat`
+# (task clock, context switches) of regvault and of the source etcd over the save,
+# and `perf record -g` of regvault, its top symbols in $T_FILE_DIR/perf-report.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${1:-300}
@@ -14,6 +18,8 @@ RV_BIN=${RV_BIN:-$PWD/build/regvault}
 export RV_ROOT=$PWD TEST_FILE_NAME=bench-snapshot ETCDCTL_API=3
 source tests/lib.sh # free_port, write_cluster_config (scratch dir: build/test-tmp/bench-snapshot)
 [ -x "$RV_BIN" ] || { echo "build regvault first (make)"; exit 2; }
+STREAM_BIN=$PWD/build/stream-tool
+make -s build/stream-tool
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
 
 W=$T_FILE_DIR
@@ -66,6 +72,7 @@ time_it() {
 median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 run_rv() { rm -rf "$W/store"; time_it "$W/rv.$1" "$RV_BIN" --config "$CFG" --no-progress snapshot save --store "$W/store"; }
+run_stream() { time_it "$W/st.$1" "$STREAM_BIN" "$SRC_EP"; }
 run_ectl() { rm -f "$W/e.db"; time_it "$W/ectl.$1" etcdctl --endpoints="$SRC_EP" snapshot save "$W/e.db"; }
 run_ectl_zstd() {
   rm -f "$W/e.db" "$W/e.db.zst"
@@ -88,34 +95,66 @@ CMDLINE="bash bench/snapshot.sh \"$SIZES\" $RUNS"
   echo "\`$CMDLINE\` on $(nproc) cores, etcd $(etcd --version | awk '/etcd Version/{print $3}'), source member etcd2,"
   echo "regvault $("$RV_BIN" --version | awk '{print $2}') (compression level 3). Medians of $RUNS alternated runs."
   echo
-  echo "| db size | tool | time s | vs etcdctl | peak RSS MB | artifact MB |"
-  echo "|---|---|---|---|---|---|"
+  echo "| db size | tool | time s | vs etcdctl | vs stream | peak RSS MB | artifact MB |"
+  echo "|---|---|---|---|---|---|---|"
 } >"$W/results.md"
 
 for size in $SIZES; do
   echo "filling to $size MB..." >&2
   fill_to "$size"
   db=$(db_bytes)
-  rm -f "$W"/rv.* "$W"/ectl.* "$W"/ez.*
+  rm -f "$W"/rv.* "$W"/ectl.* "$W"/ez.* "$W"/st.*
   for r in $(seq 1 "$RUNS"); do
-    case $((r % 3)) in
-      1) run_rv "$size"; run_ectl "$size"; run_ectl_zstd "$size" ;;
-      2) run_ectl "$size"; run_ectl_zstd "$size"; run_rv "$size" ;;
-      0) run_ectl_zstd "$size"; run_rv "$size"; run_ectl "$size" ;;
+    case $((r % 4)) in
+      1) run_rv "$size"; run_stream "$size"; run_ectl "$size"; run_ectl_zstd "$size" ;;
+      2) run_stream "$size"; run_ectl "$size"; run_ectl_zstd "$size"; run_rv "$size" ;;
+      3) run_ectl "$size"; run_ectl_zstd "$size"; run_rv "$size"; run_stream "$size" ;;
+      0) run_ectl_zstd "$size"; run_rv "$size"; run_stream "$size"; run_ectl "$size" ;;
     esac
-    echo "run $r: rv $(tail -1 "$W/rv.$size") ectl $(tail -1 "$W/ectl.$size") ectl+zstd $(tail -1 "$W/ez.$size")" >&2
+    echo "run $r: rv $(tail -1 "$W/rv.$size") stream $(tail -1 "$W/st.$size") ectl $(tail -1 "$W/ectl.$size") ectl+zstd $(tail -1 "$W/ez.$size")" >&2
   done
   rv_t=$(awk '{print $1}' "$W/rv.$size" | median); rv_m=$(awk '{print $2}' "$W/rv.$size" | median)
   e_t=$(awk '{print $1}' "$W/ectl.$size" | median); e_m=$(awk '{print $2}' "$W/ectl.$size" | median)
   z_t=$(awk '{print $1}' "$W/ez.$size" | median); z_m=$(awk '{print $2}' "$W/ez.$size" | median)
+  s_t=$(awk '{print $1}' "$W/st.$size" | median); s_m=$(awk '{print $2}' "$W/st.$size" | median)
   rv_size=$(ls -l "$W"/store/*.tar.zst | awk '{print $5}')
   dbmb=$(awk -v b="$db" 'BEGIN{printf "%.0f MB", b/1e6}')
   {
-    awk -v d="$dbmb" -v t="$rv_t" -v e="$e_t" -v m="$rv_m" -v s="$rv_size" 'BEGIN{printf "| %s | regvault snapshot save | %.2f | %.2fx | %.1f | %.1f |\n", d, t, t/e, m/1024, s/1e6}'
-    awk -v d="$dbmb" -v t="$e_t" -v m="$e_m" -v s="$db" 'BEGIN{printf "| %s | etcdctl snapshot save | %.2f | 1.00x | %.1f | %.1f (uncompressed) |\n", d, t, m/1024, s/1e6}'
-    awk -v d="$dbmb" -v t="$z_t" -v e="$e_t" -v m="$z_m" -v s="$(cat "$W/ez.size")" 'BEGIN{printf "| %s | etcdctl snapshot save && zstd -3 | %.2f | %.2fx | %.1f | %.1f |\n", d, t, t/e, m/1024, s/1e6}'
+    awk -v d="$dbmb" -v t="$rv_t" -v e="$e_t" -v f="$s_t" -v m="$rv_m" -v s="$rv_size" 'BEGIN{printf "| %s | regvault snapshot save | %.2f | %.2fx | %.2fx | %.1f | %.1f |\n", d, t, t/e, t/f, m/1024, s/1e6}'
+    awk -v d="$dbmb" -v t="$s_t" -v e="$e_t" -v m="$s_m" 'BEGIN{printf "| %s | stream-tool (read, thrown away) | %.2f | %.2fx | 1.00x | %.1f | - |\n", d, t, t/e, m/1024}'
+    awk -v d="$dbmb" -v t="$e_t" -v f="$s_t" -v m="$e_m" -v s="$db" 'BEGIN{printf "| %s | etcdctl snapshot save | %.2f | 1.00x | %.2fx | %.1f | %.1f (uncompressed) |\n", d, t, t/f, m/1024, s/1e6}'
+    awk -v d="$dbmb" -v t="$z_t" -v e="$e_t" -v f="$s_t" -v m="$z_m" -v s="$(cat "$W/ez.size")" 'BEGIN{printf "| %s | etcdctl snapshot save && zstd -3 | %.2f | %.2fx | %.2fx | %.1f | %.1f |\n", d, t, t/e, t/f, m/1024, s/1e6}'
   } >>"$W/results.md"
 done
+if [ -n "${PROFILE:-}" ]; then
+  # perf stat of the source etcd over one save, beside regvault's own
+  etcd_pid=${PIDS[1]}
+  rm -rf "$W/store"
+  perf stat -e task-clock,context-switches,cpu-migrations -p "$etcd_pid" -o "$W/perf-etcd.txt" &
+  pstat=$!
+  sleep 0.2
+  perf stat -e task-clock,context-switches,cpu-migrations,page-faults -o "$W/perf-rv.txt" \
+    "$RV_BIN" --config "$CFG" --no-progress snapshot save --store "$W/store" >/dev/null
+  kill -INT "$pstat"; wait "$pstat" 2>/dev/null || true
+  rm -rf "$W/store"
+  perf record -q -g -o "$W/perf.data" "$RV_BIN" --config "$CFG" --no-progress snapshot save --store "$W/store" >/dev/null 2>&1
+  perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | grep '%' | head -40 >"$W/perf-report.txt"
+  {
+    echo
+    echo "PROFILE=1, one more save of the last size: regvault (perf stat):"
+    echo '```'
+    grep -E 'task-clock|context-switches|elapsed|user|sys' "$W/perf-rv.txt"
+    echo '```'
+    echo "the source etcd over the same save:"
+    echo '```'
+    grep -E 'task-clock|context-switches' "$W/perf-etcd.txt"
+    echo '```'
+    echo "top of \`perf report --no-children --sort dso,symbol\` (self time):"
+    echo '```'
+    head -25 "$W/perf-report.txt"
+    echo '```'
+  } >>"$W/results.md"
+fi
 cat "$W/results.md"
 [ -s bench/RESULTS.md ] || echo "# Benchmark results" >bench/RESULTS.md
 cat "$W/results.md" >>bench/RESULTS.md

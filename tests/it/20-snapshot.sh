@@ -579,3 +579,30 @@ test_usage_errors_and_help() {
   assert_rc 2 # a configuration problem
   assert_err_contains "scheme"
 }
+
+# The save hands tar, zstd and the store's writes to a thread of its own
+# (snapshot/stage_thread.c): under ThreadSanitizer a save, a save into a full
+# store (the writer thread's error carried back) and a save interrupted mid-stream.
+test_save_under_threadsanitizer() {
+  make -s -C "$RV_ROOT" TSAN=1 build/tsan/regvault >/dev/null 2>&1 || skip "no ThreadSanitizer build here"
+  local tsan=$RV_ROOT/build/tsan/regvault store=$T/tsan
+  export TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_thread_leaks=0 suppressions=$RV_ROOT/tests/tsan.supp"
+  local i
+  for i in $(seq 1 20); do head -c 300000 /dev/urandom | etcdctl --endpoints="$ENDPOINTS" put "/tsan/v$i" >/dev/null; done
+  run "$tsan" --config "$CFG" --no-progress snapshot save --store "$store"
+  assert_ok
+  rv snapshot verify latest --store "$store"
+  assert_ok
+  # a store with room for the first frames only: the writer thread's ENOSPC, said once
+  mkdir -p "$T/small"
+  unshare -m true 2>/dev/null || skip "no mount namespaces here"
+  run unshare -m sh -c "mount -t tmpfs -o size=2m tmpfs '$T/small' && '$tsan' --config '$CFG' --no-progress snapshot save --store '$T/small'; echo rc=\$?"
+  [[ $OUT == *"rc=1"* ]] || fail "save into a full store did not fail: $OUT $ERR"
+  assert_err_contains "is full"
+  [ "$(grep -c . <<<"$ERR")" -eq 1 ] || fail "more than one line on stderr: $ERR"
+  RV_TEST_SIGNAL_AT=snapshot-streaming run "$tsan" --config "$CFG" --no-progress snapshot save --store "$store"
+  assert_rc 1
+  assert_err_contains "was interrupted; nothing was published"
+  rv -o json snapshot list --store "$store"
+  assert_eq "$(json_get length)" 1 "artifacts after the interrupted save"
+}
