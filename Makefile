@@ -196,6 +196,10 @@ $(BUILD)/store-tool: $(BUILD)/obj/tests/tools/store_tool.o $(BUILD)/libregvault.
 $(BUILD)/metrics-tool: $(BUILD)/obj/tests/tools/metrics_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
 
+# A steady writer at a given rate (bench/continuous.sh); not installed.
+$(BUILD)/put-tool: $(BUILD)/obj/bench/put_tool.o $(BUILD)/libregvault.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)
+
 # The bare Snapshot stream, discarded: the floor the benchmarks compare against.
 $(BUILD)/stream-tool: $(BUILD)/obj/bench/stream_tool.o $(BUILD)/libregvault.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libregvault.a $(LDLIBS)

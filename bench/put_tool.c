@@ -1,0 +1,90 @@
+/* put_tool.c - a steady writer for the benchmarks: RATE puts a second of SIZE-byte
+ * values for SECONDS, from THREADS threads through regvault's client, each put paced
+ * to its slot (a late one is sent at once, none is skipped). Prints the puts made,
+ * the puts per second reached and the last acknowledged revision.
+ *   put-tool ENDPOINTS RATE SIZE SECONDS [THREADS]   (endpoints comma-separated)
+ * Not installed. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "etcd/etcd.h"
+
+static etcd_client *client;
+static double rate, seconds, t0;
+static size_t size;
+static atomic_long next_slot, done, failed;
+static atomic_llong last_rev;
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	char *val = rv_xmalloc(size);
+	for (size_t i = 0; i < size; i++)
+		val[i] = (char)('a' + rand() % 26);
+	for (;;) {
+		long slot = atomic_fetch_add(&next_slot, 1);
+		double at = t0 + (double)slot / rate;
+		if (at - t0 >= seconds)
+			break;
+		double now = rv_now_mono();
+		if (at > now) {
+			struct timespec ts = {(time_t)(at - now), (long)((at - now - (time_t)(at - now)) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+		char key[64];
+		int kl = snprintf(key, sizeof key, "/bench/put/%06ld", slot % 100000);
+		struct etcd_header h;
+		if (etcd_put(client, key, (size_t)kl, val, size, 0, &h) == 0) {
+			atomic_fetch_add(&done, 1);
+			long long prev = atomic_load(&last_rev);
+			while (h.revision > prev && !atomic_compare_exchange_weak(&last_rev, &prev, h.revision))
+				;
+		} else {
+			atomic_fetch_add(&failed, 1);
+			rv_err_clear();
+		}
+	}
+	free(val);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: put-tool ENDPOINTS RATE SIZE SECONDS [THREADS]\n");
+		return 2;
+	}
+	char *eps[8];
+	size_t n_eps = 0;
+	for (char *tok = strtok(argv[1], ","); tok && n_eps < 8; tok = strtok(NULL, ","))
+		eps[n_eps++] = tok;
+	rate = atof(argv[2]);
+	size = (size_t)atol(argv[3]);
+	seconds = atof(argv[4]);
+	int threads = argc > 5 ? atoi(argv[5]) : 16;
+	struct etcd_client_opts o = {.endpoints = eps, .n_endpoints = n_eps};
+	etcd_global_init();
+	if (etcd_client_new(&o, &client) < 0) {
+		fprintf(stderr, "put-tool: %s\n", rv_errmsg(-1));
+		return 1;
+	}
+	pthread_t th[64];
+	if (threads < 1 || threads > 64)
+		threads = 16;
+	t0 = rv_now_mono();
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, writer, NULL);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	double took = rv_now_mono() - t0;
+	printf("%ld %.1f %lld %ld\n", (long)atomic_load(&done), (double)atomic_load(&done) / took,
+	       (long long)atomic_load(&last_rev), (long)atomic_load(&failed));
+	etcd_client_free(client);
+	etcd_global_shutdown();
+	return 0;
+}
