@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 
@@ -31,6 +32,21 @@ static void print_checks(FILE *f, const struct agent_restore_report *rep)
 			answered ? rv_fmt_bytes(h->disk_free_bytes, a, sizeof a) : "?",
 			answered ? rv_fmt_bytes(h->need_bytes, b, sizeof b) : "?", h->could ? "yes" : "no",
 			h->could ? "" : ": ", h->could ? "" : h->error);
+	}
+}
+
+/* How each host got the artifact: fetched from its own store, or sent by this host. */
+static void print_sources(FILE *f, const struct agent_restore_report *rep)
+{
+	char b[32];
+	for (size_t i = 0; i < rep->n_hosts; i++) {
+		const struct agent_restore_host *h = &rep->hosts[i];
+		if (!h->artifact_source[0])
+			continue;
+		bool store = strcmp(h->artifact_source, "store") == 0;
+		fprintf(f, "  %-10s %-22s %s %s in %.1f s\n", h->member, h->agent,
+			store ? "fetched the artifact from the store:" : "was sent the snapshot by this host:",
+			rv_fmt_bytes(h->artifact_bytes, b, sizeof b), h->artifact_seconds);
 	}
 }
 
@@ -64,6 +80,7 @@ int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct
 	} else if (r == 0) {
 		printf("Restored %s on every host: every member at revision %" PRId64 " with HashKV %08x.\n",
 		       rep->r.plan.artifact, rep->r.revision, rep->r.hash);
+		print_sources(stdout, rep);
 		printf("Old data dirs are kept as <data_dir>.before-restore-%s on each host.\n", rep->r.plan.stamp);
 	}
 	free(rep);

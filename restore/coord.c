@@ -18,7 +18,7 @@ int restore_plan_observe(const struct cluster_spec *cs, struct restore_plan *p)
 }
 
 /* The last 32 bytes of a verified db: etcd's sha256 of everything before. */
-static int trailer_hex(const char *path, char out[65])
+int rs_trailer_hex(const char *path, char out[65])
 {
 	unsigned char t[32];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -49,7 +49,7 @@ int restore_fetch_verified(struct store *st, const char *artifact, const char *d
 	if (r == 0)
 		r = rs_db_last_revision(db_path, revision);
 	if (r == 0)
-		r = trailer_hex(db_path, sha256);
+		r = rs_trailer_hex(db_path, sha256);
 	if (r < 0)
 		return rv_fail_wrap(r, "artifact %s refused before any member was stopped", db_file ? db_file : artifact);
 	if (!db_file && m.revision > *revision)

@@ -17,6 +17,9 @@
 struct mj {
 	char phase[32], stamp[17], artifact[256], token[256], sha256[65];
 	int64_t revision;
+	char source[16];        /* how the db came: store, streamed */
+	uint64_t bytes;
+	double seconds;
 	struct restore_plan p; /* one member */
 };
 
@@ -29,11 +32,12 @@ static int mj_write(const char *state_dir, const char *phase, struct mj *j)
 {
 	const struct restore_member_plan *m = &j->p.members[0];
 	char path[PATH_MAX];
-	json_t *o = json_pack("{s:s s:s s:s s:s s:s s:I s:s s:s s:s s:s s:b s:b}", "phase", phase, "stamp", j->stamp,
-			      "artifact", j->artifact, "token", j->token, "sha256", j->sha256, "revision",
+	json_t *o = json_pack("{s:s s:s s:s s:s s:s s:I s:s s:s s:s s:s s:b s:b s:s s:I s:f}", "phase", phase, "stamp",
+			      j->stamp, "artifact", j->artifact, "token", j->token, "sha256", j->sha256, "revision",
 			      (json_int_t)j->revision, "member", m->name, "data_dir", m->data_dir, "aside_dir",
 			      m->aside_dir, "staged_dir", m->staged_dir, "had_data", m->has_data, "was_running",
-			      m->running);
+			      m->running, "artifact_source", j->source, "artifact_bytes", (json_int_t)j->bytes,
+			      "artifact_seconds", j->seconds);
 	char *text = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	int r = rv_mkdir_p(state_dir, 0700);
@@ -73,6 +77,9 @@ static int mj_read(const char *state_dir, struct mj *j, bool *found)
 	cp(o, "token", j->token, sizeof j->token);
 	cp(o, "sha256", j->sha256, sizeof j->sha256);
 	j->revision = json_integer_value(json_object_get(o, "revision"));
+	cp(o, "artifact_source", j->source, sizeof j->source);
+	j->bytes = (uint64_t)json_integer_value(json_object_get(o, "artifact_bytes"));
+	j->seconds = json_number_value(json_object_get(o, "artifact_seconds"));
 	cp(o, "member", m->name, sizeof m->name);
 	cp(o, "data_dir", m->data_dir, sizeof m->data_dir);
 	cp(o, "aside_dir", m->aside_dir, sizeof m->aside_dir);
@@ -171,6 +178,55 @@ static int refuse_other(const struct restore_member_req *q, const struct mj *j, 
 	return 0;
 }
 
+/* This host fetches the artifact from its own store into db_path and checks it: the
+ * fetch verified every byte (the db against etcd's trailer and the artifact's own
+ * manifest); its trailer must be the sha256 the coordinator named. The db's own
+ * revision raises the journaled one (the manifest's is the source's, never newer). */
+static int fetch_from_store(const struct restore_member_req *q, struct mj *j, const char *db_path, uint64_t *size)
+{
+	const char *name = j->p.members[0].name, *where = store_describe(q->store);
+	struct snap_manifest m = {0};
+	char got[65] = "";
+	int64_t rev = 0;
+	double t0 = rv_now_mono();
+	const struct rv_cancel *was = store_set_cancel(q->store, q->cancel);
+	int r = rs_fetch(q->store, q->artifact, NULL, db_path, &m, NULL, NULL);
+	store_set_cancel(q->store, was);
+	if (r < 0) {
+		char why[1536];
+		snprintf(why, sizeof why, "%s", rv_errmsg(r));
+		unlink(db_path);
+		if (r == -EBADMSG)
+			return rv_fail(r, "member %s's host fetched artifact %s from %s but it is damaged: %s; nothing was "
+					  "stopped", name, q->artifact, where, why);
+		return rv_fail(r, "member %s's host cannot fetch artifact %s from its store %s: %s; check store.url, the "
+				  "store credentials in this host's configuration and that this host reaches the store, "
+				  "or restore with --from-file to send the snapshot from the coordinator",
+			       name, q->artifact, where, why);
+	}
+	j->seconds = rv_now_mono() - t0;
+	r = rs_check_staged(db_path, &m, size);
+	if (r == 0)
+		r = rs_trailer_hex(db_path, got);
+	if (r == 0 && j->sha256[0] && strcasecmp(got, j->sha256) != 0)
+		r = rv_fail(-EBADMSG, "artifact %s fetched from %s on member %s's host has sha256 %s, not the %s the "
+				      "coordinator named; the artifact in the store changed or is damaged since the "
+				      "coordinator read its manifest; nothing was stopped",
+			    q->artifact, where, name, got, j->sha256);
+	if (r == 0) {
+		if (rs_db_last_revision(db_path, &rev) == 0 && rev > j->revision)
+			j->revision = rev;
+		rv_err_clear(); /* the revision is only a better one: the manifest's stays */
+	}
+	if (r < 0) {
+		unlink(db_path);
+		return r;
+	}
+	snprintf(j->source, sizeof j->source, "store");
+	j->bytes = *size + 32;
+	return 0;
+}
+
 int restore_member_prepare(const struct restore_member_req *q, struct restore_member_state *st)
 {
 	struct mj j;
@@ -210,17 +266,18 @@ int restore_member_prepare(const struct restore_member_req *q, struct restore_me
 		goto out;
 	}
 	restore_member_db_path(q->cs, q->idx, db_path, sizeof db_path);
+	uint64_t size = 0;
 	if (q->store) {
-		struct snap_manifest m = {0};
-		r = rs_fetch(q->store, q->artifact, NULL, db_path, &m, NULL, NULL);
-		if (r < 0)
+		if ((r = fetch_from_store(q, &j, db_path, &size)) < 0)
 			goto out;
 	} else if (!rv_path_exists(db_path)) {
 		r = rv_fail(-ENOENT, "member %s's host received no snapshot to prepare from", j.p.members[0].name);
 		goto out;
+	} else {
+		r = rs_verify_db(db_path, j.sha256, &size, NULL, NULL);
+		snprintf(j.source, sizeof j.source, "streamed");
+		j.bytes = size + 32;
 	}
-	uint64_t size = 0;
-	r = rs_verify_db(db_path, j.sha256, &size, NULL, NULL);
 	if (r == 0)
 		r = rs_check_space(&j.p, size);
 	if (r == 0)
@@ -246,6 +303,9 @@ done:
 	snprintf(st->phase, sizeof st->phase, "prepared");
 	snprintf(st->stamp, sizeof st->stamp, "%s", j.stamp);
 	st->revision = j.revision;
+	snprintf(st->artifact_source, sizeof st->artifact_source, "%s", j.source);
+	st->artifact_bytes = j.bytes;
+	st->artifact_seconds = j.seconds;
 	st->found = true;
 out:
 	rs_unlock(lock);

@@ -187,7 +187,9 @@ int restore_cleanup(const struct cluster_spec *cs, const char *state_dir, struct
  * alone) and can be repeated: a step already done answers as done.
  *   prepare   the db (received with restore_member_receive, or fetched from store)
  *             checked against sha256, restored into staging with the coordinator's
- *             token; nothing stopped
+ *             token; nothing stopped. A fetch this host cannot make, or a db whose
+ *             sha256 is not the coordinator's, fails naming the member, the artifact
+ *             (and both digests)
  *   commit    stop, data dir -> <data_dir>.before-restore-<stamp>, staged dir ->
  *             data dir, start quarantined: its client URL's port moved (+10000,
  *             restore_quarantine_url), so only regvault talks to it
@@ -204,7 +206,8 @@ struct restore_member_req {
 	const char *artifact;
 	const char *sha256;      /* hex of the db's sha256 (its trailer) */
 	int64_t revision;
-	struct store *store;     /* prepare: fetch artifact from it; NULL: the received db */
+	struct store *store;     /* prepare: fetch artifact from it (this host's own store);
+				  * NULL: the db received with restore_member_receive */
 	const struct rv_cancel *cancel;
 };
 struct restore_member_state {
@@ -212,8 +215,11 @@ struct restore_member_state {
 	char phase[32];          /* prepared, committing, quarantined, opening, open, rolled-back, done */
 	char stamp[17];
 	char artifact[256];
-	int64_t revision;
+	int64_t revision;            /* prepare from a store: at least the fetched db's own */
 	char old_data_dir[PATH_MAX]; /* where the member's old data dir is kept ("" none) */
+	char artifact_source[16];    /* prepare: "store" (fetched here) or "streamed" (received) */
+	uint64_t artifact_bytes;     /* the db's bytes (with its trailer) */
+	double artifact_seconds;     /* the fetch from the store (0 when received) */
 };
 int restore_member_db_path(const struct cluster_spec *cs, size_t idx, char *out, size_t len);
 /* Append a chunk of the db the coordinator streams (offset 0 starts it again). */

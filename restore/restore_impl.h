@@ -71,6 +71,8 @@ int rs_verify_db(const char *db_path, const char *expect_sha256, uint64_t *db_si
  * checksums, the db's sha256 against etcd's trailer and the manifest): its size,
  * trailer and manifest agree. Cheap, so it does not read the db again. */
 int rs_check_staged(const char *db_path, const struct snap_manifest *m, uint64_t *db_size);
+/* The hex of a db's last 32 bytes, etcd's sha256 trailer (coord.c). */
+int rs_trailer_hex(const char *path, char out[65]);
 /* Enough free space beside each data dir for its restored copy (and the db). */
 int rs_check_space(const struct restore_plan *p, uint64_t db_size);
 

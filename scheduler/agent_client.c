@@ -91,7 +91,7 @@ int agent_unary(const struct rv_config *c, size_t idx, enum agent_method m, cons
 	if (ce == GRPC_CALL_OK)
 		grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
-	char why[512];
+	char why[1536];
 	snprintf(why, sizeof why, "%.*s", (int)GRPC_SLICE_LENGTH(details), (const char *)GRPC_SLICE_START_PTR(details));
 	if (ce != GRPC_CALL_OK) {
 		r = rv_fail(-EIO, "cannot call the agent of host %s (%s): gRPC error %d", host, ms->agent, (int)ce);

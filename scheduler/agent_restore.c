@@ -1,6 +1,9 @@
 /* agent_restore.c - the restore coordinated across hosts (issue 15): this process
- * (the coordinator, on any host) fetches and verifies the artifact, streams it to
- * every host's agent, which prepares its member in staging; only when every host is
+ * (the coordinator, on any host) has every host's agent prepare its member in
+ * staging. From an S3 store each host fetches the artifact itself (its own store.url
+ * and credentials) and checks it against the sha256 of the artifact's manifest, which
+ * is all the coordinator reads; from a local store or --from-file the coordinator
+ * fetches and verifies the db and streams it to every agent. Only when every host is
  * prepared are the members committed (stopped, swapped, started quarantined on
  * client URLs only regvault uses), checked (one leader, HashKV equal at the restored
  * revision) and opened. Any failure after the first commit rolls every host back.
@@ -31,12 +34,14 @@ struct host_job {
 	enum agent_method m;
 	const char *stamp, *token, *artifact, *sha256, *db_path, *ic;
 	const char *coord;      /* the coordinator lock's id (agent_restore_lock.c) */
+	const char *store;      /* prepare: the host fetches from its own store, this one; NULL: sent */
 	int64_t revision;
+	int64_t got_revision;   /* prepare: the revision the host journaled */
 	int retry_ms;           /* rollback: keep trying an unreachable host this long */
 	const struct rv_cancel *cancel; /* prepare: looked at between chunks */
 	struct agent_restore_host *h; /* the report's row of this host */
 	int err;
-	char msg[1024];
+	char msg[2048];
 	char phase[32];
 	pthread_t t;
 };
@@ -49,6 +54,13 @@ static int step_call(struct host_job *j, const ProtobufCMessage *rq, int64_t tim
 	if (r == 0) {
 		const Regvault__Agent__V1__RestoreStepResponse *a = (void *)m;
 		snprintf(j->phase, sizeof j->phase, "%s", a->phase ? a->phase : "");
+		j->got_revision = a->revision;
+		if (j->h && a->artifact_source && *a->artifact_source) {
+			snprintf(j->h->artifact_source, sizeof j->h->artifact_source, "%s", a->artifact_source);
+			j->h->artifact_bytes = a->artifact_bytes;
+			if (strcmp(a->artifact_source, "store") == 0)
+				j->h->artifact_seconds = a->artifact_seconds;
+		}
 		if (j->h) {
 			snprintf(j->h->phase, sizeof j->h->phase, "%s", j->phase);
 			if (a->old_data_dir && *a->old_data_dir)
@@ -101,7 +113,10 @@ static void *host_main(void *arg)
 	const char *name = j->c->cluster.members[j->idx].name;
 	int r;
 	if (j->m == AGENT_RESTORE_PREPARE) {
-		r = send_db(j);
+		double t0 = rv_now_mono();
+		r = j->store ? 0 : send_db(j);
+		if (r == 0 && !j->store && j->h)
+			j->h->artifact_seconds = rv_now_mono() - t0;
 		if (r == 0) {
 			Regvault__Agent__V1__RestorePrepareRequest rq = REGVAULT__AGENT__V1__RESTORE_PREPARE_REQUEST__INIT;
 			rq.member = (char *)name;
@@ -112,6 +127,8 @@ static void *host_main(void *arg)
 			rq.sha256 = (char *)j->sha256;
 			rq.revision = j->revision;
 			rq.coordinator = (char *)j->coord;
+			rq.fetch_from_store = j->store != NULL;
+			rq.store = (char *)(j->store ? j->store : "");
 			r = step_call(j, &rq.base, PREPARE_TIMEOUT_MS);
 		}
 	} else {
@@ -342,9 +359,11 @@ static void report_hosts(const struct rv_config *c, struct agent_restore_report 
 	}
 }
 
-/* Every host prepares; on a failure or a cancel, those that did drop their staging. */
+/* Every host prepares (from_store: each fetches from its own store, else the db at
+ * db_path is sent to it); on a failure or a cancel, those that did drop their
+ * staging. The revision the hosts journaled raises the report's (a fetched db's own). */
 static int prepare_all(const struct coord *k, const struct agent_restore_opts *o, const char *db_path,
-		       const char *sha, const char *ic)
+		       const char *sha, const char *ic, const char *from_store)
 {
 	const struct rv_config *c = k->c;
 	struct restore_report *rep = &k->rep->r;
@@ -357,12 +376,16 @@ static int prepare_all(const struct coord *k, const struct agent_restore_opts *o
 		jobs[i].ic = ic;
 		jobs[i].revision = rep->revision;
 		jobs[i].cancel = o->cancel;
+		jobs[i].store = from_store;
 	}
 	rv_test_point("coordinator-preparing");
 	int r = check_cancel(o, "before the hosts prepared");
 	if (r == 0)
 		r = on_every_host(jobs, c->cluster.n_members);
 	if (r == 0) {
+		for (size_t i = 0; i < c->cluster.n_members; i++)
+			if (jobs[i].got_revision > rep->revision)
+				rep->revision = jobs[i].got_revision;
 		rv_test_point("coordinator-prepared");
 		r = check_cancel(o, "after every host was prepared");
 	} else if (rv_cancelled(o->cancel)) {
@@ -423,12 +446,36 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 	/* A coordinator killed before left its copy of the db: only a copy, fetched again. */
 	snprintf(db_path, sizeof db_path, "%s/snapshot.db", dir);
 	unlink(db_path);
-	rv_info("fetching and verifying %s on this host", p->artifact);
+	/* From S3 every host fetches the artifact itself: here only its manifest is read
+	 * (the sha256 each host checks its copy against). A dry run still fetches and
+	 * verifies it here. */
+	const char *from_store = NULL;
+	if (!o->db_file && o->store && !o->dry_run && strncmp(store_describe(o->store), "s3://", 5) == 0)
+		from_store = store_describe(o->store);
 	if (o->store)
 		was = store_set_cancel(o->store, o->cancel);
 	t = rv_now_mono();
-	r = restore_fetch_verified(o->db_file ? NULL : o->store, p->artifact, o->db_file, dir, db_path, sizeof db_path,
-				   &rep->r.revision, sha);
+	if (from_store) {
+		struct snap_manifest m;
+		r = snap_manifest_read(o->store, p->artifact, &m);
+		if (r == 0 && strlen(m.sha256) == 64 && m.revision > 0) {
+			snprintf(sha, sizeof sha, "%s", m.sha256);
+			rep->r.revision = m.revision;
+			rv_info("every host fetches %s from %s itself; its manifest names sha256 %s", p->artifact,
+				from_store, sha);
+		} else if (!rv_cancelled(o->cancel)) {
+			/* no manifest beside it that names the sha256: read the artifact here */
+			if (r < 0 && r != -ENOENT)
+				rv_warn("%s; fetching the artifact on this host instead", rv_errmsg(r));
+			rv_err_clear();
+			r = 1;
+		}
+	}
+	if (!from_store || r == 1) {
+		rv_info("fetching and verifying %s on this host", p->artifact);
+		r = restore_fetch_verified(o->db_file ? NULL : o->store, p->artifact, o->db_file, dir, db_path,
+					   sizeof db_path, &rep->r.revision, sha);
+	}
 	rep->r.phases.fetch = rv_now_mono() - t;
 	if (o->store)
 		store_set_cancel(o->store, was);
@@ -444,9 +491,14 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 		r = agent_restore_check_all(c, db_path, ic, rep);
 		goto out;
 	}
-	rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", p->artifact, rep->r.revision);
+	if (from_store)
+		rv_info("preparing every host: each fetches %s (revision %" PRId64 ") from the store", p->artifact,
+			rep->r.revision);
+	else
+		rv_info("preparing every host: %s (revision %" PRId64 ") sent to each agent", p->artifact, rep->r.revision);
 	t = rv_now_mono();
-	r = prepare_all(&k, o, db_path, sha, ic);
+	r = prepare_all(&k, o, db_path, sha, ic, from_store);
+	p->snapshot_revision = rep->r.revision;
 	rep->r.phases.restore = rv_now_mono() - t;
 	if (r == 0)
 		r = commit_all(&k, wait_ms);

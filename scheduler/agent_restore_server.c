@@ -2,6 +2,8 @@
  * coordinator lock (agent_restore_lock.c), run the step on this host's member
  * (restore/member_step.c), answer the host's step. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,9 @@ static grpc_byte_buffer *step_answer(const struct restore_member_state *st)
 	a.artifact = (char *)st->artifact;
 	a.revision = st->revision;
 	a.old_data_dir = (char *)st->old_data_dir;
+	a.artifact_source = (char *)st->artifact_source;
+	a.artifact_bytes = st->artifact_bytes;
+	a.artifact_seconds = st->artifact_seconds;
 	return agent_pack(&a.base);
 }
 
@@ -61,6 +66,46 @@ static int receive(const struct rv_config *c, const char *own, grpc_byte_buffer 
 	return r;
 }
 
+/* "s3://b/p/" and "s3://b/p" name one store. */
+static bool same_store(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 0 && a[la - 1] == '/')
+		la--;
+	while (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
+/* The coordinator asks this host to fetch from the store: this host's own store
+ * (its store.url and credentials; none come over the wire), the one the coordinator
+ * restores from. */
+static int own_store(const struct rv_config *c, const char *own, const char *wanted, struct store **out)
+{
+	*out = NULL;
+	if (!c->store.url || !*c->store.url)
+		return rv_fail(-EINVAL, "member %s's host has no store.url in its configuration, so it cannot fetch the "
+				       "artifact from %s itself; set store.url and the store's credentials on this host "
+				       "(file mode 0600), or restore with --from-file to send the snapshot from the coordinator",
+			       own, wanted);
+	int r = store_open(&c->store, out);
+	if (r < 0) {
+		char why[1536];
+		snprintf(why, sizeof why, "%s", rv_errmsg(r));
+		return rv_fail(r, "member %s's host cannot open its store %s: %s; fix store.url and the store's "
+				  "credentials in this host's configuration, or restore with --from-file",
+			       own, c->store.url, why);
+	}
+	if (wanted && *wanted && !same_store(store_describe(*out), wanted)) {
+		r = rv_fail(-EINVAL, "the coordinator restores from %s but member %s's host has store.url %s; give every "
+				     "host the same store.url, or restore with --from-file",
+			    wanted, own, store_describe(*out));
+		store_close(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
 static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
 {
 	Regvault__Agent__V1__RestorePrepareRequest *rq =
@@ -77,17 +122,28 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 		r = rv_fail(-EINVAL, "the coordinator restores the cluster %s but this host's configuration says %s; use the "
 				     "same configuration on every host",
 			    rq->initial_cluster, ic);
-	if (r == 0 && rq->fetch)
-		r = rv_fail(-ENOSYS, "this agent does not fetch artifacts itself yet; the coordinator must send the snapshot");
+	struct store *from = NULL;
+	if (r == 0 && rq->fetch_from_store)
+		r = own_store(c, own, rq->store, &from);
 	if (r == 0) {
 		struct restore_member_req q = {.cs = &c->cluster, .idx = idx, .state_dir = c->state_dir, .stamp = rq->stamp,
 					       .token = rq->token, .artifact = rq->artifact, .sha256 = rq->sha256,
-					       .revision = rq->revision};
-		rv_info("agent: preparing member %s for the restore of %s (%s)", own, rq->artifact, rq->stamp);
+					       .revision = rq->revision, .store = from};
+		if (from)
+			rv_info("agent: preparing member %s for the restore of %s (%s), fetching it from %s", own,
+				rq->artifact, rq->stamp, store_describe(from));
+		else
+			rv_info("agent: preparing member %s for the restore of %s (%s)", own, rq->artifact, rq->stamp);
 		r = restore_member_prepare(&q, &st);
 		if (r == 0)
 			renew(c, own, rq->coordinator);
+		if (r == 0 && from)
+			rv_info("agent: fetched %s from the store: %" PRIu64 " bytes in %.1f s", rq->artifact,
+				st.artifact_bytes, st.artifact_seconds);
 	}
+	if (r < 0 && from)
+		rv_warn("agent: the prepare of member %s failed: %s", own, rv_errmsg(r));
+	store_close(from);
 	if (r == 0)
 		*resp = step_answer(&st);
 	free(ic);

@@ -191,6 +191,11 @@ json_t *report_agent_restore_json(const struct agent_restore_report *rep, int r,
 		json_object_set_new(o, "phase", h->phase[0] ? json_string(h->phase) : json_null());
 		json_object_set_new(o, "old_data_dir", h->old_data_dir[0] ? json_string(h->old_data_dir) : json_null());
 		json_object_set_new(o, "error", h->error[0] ? json_string(h->error) : json_null());
+		/* how the host got the artifact: fetched from its own store, or streamed */
+		json_object_set_new(o, "artifact_source", h->artifact_source[0] ? json_string(h->artifact_source) : json_null());
+		json_object_set_new(o, "artifact_bytes",
+				    h->artifact_source[0] ? json_integer((json_int_t)h->artifact_bytes) : json_null());
+		json_object_set_new(o, "artifact_seconds", h->artifact_source[0] ? json_real(h->artifact_seconds) : json_null());
 		if (h->checked) { /* --dry-run */
 			json_object_set_new(o, "could_prepare", json_boolean(h->could));
 			json_object_set_new(o, "has_data", json_boolean(h->has_data));

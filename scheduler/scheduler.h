@@ -191,6 +191,11 @@ struct agent_restore_host {
 	bool has_data;
 	uint64_t disk_free_bytes, need_bytes;
 	char tool[PATH_MAX], etcd_binary[PATH_MAX];
+	/* how it got the artifact once prepared: "store" (fetched it from its own store)
+	 * or "streamed" (sent by the coordinator); "" not (yet) prepared */
+	char artifact_source[16];
+	uint64_t artifact_bytes;
+	double artifact_seconds;     /* its fetch, or the coordinator's send to it */
 };
 struct agent_restore_report {
 	/* The one-host restore's report, for the same JSON: the plan's members are the

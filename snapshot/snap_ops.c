@@ -86,6 +86,12 @@ int snap_sidecar_read(struct store *st, const char *name, struct snap_manifest *
 	return r;
 }
 
+int snap_manifest_read(struct store *st, const char *name, struct snap_manifest *m)
+{
+	memset(m, 0, sizeof *m);
+	return snap_sidecar_read(st, name, m, NULL);
+}
+
 static void info_from_manifest(struct snap_info *si, const struct snap_manifest *m)
 {
 	si->m = *m;

@@ -271,6 +271,10 @@ int snap_fetch(struct store *st, const char *name, const char *dest_path, struct
 int snap_fetch_progress(struct store *st, const char *name, const char *dest_path, struct snap_manifest *m,
 			snap_progress_fn progress, void *progress_ud);
 int snap_delete(struct store *st, const char *name);
+/* The manifest of artifact name as its sidecar says, without reading the artifact
+ * (a coordinator that has the hosts fetch it themselves). -ENOENT, with no sentence,
+ * when it has no sidecar. */
+int snap_manifest_read(struct store *st, const char *name, struct snap_manifest *m);
 
 /* ---- the keys in an etcd db (boltdb.c) ----
  * Read from the bbolt file of a plain snapshot (snap_fetch's output, or `etcdctl
