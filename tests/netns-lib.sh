@@ -5,6 +5,7 @@
 # harness calls teardown_file at exit, also when a test failed).
 #
 #   netns_setup N            NS_BR (bridge namespace), NS_1..NS_N, HOST_IP_1..N (10.201.0.i)
+#   netns_add NAME OCTET     one more namespace on the bridge (10.201.0.OCTET), e.g. for S3
 #   on_host I CMD...         run CMD in host I's namespace
 #   netns_cut I / netns_mend I   take host I's link down / up (in the bridge namespace)
 #   netns_teardown           kill what runs in the namespaces, delete them
@@ -39,6 +40,22 @@ netns_setup() {
     ip -n "$ns" link set eth0 up
     eval "NS_$i=$ns HOST_IP_$i=$NETNS_SUBNET.$i"
   done
+}
+
+# netns_add NAME OCTET: one more namespace ${NETNS_PREFIX}NAME on the bridge, with
+# address $NETNS_SUBNET.OCTET (a service the hosts reach only over the test network,
+# e.g. the S3 server); its name in NS_NAME. Removed by netns_teardown like the hosts.
+netns_add() {
+  local name=$1 octet=$2 ns=${NETNS_PREFIX}$1
+  echo "$ns" >>"$T_FILE_DIR/.netns"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip -n "$NS_BR" link add "port$name" type veth peer name eth0 netns "$ns"
+  ip -n "$NS_BR" link set "port$name" master br0
+  ip -n "$NS_BR" link set "port$name" up
+  ip -n "$ns" addr add "$NETNS_SUBNET.$octet/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  eval "NS_$name=$ns"
 }
 
 on_host() { local i=$1; shift; ip netns exec "${NETNS_PREFIX}h$i" "$@"; }

@@ -4,6 +4,13 @@
 
 source "$RV_ROOT/tests/netns-lib.sh"
 
+# host_store I: host I's store section: a local directory of its own. A test file
+# whose hosts share another store (83: S3) defines its own after sourcing this.
+host_store() {
+  echo "store:"
+  echo "  url: $T_FILE_DIR/h$1/backups"
+}
+
 # host_config I [CERT]: host I's configuration (the same cluster for all; its own
 # state, socket and certificate, CERT hI by default).
 host_config() {
@@ -23,8 +30,7 @@ host_config() {
     echo "  etcd:"
     echo "    heartbeat_interval_ms: 100"
     echo "    election_timeout_ms: 1000"
-    echo "store:"
-    echo "  url: $T_FILE_DIR/h$i/backups"
+    host_store "$i"
     echo "state_dir: $T_FILE_DIR/h$i/state"
     echo "agent:"
     echo "  ca_file: $T_FILE_DIR/pki/ca.pem"
@@ -74,13 +80,16 @@ all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.h
 
 ectl_on() { local i=$1; shift; on_host "$i" env ETCDCTL_API=3 etcdctl --endpoints="http://$NETNS_SUBNET.$i:2379" --dial-timeout=3s --command-timeout=10s "$@"; }
 
-# restore_hosts_up: the restore tests' fixture (81, 82): three host namespaces, the
-# agents' certificates, a daemon and its member in each, the cluster healthy.
+# restore_hosts_up: the restore tests' fixture (81, 82, 83): three host namespaces, the
+# agents' certificates, a daemon and its member in each, the cluster healthy. A test
+# file may define restore_hosts_network, run once the namespaces are there and before
+# the configurations are written (83 starts its S3 server on the test network so).
 restore_hosts_up() {
   local i
   netns_available || { echo "no network namespaces here (root and ip netns needed)"; return 1; }
   export_env NETNS_PREFIX
   netns_setup 3
+  if declare -F restore_hosts_network >/dev/null; then restore_hosts_network || return 1; fi
   make_certs "$T_FILE_DIR/pki" 3
   need_test_hooks
   for i in 1 2 3; do mkdir -p "$T_FILE_DIR/h$i"; host_config "$i"; done
