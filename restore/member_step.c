@@ -188,9 +188,14 @@ static int fetch_from_store(const struct restore_member_req *q, struct mj *j, co
 	struct snap_manifest m = {0};
 	char got[65] = "";
 	int64_t rev = 0;
+	char dir[PATH_MAX];
 	double t0 = rv_now_mono();
+	rs_parent(db_path, dir, sizeof dir);
+	int r = rv_mkdir_p(dir, 0700);
+	if (r < 0)
+		return rv_fail(r, "cannot create the staging directory %s on member %s's host: %s", dir, name, strerror(-r));
 	const struct rv_cancel *was = store_set_cancel(q->store, q->cancel);
-	int r = rs_fetch(q->store, q->artifact, NULL, db_path, &m, NULL, NULL);
+	r = rs_fetch(q->store, q->artifact, NULL, db_path, &m, NULL, NULL);
 	store_set_cancel(q->store, was);
 	if (r < 0) {
 		char why[1536];
@@ -199,9 +204,9 @@ static int fetch_from_store(const struct restore_member_req *q, struct mj *j, co
 		if (r == -EBADMSG)
 			return rv_fail(r, "member %s's host fetched artifact %s from %s but it is damaged: %s; nothing was "
 					  "stopped", name, q->artifact, where, why);
-		return rv_fail(r, "member %s's host cannot fetch artifact %s from its store %s: %s; check store.url, the "
-				  "store credentials in this host's configuration and that this host reaches the store, "
-				  "or restore with --from-file to send the snapshot from the coordinator",
+		return rv_fail(r, "member %s's host cannot fetch artifact %s from its store %s: %s; on that host, fix "
+				  "store.url, store.s3 and the store's credentials in its configuration or its way to the "
+				  "store, or restore with --from-file to send the snapshot from the coordinator",
 			       name, q->artifact, where, why);
 	}
 	j->seconds = rv_now_mono() - t0;
@@ -210,8 +215,8 @@ static int fetch_from_store(const struct restore_member_req *q, struct mj *j, co
 		r = rs_trailer_hex(db_path, got);
 	if (r == 0 && j->sha256[0] && strcasecmp(got, j->sha256) != 0)
 		r = rv_fail(-EBADMSG, "artifact %s fetched from %s on member %s's host has sha256 %s, not the %s the "
-				      "coordinator named; the artifact in the store changed or is damaged since the "
-				      "coordinator read its manifest; nothing was stopped",
+				      "coordinator named from its manifest; the artifact in the store was replaced or is "
+				      "damaged; nothing was stopped",
 			    q->artifact, where, name, got, j->sha256);
 	if (r == 0) {
 		if (rs_db_last_revision(db_path, &rev) == 0 && rev > j->revision)

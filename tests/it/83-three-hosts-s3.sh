@@ -84,14 +84,18 @@ nothing_left() {
   done
 }
 
+# RGW's anonymous answer to GET / is its bucket listing. In the machine's own
+# namespace nothing has an address on the test subnet, and what answers there (a
+# request may go out by the default route; some sandboxes answer any address) is not
+# RGW.
 test_the_s3_server_answers_on_the_test_network_only() {
-  run on_host 1 curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$S3_ENDPOINT/"
+  run on_host 1 curl -s --max-time 5 "$S3_ENDPOINT/"
   assert_ok
-  [[ $OUT == [24]* ]] || fail "RGW answered $OUT from host 1"
-  run curl -s -o /dev/null --max-time 3 "$S3_ENDPOINT/"
-  [ "$RC" -ne 0 ] || fail "RGW answers in the machine's own namespace"
+  assert_out_contains "ListAllMyBucketsResult"
+  run curl -s --max-time 3 "$S3_ENDPOINT/"
+  assert_out_not_contains "ListAllMyBucketsResult"
   run ip -o addr show
-  assert_out_not_contains "$NETNS_SUBNET."
+  assert_out_not_contains " $NETNS_SUBNET."
 }
 
 test_a_restore_from_host_2_has_every_host_fetch_from_s3() {
