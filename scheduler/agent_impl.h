@@ -51,8 +51,10 @@ int agent_coord_lock(const struct rv_config *c, int wait_ms, bool skip_unreachab
 const char *agent_coord_lock_id(const struct agent_coord_lock *l);
 void agent_coord_unlock(struct agent_coord_lock *l);
 /* restore --dry-run: every host's RestoreCheck for the db at db_path, into
- * rep->hosts (agent_restore_check.c); -EBUSY naming the first host that could not. */
-int agent_restore_check_all(const struct rv_config *c, const char *db_path, const char *ic,
+ * rep->hosts (agent_restore_check.c); with from_store (the coordinator's S3 store)
+ * each host also opens its own store and finds the artifact in it. -EBUSY naming
+ * the first host that could not. */
+int agent_restore_check_all(const struct rv_config *c, const char *db_path, const char *ic, const char *from_store,
 			    struct agent_restore_report *rep);
 /* A unary call to member idx's agent (agent_client.c). */
 int agent_unary(const struct rv_config *c, size_t idx, enum agent_method m, const ProtobufCMessage *req,

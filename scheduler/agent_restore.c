@@ -450,12 +450,12 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 	 * (the sha256 each host checks its copy against). A dry run still fetches and
 	 * verifies it here. */
 	const char *from_store = NULL;
-	if (!o->db_file && o->store && !o->dry_run && strncmp(store_describe(o->store), "s3://", 5) == 0)
+	if (!o->db_file && o->store && strncmp(store_describe(o->store), "s3://", 5) == 0)
 		from_store = store_describe(o->store);
 	if (o->store)
 		was = store_set_cancel(o->store, o->cancel);
 	t = rv_now_mono();
-	if (from_store) {
+	if (from_store && !o->dry_run) {
 		struct snap_manifest m;
 		r = snap_manifest_read(o->store, p->artifact, &m);
 		if (r == 0 && strlen(m.sha256) == 64 && m.revision > 0) {
@@ -471,7 +471,7 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 			r = 1;
 		}
 	}
-	if (!from_store || r == 1) {
+	if (!from_store || o->dry_run || r == 1) {
 		rv_info("fetching and verifying %s on this host", p->artifact);
 		r = restore_fetch_verified(o->db_file ? NULL : o->store, p->artifact, o->db_file, dir, db_path,
 					   sizeof db_path, &rep->r.revision, sha);
@@ -488,7 +488,7 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 	p->snapshot_revision = rep->r.revision;
 	ic = cluster_initial_cluster(cs);
 	if (o->dry_run) {
-		r = agent_restore_check_all(c, db_path, ic, rep);
+		r = agent_restore_check_all(c, db_path, ic, from_store, rep);
 		goto out;
 	}
 	if (from_store)

@@ -1,7 +1,8 @@
 /* agent_restore_check.c - `restore --dry-run` across hosts, the coordinator's part:
  * the artifact was fetched and verified here; every host's agent is asked whether
  * it could prepare its member from it (RestoreCheck: room beside the data dir, the
- * restore tool and the member's etcd there, no other restore on the host). Nothing
+ * restore tool and the member's etcd there, no other restore on the host; from S3
+ * also that it opens its own store and finds the artifact there). Nothing
  * is sent, stopped or written on any host. */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@ struct check_job {
 	size_t idx;
 	uint64_t db_size;
 	const char *ic;
+	const char *store, *artifact; /* the host would fetch artifact from its own store */
 	struct agent_restore_host *h;
 	pthread_t t;
 	bool started;
@@ -31,9 +33,14 @@ static void *check_main(void *arg)
 	rq.member = j->c->cluster.members[j->idx].name;
 	rq.db_size = j->db_size;
 	rq.initial_cluster = (char *)j->ic;
+	rq.fetch_from_store = j->store != NULL;
+	rq.store = (char *)(j->store ? j->store : "");
+	rq.artifact = (char *)(j->artifact ? j->artifact : "");
 	ProtobufCMessage *m = NULL;
+	/* looking the artifact up in S3 may retry for a while (store.s3's attempts) */
+	int64_t timeout = j->store ? (j->c->agent.timeout_ms > 0 ? j->c->agent.timeout_ms : 5000) + 60000 : 0;
 	int r = agent_unary(j->c, j->idx, AGENT_RESTORE_CHECK, &rq.base,
-			    &regvault__agent__v1__restore_check_response__descriptor, 0, &m);
+			    &regvault__agent__v1__restore_check_response__descriptor, timeout, &m);
 	h->checked = true;
 	if (r < 0) {
 		snprintf(h->error, sizeof h->error, "%s", rv_errmsg(r));
@@ -52,7 +59,7 @@ static void *check_main(void *arg)
 	return NULL;
 }
 
-int agent_restore_check_all(const struct rv_config *c, const char *db_path, const char *ic,
+int agent_restore_check_all(const struct rv_config *c, const char *db_path, const char *ic, const char *from_store,
 			    struct agent_restore_report *rep)
 {
 	size_t n = c->cluster.n_members;
@@ -61,7 +68,8 @@ int agent_restore_check_all(const struct rv_config *c, const char *db_path, cons
 		return rv_fail(-errno, "cannot read the fetched snapshot %s: %s", db_path, strerror(errno));
 	struct check_job *jobs = rv_xcalloc(n, sizeof *jobs);
 	for (size_t i = 0; i < n; i++) {
-		jobs[i] = (struct check_job){.c = c, .idx = i, .db_size = (uint64_t)sb.st_size, .ic = ic, .h = &rep->hosts[i]};
+		jobs[i] = (struct check_job){.c = c, .idx = i, .db_size = (uint64_t)sb.st_size, .ic = ic,
+					     .store = from_store, .artifact = rep->r.plan.artifact, .h = &rep->hosts[i]};
 		jobs[i].started = pthread_create(&jobs[i].t, NULL, check_main, &jobs[i]) == 0;
 		if (!jobs[i].started)
 			check_main(&jobs[i]);

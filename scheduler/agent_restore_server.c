@@ -151,6 +151,28 @@ static int prepare(const struct rv_config *c, const char *own, grpc_byte_buffer 
 	return r;
 }
 
+/* --dry-run from S3: this host opens its own store and finds the artifact there. */
+static int can_fetch(const struct rv_config *c, const char *own, const char *wanted, const char *artifact)
+{
+	struct store *st = NULL;
+	struct store_object o;
+	int r = own_store(c, own, wanted, &st);
+	if (r < 0)
+		return r;
+	if ((r = store_stat(st, artifact, &o)) == 0) {
+		free(o.name);
+	} else {
+		char why[1536];
+		snprintf(why, sizeof why, "%s", rv_errmsg(r));
+		r = rv_fail(r, "member %s's host cannot read artifact %s in its store %s: %s; on that host, fix store.url, "
+			       "store.s3 and the store's credentials in its configuration or its way to the store, or "
+			       "restore with --from-file to send the snapshot from the coordinator",
+			    own, artifact, wanted, why);
+	}
+	store_close(st);
+	return r;
+}
+
 /* --dry-run: could this host prepare? Looks only (the lock too). */
 static int check(const struct rv_config *c, const char *own, grpc_byte_buffer *in, grpc_byte_buffer **resp)
 {
@@ -173,6 +195,13 @@ static int check(const struct rv_config *c, const char *own, grpc_byte_buffer *i
 			ck.could = false;
 			snprintf(ck.reason, sizeof ck.reason, "%s", rv_errmsg(-EBUSY));
 			rv_err_clear();
+		} else if (ck.could && rq->fetch_from_store) {
+			int rs = can_fetch(c, own, rq->store, rq->artifact);
+			if (rs < 0) {
+				ck.could = false;
+				snprintf(ck.reason, sizeof ck.reason, "%s", rv_errmsg(rs));
+				rv_err_clear();
+			}
 		}
 		free(ic);
 		Regvault__Agent__V1__RestoreCheckResponse a = REGVAULT__AGENT__V1__RESTORE_CHECK_RESPONSE__INIT;

@@ -8,7 +8,8 @@
 # host 2 where every host fetched from S3; one host cut from RGW only during the
 # prepare (refused, the host named, nothing stopped); the artifact's bytes in S3 not
 # those its manifest names (refused, host, artifact and both digests named, nothing
-# stopped); --from-file still streamed to every host.
+# stopped); --dry-run asking every host whether it reaches the store; --from-file
+# still streamed to every host.
 
 source "$RV_ROOT/tests/three-hosts-lib.sh"
 
@@ -159,6 +160,26 @@ test_a_host_cut_from_s3_during_the_prepare_refuses_the_restore() {
   assert_eq "$(member_pids)" "$before" "the members' pids (none was stopped)"
   nothing_left
   wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after: $ERR"
+}
+
+# --dry-run from S3: every host is asked whether it could fetch the artifact from its
+# own store; one cut from RGW could not, and says why. Nothing changes either way.
+test_a_dry_run_asks_every_host_whether_it_reaches_the_store() {
+  local before
+  before=$(member_pids)
+  on 2 restore --dry-run --from "$SNAP"
+  assert_ok
+  assert_out_contains "every host could prepare"
+  ip netns exec "${NETNS_PREFIX}h1" ip route add prohibit "$NETNS_SUBNET.$S3_OCTET"
+  on 2 -o json restore --dry-run --from "$SNAP"
+  ip netns exec "${NETNS_PREFIX}h1" ip route del prohibit "$NETNS_SUBNET.$S3_OCTET"
+  assert_rc 1
+  assert_eq "$(json_get '.hosts[0].could_prepare')" false "etcd1 could prepare"
+  assert_eq "$(json_get '[.hosts[1:][] | .could_prepare] | all')" true "etcd2 and etcd3 could prepare"
+  [[ $(json_get '.hosts[0].error') == *"member etcd1's host cannot read artifact $SNAP in its store s3://$S3_BUCKET/$S3_PREFIX"* ]] ||
+    fail "etcd1's reason: $(json_get '.hosts[0].error')"
+  assert_eq "$(member_pids)" "$before" "the members' pids"
+  nothing_left
 }
 
 # The artifact's object holds other bytes (a later snapshot's) than its manifest
