@@ -8,8 +8,9 @@
 # host 2 where every host fetched from S3; one host cut from RGW only during the
 # prepare (refused, the host named, nothing stopped); the artifact's bytes in S3 not
 # those its manifest names (refused, host, artifact and both digests named, nothing
-# stopped); --dry-run asking every host whether it reaches the store; --from-file
-# still streamed to every host.
+# stopped); --dry-run asking every host whether it reaches the store; a coordinator
+# on another store (--store) refused by the hosts; --from-file still streamed to
+# every host.
 
 source "$RV_ROOT/tests/three-hosts-lib.sh"
 
@@ -207,6 +208,23 @@ test_an_artifact_whose_bytes_are_not_its_manifests_is_refused() {
   assert_eq "$(member_pids)" "$before" "the members' pids (none was stopped)"
   nothing_left
   wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after: $ERR"
+}
+
+# The coordinator restores from another S3 store (--store) than the hosts' store.url:
+# every host refuses to fetch from a store its configuration does not name.
+test_a_store_the_hosts_do_not_have_is_refused_by_every_host() {
+  local before other
+  on 2 -o json snapshot save --store "s3://$S3_BUCKET/elsewhere"
+  assert_ok
+  other=$(json_get .name)
+  before=$(member_pids)
+  on 2 restore --store "s3://$S3_BUCKET/elsewhere" --from "$other" --yes --force
+  assert_rc 1
+  assert_err_contains "restore refused before any member was stopped"
+  assert_err_contains "the coordinator restores from s3://$S3_BUCKET/elsewhere but member etcd"
+  assert_err_contains "has store.url s3://$S3_BUCKET/$S3_PREFIX"
+  assert_eq "$(member_pids)" "$before" "the members' pids"
+  nothing_left
 }
 
 # --from-file: the coordinator still streams the db to every host.

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "common/common.h"
+#include "restore/restore.h"
 #include "snapshot/snap_impl.h"
 #include "tests/unit/unit.h"
 
@@ -635,4 +636,60 @@ TEST(manifest_round_trip_and_bad_manifests)
 		CHECK_CONTAINS(rv_errmsg(r), bad[i].want);
 		CHECK_CONTAINS(rv_errmsg(r), "artifact X");
 	}
+}
+
+/* A host's prepare that fetches the artifact from its own store (restore across
+ * hosts; a local store stands in for S3, the code only reads through the store API):
+ * a db whose sha256 is not the one the coordinator named is refused naming the
+ * member, the artifact and both digests, and leaves nothing behind. */
+TEST(member_prepare_from_the_store_checks_the_coordinators_sha256)
+{
+	size_t total;
+	uint8_t *db = make_db(DB_LEN, &total);
+	struct snap_manifest m;
+	struct store *st = NULL;
+	const char *dir = scratch("prepare-store");
+	char store_dir[600], data_dir[600], state_dir[600], db_path[PATH_MAX];
+	snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+	snprintf(data_dir, sizeof data_dir, "%s/etcd1", dir);
+	snprintf(state_dir, sizeof state_dir, "%s/state", dir);
+	CHECK_INT(rv_mkdir_p(store_dir, 0700), 0);
+	fill_manifest(&m);
+	CHECK_INT(open_store(store_dir, &st), 0);
+	CHECK_INT(write_artifact(st, NAME, db, total, &m), 0);
+
+	struct member_spec ms = {.name = "etcd1", .client_url = "http://127.0.0.1:1", .peer_url = "http://127.0.0.1:2",
+				 .data_dir = data_dir};
+	struct cluster_spec cs = {.name = "registry", .token = "t", .members = &ms, .n_members = 1};
+	const char *wrong = "00000000000000000000000000000000000000000000000000000000000000ff";
+	struct restore_member_req q = {.cs = &cs, .idx = 0, .state_dir = state_dir, .stamp = "20261203T120000Z",
+				       .token = "t-restore", .artifact = NAME, .sha256 = wrong, .revision = 1234,
+				       .store = st};
+	struct restore_member_state s;
+	int r = restore_member_prepare(&q, &s);
+	CHECK_INT(r, -EBADMSG);
+	const char *msg = rv_errmsg(r);
+	CHECK_CONTAINS(msg, "member etcd1's host");
+	CHECK_CONTAINS(msg, NAME);
+	CHECK_CONTAINS(msg, m.sha256);
+	CHECK_CONTAINS(msg, wrong);
+	CHECK_CONTAINS(msg, "nothing was stopped");
+	rv_err_clear();
+	restore_member_db_path(&cs, 0, db_path, sizeof db_path);
+	CHECK(!rv_path_exists(db_path));
+	struct restore_member_state js;
+	CHECK_INT(restore_member_status(state_dir, &js), 0);
+	CHECK(!js.found);
+
+	/* A store that does not have it: the host says it cannot fetch it, and what to do. */
+	q.artifact = "registry-20261121T215213Z-r9.tar.zst";
+	q.sha256 = m.sha256;
+	r = restore_member_prepare(&q, &s);
+	CHECK(r < 0);
+	msg = rv_errmsg(r);
+	CHECK_CONTAINS(msg, "member etcd1's host cannot fetch artifact registry-20261121T215213Z-r9.tar.zst");
+	CHECK_CONTAINS(msg, "--from-file");
+	rv_err_clear();
+	store_close(st);
+	free(db);
 }
