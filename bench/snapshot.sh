@@ -4,12 +4,13 @@
 # (build/stream-tool: the same member's Snapshot read through regvault's client and
 # thrown away, the floor under any save), on a local three-member cluster filled
 # with half-compressible values (each 1 MiB value is half random bytes, half zeros).
-# Runs alternate between the four, medians and ratios are reported, with peak RSS
-# from /usr/bin/time. Results are appended to bench/RESULTS.md with the command line.
+# Runs alternate between the four, each after a sync (so no run waits behind the
+# previous one's writeback), medians and ratios are reported, with peak RSS from
+# /usr/bin/time. Results are appended to bench/RESULTS.md with the command line.
 #   bash bench/snapshot.sh "300 1000" 5
 # PROFILE=1 also records, for the last size, where one save's time goes: `perf stat`
 # (task clock, context switches) of regvault and of the source etcd over the save,
-# and `perf record -g` of regvault, its top symbols in $T_FILE_DIR/perf-report.txt.
+# and `perf record -g` of regvault, its time by thread and library in $T_FILE_DIR/perf-report.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${1:-300}
@@ -65,6 +66,7 @@ fill_to() { # MB (10^6 bytes) of db on the source member
 # the steps run one after the other)
 time_it() {
   local out=$1; shift
+  sync # every run starts with no other run's writeback queued on the disk (not timed)
   /usr/bin/time -f "%e %M" -o "$W/t" "$@" >/dev/null 2>&1 || { echo "failed: $*"; cat "$W/t"; exit 1; }
   tail -1 "$W/t" >>"$out"
 }
@@ -76,6 +78,7 @@ run_stream() { time_it "$W/st.$1" "$STREAM_BIN" "$SRC_EP"; }
 run_ectl() { rm -f "$W/e.db"; time_it "$W/ectl.$1" etcdctl --endpoints="$SRC_EP" snapshot save "$W/e.db"; }
 run_ectl_zstd() {
   rm -f "$W/e.db" "$W/e.db.zst"
+  sync
   # two processes: time both, keep the larger peak RSS
   /usr/bin/time -f "%e %M" -o "$W/t1" etcdctl --endpoints="$SRC_EP" snapshot save "$W/e.db" >/dev/null 2>&1
   /usr/bin/time -f "%e %M" -o "$W/t2" zstd -q -3 "$W/e.db" -o "$W/e.db.zst"
@@ -138,7 +141,8 @@ if [ -n "${PROFILE:-}" ]; then
   kill -INT "$pstat"; wait "$pstat" 2>/dev/null || true
   rm -rf "$W/store"
   perf record -q -g -o "$W/perf.data" "$RV_BIN" --config "$CFG" --no-progress snapshot save --store "$W/store" >/dev/null 2>&1
-  perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | grep '%' | head -40 >"$W/perf-report.txt"
+  # by thread and library (Debian's libraries carry no symbols); awk, not head: no SIGPIPE under pipefail
+  perf report -i "$W/perf.data" --no-children -s pid,dso --stdio -g none 2>/dev/null | grep '%' | awk 'NR <= 25' >"$W/perf-report.txt"
   {
     echo
     echo "PROFILE=1, one more save of the last size: regvault (perf stat):"
@@ -149,7 +153,7 @@ if [ -n "${PROFILE:-}" ]; then
     echo '```'
     grep -E 'task-clock|context-switches' "$W/perf-etcd.txt"
     echo '```'
-    echo "top of \`perf report --no-children --sort dso,symbol\` (self time):"
+    echo "\`perf report --no-children -s pid,dso\` (self time by thread and library):"
     echo '```'
     head -25 "$W/perf-report.txt"
     echo '```'

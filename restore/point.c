@@ -131,18 +131,6 @@ static void take(struct rs_point *pt, const struct seg_event *e)
 	pt->ev[pt->n_ev++] = e;
 }
 
-static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
-}
-
-static bool same_event(const struct seg_event *a, const struct seg_event *b)
-{
-	return a->type == b->type && a->revision == b->revision && same_bytes(a->key, a->key_len, b->key, b->key_len) &&
-	       (a->type == SEG_DELETE || (a->create_revision == b->create_revision && a->version == b->version &&
-					  a->lease == b->lease && same_bytes(a->value, a->value_len, b->value, b->value_len)));
-}
-
 /* The events already taken at revision rev: [*at, *at + return). */
 static size_t taken_at(const struct rs_point *pt, int64_t rev, size_t *at)
 {
@@ -181,7 +169,7 @@ static int overlap_event(const struct rs_point *pt, const struct seg_contents *c
 		*k = 0;
 	}
 	size_t n = taken_at(pt, e->revision, &at);
-	if (*k >= n || !same_event(pt->ev[at + *k], e))
+	if (*k >= n || !seg_event_same(pt->ev[at + *k], e))
 		return differ(c, e->revision);
 	(*k)++;
 	return 0;

@@ -453,3 +453,15 @@ out:
 		seg_contents_free(out);
 	return r;
 }
+
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+bool seg_event_same(const struct seg_event *a, const struct seg_event *b)
+{
+	return a->type == b->type && a->revision == b->revision && same_bytes(a->key, a->key_len, b->key, b->key_len) &&
+	       (a->type == SEG_DELETE || (a->create_revision == b->create_revision && a->version == b->version &&
+					  a->lease == b->lease && same_bytes(a->value, a->value_len, b->value, b->value_len)));
+}

@@ -23,18 +23,6 @@
 /* Merges in one pass: a pass is bounded however far behind merging is. */
 #define MERGES_PER_PASS 64
 
-static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
-}
-
-static bool same_event(const struct seg_event *a, const struct seg_event *b)
-{
-	return a->type == b->type && a->revision == b->revision && same_bytes(a->key, a->key_len, b->key, b->key_len) &&
-	       (a->type == SEG_DELETE || (a->create_revision == b->create_revision && a->version == b->version &&
-					  a->lease == b->lease && same_bytes(a->value, a->value_len, b->value, b->value_len)));
-}
-
 /* The first event of c at revision rev or after. */
 static size_t first_at(const struct seg_contents *c, int64_t rev)
 {
@@ -57,7 +45,7 @@ static bool covered_by(const struct seg_contents *inner, const struct seg_conten
 		int64_t rev = inner->events[i].revision;
 		size_t j = first_at(outer, rev);
 		while (i < inner->n_events && inner->events[i].revision == rev) {
-			if (j >= outer->n_events || !same_event(&inner->events[i], &outer->events[j]))
+			if (j >= outer->n_events || !seg_event_same(&inner->events[i], &outer->events[j]))
 				return false;
 			i++;
 			j++;

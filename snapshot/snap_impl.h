@@ -36,10 +36,6 @@ void snap_stage_abort(struct snap_stage *first);
  * byte on. `where` names the stream for messages ("the snapshot stream from
  * member etcd2"). */
 struct snap_stage *snap_stage_sha256_new(char *hex_out, const char *where, struct snap_stage *next);
-/* The stages from next on run on a thread of their own (stage_thread.c): writes are
- * copied into 2 MiB of blocks and return at once. NULL when no thread can be made
- * (then chain next directly: the same bytes, only not in parallel). */
-struct snap_stage *snap_stage_thread_new(struct snap_stage *next);
 
 /* The artifact writer: a tar (pax) archive compressed with zstd, written to a store
  * writer. manifest.json (m, sha256 and duration_s still unknown) is the first entry

@@ -59,10 +59,9 @@ static int on_chunk(const uint8_t *data, size_t len, uint64_t total, void *ud)
 			return rv_fail_wrap(-EIO, "cannot start %s in store %s", c->name, store_describe(c->st));
 		}
 		snprintf(where, sizeof where, "the snapshot stream from member %s", c->member->name);
-		/* The db's sha256 here, on the receive thread; tar, zstd, the file's sha256 and
-		 * the store's writes on another: two cores work on the stream, not one. */
-		struct snap_stage *behind = snap_stage_thread_new(art);
-		c->chain = snap_stage_sha256_new(c->m->sha256, where, behind ? behind : art);
+		/* One thread: a writer thread for tar, zstd and the store was measured slower
+		 * on two quiet cores (bench/RESULTS.md, 2026-12-03): etcd needs a core and more. */
+		c->chain = snap_stage_sha256_new(c->m->sha256, where, art);
 	}
 	rv_test_point("snapshot-streaming");
 	r = snap_stage_write(c->chain, data, len);

@@ -397,6 +397,9 @@ void seg_chain_range(const struct seg_info *v, size_t n, const char *chain, size
  * identity, or not made for it). */
 int seg_read(struct store *st, const char *name, const struct age_keys *keys, struct seg_contents *out);
 void seg_contents_free(struct seg_contents *c);
+/* The same change: type, revision, key, and for a put its value, version, create
+ * revision and lease (the previous value is not compared). */
+bool seg_event_same(const struct seg_event *a, const struct seg_event *b);
 /* A chain's segments, checked: every one reads and verifies, their ranges join
  * without a hole from base_revision + 1 (overlaps are allowed: a handover or a
  * resumed recorder writes some revisions twice, which must agree in event count).

@@ -3,8 +3,9 @@
 # job off, daemons started in the background, and all of them killed at the end.
 
 # recorder_section FILE: append to FILE a daemon section with the recorder on
-# (flush 200ms, segments never merged: a test that counts or damages them must not
-# see them merged meanwhile), members not supervised, every job off; SOCK is its socket.
+# (flush 200ms; segments merged only with MERGE_WINDOWS, e.g. "[2s, 4s]": a test that
+# counts or damages them must not see them merged meanwhile), members not supervised,
+# every job off; SOCK is its socket.
 recorder_section() {
   SOCK=$T_FILE_DIR/$(md5sum <<<"$T" | cut -c1-8).sock # a unix socket's path has 107 bytes at most
   cat >>"$1" <<EOC
@@ -15,7 +16,7 @@ daemon:
   continuous:
     enabled: true
     flush: 200ms
-    merge_windows: []
+    merge_windows: ${MERGE_WINDOWS:-[]}
   jobs:
 $(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
 EOC
@@ -64,16 +65,26 @@ stop_recording() { # wait until the segments reach revision $1, then stop the da
 }
 
 rev_now() { ectl get /seed/1 -w json | jq -r .header.revision; }
-# reach: the highest revision the segments of chain $CHAIN (base revision $BASE) in
-# $T/c/backups cover without a hole
+# reach [CHAIN BASE [DIR]]: the highest revision the segments of chain CHAIN (default
+# $CHAIN, whose base is at revision BASE, default $BASE) in DIR (default $T/c/backups,
+# else $T/backups) cover without a hole
 reach() {
-  local at=$BASE f l
+  local chain=${1:-$CHAIN} at=${2:-$BASE} dir=${3:-$T/c/backups} f l
+  [ -d "$dir" ] || dir=$T/backups
   while read -r f l; do
     f=$((10#$f)); l=$((10#$l))
     [ "$f" -le $((at + 1)) ] || break
     [ "$l" -gt "$at" ] && at=$l
-  done < <(ls "$T/c/backups" | grep -F "$CHAIN.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
+  done < <(ls "$dir" | grep -F "$chain.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
   echo "$at"
+}
+
+wait_reach() { # wait_reach CHAIN BASE REV: until the chain's segments reach REV (30 s at most)
+  local n=150
+  while [ "$(reach "$1" "$2")" -lt "$3" ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || fail "segments reach $(reach "$1" "$2"), not $3: $(tail -5 "$T/daemon.log")"
+    sleep 0.2
+  done
 }
 
 teardown_file() {

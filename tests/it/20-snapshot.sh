@@ -580,9 +580,9 @@ test_usage_errors_and_help() {
   assert_err_contains "scheme"
 }
 
-# The save hands tar, zstd and the store's writes to a thread of its own
-# (snapshot/stage_thread.c): under ThreadSanitizer a save, a save into a full
-# store (the writer thread's error carried back) and a save interrupted mid-stream.
+# Under ThreadSanitizer (the client beside gRPC's own threads, the stream read in
+# place from gRPC's slices): a save, a save into a full store (its error said once)
+# and a save interrupted mid-stream.
 test_save_under_threadsanitizer() {
   make -s -C "$RV_ROOT" TSAN=1 build/tsan/regvault >/dev/null 2>&1 || skip "no ThreadSanitizer build here"
   local tsan=$RV_ROOT/build/tsan/regvault store=$T/tsan

@@ -49,23 +49,7 @@ put_n() { # put_n N PREFIX: N puts of secret values, each acknowledged revision 
   done
 }
 
-reach() { # reach CHAIN BASE: the highest revision its segments cover without a hole
-  local at=$2 f l
-  while read -r f l; do
-    f=$((10#$f)); l=$((10#$l))
-    [ "$f" -le $((at + 1)) ] || break
-    [ "$l" -gt "$at" ] && at=$l
-  done < <(ls "$T/backups" | grep -F "$1.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
-  echo "$at"
-}
 
-wait_reach() { # wait_reach CHAIN BASE REV
-  local n=150
-  while [ "$(reach "$1" "$2")" -lt "$3" ]; do
-    n=$((n - 1)); [ "$n" -gt 0 ] || fail "segments reach $(reach "$1" "$2"), not $3: $(tail -5 "$T/daemon.log")"
-    sleep 0.2
-  done
-}
 
 flip_byte() { # flip_byte FILE OFFSET
   local b

@@ -30,15 +30,6 @@ put_n() { # put_n N PREFIX; the last acknowledged revision in $LAST
   done
 }
 
-reach() { # reach CHAIN BASE
-  local at=$2 f l
-  while read -r f l; do
-    f=$((10#$f)); l=$((10#$l))
-    [ "$f" -le $((at + 1)) ] || break
-    [ "$l" -gt "$at" ] && at=$l
-  done < <(ls "$T/backups" | grep -F "$1.seg-r" | sed -E 's/.*\.seg-r([0-9]{20})-r([0-9]{20})-.*/\1 \2/' | sort)
-  echo "$at"
-}
 
 segs_of() { ls "$T/backups" | grep -cF "$1.seg-r" || true; }
 

@@ -12,17 +12,7 @@ n_segments() { ls "$T/c/backups" | grep -cF "$CHAIN.seg-r" || true; }
 at_rev() { ectl get --prefix /m/ --rev "$1" -w json | jq -r '.kvs // [] | .[] | [(.key|@base64d), (.value|@base64d)] | @tsv'; }
 
 test_small_segments_are_merged_per_window_and_still_restore_every_revision() {
-  start_cluster "$T/c" || fail "cluster up failed"
-  recorder_section "$CFG"
-  sed -i 's/^    merge_windows: \[\]$/    merge_windows: [2s, 4s]/' "$CFG"
-  ectl put /seed/1 one >/dev/null || fail "put"
-  rv snapshot save
-  assert_ok
-  local art
-  art=$(ls "$T/c/backups" | grep '\.tar\.zst$' | head -1)
-  CHAIN=${art%.tar.zst}
-  BASE=${CHAIN##*-r}
-  start_recorder "$CFG"
+  MERGE_WINDOWS="[2s, 4s]" setup_recording
   # about 12 s of writes, a few a second: one small segment per flush
   local i r_mid
   for i in $(seq 1 60); do
