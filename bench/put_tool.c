@@ -20,12 +20,23 @@ static size_t size;
 static atomic_long next_slot, done, failed;
 static atomic_llong last_rev;
 
+static char random_pool[1 << 20];
+static void fill_pool(void)
+{
+	FILE *f = fopen("/dev/urandom", "rb");
+	if (!f || fread(random_pool, 1, sizeof random_pool, f) != sizeof random_pool)
+		for (size_t i = 0; i < sizeof random_pool; i++)
+			random_pool[i] = (char)rand();
+	if (f)
+		fclose(f);
+}
+
 static void *writer(void *arg)
 {
 	(void)arg;
-	char *val = rv_xmalloc(size);
-	for (size_t i = 0; i < size; i++)
-		val[i] = (char)('a' + rand() % 26);
+	/* Values as incompressible as real data can be: windows into one random pool. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, fill_pool);
 	for (;;) {
 		long slot = atomic_fetch_add(&next_slot, 1);
 		double at = t0 + (double)slot / rate;
@@ -39,6 +50,7 @@ static void *writer(void *arg)
 		char key[64];
 		int kl = snprintf(key, sizeof key, "/bench/put/%06ld", slot % 100000);
 		struct etcd_header h;
+		const char *val = random_pool + (size_t)slot * 7919 % (sizeof random_pool - size);
 		if (etcd_put(client, key, (size_t)kl, val, size, 0, &h) == 0) {
 			atomic_fetch_add(&done, 1);
 			long long prev = atomic_load(&last_rev);
@@ -49,7 +61,6 @@ static void *writer(void *arg)
 			rv_err_clear();
 		}
 	}
-	free(val);
 	return NULL;
 }
 
@@ -65,6 +76,10 @@ int main(int argc, char **argv)
 		eps[n_eps++] = tok;
 	rate = atof(argv[2]);
 	size = (size_t)atol(argv[3]);
+	if (size < 1 || size >= sizeof random_pool) {
+		fprintf(stderr, "put-tool: SIZE must be from 1 to %zu bytes\n", sizeof random_pool - 1);
+		return 2;
+	}
 	seconds = atof(argv[4]);
 	int threads = argc > 5 ? atoi(argv[5]) : 16;
 	struct etcd_client_opts o = {.endpoints = eps, .n_endpoints = n_eps};
