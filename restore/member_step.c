@@ -206,7 +206,7 @@ static int fetch_from_store(const struct restore_member_req *q, struct mj *j, co
 					  "stopped", name, q->artifact, where, why);
 		return rv_fail(r, "member %s's host cannot fetch artifact %s from its store %s: %s; on that host, fix "
 				  "store.url, store.s3 and the store's credentials in its configuration or its way to the "
-				  "store, or restore with --from-file to send the snapshot from the coordinator",
+				  "store, or restore from a snapshot file on the coordinator, which sends it to every host",
 			       name, q->artifact, where, why);
 	}
 	j->seconds = rv_now_mono() - t0;

@@ -86,19 +86,19 @@ static int own_store(const struct rv_config *c, const char *own, const char *wan
 	if (!c->store.url || !*c->store.url)
 		return rv_fail(-EINVAL, "member %s's host has no store.url in its configuration, so it cannot fetch the "
 				       "artifact from %s itself; set store.url and the store's credentials on this host "
-				       "(file mode 0600), or restore with --from-file to send the snapshot from the coordinator",
+				       "(file mode 0600), or restore from a snapshot file on the coordinator, which sends it to every host",
 			       own, wanted);
 	int r = store_open(&c->store, out);
 	if (r < 0) {
 		char why[1536];
 		snprintf(why, sizeof why, "%s", rv_errmsg(r));
 		return rv_fail(r, "member %s's host cannot open its store %s: %s; fix store.url and the store's "
-				  "credentials in this host's configuration, or restore with --from-file",
+				  "credentials in this host's configuration, or restore from a snapshot file on the coordinator",
 			       own, c->store.url, why);
 	}
 	if (wanted && *wanted && !same_store(store_describe(*out), wanted)) {
 		r = rv_fail(-EINVAL, "the coordinator restores from %s but member %s's host has store.url %s; give every "
-				     "host the same store.url, or restore with --from-file",
+				     "host the same store.url, or restore from a snapshot file on the coordinator",
 			    wanted, own, store_describe(*out));
 		store_close(*out);
 		*out = NULL;
@@ -166,7 +166,7 @@ static int can_fetch(const struct rv_config *c, const char *own, const char *wan
 		snprintf(why, sizeof why, "%s", rv_errmsg(r));
 		r = rv_fail(r, "member %s's host cannot read artifact %s in its store %s: %s; on that host, fix store.url, "
 			       "store.s3 and the store's credentials in its configuration or its way to the store, or "
-			       "restore with --from-file to send the snapshot from the coordinator",
+			       "restore from a snapshot file on the coordinator, which sends it to every host",
 			    own, artifact, wanted, why);
 	}
 	store_close(st);

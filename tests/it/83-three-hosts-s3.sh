@@ -157,7 +157,7 @@ test_a_host_cut_from_s3_during_the_prepare_refuses_the_restore() {
   assert_err_contains "restore refused before any member was stopped"
   assert_err_contains "host $NETNS_SUBNET.3"
   assert_err_contains "member etcd3's host cannot fetch artifact $SNAP from its store s3://$S3_BUCKET/$S3_PREFIX"
-  assert_err_contains "or restore with --from-file"
+  assert_err_contains "or restore from a snapshot file on the coordinator"
   assert_eq "$(member_pids)" "$before" "the members' pids (none was stopped)"
   nothing_left
   wait_for 20 all_healthy_from 1 || fail "the cluster is not healthy after: $ERR"
