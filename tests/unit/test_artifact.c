@@ -688,7 +688,7 @@ TEST(member_prepare_from_the_store_checks_the_coordinators_sha256)
 	CHECK(r < 0);
 	msg = rv_errmsg(r);
 	CHECK_CONTAINS(msg, "member etcd1's host cannot fetch artifact registry-20261121T215213Z-r9.tar.zst");
-	CHECK_CONTAINS(msg, "--from-file");
+	CHECK_CONTAINS(msg, "or restore from a snapshot file on the coordinator");
 	rv_err_clear();
 	store_close(st);
 	free(db);
