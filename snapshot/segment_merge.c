@@ -18,7 +18,8 @@
 /* A merged segment stops growing at this many compressed bytes, and a segment this
  * large is left as it is (so a run split at the cap is not merged again and again). */
 #define MERGE_TARGET_BYTES (4u << 20)
-/* And the builder (the events in memory, uncompressed) never holds more than this. */
+/* Nor does it take another segment once the builder (the events in memory,
+ * uncompressed) holds this much: well-compressing events stay bounded in memory. */
 #define MERGE_MAX_RAW_BYTES (48u << 20)
 /* Merges in one pass: a pass is bounded however far behind merging is. */
 #define MERGES_PER_PASS 64
@@ -72,14 +73,19 @@ struct pass {
 	size_t merges;
 };
 
-/* Publish segs[0..n) (one chain, contiguous, in order) as one segment, then delete
- * them. Nothing is deleted unless the merged one is published. */
-static int merge_run(struct pass *p, const struct seg_info *segs, size_t n, struct seg_info *merged)
+/* Publish the first *n of segs[0..*n) (one chain, contiguous, in order; fewer when
+ * the builder reaches MERGE_MAX_RAW_BYTES, *n says how many) as one segment, then
+ * delete them. Nothing is deleted unless the merged one is published. 1: fewer than
+ * two fit, nothing done. */
+static int merge_run(struct pass *p, const struct seg_info *segs, size_t *n_io, struct seg_info *merged)
 {
 	struct seg_builder *b = NULL;
 	char name[384];
+	size_t n = 0;
 	int r = 0;
-	for (size_t i = 0; i < n && r == 0; i++) {
+	for (size_t i = 0; i < *n_io && r == 0; i++) {
+		if (b && seg_builder_bytes(b) >= MERGE_MAX_RAW_BYTES)
+			break;
 		struct seg_contents c;
 		if ((r = seg_read(p->st, segs[i].name, p->keys, &c)) < 0)
 			break;
@@ -91,13 +97,19 @@ static int merge_run(struct pass *p, const struct seg_info *segs, size_t n, stru
 			r = seg_builder_add(b, &c.events[k], ms ? ms : segs[i].last_ms);
 		}
 		seg_contents_free(&c);
+		n = i + 1;
 	}
-	if (r == 0 && b)
+	*n_io = n;
+	if (r == 0 && n < 2) {
+		seg_builder_free(b);
+		return 1;
+	}
+	if (r == 0)
 		r = seg_builder_publish(b, p->st, p->level, name, sizeof name);
 	seg_builder_free(b);
 	if (r < 0)
 		return rv_fail_wrap(r, "merging %zu segments of chain %s from revision %lld failed; they stay as they are",
-				    n, segs[0].chain, (long long)segs[0].first);
+				    *n_io, segs[0].chain, (long long)segs[0].first);
 	if (seg_name_parse(name, merged) < 0)
 		return rv_fail(-EINVAL, "the merged segment's name %s does not parse", name);
 	p->merges++;
@@ -190,21 +202,23 @@ static int merge_chain(struct pass *p, const struct seg_info *v, size_t n, const
 			size_t j = i + 1;
 			uint64_t bytes = live[i].size;
 			while (j < n_live && live[j].first == live[j - 1].last + 1 && live[j].first_ms / win == k &&
-			       live[j].last_ms / win == k && live[j].size < MERGE_TARGET_BYTES &&
-			       bytes < MERGE_TARGET_BYTES && bytes + live[j].size < MERGE_MAX_RAW_BYTES / 8) {
+			       live[j].last_ms / win == k && live[j].size < MERGE_TARGET_BYTES && bytes < MERGE_TARGET_BYTES) {
 				bytes += live[j].size;
 				j++;
 			}
 			struct seg_info merged;
-			if (j - i >= 2 && (r = merge_run(p, &live[i], j - i, &merged)) == 0) {
-				/* the merged one stands for the run, also in the larger windows */
+			size_t used = j - i;
+			if (used >= 2 && (r = merge_run(p, &live[i], &used, &merged)) == 0) {
+				/* the merged one stands for the segments it took, also in the larger windows */
 				live[i] = merged;
-				memmove(&live[i + 1], &live[j], (n_live - j) * sizeof *live);
-				n_live -= j - i - 1;
+				memmove(&live[i + 1], &live[i + used], (n_live - i - used) * sizeof *live);
+				n_live -= used - 1;
 				i++;
 				continue;
 			}
-			i = j;
+			if (r == 1)
+				r = 0;
+			i += used ? used : 1;
 		}
 	}
 	free(keep);
@@ -218,7 +232,7 @@ int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows
 	struct pass p = {.st = st, .writer = writer, .level = level, .rep = rep};
 	struct seg_info *all = NULL;
 	size_t n = 0, i = 0;
-	int r, first_err = 0;
+	int r, err = 0;
 
 	memset(rep, 0, sizeof *rep);
 	if ((r = store_read_keys(st, &p.keys)) < 0)
@@ -227,26 +241,19 @@ int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows
 		return r;
 	while (i < n) {
 		size_t start, count;
-		seg_chain_range(all, n, all[i].chain, &start, &count);
-		if (count == 0) { /* cannot be: all[i] is of that chain */
-			i++;
-			continue;
-		}
+		seg_chain_range(all, n, all[i].chain, &start, &count); /* all[i] is of it: count >= 1 */
 		bool readable = true;
 		for (size_t k = start; k < start + count; k++)
 			if (all[k].encrypted && !p.keys)
 				readable = false;
 		if (!readable) {
 			rep->chains_unreadable++; /* encrypted, and no identity on this host */
-		} else if ((r = merge_chain(&p, all + start, count, windows_ms, n_windows, now_ms, grace_ms)) < 0 && !first_err) {
-			first_err = r;
+		} else if ((r = merge_chain(&p, all + start, count, windows_ms, n_windows, now_ms, grace_ms)) < 0) {
 			rep->errors++;
-		} else if (r < 0) {
-			rep->errors++;
-			rv_err_clear();
+			err = r; /* the last one: its sentence is the one recorded */
 		}
 		i = start + count;
 	}
 	free(all);
-	return first_err;
+	return err;
 }

@@ -417,7 +417,7 @@ int seg_chain_check(struct store *st, const struct seg_info *v, size_t n, int64_
  * epoch) ended grace_ms before now_ms, that join without a gap or an overlap are published as one segment
  * (writer: this daemon's member), then deleted; a segment another of its chain covers
  * with the same events is deleted. Chains encrypted for an identity this host does
- * not hold are left alone. Returns the first error; the pass goes on past it. */
+ * not hold are left alone. Returns the last error; the pass goes on past it. */
 struct seg_merge_report {
 	size_t merged;      /* segments published by merging */
 	size_t segments_in; /* segments they were made of */
