@@ -140,7 +140,7 @@ check: deps
 .PHONY: check-builds check-build-plain check-build-asan check-build-fuzz check-build-hooks check-build-tsan
 check-builds: check-build-plain check-build-asan check-build-fuzz check-build-hooks check-build-tsan
 check-build-plain:
-	$(MAKE) all man build/test-unit build/etcd-tool
+	$(MAKE) all man build/test-unit build/etcd-tool build/put-tool
 check-build-asan:
 	$(MAKE) SAN=1 all build/asan/test-unit build/asan/etcd-tool build/asan/store-tool build/asan/metrics-tool
 check-build-fuzz:
