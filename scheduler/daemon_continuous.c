@@ -205,6 +205,10 @@ static void record_chain(struct continuous *c, struct store *s, etcd_client *ec,
 	rv_info("continuous backup: recording chain %s from revision %lld", chain, (long long)from);
 	struct seg_builder *b = seg_builder_new(chain, base_rev, c->writer);
 	int64_t deadline = 0;
+	/* The flush interval bounds how long a change waits to be persisted, so a flush
+	 * starts that much earlier than the interval as publishing takes (the last
+	 * publishes' time, smoothed, at most half the interval). */
+	int64_t publish_ms = 20;
 	while (!rv_cancelled(&c->cancel)) {
 		int64_t now = rv_now_unix_ms();
 		int tmo = deadline ? (int)(deadline > now ? deadline - now : 0) : 1000;
@@ -221,7 +225,10 @@ static void record_chain(struct continuous *c, struct store *s, etcd_client *ec,
 			if (r < 0)
 				break;
 			if (seg_builder_events(b) && !deadline) {
-				deadline = now + cfg->daemon.continuous_flush_ms;
+				int64_t ahead = publish_ms + 10;
+				if (ahead > cfg->daemon.continuous_flush_ms / 2)
+					ahead = cfg->daemon.continuous_flush_ms / 2;
+				deadline = now + cfg->daemon.continuous_flush_ms - ahead;
 				pthread_mutex_lock(&c->mu);
 				c->st.pending_since_ms = now;
 				pthread_mutex_unlock(&c->mu);
@@ -241,8 +248,13 @@ static void record_chain(struct continuous *c, struct store *s, etcd_client *ec,
 			break;
 		}
 		rv_err_clear();
-		if (deadline && now >= deadline && flush(c, b, s, cfg->snapshot.compression_level) == 0)
-			deadline = 0;
+		if (deadline && now >= deadline) {
+			int64_t t0 = rv_now_unix_ms();
+			if (flush(c, b, s, cfg->snapshot.compression_level) == 0) {
+				deadline = 0;
+				publish_ms = (publish_ms * 3 + (rv_now_unix_ms() - t0)) / 4;
+			}
+		}
 		if (now >= next_check && !seg_builder_events(b)) {
 			char newest[256];
 			int64_t nb;
