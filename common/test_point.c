@@ -43,3 +43,15 @@ void rv_test_point(const char *point)
 	(void)point;
 #endif
 }
+
+bool rv_test_point_paused(const char *point)
+{
+#ifdef RV_TEST_HOOKS
+	const char *at = getenv("RV_TEST_PAUSE_AT");
+	const char *colon = at ? strrchr(at, ':') : NULL;
+	return colon && strlen(point) == (size_t)(colon - at) && strncmp(at, point, strlen(point)) == 0;
+#else
+	(void)point;
+	return false;
+#endif
+}
