@@ -192,7 +192,7 @@ int cmd_registry_sync(struct cli *cli, int argc, char **argv)
 	}
 	struct sync_report rep;
 	cli_catch_interrupts(); /* stops between two capabilities' transactions */
-	r = registry_sync_pass(ec, &cfg.cluster, &cfg.registry, dry_run, &cli_cancel, &rep);
+	r = registry_sync_pass(ec, &cfg.cluster, &cfg.registry, dry_run, &cli_cancel, NULL, NULL, &rep);
 	if (r < 0) {
 		rc = cli_fail(r);
 		goto out;

@@ -255,8 +255,13 @@ struct sync_report {
  * capabilities whose manifest is gone. 0 (invalid manifests are rows, not an
  * error), or a negative errno with a sentence when etcd could not be read or
  * written. cancel (NULL: none) stops between transactions (-EINTR). */
+/* on_loaded (NULL: none) sees the manifests the pass read, after its writes (also
+ * when they failed), so a caller acts on the same set the keys came from (a git
+ * fetch happens inside the pass); it may move what it keeps out of the set. */
+typedef void (*sync_loaded_fn)(struct manifest_set *m, void *ud);
 int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const struct registry_settings *rs,
-		       bool dry_run, const struct rv_cancel *cancel, struct sync_report *out);
+		       bool dry_run, const struct rv_cancel *cancel, sync_loaded_fn on_loaded, void *ud,
+		       struct sync_report *out);
 void sync_report_free(struct sync_report *r);
 
 /* ---- heartbeats (heartbeat.c, health_check.c) ----

@@ -635,8 +635,10 @@ static int prune(struct sync_ctx *x, const struct manifest_set *m, bool dry_run,
 /* ---- the pass ---- */
 
 int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const struct registry_settings *rs,
-		       bool dry_run, const struct rv_cancel *cancel, struct sync_report *out)
+		       bool dry_run, const struct rv_cancel *cancel, sync_loaded_fn on_loaded, void *ud,
+		       struct sync_report *out)
 {
+	bool loaded = false;
 	struct sync_ctx x = {.c = c, .rs = rs, .out = out};
 	struct manifest_set m = {0};
 	char *state = registry_state_prefix(cs);
@@ -666,6 +668,7 @@ int registry_sync_pass(etcd_client *c, const struct cluster_spec *cs, const stru
 		goto out;
 	if ((r = manifest_load_dir(rs->manifests_dir, &m)) < 0)
 		goto out;
+	loaded = true;
 	if ((r = read_all(&x)) < 0)
 		goto out;
 
@@ -707,6 +710,8 @@ out:
 	free(x.prefix);
 	free(x.inv_prefix);
 	free(state);
+	if (loaded && on_loaded)
+		on_loaded(&m, ud);
 	manifest_set_free(&m);
 	if (r < 0)
 		sync_report_free(out);

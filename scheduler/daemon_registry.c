@@ -111,22 +111,31 @@ static void log_pass(const struct sync_report *r)
 		rv_warn("registry sync: %s", r->warnings);
 }
 
+/* The heartbeats and the metrics follow the very set the sync wrote from (read
+ * once per pass, after its git fetch): a manifest removed between two reads can
+ * no longer leave a heartbeat for keys the sync has just deleted. */
+static void manifests_loaded(struct manifest_set *set, void *ud)
+{
+	observe_registry_capabilities(set);
+	update_targets(ud, set);
+}
+
 static int one_pass(struct registry_services *rs, struct cfg_ref *ref)
 {
 	const struct rv_config *cfg = &ref->cfg;
-	struct manifest_set set = {0};
 	int64_t start = rv_now_unix_ms();
 
-	if (manifest_load_dir(cfg->registry.manifests_dir, &set) == 0) {
-		observe_registry_capabilities(&set);
-		update_targets(rs, &set);
-	}
-	manifest_set_free(&set);
-	if (!cfg->registry.sync.enabled)
+	if (!cfg->registry.sync.enabled) {
+		struct manifest_set set = {0};
+		if (manifest_load_dir(cfg->registry.manifests_dir, &set) == 0)
+			manifests_loaded(&set, rs);
+		manifest_set_free(&set);
 		return 0;
+	}
 
 	struct sync_report rep = {0};
-	int r = registry_sync_pass(rs->client, &cfg->cluster, &cfg->registry, false, &rs->sync_cancel, &rep);
+	int r = registry_sync_pass(rs->client, &cfg->cluster, &cfg->registry, false, &rs->sync_cancel,
+				   manifests_loaded, rs, &rep);
 	observe_registry_sync(r == 0 ? &rep : NULL, r == 0, (double)rv_now_unix_ms() / 1000.0);
 	pthread_mutex_lock(&rs->mu);
 	rs->last_pass_ms = start;
