@@ -226,6 +226,10 @@ static char **build_etcd_argv(const struct cluster_spec *cs, const struct member
 	ARG("--heartbeat-interval=%d", f->heartbeat_interval_ms > 0 ? f->heartbeat_interval_ms : 100);
 	ARG("--election-timeout=%d", f->election_timeout_ms > 0 ? f->election_timeout_ms : 1000);
 	ARG("--quota-backend-bytes=%" PRId64, f->quota_backend_bytes > 0 ? f->quota_backend_bytes : (int64_t)8 << 30);
+	/* A member that was paused or cut off (SIGSTOP, a partition, a long GC) asks
+	 * before it campaigns, instead of deposing a healthy leader with a higher term
+	 * and failing the writes in flight (etcd 3.4's default is off). */
+	ARG("--pre-vote=true");
 	ARG("--auto-compaction-mode=periodic");
 	ARG("--auto-compaction-retention=%s",
 	    f->auto_compaction_retention && *f->auto_compaction_retention ? f->auto_compaction_retention : "1h");
