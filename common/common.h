@@ -268,8 +268,9 @@ void rv_progress_end(struct rv_progress *p);
  * if set, for a daemon that reads signals in its loop), SIGSTOP to process PID
  * (once) when $RV_TEST_SIGSTOP_AT is POINT:PID. A no-op in the packaged build. */
 void rv_test_point(const char *point);
-/* Whether $RV_TEST_PAUSE_AT names point (always false in the packaged build). */
-bool rv_test_point_paused(const char *point);
+/* True the first time it is reached when $RV_TEST_FAIL_AT names point: a fault the
+ * caller then makes up (a call's answer lost). Always false in the packaged build. */
+bool rv_test_fail_once(const char *point);
 
 /* ---- misc (util.c) ---- */
 /* Hex-encode n bytes into out (2n+1). */

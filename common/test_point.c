@@ -44,12 +44,15 @@ void rv_test_point(const char *point)
 #endif
 }
 
-bool rv_test_point_paused(const char *point)
+bool rv_test_fail_once(const char *point)
 {
 #ifdef RV_TEST_HOOKS
-	const char *at = getenv("RV_TEST_PAUSE_AT");
-	const char *colon = at ? strrchr(at, ':') : NULL;
-	return colon && strlen(point) == (size_t)(colon - at) && strncmp(at, point, strlen(point)) == 0;
+	static bool failed;
+	const char *at = getenv("RV_TEST_FAIL_AT");
+	if (failed || !at || strcmp(at, point) != 0)
+		return false;
+	failed = true;
+	return true;
 #else
 	(void)point;
 	return false;

@@ -196,11 +196,6 @@ struct etcd_txn_req {
 	size_t n_cmp;
 	const struct etcd_op *success, *failure;
 	size_t n_success, n_failure;
-	/* Optional: called once the request was handed to gRPC (before its answer),
-	 * so that a caller with several Txns in flight can start the next one only
-	 * then and have them reach etcd in the order it chose. */
-	void (*on_sent)(void *ud);
-	void *on_sent_ud;
 };
 struct etcd_op_resp {
 	enum etcd_op_type type;

@@ -555,8 +555,6 @@ static int unary_once(etcd_client *c, int ep, const struct etcd_call *call, Prot
 		goto out; /* nothing queued: no event will come */
 	}
 	*sent = true;
-	if (call->on_sent)
-		call->on_sent(call->on_sent_ud);
 	/* The call's deadline ends it; the margin only guards against a lost event. */
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, etcd_deadline_ms(timeout + 5000), NULL);

@@ -44,8 +44,6 @@ struct etcd_call {
 	bool no_auth;                             /* Authenticate itself */
 	int *answered_ep;                         /* optional out: the endpoint asked last */
 	bool once;                                /* not idempotent: no other member once sent */
-	void (*on_sent)(void *ud);                /* optional: the request was handed to gRPC */
-	void *on_sent_ud;
 };
 
 /* Run one unary (or single-message bidi) call on ep, or on any endpoint with

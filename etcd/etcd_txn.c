@@ -152,8 +152,6 @@ int etcd_txn(etcd_client *c, const struct etcd_txn_req *req, struct etcd_txn_res
 		.require_leader = true,
 		.answered_ep = &out->ep,
 		.once = true,
-		.on_sent = req->on_sent,
-		.on_sent_ud = req->on_sent_ud,
 	};
 	int r;
 

@@ -98,7 +98,7 @@ struct restore_point_report {
 	size_t leases_granted;   /* leases first seen in the segments, granted again under their id */
 	double seconds, rate;    /* the replay's time and events per second */
 	int64_t bumped_to;       /* with bump: the revision the cluster opened at */
-	size_t resent;           /* Txns sent again: they arrived before the revision they follow */
+	size_t resent;           /* Txns sent again after a timeout (guarded: never made twice) */
 };
 
 struct restore_report {
