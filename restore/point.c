@@ -53,40 +53,47 @@ static int by_revision_desc(const void *a, const void *b)
 struct chain {
 	const struct snap_info *base;
 	char name[256];
-	const struct seg_info *segs;
+	struct seg_info *segs; /* this chain's (seg_list_chain) */
 	size_t n;
 	int64_t reach, reach_ms;
 	int hole; /* seg_chain_check's -EBADMSG (its sentence is lost once another is recorded) */
 	char hole_msg[1024];
 };
 
-static void chain_of(const struct snap_info *a, const struct seg_info *all, size_t n_all, struct chain *c)
+/* The chain of base artifact a: its own segments, from its index and the few after
+ * it, not from a listing of the whole store. */
+static int chain_of(struct store *st, const struct snap_info *a, struct chain *c)
 {
-	size_t start = 0, count = 0;
+	free(c->segs);
 	memset(c, 0, sizeof *c);
 	c->base = a;
 	snprintf(c->name, sizeof c->name, "%.*s", (int)(strlen(a->name) - snap_suffix_len(a->name)), a->name);
-	seg_chain_range(all, n_all, c->name, &start, &count);
-	c->segs = all + start;
-	c->n = count;
+	int r = seg_list_chain(st, c->name, &c->segs, &c->n);
+	if (r < 0)
+		return r;
 	c->hole = seg_chain_check(NULL, c->segs, c->n, a->m.revision, false, NULL, &c->reach, &c->reach_ms, NULL);
 	if (c->hole < 0)
 		snprintf(c->hole_msg, sizeof c->hole_msg, "%s", rv_errmsg(c->hole));
 	rv_err_clear();
 	if (c->reach_ms == 0)
 		c->reach_ms = artifact_ms(a);
+	return 0;
 }
 
 /* Pick the chain and the point's revision (a time: its bound; the revision is found
  * while reading). */
-static int choose(const struct restore_point_req *q, const struct snap_info *arts, size_t n_arts,
-		  const struct seg_info *segs, size_t n_segs, struct chain *c, const char *store)
+static int choose(struct store *st, const struct restore_point_req *q, const struct snap_info *arts, size_t n_arts,
+		  struct chain *c, size_t *n_segs)
 {
 	char t1[40], t2[40];
+	const char *store = store_describe(st);
+	int r;
 	if (n_arts == 0)
 		return rv_fail_advice(-ENOENT, RV_ADVICE_SNAPSHOT_SAVE, "store %s holds no snapshot yet", store);
 	if (q->to == RESTORE_TO_LATEST) {
-		chain_of(&arts[0], segs, n_segs, c);
+		if ((r = chain_of(st, &arts[0], c)) < 0)
+			return r;
+		*n_segs += c->n;
 		if (c->hole < 0)
 			return rv_fail(-EBADMSG, "cannot restore to the latest point: %s; restore to a revision before the hole",
 				       c->hole_msg);
@@ -97,7 +104,9 @@ static int choose(const struct restore_point_req *q, const struct snap_info *art
 							   : artifact_ms(&arts[i]) <= q->unix_ms;
 		if (!before)
 			continue;
-		chain_of(&arts[i], segs, n_segs, c);
+		if ((r = chain_of(st, &arts[i], c)) < 0)
+			return r;
+		*n_segs += c->n;
 		bool reached = q->to == RESTORE_TO_REVISION ? q->revision <= c->reach : q->unix_ms <= c->reach_ms;
 		if (reached)
 			return 0;
@@ -240,12 +249,26 @@ static int gather(struct rs_point *pt, const struct restore_point_req *q, const 
 	return overlap_end(pt, c, overlap_rev, k); /* a segment wholly inside the overlap */
 }
 
+/* Only on the way to a refusal: whether any chain at all was recorded (the whole
+ * listing, which the chains themselves do without). */
+static bool store_has_segments(struct store *st)
+{
+	struct seg_info *v = NULL;
+	size_t n = 0;
+	char keep[1024];
+	snprintf(keep, sizeof keep, "%s", rv_errmsg(-EIO));
+	int r = seg_list(st, &v, &n);
+	free(v);
+	if (r < 0)
+		rv_fail(-EIO, "%s", keep); /* the refusal's sentence, not the listing's */
+	return r < 0 || n > 0;
+}
+
 int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct rs_point *pt)
 {
 	struct snap_info *list = NULL, *arts;
-	struct seg_info *segs = NULL;
 	size_t n = 0, n_arts = 0, n_segs = 0;
-	struct chain c;
+	struct chain c = {0};
 	int r;
 
 	memset(pt, 0, sizeof *pt);
@@ -257,10 +280,8 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 			arts[n_arts++] = list[i];
 	free(list);
 	qsort(arts, n_arts, sizeof *arts, by_revision_desc);
-	if ((r = seg_list(st, &segs, &n_segs)) < 0)
-		goto out;
-	if ((r = choose(q, arts, n_arts, segs, n_segs, &c, store_describe(st))) < 0) {
-		if (r == -ERANGE && n_segs == 0)
+	if ((r = choose(st, q, arts, n_arts, &c, &n_segs)) < 0) {
+		if (r == -ERANGE && n_segs == 0 && !store_has_segments(st))
 			r = rv_fail_advice(-ERANGE, RV_ADVICE_FROM_ARTIFACT,
 					   "store %s holds no continuous backup (no segments), so no point past an "
 					   "artifact's own revision can be reached; turn on daemon.continuous.enabled for "
@@ -302,7 +323,7 @@ int rs_point_resolve(struct store *st, const struct restore_point_req *q, struct
 			    "choose an earlier point", c.name, pt->revision, q->revision);
 out:
 	free(arts);
-	free(segs);
+	free(c.segs);
 	if (r < 0)
 		rs_point_free(pt);
 	return r;

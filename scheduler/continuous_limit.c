@@ -15,7 +15,7 @@ int continuous_compact_limit(const struct rv_config *cfg, int64_t *limit)
 	struct store *st;
 	struct snap_info *v;
 	struct seg_info *segs;
-	size_t n, ns, s0, cnt;
+	size_t n, ns;
 	int r;
 
 	*limit = 0;
@@ -31,9 +31,8 @@ int continuous_compact_limit(const struct rv_config *cfg, int64_t *limit)
 			size_t nl = strlen(v[i].name) - snap_suffix_len(v[i].name);
 			snprintf(chain, sizeof chain, "%.*s", (int)nl, v[i].name);
 			int64_t at = v[i].m.revision;
-			if ((r = seg_list(st, &segs, &ns)) == 0) {
-				seg_chain_range(segs, ns, chain, &s0, &cnt);
-				for (size_t j = s0; j < s0 + cnt; j++)
+			if ((r = seg_list_chain(st, chain, &segs, &ns)) == 0) {
+				for (size_t j = 0; j < ns; j++)
 					if (segs[j].last > at)
 						at = segs[j].last;
 				free(segs);

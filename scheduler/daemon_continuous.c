@@ -66,13 +66,12 @@ static int newest_chain(struct store *s, char *chain, size_t len, int64_t *base_
 static int resume_point(struct store *s, const char *chain, int64_t base_rev, int64_t *from, int64_t *from_ms)
 {
 	struct seg_info *v;
-	size_t n, s0, cnt;
-	int r = seg_list(s, &v, &n);
+	size_t n;
+	int r = seg_list_chain(s, chain, &v, &n);
 	if (r < 0)
 		return r;
-	seg_chain_range(v, n, chain, &s0, &cnt);
 	int64_t at = base_rev, at_ms = 0;
-	for (size_t i = s0; i < s0 + cnt; i++)
+	for (size_t i = 0; i < n; i++)
 		if (v[i].last > at) {
 			at = v[i].last;
 			at_ms = v[i].last_ms;

@@ -40,9 +40,17 @@ static bool has_base(const struct snap_info *v, size_t nv, const char *chain)
 	return false;
 }
 
-/* Remove the segments of chain, newest first. */
-static int delete_chain(struct store *st, const struct seg_info *segs, size_t s0, size_t cnt)
+/* Remove the chain's index, then its segments, newest first (a chain cut short is
+ * listed by prefix, without an index that would name segments gone). */
+static int delete_chain(struct store *st, const char *chain, const struct seg_info *segs, size_t s0, size_t cnt)
 {
+	char idx[300];
+	seg_index_name(chain, idx, sizeof idx);
+	int d = store_delete(st, idx);
+	if (d == -ENOENT)
+		rv_err_clear();
+	else if (d < 0)
+		return d;
 	for (size_t i = s0 + cnt; i > s0; i--) {
 		int r = store_delete(st, segs[i - 1].name);
 		if (r == -ENOENT) {
@@ -117,7 +125,7 @@ int snap_prune(struct store *st, const struct retention_policy *p, bool dry_run,
 		else
 			chain_of(d[i].name, chain, sizeof chain);
 		seg_chain_range(segs, ns, chain, &s0, &c);
-		r = delete_chain(st, segs, s0, c);
+		r = delete_chain(st, chain, segs, s0, c);
 		if (r == 0 && !d[i].base_missing)
 			r = snap_delete(st, d[i].name);
 		if (r < 0) {

@@ -112,6 +112,12 @@ static int merge_run(struct pass *p, const struct seg_info *segs, size_t *n_io, 
 				    *n_io, segs[0].chain, (long long)segs[0].first);
 	if (seg_name_parse(name, merged) < 0)
 		return rv_fail(-EINVAL, "the merged segment's name %s does not parse", name);
+	struct store_object o;
+	if (store_stat(p->st, name, &o) == 0) { /* its size, for the index */
+		merged->size = o.size;
+		free(o.name);
+	}
+	rv_err_clear();
 	p->merges++;
 	p->rep->merged++;
 	p->rep->segments_in += n;
@@ -160,6 +166,34 @@ static int drop_covered(struct pass *p, const struct seg_info *v, size_t n, bool
 			cover = i;
 	}
 	seg_contents_free(&cover_c);
+	return r;
+}
+
+/* After a whole pass over the chain (live: what it holds now, by first revision):
+ * the segments from the first on that join without a gap or an overlap and whose
+ * largest window closed are settled, as merged as they will be and deleted only
+ * with the chain, so its index names them. Rewritten only when that grows. */
+static int index_settled(struct pass *p, const struct seg_info *live, size_t n, int64_t win, int64_t now_ms,
+			 int64_t grace_ms)
+{
+	size_t k = 0;
+	while (k < n && (live[k].last_ms / win + 1) * win + grace_ms <= now_ms &&
+	       (k == 0 || live[k].first == live[k - 1].last + 1))
+		k++;
+	if (k == 0)
+		return 0;
+	struct seg_info *had = NULL;
+	size_t n_had = 0;
+	int r = seg_index_read(p->st, live[0].chain, &had, &n_had);
+	bool same = r == 0 && n_had == k;
+	for (size_t i = 0; same && i < k; i++)
+		same = strcmp(had[i].name, live[i].name) == 0;
+	free(had);
+	rv_err_clear(); /* unreadable: written anew */
+	if (same)
+		return 0;
+	if ((r = seg_index_write(p->st, live[0].chain, live, k)) == 0)
+		p->rep->indexed++;
 	return r;
 }
 
@@ -221,6 +255,8 @@ static int merge_chain(struct pass *p, const struct seg_info *v, size_t n, const
 			i += used ? used : 1;
 		}
 	}
+	if (r == 0 && n_windows && p->merges < MERGES_PER_PASS)
+		r = index_settled(p, live, n_live, windows[n_windows - 1], now_ms, grace_ms);
 	free(keep);
 	free(live);
 	return r;

@@ -11,7 +11,7 @@
 #include "common/common.h"
 #include "snapshot/snapshot.h"
 
-#define SEG_MARK ".seg-r"
+#define SEG_MARK SEG_NAME_MARK
 
 void seg_name_format(const char *chain, int64_t first, int64_t last, int64_t first_ms, int64_t last_ms,
 		     const char *writer, char *out, size_t len)
@@ -80,6 +80,12 @@ static int by_chain_first(const void *a, const void *b)
 	return strcmp(x->writer, y->writer);
 }
 
+void seg_sort(struct seg_info *v, size_t n)
+{
+	if (n)
+		qsort(v, n, sizeof *v, by_chain_first);
+}
+
 int seg_list(struct store *st, struct seg_info **out, size_t *n)
 {
 	struct store_object *objs;
@@ -95,7 +101,7 @@ int seg_list(struct store *st, struct seg_info **out, size_t *n)
 		}
 	}
 	store_objects_free(objs, nobj);
-	qsort(v, cnt, sizeof *v, by_chain_first);
+	seg_sort(v, cnt);
 	*out = v;
 	*n = cnt;
 	return 0;

@@ -162,8 +162,8 @@ int snap_list(struct store *st, struct snap_info **out, size_t *n)
 
 		if (snap_is_sidecar(name))
 			continue; /* shown with its artifact; an orphan is snap_save's to clean */
-		if (seg_is_name(name))
-			continue; /* continuous backup's segments: seg_list() */
+		if (seg_is_name(name) || rv_str_has_suffix(name, SEG_INDEX_SUFFIX))
+			continue; /* continuous backup's segments and chain indexes: seg_list() */
 		memset(si, 0, sizeof *si);
 		snprintf(si->name, sizeof si->name, "%s", name);
 		si->size = objs[i].size;

@@ -120,6 +120,11 @@ int store_get_many(struct store *s, struct store_fetch *items, size_t n);
 void store_fetches_free(struct store_fetch *items, size_t n);
 /* Every object in the store (any name), unsorted. */
 int store_list(struct store *s, struct store_object **objs, size_t *n);
+/* Only the names that start with prefix (NULL: any) and sort after start_after
+ * (NULL: from the first; byte order): one chain's objects without the rest of the
+ * store (S3 lists them server-side). */
+int store_list_from(struct store *s, const char *prefix, const char *start_after, struct store_object **objs,
+		    size_t *n);
 void store_objects_free(struct store_object *objs, size_t n);
 int store_delete(struct store *s, const char *name);
 /* Remove what killed writes left behind (temporary files, unfinished uploads). */
@@ -389,6 +394,21 @@ void seg_builder_free(struct seg_builder *b);
 
 /* Every segment in the store, by chain then first revision. */
 int seg_list(struct store *st, struct seg_info **out, size_t *n);
+/* Sorted as seg_list sorts them. */
+void seg_sort(struct seg_info *v, size_t n);
+/* A chain's index (segment_index.c): "<chain>.rvidx" names its settled segments,
+ * so that one chain's segments are its index plus the few listed after the last
+ * one it names, not a listing of the store. */
+#define SEG_NAME_MARK ".seg-r"
+#define SEG_INDEX_SUFFIX ".rvidx"
+void seg_index_name(const char *chain, char *out, size_t len);
+/* One chain's segments, sorted (an index that cannot be read as this chain's is
+ * passed over: then all of them are listed by prefix). */
+int seg_list_chain(struct store *st, const char *chain, struct seg_info **out, size_t *n);
+/* The segments the index names (*n 0 when it is missing or not usable). */
+int seg_index_read(struct store *st, const char *chain, struct seg_info **out, size_t *n);
+/* Name v[0, n) (sorted, of chain, settled) as the chain's index. */
+int seg_index_write(struct store *st, const char *chain, const struct seg_info *v, size_t n);
 /* The segments of one chain (from a seg_list result): [*start, *start + *count). */
 void seg_chain_range(const struct seg_info *v, size_t n, const char *chain, size_t *start, size_t *count);
 /* Read one segment, checking its zstd frames and sha256: -EBADMSG with a sentence
@@ -424,6 +444,7 @@ struct seg_merge_report {
 	size_t deleted;     /* segments deleted (merged, or covered) */
 	size_t covered;     /* of those, covered by another (a pass cut short before) */
 	size_t chains_unreadable;
+	size_t indexed;     /* chains whose index was rewritten */
 	size_t errors;
 };
 int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows, int64_t now_ms, int64_t grace_ms,

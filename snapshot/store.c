@@ -153,7 +153,13 @@ int store_stat(struct store *s, const char *name, struct store_object *out)
 
 int store_list(struct store *s, struct store_object **objs, size_t *n)
 {
-	return s->ops->list(s, objs, n);
+	return s->ops->list(s, NULL, NULL, objs, n);
+}
+
+int store_list_from(struct store *s, const char *prefix, const char *start_after, struct store_object **objs,
+		    size_t *n)
+{
+	return s->ops->list(s, prefix, start_after, objs, n);
 }
 
 void store_objects_free(struct store_object *objs, size_t n)

@@ -17,7 +17,10 @@ struct store_ops {
 	int (*get)(struct store *s, const char *name, uint64_t offset, uint64_t len, store_read_cb cb, void *ud);
 	int (*stat)(struct store *s, const char *name, struct store_object *out);
 	int (*get_many)(struct store *s, struct store_fetch *items, size_t n); /* optional */
-	int (*list)(struct store *s, struct store_object **objs, size_t *n);
+	/* prefix (NULL: all) and start_after (NULL: from the first) narrow it, in the
+	 * store's byte order, as S3's ListObjectsV2 prefix and start-after do. */
+	int (*list)(struct store *s, const char *prefix, const char *start_after, struct store_object **objs,
+		    size_t *n);
 	int (*del)(struct store *s, const char *name);
 	int (*cleanup)(struct store *s);
 	void (*set_cancel)(struct store *s, const struct rv_cancel *c); /* optional */

@@ -299,8 +299,10 @@ static int stat_local(struct store *s, const char *name, struct store_object *ou
 	return 0;
 }
 
-static int list_local(struct store *s, struct store_object **objs, size_t *n)
+static int list_local(struct store *s, const char *prefix, const char *start_after, struct store_object **objs,
+		      size_t *n)
 {
+	size_t plen = prefix ? strlen(prefix) : 0;
 	struct local_store *ls = LS(s);
 	DIR *d = opendir(ls->dir);
 	struct dirent *e;
@@ -312,6 +314,8 @@ static int list_local(struct store *s, struct store_object **objs, size_t *n)
 	while ((e = readdir(d))) {
 		struct stat st;
 		if (e->d_name[0] == '.')
+			continue;
+		if ((plen && strncmp(e->d_name, prefix, plen) != 0) || (start_after && strcmp(e->d_name, start_after) <= 0))
 			continue;
 		if (fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
 			continue;

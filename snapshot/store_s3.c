@@ -258,21 +258,27 @@ static char *listed_text(struct s3_xml_span span, const char *tag, bool encoded)
 	return d;
 }
 
-static int list_s3(struct store *st, struct store_object **objs, size_t *n)
+static int list_s3(struct store *st, const char *prefix, const char *start_after, struct store_object **objs,
+		   size_t *n)
 {
 	struct s3_store *s = (struct s3_store *)st;
 	struct store_object *v = NULL;
 	size_t cnt = 0, cap = 0, plen = strlen(s->cfg.prefix);
-	char *token = NULL, what[512];
+	char *token = NULL, what[512], *key_prefix = NULL, *after = NULL;
 	int r = 0;
 
-	snprintf(what, sizeof(what), "listing %s", s->url);
+	if (asprintf(&key_prefix, "%s%s", s->cfg.prefix, prefix ? prefix : "") < 0 ||
+	    (start_after && asprintf(&after, "%s%s", s->cfg.prefix, start_after) < 0))
+		abort();
+	snprintf(what, sizeof(what), "listing %s%s", s->url, prefix ? prefix : "");
 	for (;;) {
-		struct s3_query q[5] = {{"list-type", "2"},
-					{"prefix", s->cfg.prefix},
+		struct s3_query q[6] = {{"list-type", "2"},
+					{"prefix", key_prefix},
 					{"max-keys", "1000"},
 					{"encoding-type", "url"}};
 		size_t nq = 4;
+		if (after && !token) /* the continuation token carries it on */
+			q[nq++] = (struct s3_query){"start-after", after};
 		struct s3_resp rs;
 		if (token)
 			q[nq++] = (struct s3_query){"continuation-token", token};
@@ -315,6 +321,8 @@ static int list_s3(struct store *st, struct store_object **objs, size_t *n)
 		}
 	}
 	free(token);
+	free(key_prefix);
+	free(after);
 	if (r < 0) {
 		store_objects_free(v, cnt);
 		return r;

@@ -1,8 +1,8 @@
 # Segments merged as they age (issue 16): with daemon.continuous.merge_windows [2s, 4s]
 # the recorder's small segments are merged into one per closed window, then the small
 # ones deleted; the chain still verifies, every revision's keys read back from the
-# merged segments as the cluster had them, and a small segment put back beside the
-# merged one that covers it (a pass cut short before its deletes) is removed by the
+# merged segments as the cluster had them, the chain's index names the settled ones,
+# and a small segment put back beside the merged one that covers it (a pass cut short before its deletes) is removed by the
 # next pass. A config with windows that do not nest is refused.
 
 source "$RV_ROOT/tests/continuous-lib.sh"
@@ -35,6 +35,18 @@ test_small_segments_are_merged_per_window_and_still_restore_every_revision() {
   local after; after=$(n_segments)
   [ "$after" -le 6 ] || fail "$after segments after merging 12 s of them in 4 s windows"
   [ "$(reach)" -ge "$r_end" ] || fail "the merged chain reaches $(reach), not $r_end"
+  # the chain's index names its settled segments, each in the store with its size
+  local idx=$T/c/backups/$CHAIN.rvidx name size lines
+  assert_file "$idx"
+  assert_eq "$(head -1 "$idx")" "RVIDX1 $CHAIN" "the index's first line"
+  lines=$(tail -n +2 "$idx" | grep -c . || true)
+  [ "$lines" -ge 1 ] || fail "the index names no segment: $(cat "$idx")"
+  while read -r name size; do
+    assert_file "$T/c/backups/$name"
+    assert_eq "$(stat -c %s "$T/c/backups/$name")" "$size" "the size the index gives $name"
+  done < <(tail -n +2 "$idx")
+  rv snapshot list
+  assert_out_not_contains "rvidx"
   rv snapshot verify --all
   assert_ok
   # every key as of a revision in the middle and at the end, read from the merged segments

@@ -152,6 +152,14 @@ test_list_pages_through_more_than_1000_objects() {
   assert_eq "$(wc -l <<<"$OUT")" 1005 "objects listed"
   assert_out_contains $'obj-000000\t10\t'
   assert_out_contains $'obj-001004\t10\t'
+  # one name's prefix and the names after one (a chain's tail): listed by S3 itself
+  run "$ST" ls obj-0010 obj-001001
+  assert_ok
+  assert_eq "$(cut -f1 <<<"$OUT" | tr '\n' ' ')" "obj-001002 obj-001003 obj-001004 " "names after obj-001001"
+  run "$ST" ls "" obj-000003
+  assert_ok
+  assert_eq "$(wc -l <<<"$OUT")" 1001 "objects after obj-000003, over two pages"
+  assert_out_not_contains $'obj-000003\t'
   # a neighbour prefix is not part of the store
   s3env many-not
   run "$ST" put "$T_FILE_DIR/small" other

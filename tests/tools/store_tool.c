@@ -12,7 +12,7 @@
  *   store-tool get NAME FILE [OFFSET [LEN]]    download (FILE - = stdout)
  *   store-tool getchunks NAME FILE CHUNK FIRST  download by ranged reads as the artifact reader does:
  *                                              FIRST bytes, then CHUNK at a time until a short read
- *   store-tool ls | stat NAME | rm NAME | cleanup
+ *   store-tool ls [PREFIX [START_AFTER]] | stat NAME | rm NAME | cleanup
  * Exit 0 ok, 1 failed (message on stderr), 2 usage. */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: store-tool put FILE NAME [SIZE] | put-abort FILE NAME | put-exit FILE NAME | put-next FILE NAME | "
-			"putmany COUNT PREFIX | get NAME FILE [OFFSET [LEN]] | getchunks NAME FILE CHUNK FIRST | ls | stat NAME | rm NAME | cleanup\n");
+			"putmany COUNT PREFIX | get NAME FILE [OFFSET [LEN]] | getchunks NAME FILE CHUNK FIRST | ls [PREFIX [START_AFTER]] | stat NAME | rm NAME | cleanup\n");
 	return 2;
 }
 
@@ -167,10 +167,11 @@ int main(int argc, char **argv)
 		}
 		if (cs.fd >= 0)
 			close(cs.fd);
-	} else if (!strcmp(cmd, "ls") && argc == 2) {
+	} else if (!strcmp(cmd, "ls") && argc >= 2 && argc <= 4) {
 		struct store_object *o;
 		size_t n;
-		r = store_list(st, &o, &n);
+		const char *prefix = argc > 2 && *argv[2] ? argv[2] : NULL, *after = argc > 3 ? argv[3] : NULL;
+		r = store_list_from(st, prefix, after, &o, &n);
 		if (r == 0) {
 			for (size_t i = 0; i < n; i++)
 				printf("%s\t%llu\t%lld\n", o[i].name, (unsigned long long)o[i].size, (long long)o[i].mtime);

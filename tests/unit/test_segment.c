@@ -247,3 +247,76 @@ TEST(segment_encrypted_round_trip)
 	unlink(idpath);
 	rm_tree(dir);
 }
+
+/* A chain's index names its settled segments; the chain is read as the index plus
+ * the segments listed after its last one, never another chain's. An index that is
+ * not this chain's, or damaged, is passed over: all of them are listed then. */
+TEST(segment_chain_index_and_tail)
+{
+	char dir[64], path[512], idx[300];
+	const char *chain = "c-20261202T101500.000Z-r10", *other = "c-20261202T111500.000Z-r50";
+	struct store *st = open_tmp(dir);
+	CHECK(st);
+	struct seg_builder *b = seg_builder_new(chain, 10, "m1");
+	for (int64_t rev = 11; rev <= 14; rev++) { /* four segments of one revision each */
+		CHECK_INT(add(b, rev, "k", "v", 0), 0);
+		CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
+	}
+	seg_builder_free(b);
+	b = seg_builder_new(other, 50, "m1");
+	CHECK_INT(add(b, 51, "k", "v", 0), 0);
+	CHECK_INT(seg_builder_publish(b, st, 3, NULL, 0), 0);
+	seg_builder_free(b);
+
+	struct seg_info *all, *v;
+	size_t n_all, n;
+	CHECK_INT(seg_list(st, &all, &n_all), 0);
+	CHECK_INT(n_all, 5);
+	/* no index: the chain's own, by prefix */
+	CHECK_INT(seg_list_chain(st, chain, &v, &n), 0);
+	CHECK_INT(n, 4);
+	CHECK_INT(v[3].last, 14);
+	CHECK(v[0].size > 0);
+	free(v);
+
+	/* an index of the first two: they come from it, the other two after them */
+	CHECK_INT(seg_index_write(st, chain, all, 2), 0);
+	struct seg_info *had;
+	size_t n_had;
+	CHECK_INT(seg_index_read(st, chain, &had, &n_had), 0);
+	CHECK_INT(n_had, 2);
+	CHECK_STR(had[1].name, all[1].name);
+	CHECK_INT(had[1].size, all[1].size);
+	free(had);
+	/* proof that the indexed ones are not listed: remove one from the store */
+	snprintf(path, sizeof path, "%s/%s", dir, all[0].name);
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(seg_list_chain(st, chain, &v, &n), 0);
+	CHECK_INT(n, 4);
+	CHECK_STR(v[0].name, all[0].name);
+	CHECK_INT(v[0].first, 11);
+	CHECK_INT(v[3].first, 14);
+	free(v);
+
+	/* a damaged index (a line that names another chain's segment): listed instead */
+	seg_index_name(chain, idx, sizeof idx);
+	snprintf(path, sizeof path, "%s/%s", dir, idx);
+	FILE *f = fopen(path, "a");
+	CHECK(f);
+	fprintf(f, "%s 10\n", all[4].name);
+	fclose(f);
+	CHECK_INT(seg_index_read(st, chain, &had, &n_had), 0);
+	CHECK_INT(n_had, 0);
+	free(had);
+	CHECK_INT(seg_list_chain(st, chain, &v, &n), 0);
+	CHECK_INT(n, 3); /* the one removed is gone from the listing */
+	CHECK_INT(v[0].first, 12);
+	free(v);
+	/* the index is no artifact and no segment */
+	CHECK_INT(seg_list(st, &v, &n), 0);
+	CHECK_INT(n, 4);
+	free(v);
+	free(all);
+	store_close(st);
+	rm_tree(dir);
+}
