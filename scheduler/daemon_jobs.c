@@ -71,7 +71,21 @@ static void due_now(struct daemon *d, enum job_kind k)
 }
 
 /* Due now when a run was missed (or never succeeded), else at its next time. */
-static void schedule_first(struct daemon *d, enum job_kind k, int64_t now)
+/* When job k last succeeded on another daemon, as shared through etcd (0: unknown). */
+static int64_t shared_last_success(const json_t *shared, enum job_kind k)
+{
+	const json_t *run = shared ? json_object_get(shared, job_kind_name(k)) : NULL;
+	const char *result = json_string_value(json_object_get(run, "result"));
+	const char *end = json_string_value(json_object_get(run, "finished_at"));
+	int64_t s;
+	if (!result || strcmp(result, "success") != 0 || json_is_true(json_object_get(run, "prune_only")) || !end ||
+	    rv_parse_rfc3339(end, &s) < 0)
+		return 0;
+	return (s + 1) * 1000; /* the second it ended in, rounded up: never due early */
+}
+
+/* other_ms: the last success elsewhere (the previous leader's), 0 none. */
+static void schedule_first(struct daemon *d, enum job_kind k, int64_t now, int64_t other_ms)
 {
 	const struct job_schedule *s = schedule_of(d, k);
 	int64_t last;
@@ -83,6 +97,8 @@ static void schedule_first(struct daemon *d, enum job_kind k, int64_t now)
 		rv_err_clear();
 		last = 0;
 	}
+	if (other_ms > last)
+		last = other_ms;
 	if (job_missed_at_start(s, last, now)) {
 		char at[21];
 		rv_utc_rfc3339(last / 1000, at);
@@ -105,19 +121,28 @@ void jobs_init(struct daemon *d)
 		 * running already: it keeps its worker and its waiters. */
 		if (d->jobs[k].phase == JOB_WAITING)
 			d->jobs[k].phase = JOB_IDLE;
-		schedule_first(d, (enum job_kind)k, now);
+		schedule_first(d, (enum job_kind)k, now, 0);
 	}
 }
 
 void jobs_leadership_changed(struct daemon *d, bool leader)
 {
 	int64_t now = rv_now_unix_ms();
+	json_t *shared = NULL;
+	const struct rv_config *cfg = &d->cfg->cfg;
+	/* what the previous leader ran: a job it has just run is not run again at once */
+	if (leader && (config_uses_agents(cfg) || cfg->daemon.member) && job_shared_read(cfg, 2000, &shared) < 0) {
+		rv_warn("the jobs' last runs on the previous leader could not be read from etcd (%s); each runs as this "
+			"daemon's own history says", rv_errmsg(-EIO));
+		rv_err_clear();
+	}
 	for (int k = 0; k < JOB_KIND_COUNT; k++) {
 		struct job_state *j = &d->jobs[k];
 		if (k == JOB_DISKCHECK)
 			continue;
 		if (leader && j->phase == JOB_IDLE && !(j->has_due && is_due(j, daemon_mono_ms(), now))) {
-			schedule_first(d, (enum job_kind)k, now); /* what the last leader's absence missed */
+			/* what the last leader's absence missed */
+			schedule_first(d, (enum job_kind)k, now, shared_last_success(shared, (enum job_kind)k));
 		} else if (!leader && j->phase == JOB_RUNNING) {
 			rv_warn("job %s: cancelled, this daemon is no longer the leader (another one may run it now)",
 				job_kind_name((enum job_kind)k));
@@ -126,6 +151,7 @@ void jobs_leadership_changed(struct daemon *d, bool leader)
 			j->phase = JOB_IDLE;
 		}
 	}
+	json_decref(shared);
 }
 
 static bool same_schedule(const struct job_schedule *a, const struct job_schedule *b)
@@ -199,9 +225,12 @@ static void *worker_main(void *arg)
 		rv_warn("%s", rv_errmsg(r));
 		rv_err_clear();
 	}
-	/* With hosts of their own, every host's `daemon status` shows where and how a
-	 * cluster-wide job last ran (a run skipped for the lock is another's). */
-	if (config_uses_agents(cfg) && w->kind != JOB_DISKCHECK && strcmp(w->run.result, "skipped") != 0) {
+	/* With several daemons (hosts of their own, or daemon.member naming which one
+	 * this is), every host's `daemon status` shows where and how a cluster-wide job
+	 * last ran (a run skipped for the lock is another's), and a new leader goes on
+	 * from it instead of running at once what the last one has just run. */
+	if ((config_uses_agents(cfg) || cfg->daemon.member) && w->kind != JOB_DISKCHECK &&
+	    strcmp(w->run.result, "skipped") != 0) {
 		char own[64];
 		if ((r = config_own_member(cfg, own, sizeof own)) < 0 ||
 		    (r = job_shared_publish(cfg, own, &w->run)) < 0) {

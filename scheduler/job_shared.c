@@ -3,7 +3,8 @@
  * (job, result, started_at, finished_at, duration_s, error, member), written by the
  * daemon that ran it. The history proper stays in each host's jobs.jsonl; this is
  * only the latest run, so a leader's handover does not hide what the previous
- * leader did. Used only with members on other hosts (agents). */
+ * leader did, and the new leader does not run at once what it has just run. Used
+ * with several daemons: members on other hosts (agents), or daemon.member set. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ int job_shared_publish(const struct rv_config *cfg, const char *member, const st
 	json_t *o = job_run_json(r);
 	if (!prefix || !o)
 		goto out;
+	/* a one-shot prune is recorded as a snapshot run but saved nothing */
+	if (r->kind == JOB_SNAPSHOT && json_is_object(r->report) && json_object_get(r->report, "prune") &&
+	    !json_object_get(r->report, "save"))
+		json_object_set_new(o, "prune_only", json_true());
 	json_object_del(o, "report");
 	json_object_set_new(o, "member", json_string(member));
 	if (asprintf(&key, "%s%s", prefix, job_kind_name(r->kind)) < 0) {

@@ -1,7 +1,8 @@
 # The daemons' leader election through etcd: two daemons of one cluster (as on two
 # hosts; here two members' daemons on one machine, each with daemon.member), one
 # leader at a time; only the leader runs the cluster-wide jobs; a clean stop hands
-# over at once, a SIGKILL within the TTL; etcdctl reads the leader key.
+# over at once, a SIGKILL within the TTL, and a new leader does not run again at
+# once what the last one has just run; etcdctl reads the leader key.
 
 setup_file() {
   start_cluster "$T_FILE_DIR/c"
@@ -123,4 +124,40 @@ test_a_restarted_daemon_takes_over_its_dead_predecessors_lease_at_once() {
   grep -q "its lease is revoked rather than waited out" "$T/daemon1.log" || fail "no log line for the revoked lease"
   kill -TERM "$D1"
   wait "$D1"
+}
+
+# No job runs twice across a handover: with hourly snapshots the leader runs the
+# first one at once (none had succeeded); killed, the daemon that takes over reads
+# that run from etcd and schedules the next an hour after it, instead of running
+# another at once.
+test_a_new_leader_does_not_run_again_what_the_last_one_just_ran() {
+  leader_config 1 etcd1
+  leader_config 2 etcd2
+  sed -i 's/snapshot: {every: 2s}/snapshot: {every: 1h}/' "$T/cfg1.yaml" "$T/cfg2.yaml"
+  start_d 1
+  wait_for 10 leader_is 1 etcd1 || fail "daemon 1 did not lead"
+  wait_for 15 snapshots_over 1 0 || fail "the leader did not run the first snapshot: $(tail -3 "$T/daemon1.log")"
+  start_d 2
+  wait_for 5 leader_is 2 etcd1 || fail "daemon 2 does not see etcd1 lead"
+  local before
+  before=$(ls "$T/backups" | grep -c '\.tar\.zst$')
+  assert_eq "$before" 1 "artifacts after the first leader's run"
+  kill -9 "$D1"
+  wait "$D1" 2>/dev/null
+  wait_for 10 leader_is 2 etcd2 || fail "daemon 2 did not take over: $(tail -3 "$T/daemon2.log")"
+  sleep 3
+  assert_eq "$(snapshots_in 2)" 0 "snapshots the new leader ran at once"
+  assert_eq "$(ls "$T/backups" | grep -c '\.tar\.zst$')" 1 "artifacts after the handover"
+  run "$RV_BIN" --config "$T/cfg2.yaml" --no-progress -o json daemon status
+  assert_ok
+  local next last
+  next=$(json_get '.jobs[] | select(.job == "snapshot") | .next_run')
+  last=$(ectl get /regvault/registry/jobs/snapshot --print-value-only | jq -r .finished_at)
+  [ "$next" != null ] || fail "no next snapshot scheduled on the new leader"
+  [ $(( $(date -d "$next" +%s) - $(date -d "$last" +%s) )) -ge 3500 ] ||
+    fail "the next snapshot ($next) is not about an hour after the last leader's ($last)"
+  sed -n '/this daemon (member etcd2) is the leader/,$p' "$T/daemon2.log" | grep -q "running it now" &&
+    fail "the new leader ran the snapshot at once: $(tail -3 "$T/daemon2.log")"
+  kill -TERM "$D2"
+  wait "$D2"
 }
