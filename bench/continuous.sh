@@ -7,8 +7,11 @@
 # percentile, max), the daemon's CPU (% of one core over the run) and peak RSS, the
 # segments' bytes (and per hour at that rate), then the restore to the latest point
 # (events replayed, replay rate, total time) beside the restore of the base artifact
-# alone. Appends a table to bench/RESULTS.md with the command line.
+# alone. BASE_MB=N first fills the cluster with about N MB (64 KiB values) so that the
+# base is that large: the restore's RTO with segments beside the base alone. Appends a
+# table to bench/RESULTS.md with the command line; removes its scratch directory.
 #   bash bench/continuous.sh 1000 60
+#   BASE_MB=1024 bash bench/continuous.sh 1000 300
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RV_ROOT=$PWD
@@ -16,6 +19,7 @@ RV_BIN=${RV_BIN:-$RV_ROOT/build/regvault}
 RATE=${1:-1000}
 SECONDS_RUN=${2:-60}
 SIZE=${3:-1024}
+BASE_MB=${BASE_MB:-0}
 export RV_ROOT TEST_FILE_NAME=bench-continuous ETCDCTL_API=3
 # shellcheck source=../tests/lib.sh
 source "$RV_ROOT/tests/lib.sh" # free_port, write_cluster_config, start_cluster, ectl
@@ -27,6 +31,7 @@ DPID=
 cleanup() {
   [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
   "$RV_BIN" --config "$W/c/regvault.yaml" cluster down >/dev/null 2>&1 || true
+  rm -rf "$W" # gigabytes of data dirs, kept aside by each restore
 }
 trap cleanup EXIT
 
@@ -43,6 +48,9 @@ daemon:
   jobs:
 $(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
 EOC
+if [ "$BASE_MB" -gt 0 ]; then # 200 puts/s of 64 KiB
+  "$RV_ROOT/build/put-tool" "$ENDPOINTS" 200 65536 $((BASE_MB * 1000000 / 65536 / 200 + 1)) 8 >/dev/null
+fi
 "$RV_BIN" --config "$CFG" --no-progress snapshot save >/dev/null
 "$RV_BIN" --config "$CFG" daemon >"$W/daemon.log" 2>&1 &
 DPID=$!
@@ -89,11 +97,13 @@ events=$(jq .point.events_replayed "$W/pit.json")
 replay_rate=$(jq '.point.replay_events_per_second | floor' "$W/pit.json")
 point=$(jq .point.revision "$W/pit.json")
 
+ENV_SHOWN=
+[ "$BASE_MB" -gt 0 ] && ENV_SHOWN="BASE_MB=$BASE_MB "
 {
   echo
   echo "## continuous backup: $RATE puts/s of $SIZE B for $SECONDS_RUN s ($(date -u +%Y-%m-%dT%H:%MZ))"
   echo
-  echo "\`bash bench/continuous.sh $RATE $SECONDS_RUN $SIZE\` on $(nproc) cores, etcd $(etcd --version | awk '/etcd Version/{print $3}'),"
+  echo "\`${ENV_SHOWN}bash bench/continuous.sh $RATE $SECONDS_RUN $SIZE\` on $(nproc) cores, etcd $(etcd --version | awk '/etcd Version/{print $3}'),"
   echo "three members on loopback; the writer (build/put-tool, 16 threads), the cluster and the daemon share the cores."
   echo
   echo "| figure | value | target |"
@@ -106,6 +116,9 @@ point=$(jq .point.revision "$W/pit.json")
   echo "| last acknowledged / persisted revision | $last_rev / $persisted | |"
   echo "| restore --to-latest | ${pit_s} s, $events events replayed at $replay_rate events/s to revision $point | |"
   echo "| restore --from latest (the base alone) | ${base_s} s | |"
+  if [ "$BASE_MB" -gt 0 ]; then
+    echo "| base artifact | $(du -m "$W/c/backups/$(jq -r .artifact "$W/base.json")" | cut -f1) MB (compressed) | |"
+  fi
 } >"$W/results.md"
 cat "$W/results.md"
 cat "$W/results.md" >>bench/RESULTS.md

@@ -40,8 +40,8 @@ setup_recording() {
   if [ -n "${BASE_LEASE_TTL:-}" ]; then # a key on a lease in the base, renewed until the test stops it
     BASE_LEASE=$(ectl lease grant "$BASE_LEASE_TTL" | awk '{print $2}')
     ectl put --lease="$BASE_LEASE" /leased/k v >/dev/null || fail "put with a lease"
-    ectl lease keep-alive "$BASE_LEASE" >/dev/null 2>&1 &
-    KEEPALIVE_PID=$!
+    ectl_bg lease keep-alive "$BASE_LEASE" >/dev/null 2>&1
+    KEEPALIVE_PID=$BG_PID
     echo "$KEEPALIVE_PID" >>"$T_FILE_DIR/.daemons"
   fi
   rv snapshot save

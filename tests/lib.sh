@@ -157,6 +157,9 @@ release_job_lock() {
 }
 
 ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }
+# ectl_bg ARGS... >FILE: etcdctl in the background, its own pid in BG_PID (`ectl ... &`
+# would put a subshell there, and killing that leaves etcdctl running past the test)
+ectl_bg() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@" & BG_PID=$!; }
 
 # Called when a test file ends: stop every cluster it started, kill stray etcds
 # whose data dirs live under this file's scratch directory.

@@ -194,8 +194,8 @@ test_sigkill_leaves_the_keys_until_the_ttl_runs_out() {
   service kill.me
   start_hb --namespace kill.me
   wait_for 10 has_health kill.me || fail "no health key: $(tail -5 "$T/hb.log")"
-  ectl watch "$PREFIX/kill.me/health" >"$T/watch.out" 2>&1 &
-  local wpid=$!
+  ectl_bg watch "$PREFIX/kill.me/health" >"$T/watch.out" 2>&1
+  local wpid=$BG_PID
   echo "$wpid" >>"$T_FILE_DIR/.hbs"
   sleep 0.5
   kill -9 "$HBPID"
@@ -282,8 +282,8 @@ test_a_member_killed_and_the_leader_moved_while_heartbeating() {
   for i in 1 2 3; do service mv.s$i; done
   start_hb --auto-discover
   for i in 1 2 3; do wait_for 10 has_health mv.s$i || fail "no health key for mv.s$i"; done
-  ectl watch --prefix "$PREFIX/" >"$T/watch.out" 2>&1 &
-  local wpid=$!
+  ectl_bg watch --prefix "$PREFIX/" >"$T/watch.out" 2>&1
+  local wpid=$BG_PID
   echo "$wpid" >>"$T_FILE_DIR/.hbs"
   # the first member (where the client starts) killed: the stream moves on
   local leases

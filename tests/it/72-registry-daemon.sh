@@ -136,8 +136,8 @@ test_after_sigkill_health_keys_expire_and_come_back_after_a_restart() {
   reg_config
   start_daemon
   wait_for 20 has_key "$P/rk.svc.one/health" || fail "no health key: $(tail -5 "$T/daemon.log")"
-  ectl watch "$P/rk.svc.one/health" >"$T/watch.out" 2>&1 &
-  local wpid=$! t0
+  ectl_bg watch "$P/rk.svc.one/health" >"$T/watch.out" 2>&1
+  local wpid=$BG_PID t0
   sleep 0.5
   kill -9 "$DPID"
   wait "$DPID" 2>/dev/null
