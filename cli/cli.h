@@ -129,5 +129,11 @@ bool cli_wants_help(int argc, char **argv);
 /* 'regvault restore' across hosts, when the members have agents (cmd_restore_hosts.c). */
 int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct agent_restore_opts *o, bool rollback,
 		      bool resume);
+/* A restore to a point across hosts: the events replayed on this host into a private
+ * etcd (restore_point_db), then the replayed db restored on every host as a
+ * --from-file one; a dry run resolves the point and asks the hosts about its base. */
+int cmd_restore_hosts_point(struct cli *cli, const struct rv_config *cfg, struct store *st,
+			    const struct restore_point_req *q, const char *replay_dir, bool force, bool dry_run,
+			    int wait_ms);
 
 #endif

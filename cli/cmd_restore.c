@@ -32,6 +32,8 @@ static const char usage[] =
 	"  --to-revision R     revision R: the newest base at or before it, then its segments' events up to R\n"
 	"  --to-time T         the last revision recorded at or before T (RFC 3339 UTC, 2026-12-02T10:15:00Z)\n"
 	"  --bump-revision N   after the replay, advance the revision by N (>= 2) before opening the members\n"
+	"  --replay-dir DIR    where the replay's private etcd keeps its data (default: the staging\n"
+	"                      directory beside the data dirs; tmpfs makes the replay faster)\n"
 	"  --store URL         read artifacts from this store instead of store.url\n"
 	"  --yes               do not ask for confirmation (needed when stdin is not a terminal)\n"
 	"  --force             restore even though the cluster is healthy and serving\n"
@@ -44,7 +46,8 @@ static const char usage[] =
 	"Exit codes: 0 restored, 1 failed or refused (rolled back when it got as far as the stop),\n"
 	"2 usage or configuration error (including no --yes without a terminal).\n";
 
-enum { OPT_FROM_FILE = 256, OPT_STORE, OPT_YES, OPT_FORCE, OPT_DRY_RUN, OPT_ROLLBACK, OPT_RESUME, OPT_CLEANUP, OPT_TIMEOUT };
+enum { OPT_FROM_FILE = 256, OPT_STORE, OPT_YES, OPT_FORCE, OPT_DRY_RUN, OPT_ROLLBACK, OPT_RESUME, OPT_CLEANUP, OPT_TIMEOUT,
+       OPT_REPLAY_DIR };
 
 static const struct option options[] = {
 	{"from", required_argument, NULL, 'f'},
@@ -61,6 +64,7 @@ static const struct option options[] = {
 	{"to-revision", required_argument, NULL, CLI_OPT_TO_REVISION},
 	{"to-time", required_argument, NULL, CLI_OPT_TO_TIME},
 	{"bump-revision", required_argument, NULL, CLI_OPT_BUMP_REVISION},
+	{"replay-dir", required_argument, NULL, OPT_REPLAY_DIR},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -207,7 +211,7 @@ static int finish_pending(struct cli *cli, const struct rv_config *cfg, bool rol
 
 int cmd_restore(struct cli *cli, int argc, char **argv)
 {
-	const char *from = NULL, *from_file = NULL, *store_url = NULL;
+	const char *from = NULL, *from_file = NULL, *store_url = NULL, *replay_dir = NULL;
 	bool yes = false, force = false, dry_run = false, rollback = false, resume = false, cleanup = false;
 	int64_t wait_ms = 0;
 	struct rv_config cfg = {0};
@@ -230,6 +234,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'f': from = optarg; break;
 		case OPT_FROM_FILE: from_file = optarg; break;
 		case OPT_STORE: store_url = optarg; break;
+		case OPT_REPLAY_DIR: replay_dir = optarg; break;
 		case OPT_YES: yes = true; break;
 		case OPT_FORCE: force = true; break;
 		case OPT_DRY_RUN: dry_run = true; break;
@@ -260,6 +265,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (modes > 1 || (from && from_file))
 		return cli_usage_error("restore", "--from, --from-file, --to-latest, --to-revision, --to-time, --rollback, "
 					       "--resume and --cleanup exclude each other");
+	if (replay_dir && point.to == RESTORE_TO_NONE)
+		return cli_usage_error("restore", "--replay-dir goes with --to-latest, --to-revision or --to-time");
 	if (point.bump && point.to == RESTORE_TO_NONE)
 		return cli_usage_error("restore", "--bump-revision goes with --to-latest, --to-revision or --to-time");
 
@@ -294,10 +301,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 
 	if (config_uses_agents(&cfg) && point.to != RESTORE_TO_NONE) {
+		rc = cmd_restore_hosts_point(cli, &cfg, st, &point, replay_dir, force, dry_run, (int)wait_ms);
 		store_close(st);
 		config_free(&cfg);
-		return cli_usage_error("restore", "a restore to a point runs on one host; the members here are on several "
-					       "(agents), so restore them with --from");
+		return rc;
 	}
 	if (config_uses_agents(&cfg)) {
 		struct agent_restore_opts ao = {.store = st, .from = from, .db_file = from_file, .force = force,
@@ -323,6 +330,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		.progress = cli_progress_cb,
 		.progress_ud = &prog,
 		.point = point,
+		.replay_dir = replay_dir,
 	};
 	rep = rv_xcalloc(1, sizeof *rep);
 	cli_catch_interrupts();

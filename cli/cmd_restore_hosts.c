@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -77,6 +78,14 @@ int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct
 			printf("The cluster is healthy and serving: a restore needs --force.\n");
 	} else if (r == 0 && rollback) {
 		printf("Rolled back the restore of %s on every host: %s.\n", rep->r.plan.artifact, rep->r.rollback);
+	} else if (r == 0 && o && o->point) {
+		printf("Restored the cluster to revision %" PRId64 " (chain %s, %zu events replayed at %.0f events/s) on "
+		       "every host: every member at revision %" PRId64 " with HashKV %08x.\n",
+		       o->point->revision, o->point->chain, o->point->events, o->point->rate, rep->r.revision, rep->r.hash);
+		printf("Clients that watched the old cluster past revision %" PRId64 " must list again (or restart).\n",
+		       o->point->revision);
+		print_sources(stdout, rep);
+		printf("Old data dirs are kept as <data_dir>.before-restore-%s on each host.\n", rep->r.plan.stamp);
 	} else if (r == 0) {
 		printf("Restored %s on every host: every member at revision %" PRId64 " with HashKV %08x.\n",
 		       rep->r.plan.artifact, rep->r.revision, rep->r.hash);
@@ -85,4 +94,32 @@ int cmd_restore_hosts(struct cli *cli, const struct rv_config *cfg, const struct
 	}
 	free(rep);
 	return r < 0 ? cli_fail(r) : RV_EXIT_OK;
+}
+
+int cmd_restore_hosts_point(struct cli *cli, const struct rv_config *cfg, struct store *st,
+			    const struct restore_point_req *q, const char *replay_dir, bool force, bool dry_run,
+			    int wait_ms)
+{
+	struct restore_point_report pr = {0};
+	char dir[PATH_MAX], db[PATH_MAX + 16], base[256] = "";
+	snprintf(dir, sizeof dir, "%s/point-restore", cfg->state_dir);
+	snprintf(db, sizeof db, "%s/replayed.db", dir);
+	cli_catch_interrupts();
+	int r = restore_point_db(&cfg->cluster, st, q, dir, replay_dir, db, dry_run, &cli_cancel, &pr, base,
+				 sizeof base);
+	if (r < 0) {
+		if (!dry_run)
+			(void)!rmdir(dir);
+		return cli_fail(r);
+	}
+	/* a dry run asks the hosts about the base (the replayed db is as large) */
+	struct agent_restore_opts ao = {.store = dry_run ? st : NULL, .from = dry_run ? base : NULL,
+					.db_file = dry_run ? NULL : db, .force = force, .dry_run = dry_run,
+					.wait_ms = wait_ms, .cancel = &cli_cancel, .point = &pr};
+	int rc = cmd_restore_hosts(cli, cfg, &ao, false, false);
+	if (!dry_run) {
+		unlink(db);
+		(void)!rmdir(dir);
+	}
+	return rc;
 }

@@ -427,7 +427,7 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		t = rv_now_mono();
 		r = cluster_client_new(&s->cs, 30000, &c);
 		if (r == 0)
-			r = rs_replay(c, &pt, 0, &d->point);
+			r = rs_replay(c, &pt, 0, o->cancel, &d->point);
 		etcd_client_free(c);
 		d->phases.replay = rv_now_mono() - t;
 		d->recovery_time_s = rv_now_mono() - t0;

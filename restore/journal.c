@@ -34,6 +34,8 @@ int rs_journal_write(const char *state_dir, const char *phase, const struct rest
 	json_object_set_new(j, "token", json_string(p->token));
 	if (p->point_revision)
 		json_object_set_new(j, "point_revision", json_integer(p->point_revision));
+	if (p->point_replayed)
+		json_object_set_new(j, "point_replayed", json_true());
 	json_object_set_new(j, "staging_dir", json_string(p->staging_dir));
 	for (size_t i = 0; i < p->n_members; i++) {
 		const struct restore_member_plan *m = &p->members[i];
@@ -97,6 +99,7 @@ int rs_journal_read(const char *state_dir, char *phase, size_t phase_len, struct
 	copy_str(j, "staging_dir", p->staging_dir, sizeof p->staging_dir);
 	p->snapshot_revision = json_integer_value(json_object_get(j, "snapshot_revision"));
 	p->point_revision = json_integer_value(json_object_get(j, "point_revision"));
+	p->point_replayed = json_is_true(json_object_get(j, "point_replayed"));
 	ms = json_object_get(j, "members");
 	for (size_t i = 0; i < json_array_size(ms) && i < RESTORE_MAX_MEMBERS; i++) {
 		json_t *o = json_array_get(ms, i);
@@ -172,8 +175,11 @@ int restore_pending(const char *state_dir, struct restore_pending *out, bool *fo
 	return r;
 }
 
+/* Only a journal of an earlier version, which replayed into the members after the
+ * swap: its staged data is the base's, not the point's. Since the replay happens
+ * before the stop (point_replayed), such a restore resumes as any other. */
 bool rs_point_half_done(const struct restore_plan *p, const char *phase)
 {
-	return p->point_revision > 0 && (strcmp(phase, "stopping") == 0 || strcmp(phase, "swapping") == 0 ||
-					 strcmp(phase, "replaying") == 0);
+	return p->point_revision > 0 && !p->point_replayed &&
+	       (strcmp(phase, "stopping") == 0 || strcmp(phase, "swapping") == 0 || strcmp(phase, "replaying") == 0);
 }

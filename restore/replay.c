@@ -234,7 +234,8 @@ static int bump_revision(etcd_client *c, int64_t bump, struct leases *l, struct 
 	return 0;
 }
 
-int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, struct restore_point_report *rep)
+int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, const struct rv_cancel *cancel,
+	      struct restore_point_report *rep)
 {
 	struct leases l = {0};
 	struct etcd_status st;
@@ -276,6 +277,11 @@ int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, struct re
 		size_t j = k + 1;
 		while (j < pt->n_ev && pt->ev[j]->revision == pt->ev[k]->revision)
 			j++;
+		if (rv_cancelled(cancel)) {
+			r = rv_fail(-EINTR, "the replay was stopped at revision %" PRId64 " of %" PRId64,
+				    pt->ev[k]->revision - 1, pt->revision);
+			goto out;
+		}
 		if ((r = keep_alive(c, &l, false)) < 0 || (r = replay_revision(c, pt, k, j, ops, &l, rep)) < 0)
 			goto out;
 		rep->events += j - k;
@@ -292,126 +298,5 @@ out:
 		etcd_keepalive_close(l.ka);
 	free(l.v);
 	free(ops);
-	return r;
-}
-
-static bool loopback_port_taken(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bool taken = bind(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno == EADDRINUSE;
-	close(fd);
-	return taken;
-}
-
-/* The quarantine URL (restore_quarantine_url); on a loopback member whose port + 10000
- * is taken (the kernel's range for outgoing connections starts at 32768), a free
- * port instead: the quarantined members are only reached through this process. */
-static int url_port(const char *url)
-{
-	const char *colon = strrchr(url, ':');
-	return colon ? atoi(colon + 1) : 0;
-}
-
-/* A port free now that a member will bind: a quarantine URL chosen before (urls[0,
- * n)), or a member's own client or peer port (stopped during the restore). */
-static bool port_planned(int port, const struct cluster_spec *cs, char (*urls)[512], size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (url_port(urls[i]) == port)
-			return true;
-	for (size_t i = 0; i < cs->n_members; i++)
-		if (url_port(cs->members[i].client_url) == port || url_port(cs->members[i].peer_url) == port)
-			return true;
-	return false;
-}
-
-/* urls[idx] from restore_quarantine_url, unless that port is taken or planned. */
-static void quarantine_url(const struct cluster_spec *cs, char (*urls)[512], size_t idx)
-{
-	char *out = urls[idx];
-	restore_quarantine_url(cs->members[idx].client_url, out, sizeof urls[idx]);
-	const char *colon = strrchr(out, ':');
-	int port = url_port(out), other;
-	bool loopback = strstr(out, "://127.0.0.1:") || strstr(out, "://localhost:");
-	if (!loopback || port <= 0 || (!loopback_port_taken(port) && !port_planned(port, cs, urls, idx)))
-		return;
-	for (int tries = 0; tries < 50; tries++) {
-		if (rv_free_port(&other) < 0)
-			return;
-		if (port_planned(other, cs, urls, idx))
-			continue; /* free now, but a member's soon */
-		char base[512];
-		snprintf(base, sizeof base, "%.*s", (int)(colon - out), out);
-		snprintf(out, sizeof urls[idx], "%s:%d", base, other);
-		return;
-	}
-}
-
-/* A client for the leader alone: Txns sent to a follower are forwarded to the
- * leader as proposals of their own, which reorders them far more than the
- * leader's own handlers do, and a guard failed is a Txn sent twice. When the
- * leader cannot be told, or moves during the replay, a follower forwards them:
- * slower, still right (the guards keep the order). */
-static int replay_client(const struct cluster_spec *q, etcd_client **out)
-{
-	struct member_row *rows = NULL;
-	size_t n = 0;
-	int leader = -1;
-	if (cluster_status(q, &rows, &n) == 0)
-		for (size_t i = 0; i < n && i < q->n_members; i++)
-			if (rows[i].is_leader)
-				leader = (int)i;
-	free(rows);
-	rv_err_clear();
-	if (leader < 0)
-		return cluster_client_new(q, RS_REPLAY_TXN_TIMEOUT_MS, out);
-	struct cluster_spec one = *q;
-	one.members = &q->members[leader];
-	one.n_members = 1;
-	return cluster_client_new(&one, RS_REPLAY_TXN_TIMEOUT_MS, out);
-}
-
-int rs_replay_quarantined(const struct cluster_spec *cs, const struct rs_point *pt, int64_t bump, int wait_ms,
-			  struct restore_point_report *rep)
-{
-	struct cluster_spec q = *cs;
-	char (*urls)[512] = rv_xcalloc(cs->n_members, sizeof *urls);
-	char flags[2][64];
-	etcd_client *c = NULL;
-	int r = 0;
-
-	q.members = rv_xcalloc(cs->n_members, sizeof *q.members);
-	memcpy(q.members, cs->members, cs->n_members * sizeof *q.members);
-	for (size_t i = 0; i < cs->n_members; i++) {
-		quarantine_url(cs, urls, i);
-		q.members[i].client_url = urls[i];
-	}
-	rs_replay_flags(&cs->etcd, pt, &q.etcd, flags);
-	rv_info("starting the restored members quarantined (client URLs moved, e.g. %s) to replay up to revision %" PRId64,
-		urls[0], pt->revision);
-	for (size_t i = 0; i < q.n_members && r == 0; i++)
-		if (!rs_member_running(&q, i))
-			r = rs_member_start(&q, i);
-	if (r == 0)
-		r = cluster_wait_healthy(&q, wait_ms, NULL);
-	if (r == 0)
-		r = replay_client(&q, &c);
-	if (r == 0)
-		r = rs_replay(c, pt, bump, rep);
-	etcd_client_free(c);
-	char msg[1024];
-	snprintf(msg, sizeof msg, "%s", r < 0 ? rv_errmsg(r) : "");
-	int s = rs_stop_all(&q); /* the next step starts them on their own URLs */
-	if (r == 0 && s < 0)
-		r = s;
-	else if (r < 0)
-		r = rv_fail(r, "%s", msg); /* the stop's messages are not the cause */
-	free(q.etcd.extra_args);
-	free(q.members);
-	free(urls);
 	return r;
 }

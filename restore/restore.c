@@ -67,11 +67,6 @@ static int point_plan(const struct restore_opts *o, struct restore_plan *p, stru
 		return rv_fail(-EINVAL, "a restore to a point needs the store that holds the chain; nothing was changed");
 	if (o->point.bump == 1 || o->point.bump < 0)
 		return rv_fail(-EINVAL, "the revision can be advanced by 2 or more, not %" PRId64, o->point.bump);
-	for (size_t i = 0; i < o->cs->n_members; i++)
-		if (o->cs->members[i].control != MEMBER_CONTROL_LOCAL)
-			return rv_fail(-EINVAL, "member %s is run by systemd, and a restore to a point must start it on "
-				       "another client URL to replay into it; restore it from an artifact alone instead",
-				       o->cs->members[i].name);
 	int r = rs_point_resolve(o->store, &o->point, pt);
 	if (r < 0)
 		return r;
@@ -146,14 +141,13 @@ static int check_cancel(const struct restore_opts *o, const char *when)
 	return rv_fail(-EINTR, "the restore was interrupted %s; nothing was stopped or changed", when);
 }
 
-enum step { STEP_STOP, STEP_SWAP, STEP_REPLAY, STEP_START, STEP_CHECK };
-static const char *const step_names[] = {"stopping", "swapping", "replaying", "starting", "checking"};
+enum step { STEP_STOP, STEP_SWAP, STEP_START, STEP_CHECK };
+static const char *const step_names[] = {"stopping", "swapping", "starting", "checking"};
 
-/* Steps stop..check from `from` on; on failure roll back and say both. pt: a
- * restore to a point, replayed between the swap and the start (NULL: none, or a
- * resumed one whose replay was over). */
+/* Steps stop..check from `from` on; on failure roll back and say both. A restore to
+ * a point staged the replayed db already (replay_scratch.c): the same steps. */
 static int execute(const struct cluster_spec *cs, const char *state_dir, struct restore_plan *p, enum step from,
-		   int wait_ms, const struct rs_point *pt, int64_t bump, struct restore_report *out)
+		   int wait_ms, struct restore_report *out)
 {
 	struct rs_check chk;
 	int64_t want;
@@ -162,8 +156,6 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 	int r = 0;
 
 	for (; s <= STEP_CHECK; s++) {
-		if (s == STEP_REPLAY && !pt)
-			continue;
 		r = rs_journal_write(state_dir, step_names[s], p);
 		if (r < 0 && s == STEP_STOP && from == STEP_STOP)
 			return rv_fail_wrap(r, "nothing was stopped or changed"); /* no journal, no stop */
@@ -181,10 +173,6 @@ static int execute(const struct cluster_spec *cs, const char *state_dir, struct 
 			rv_info("moving the old data dirs aside (to <data_dir>.before-restore-%s)", p->stamp);
 			r = swap_dirs(p);
 			out->phases.start = rv_now_mono() - t;
-			break;
-		case STEP_REPLAY:
-			r = rs_replay_quarantined(cs, pt, bump, wait_ms, &out->point);
-			out->phases.replay = rv_now_mono() - t;
 			break;
 		case STEP_START:
 			rv_info("starting the restored members");
@@ -353,7 +341,29 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	rv_test_point("verified");
 	if ((r = check_cancel(o, "after the artifact was verified")) < 0)
 		goto out;
-	rv_info("restoring %zu members from %s with %s", p->n_members, p->artifact, p->tool);
+	if (to_point) { /* the members are restored from the replayed db: the point's own */
+		char replayed[PATH_MAX + 16];
+		snprintf(replayed, sizeof replayed, "%s/replayed.db", p->staging_dir);
+		t = rv_now_mono();
+		r = rs_replay_scratch(cs, p->tool, db_path, o->replay_dir ? o->replay_dir : p->staging_dir, &pt,
+				      o->point.bump, wait_ms, replayed, lock, o->cancel, &out->point);
+		out->phases.replay = rv_now_mono() - t;
+		if (r == -EINTR && rv_cancelled(o->cancel)) {
+			r = check_cancel(o, "during the replay");
+			goto out;
+		}
+		if (r < 0) {
+			r = rv_fail_wrap(r, "restore to revision %" PRId64 " failed before any member was stopped",
+					 pt.revision);
+			goto out;
+		}
+		rv_test_point("replayed");
+		p->point_replayed = true; /* journaled: a resume finishes it as any restore */
+		unlink(db_path);
+		snprintf(db_path, sizeof db_path, "%s", replayed);
+	}
+	rv_info("restoring %zu members from %s with %s", p->n_members, to_point ? "the replayed db" : p->artifact,
+		p->tool);
 	t = rv_now_mono();
 	{
 		char (*dirs)[PATH_MAX] = rv_xcalloc(p->n_members, PATH_MAX);
@@ -383,7 +393,7 @@ static int run(const struct restore_opts *o, struct restore_report *out)
 	rv_test_point("staged");
 	if ((r = check_cancel(o, "after the members were restored into staging")) < 0)
 		goto out;
-	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, to_point ? &pt : NULL, o->point.bump, out);
+	r = execute(cs, o->state_dir, p, STEP_STOP, wait_ms, out);
 	staged = false; /* from the stop on, the journal decides what the staging holds */
 out:
 	if (staged && r < 0) {
@@ -434,7 +444,7 @@ int restore_resume(const struct cluster_spec *cs, const char *state_dir, int wai
 	 * start what is not running), so resume from the stop whatever the journal says:
 	 * members started before the interruption are restarted, nothing else changes. */
 	if (r == 0)
-		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, NULL, 0, out);
+		r = execute(cs, state_dir, &out->plan, from, wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out);
 	rs_note_kept_aside(&out->plan);
 	out->phases.total = rv_now_mono() - t0;
 	rs_unlock(lock);

@@ -9,14 +9,14 @@
  *   verify                  the staged file against the manifest (a --from-file
  *                           snapshot: sha256 of every byte against its trailer);
  *                           the revision the db really holds (boltdb.c)
+ *   replay                  (to a point only) the chain's events replayed into a
+ *                           private etcd of one member; its db is what is restored
  *   restore                 `etcdutl|etcdctl snapshot restore` per member, in
  *                           parallel, into the staging directory; the old cluster
  *                           still serves, so a failure here stops nothing
  *   stop                    every member (local: pid file, systemd: systemctl)
  *   swap                    data dir -> <data_dir>.before-restore-<stamp>, restored
  *                           dir -> data dir (renames; nothing is deleted)
- *   replay                  (to a point only) every member started quarantined, the
- *                           chain's events up to the point replayed, stopped again
  *   start                   every member, wait (bounded) for health and one leader
  *   check                   one leader, every member at the snapshot's revision or
  *                           later, the same HashKV at the snapshot's revision
@@ -66,6 +66,7 @@ struct restore_plan {
 	char staging_dir[PATH_MAX];
 	char tool[PATH_MAX];      /* etcdutl or etcdctl that will run the restores */
 	int64_t point_revision;   /* a restore to a point: the revision replayed to (0: none) */
+	bool point_replayed;      /* the staged data dirs hold the replayed db (the point's) */
 	size_t n_members;
 	struct restore_member_plan members[RESTORE_MAX_MEMBERS];
 };
@@ -75,10 +76,11 @@ struct restore_phases {
 	double replay; /* a restore to a point: the quarantined start, the replay and the stop */
 };
 
-/* ---- restoring to a point (point.c, replay.c; docs/reference/continuous.md) ----
+/* ---- restoring to a point (point.c, replay.c, replay_scratch.c; continuous.md) ----
  * The newest base artifact at or before the point, then its chain's segments'
- * events up to the point, one Txn per original revision, into the restored members
- * while they are quarantined (restore) or into the scratch cluster (drill). */
+ * events up to the point, one Txn per original revision, into a private one-member
+ * etcd before anything stops, whose db the members are then restored from (restore),
+ * or into the scratch cluster (drill). */
 enum restore_to { RESTORE_TO_NONE = 0, RESTORE_TO_LATEST, RESTORE_TO_REVISION, RESTORE_TO_TIME };
 struct restore_point_req {
 	enum restore_to to;
@@ -137,6 +139,7 @@ struct restore_opts {
 	snap_progress_fn progress; /* the fetch's bytes (optional; the CLI draws them) */
 	void *progress_ud;
 	struct restore_point_req point; /* to a point (then from and db_file are not used) */
+	const char *replay_dir;  /* to a point: the private etcd's data under it (NULL: staging) */
 };
 
 /* The whole restore. Returns 0 when the cluster runs the snapshot's data; on a
@@ -145,6 +148,17 @@ struct restore_opts {
  * recorded message says what failed (and how the rollback went). out is filled as
  * far as the restore got, also on failure. */
 int restore_run(const struct restore_opts *o, struct restore_report *out);
+/* A restore to a point for members on other hosts: the point resolved and checked,
+ * its base fetched into dir and the events replayed into a private etcd on this host
+ * (replay_scratch.c); the replayed db, with etcd's sha256 trailer, left at out_db for
+ * the hosts to restore as a --from-file one; dir is emptied first; the private etcd's
+ * data goes under replay_dir (NULL: dir). resolve_only: the
+ * point resolved and checked, nothing fetched (a dry run). base: the base artifact's
+ * name. Nothing of the cluster is touched. */
+int restore_point_db(const struct cluster_spec *cs, struct store *st, const struct restore_point_req *q,
+		     const char *dir, const char *replay_dir, const char *out_db, bool resolve_only,
+		     const struct rv_cancel *cancel,
+		     struct restore_point_report *rep, char *base, size_t base_len);
 
 /* An interrupted restore (a journal in state_dir). */
 struct restore_pending {

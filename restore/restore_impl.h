@@ -154,10 +154,14 @@ void rs_replay_flags(const struct etcd_flags *f, const struct rs_point *pt, stru
 /* Replay pt's events after the db's own revision into the cluster c talks to, one Txn
  * per revision, the base's leases kept alive meanwhile; then bump (0 or >= 2) more
  * revisions on a private key. Fills rep. */
-int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, struct restore_point_report *rep);
-/* Quarantine (restore): start every member on its quarantine client URL with raised
- * limits, replay, stop them again. */
-int rs_replay_quarantined(const struct cluster_spec *cs, const struct rs_point *pt, int64_t bump, int wait_ms,
-			  struct restore_point_report *rep);
+int rs_replay(etcd_client *c, const struct rs_point *pt, int64_t bump, const struct rv_cancel *cancel,
+	      struct restore_point_report *rep);
+/* A restore to a point (replay_scratch.c): base_db restored into a private one-member
+ * etcd under dir, pt's events replayed into it (rs_replay), its db saved to out_db
+ * and checked; the etcd is stopped and its data removed either way. cancel: -EINTR
+ * between two revisions. */
+int rs_replay_scratch(const struct cluster_spec *cs, const char *tool, const char *base_db, const char *dir,
+		      const struct rs_point *pt, int64_t bump, int wait_ms, const char *out_db, int lock_fd,
+		      const struct rv_cancel *cancel, struct restore_point_report *rep);
 
 #endif

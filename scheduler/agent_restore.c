@@ -421,6 +421,8 @@ int agent_restore_run(const struct rv_config *c, const struct agent_restore_opts
 	int r;
 
 	memset(rep, 0, sizeof *rep);
+	if (o->point)
+		rep->r.point = *o->point;
 	report_hosts(c, rep);
 	etcd_global_init();
 	if ((r = hosts_ready(c, rep, &lk, o)) < 0 || (r = check_cancel(o, "before it fetched anything")) < 0)

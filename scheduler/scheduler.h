@@ -212,6 +212,9 @@ struct agent_restore_opts {
 	bool force, dry_run;      /* dry_run: every host is asked whether it could prepare */
 	int wait_ms;              /* bound on waiting for health; 0 = 60 s */
 	const struct rv_cancel *cancel; /* looked at until the commit, not after */
+	/* a restore to a point: db_file is the db replayed here (restore_point_db), and
+	 * the report's point is this */
+	const struct restore_point_report *point;
 };
 /* When any member has agent: `regvault restore` runs this: every host prepares, then
  * every host commits (quarantined), HashKV agrees, every host opens; rolled back on

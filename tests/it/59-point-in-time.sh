@@ -2,7 +2,9 @@
 # Range at R (values, versions, create and mod revisions, leases), --to-time T to the
 # last revision recorded at or before T, a mistaken del --prefix of 200 keys undone,
 # refusals before anything stops (a damaged segment, a point past the chain's reach or
-# before its base), a restore killed during its replay rolled back, drill --to-revision,
+# before its base), a restore killed during its replay (in a private etcd, before
+# anything stops) leaving the cluster as it was, one killed after the stop resumed,
+# drill --to-revision,
 # and --to-latest after every member was SIGKILLed with its data dir removed while a
 # writer made 300 puts a second.
 
@@ -110,18 +112,23 @@ test_refusals_before_anything_stops_a_killed_replay_rolls_back_and_drill_proves_
   rv restore --to-revision 1 --yes --force
   assert_rc 1
   assert_err_contains "before the oldest base artifact"
-  # a killed replay: never opened to clients, cannot be resumed, rolled back (the
-  # daemon's own writes on its way out came after the segments: take the revision now)
+  # a killed replay: it runs in a private etcd before anything stops, so the cluster
+  # serves as it did and that etcd dies with the restore (the daemon's own writes on
+  # its way out came after the segments: take the revision now)
   local before
   before=$(rev_now)
   RV_TEST_CRASH_AT=replayed-revision rv_hooked restore --to-revision "$r" --yes --force
   [ "$RC" -ne 0 ] || fail "the hooked restore was not killed"
-  rv restore --resume
-  assert_rc 1
-  assert_err_contains "cannot be resumed"
-  rv restore --rollback
+  assert_eq "$(cat "$T"/c/etcd*.pid)" "$pids" "member pids after the killed replay"
+  assert_eq "$(rev_now)" "$before" "the cluster's revision after the killed replay"
+  wait_for 5 eval '! pgrep -f "$T/c/.regvault-restore-staging/regvault-replay" >/dev/null' ||
+    fail "the replay's private etcd outlived the restore: $(pgrep -af regvault-replay)"
+  # killed after the stop: the staged data dirs are the point's, --resume finishes it
+  RV_TEST_CRASH_AT=swapping rv_hooked restore --to-revision "$r" --yes --force
+  [ "$RC" -ne 0 ] || fail "the hooked restore was not killed while swapping"
+  rv -o json restore --resume
   assert_ok
-  assert_eq "$(rev_now)" "$before" "the old cluster's revision after the rollback"
+  assert_eq "$(json_get .revision)" "$r" "the resumed restore's revision"
   pids=$(cat "$T"/c/etcd*.pid)
 
   # a segment gone from the middle: a hole, refused before anything stops
