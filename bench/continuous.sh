@@ -8,7 +8,8 @@
 # segments' bytes (and per hour at that rate), then the restore to the latest point
 # (events replayed, replay rate, total time) beside the restore of the base artifact
 # alone. BASE_MB=N first fills the cluster with about N MB (64 KiB values) so that the
-# base is that large: the restore's RTO with segments beside the base alone. Appends a
+# base is that large: the restore's RTO with segments beside the base alone;
+# REPLAY_DIR=DIR restores with --replay-dir DIR (tmpfs: /dev/shm). Appends a
 # table to bench/RESULTS.md with the command line; removes its scratch directory.
 #   bash bench/continuous.sh 1000 60
 #   BASE_MB=1024 bash bench/continuous.sh 1000 300
@@ -20,6 +21,7 @@ RATE=${1:-1000}
 SECONDS_RUN=${2:-60}
 SIZE=${3:-1024}
 BASE_MB=${BASE_MB:-0}
+REPLAY_DIR=${REPLAY_DIR:-} # restore --replay-dir (e.g. /dev/shm)
 export RV_ROOT TEST_FILE_NAME=bench-continuous ETCDCTL_API=3
 # shellcheck source=../tests/lib.sh
 source "$RV_ROOT/tests/lib.sh" # free_port, write_cluster_config, start_cluster, ectl
@@ -84,7 +86,7 @@ seg_n=$(find "$W/c/backups" -name '*.rvseg.zst' | wc -l)
 per_hour=$(echo "$seg_bytes * 3600 / $SECONDS_RUN / 1000000" | bc)
 
 t0=$(date +%s.%N)
-"$RV_BIN" --config "$CFG" --no-progress -o json restore --to-latest --yes --force >"$W/pit.json"
+"$RV_BIN" --config "$CFG" --no-progress -o json restore --to-latest ${REPLAY_DIR:+--replay-dir "$REPLAY_DIR"} --yes --force >"$W/pit.json"
 t1=$(date +%s.%N)
 pit_s=$(echo "$t1 - $t0" | bc)
 "$RV_BIN" --config "$CFG" --no-progress restore --cleanup --yes >/dev/null
@@ -99,6 +101,7 @@ point=$(jq .point.revision "$W/pit.json")
 
 ENV_SHOWN=
 [ "$BASE_MB" -gt 0 ] && ENV_SHOWN="BASE_MB=$BASE_MB "
+[ -n "$REPLAY_DIR" ] && ENV_SHOWN="${ENV_SHOWN}REPLAY_DIR=$REPLAY_DIR "
 {
   echo
   echo "## continuous backup: $RATE puts/s of $SIZE B for $SECONDS_RUN s ($(date -u +%Y-%m-%dT%H:%MZ))"

@@ -156,6 +156,18 @@ release_job_lock() {
   return 0
 }
 
+# wait_for SECONDS CMD...: until CMD succeeds (every 0.1 s), at most SECONDS
+wait_for() {
+  local n=$(($1 * 10))
+  shift
+  while [ "$n" -gt 0 ]; do
+    "$@" && return 0
+    sleep 0.1
+    n=$((n - 1))
+  done
+  return 1
+}
+
 ectl() { etcdctl --endpoints="$ENDPOINTS" --dial-timeout=3s --command-timeout=10s "$@"; }
 # ectl_bg ARGS... >FILE: etcdctl in the background, its own pid in BG_PID (`ectl ... &`
 # would put a subshell there, and killing that leaves etcdctl running past the test)

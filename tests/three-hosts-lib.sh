@@ -65,16 +65,6 @@ on() { local i=$1; shift; run ip netns exec "${NETNS_PREFIX}h$i" "$RV_BIN" --con
 
 leader_seen_by() { on_host "$1" "$RV_BIN" --config "$T_FILE_DIR/cfg$1.yaml" -o json daemon status 2>/dev/null | jq -r '.leader'; }
 
-wait_for() {
-  local n=$(($1 * 10))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.1
-    n=$((n - 1))
-  done
-  return 1
-}
 
 all_healthy_from() { on "$1" cluster status -o json && [ "$(jq '[.[] | select(.healthy)] | length' <<<"$OUT")" = 3 ]; }
 

@@ -54,8 +54,8 @@ start_bg() {
   "$RV_HOOKS_BIN" --config "$CFG" --no-progress "$@" >"$T/out" 2>"$T/err" &
   BG=$!
 }
-# wait_for CMD...: until CMD succeeds (at most 60 s)
-wait_for() {
+# wait_a_minute_for CMD...: until CMD succeeds (at most 60 s)
+wait_a_minute_for() {
   local i
   for i in $(seq 1 600); do "$@" && return 0; sleep 0.1; done
   return 1
@@ -89,7 +89,7 @@ interrupt_upload() { # interrupt_upload SIG PREFIX
   plan "delay PUT partNumber=1& 60"
   mkdir -p "$T/tmp"
   TMPDIR=$T/tmp start_bg snapshot save
-  wait_for proxied "partNumber=1&" || fail "part 1 was never sent"
+  wait_a_minute_for proxied "partNumber=1&" || fail "part 1 was never sent"
   sleep 1
   stop_bg "$1"
   plan
@@ -129,7 +129,7 @@ while True:
     held.append(s.accept()[0])
 PY
   local hang=$!
-  wait_for test -s "$T/hang.port" || fail "the silent server did not start"
+  wait_a_minute_for test -s "$T/hang.port" || fail "the silent server did not start"
   s3cfg silent "http://127.0.0.1:$(cat "$T/hang.port")"
   start_bg snapshot save
   sleep 3
@@ -168,7 +168,7 @@ test_sigint_while_the_member_stopped_sending() {
   before=$(ls -A "$store")
   trap 'kill -CONT $pid' EXIT # whatever happens, the member goes on after the test
   RV_TEST_SIGSTOP_AT=snapshot-streaming:$pid start_bg snapshot save --tag stalled
-  wait_for grep -q '^[0-9]* ([^)]*) T' "/proc/$pid/stat" || fail "etcd1 was never stopped"
+  wait_a_minute_for grep -q '^[0-9]* ([^)]*) T' "/proc/$pid/stat" || fail "etcd1 was never stopped"
   sleep 2
   stop_bg INT
   kill -CONT "$pid"
@@ -178,7 +178,7 @@ test_sigint_while_the_member_stopped_sending() {
   assert_eq "$(ls -A "$store")" "$before" "the store's files after the interrupted save"
   # Stopped past its election timeout, etcd1 has no leader for a moment after it goes on
   # (the next test's save would find no quorum at all): wait until every member answers.
-  wait_for ectl endpoint health >/dev/null 2>&1 || fail "the cluster was not healthy again after etcd1 went on"
+  wait_a_minute_for ectl endpoint health >/dev/null 2>&1 || fail "the cluster was not healthy again after etcd1 went on"
   rv snapshot save --tag after-stall
   assert_ok
 }
@@ -196,7 +196,7 @@ test_sigint_during_a_restore_fetch_changes_nothing() {
   pids=$(cat "$dir"/etcd*.pid)
   plan "delay GET .tar.zst 60 x*"
   start_bg restore --from latest --yes --force
-  wait_for proxied "GET .*tar.zst" || fail "the artifact was never read"
+  wait_a_minute_for proxied "GET .*tar.zst" || fail "the artifact was never read"
   sleep 1
   stop_bg INT
   plan
@@ -221,7 +221,7 @@ test_sigint_during_a_drill_fetch_leaves_no_report() {
   mkdir -p "$T/tmp"
   plan "delay GET .tar.zst 60 x*"
   TMPDIR=$T/tmp start_bg drill --from latest
-  wait_for proxied "GET .*tar.zst" || fail "the artifact was never read"
+  wait_a_minute_for proxied "GET .*tar.zst" || fail "the artifact was never read"
   sleep 1
   stop_bg INT
   plan

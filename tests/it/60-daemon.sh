@@ -69,17 +69,6 @@ stop_daemon() {
   DRC=$?
 }
 
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-  local n=$(($1 * 5))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.2
-    n=$((n - 1))
-  done
-  return 1
-}
 # run_now ARGS...: 'regvault run', again while the scheduled run of the job is on.
 run_now() {
   local i

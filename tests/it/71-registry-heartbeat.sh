@@ -66,16 +66,6 @@ stop_hb() {
   HBRC=$?
 }
 
-wait_for() { # wait_for SECONDS CMD...
-  local n=$(($1 * 10))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.1
-    n=$((n - 1))
-  done
-  return 1
-}
 
 health() { ectl get "$PREFIX/$1/health" --print-value-only; }
 hfield() { health "$1" | jq -r ".$2"; }

@@ -72,16 +72,6 @@ start_daemon() {
   fail "the daemon did not answer: $(tail -5 "$T/daemon.log")"
 }
 
-wait_for() {
-  local n=$(($1 * 5))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.2
-    n=$((n - 1))
-  done
-  return 1
-}
 
 value() { ectl get "$1" --print-value-only; }
 has_key() { [ -n "$(ectl get "$@" --keys-only)" ]; }

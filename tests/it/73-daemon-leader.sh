@@ -57,16 +57,6 @@ leader_key() { ectl get /regvault/registry/leader --print-value-only; }
 snapshots_in() { grep -c '"job":"snapshot"' "$T/state$1/jobs.jsonl" 2>/dev/null || echo 0; }
 snapshots_over() { [ "$(snapshots_in "$1")" -gt "$2" ]; }
 
-wait_for() {
-  local n=$(($1 * 10))
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" && return 0
-    sleep 0.1
-    n=$((n - 1))
-  done
-  return 1
-}
 
 test_one_leader_runs_the_jobs_and_hands_over() {
   leader_config 1 etcd1
