@@ -43,7 +43,6 @@ struct scratch {
 	char names[DRILL_MEMBERS][16];
 	char data[DRILL_MEMBERS][PATH_MAX];
 	char token[64];
-	char limits[2][64]; /* a drill to a point: raised --max-txn-ops, --max-request-bytes */
 };
 
 static const char *scratch_parent(const char *parent)
@@ -355,10 +354,6 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		reason(d, "%s", rv_errmsg(r));
 		goto report;
 	}
-	if (to_point) {
-		struct etcd_flags f = s->cs.etcd;
-		rs_replay_flags(&f, &pt, &s->cs.etcd, s->limits);
-	}
 	rv_info("drill: restoring %s into a scratch cluster under %s", d->artifact, s->dir);
 
 	snprintf(db_path, sizeof db_path, "%s/snapshot.db", s->dir);
@@ -388,6 +383,23 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 		if (rs_db_last_revision(db_path, &held) == 0 && held >= d->snapshot_revision)
 			d->snapshot_revision = held; /* the db can be newer than its manifest */
 		rv_err_clear();
+	}
+	if (to_point) { /* as a restore does: replayed in a private etcd, then restored */
+		char replayed[PATH_MAX + 16];
+		snprintf(replayed, sizeof replayed, "%s/replayed.db", s->dir);
+		t = rv_now_mono();
+		r = rs_replay_scratch(&s->cs, tool, db_path, s->dir, &pt, 0, wait_ms, replayed, -1, o->cancel, &d->point);
+		d->phases.replay = rv_now_mono() - t;
+		if (r == -EINTR && rv_cancelled(o->cancel)) {
+			r = check_cancel(o, "during the replay");
+			goto teardown;
+		}
+		if (r < 0) {
+			reason(d, "the replay to revision %" PRId64 " failed: %s", pt.revision, rv_errmsg(r));
+			goto teardown;
+		}
+		unlink(db_path);
+		snprintf(db_path, sizeof db_path, "%s", replayed);
 	}
 
 	t = rv_now_mono();
@@ -422,20 +434,6 @@ static int drill(const struct drill_opts *o, struct drill_report *d)
 	if ((r = check_cancel(o, "after the scratch cluster started")) < 0)
 		goto teardown;
 
-	if (to_point) {
-		etcd_client *c = NULL;
-		t = rv_now_mono();
-		r = cluster_client_new(&s->cs, 30000, &c);
-		if (r == 0)
-			r = rs_replay(c, &pt, 0, o->cancel, &d->point);
-		etcd_client_free(c);
-		d->phases.replay = rv_now_mono() - t;
-		d->recovery_time_s = rv_now_mono() - t0;
-		if (r < 0) {
-			reason(d, "the replay to revision %" PRId64 " failed: %s", pt.revision, rv_errmsg(r));
-			goto teardown;
-		}
-	}
 	t = rv_now_mono();
 	r = rs_check_cluster(&s->cs, to_point ? pt.revision : d->snapshot_revision,
 			     o->sample_keys > 0 ? o->sample_keys : 100, &chk);
@@ -454,8 +452,6 @@ teardown:
 		snprintf(msg, sizeof msg, "%s", rv_errmsg(r));
 		scratch_teardown(s);
 		r = rv_fail(-EINTR, "%s", msg);
-		if (to_point && s->cs.etcd.extra_args != (o->cs ? o->cs->etcd.extra_args : NULL))
-			free(s->cs.etcd.extra_args);
 		rs_point_free(&pt);
 		free(s);
 		etcd_global_shutdown();
@@ -463,8 +459,6 @@ teardown:
 	}
 	scratch_teardown(s);
 report:
-	if (to_point && s->cs.etcd.extra_args != (o->cs ? o->cs->etcd.extra_args : NULL))
-		free(s->cs.etcd.extra_args);
 	rs_point_free(&pt);
 	d->phases.total = rv_now_mono() - t0;
 	rv_err_clear();
