@@ -38,6 +38,7 @@ static void *merge_main(void *arg)
 	int64_t grace = 2 * ds->continuous_flush_ms + 2000;
 	struct store *s = NULL;
 	char last_err[256] = "";
+	double ratio = 0; /* the compression seen, from pass to pass */
 	while (!rv_cancelled(&m->cancel)) {
 		rv_sleep_cancellable(pass_every_ms(ds), &m->cancel);
 		if (rv_cancelled(&m->cancel))
@@ -45,10 +46,12 @@ static void *merge_main(void *arg)
 		int r = 0;
 		if (!s && (r = store_open(&cfg->store, &s)) == 0)
 			store_set_cancel(s, &m->cancel);
-		struct seg_merge_report rep = {0};
+		struct seg_merge_report rep = {.ratio = ratio};
 		if (r == 0)
 			r = seg_merge_pass(s, ds->continuous_merge_ms, ds->continuous_merge_n, rv_now_unix_ms(), grace, m->writer,
 					   cfg->snapshot.compression_level, &rep);
+		if (rep.ratio > ratio)
+			ratio = rep.ratio;
 		pthread_mutex_lock(&m->mu);
 		m->merged += rep.merged;
 		m->merged_away += rep.deleted;

@@ -131,10 +131,42 @@ static int seg_put(struct store_writer *w, struct age_enc *ae, const void *p, si
 	return ae ? age_enc_write(ae, p, n) : store_put_write(w, p, n);
 }
 
+/* Compression of the body as it is made: the records are not copied into one more
+ * buffer of their size, and the output grows only to the compressed size (a merge's
+ * builder holds megabytes of records: memory is what the daemon is measured on). */
+struct seg_zout {
+	ZSTD_CCtx *cc;
+	EVP_MD_CTX *md;
+	struct rv_buf z;
+	int err;
+};
+
+/* end: the last piece, the sha256 itself (not hashed) */
+static void zout_feed(struct seg_zout *o, const void *p, size_t n, bool end)
+{
+	ZSTD_inBuffer in = {p, n, 0};
+	if (o->err)
+		return;
+	if (!end)
+		EVP_DigestUpdate(o->md, p, n);
+	for (;;) {
+		uint8_t chunk[1 << 16];
+		ZSTD_outBuffer out = {chunk, sizeof chunk, 0};
+		size_t left = ZSTD_compressStream2(o->cc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+		if (ZSTD_isError(left)) {
+			o->err = -EIO;
+			return;
+		}
+		rv_buf_append(&o->z, chunk, out.pos);
+		if (end ? left == 0 : in.pos == in.size)
+			return;
+	}
+}
+
 int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char *name, size_t len)
 {
-	struct rv_buf body = {0};
 	uint8_t md[32];
+	unsigned mdlen = 0;
 	char *hdr;
 	json_t *j;
 	int r;
@@ -148,26 +180,28 @@ int seg_builder_publish(struct seg_builder *b, struct store *st, int level, char
 		      "times", (json_int_t)b->n_times);
 	hdr = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	rv_buf_append(&body, SEG_MAGIC, strlen(SEG_MAGIC));
-	rv_buf_printf(&body, "%s\n", hdr);
-	free(hdr);
-	rv_buf_append(&body, b->rec.data, b->rec.len);
-	put_u8(&body, 'Z');
-	sha256(body.data, body.len, md);
-	rv_buf_append(&body, md, 32);
 
-	size_t cap = ZSTD_compressBound(body.len);
-	void *z = rv_xmalloc(cap);
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level > 0 ? level : 3);
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-	size_t zn = ZSTD_compress2(cc, z, cap, body.data, body.len);
-	ZSTD_freeCCtx(cc);
-	rv_buf_free(&body);
-	if (ZSTD_isError(zn)) {
-		free(z);
-		return rv_fail(-EIO, "compressing the segment of chain %s failed: %s", b->chain, ZSTD_getErrorName(zn));
+	struct seg_zout o = {.cc = ZSTD_createCCtx(), .md = EVP_MD_CTX_new()};
+	ZSTD_CCtx_setParameter(o.cc, ZSTD_c_compressionLevel, level > 0 ? level : 3);
+	ZSTD_CCtx_setParameter(o.cc, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setPledgedSrcSize(o.cc, strlen(SEG_MAGIC) + strlen(hdr) + 1 + b->rec.len + 1 + 32);
+	EVP_DigestInit_ex(o.md, EVP_sha256(), NULL);
+	zout_feed(&o, SEG_MAGIC, strlen(SEG_MAGIC), false);
+	zout_feed(&o, hdr, strlen(hdr), false);
+	zout_feed(&o, "\n", 1, false);
+	free(hdr);
+	zout_feed(&o, b->rec.data, b->rec.len, false);
+	zout_feed(&o, "Z", 1, false);
+	EVP_DigestFinal_ex(o.md, md, &mdlen); /* the sha256 covers everything before it */
+	zout_feed(&o, md, 32, true);
+	ZSTD_freeCCtx(o.cc);
+	EVP_MD_CTX_free(o.md);
+	if (o.err) {
+		rv_buf_free(&o.z);
+		return rv_fail(-EIO, "compressing the segment of chain %s failed", b->chain);
 	}
+	void *z = o.z.data;
+	size_t zn = o.z.len;
 
 	char nm[384];
 	struct store_writer *w;

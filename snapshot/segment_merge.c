@@ -19,8 +19,9 @@
  * large is left as it is (so a run split at the cap is not merged again and again). */
 #define MERGE_TARGET_BYTES (4u << 20)
 /* Nor does it take another segment once the builder (the events in memory,
- * uncompressed) holds this much: well-compressing events stay bounded in memory. */
-#define MERGE_MAX_RAW_BYTES (48u << 20)
+ * uncompressed) holds this much: well-compressing events stay bounded in memory
+ * (the daemon's RSS is measured: bench/continuous.sh). */
+#define MERGE_MAX_RAW_BYTES (8u << 20)
 /* Merges in one pass: a pass is bounded however far behind merging is. */
 #define MERGES_PER_PASS 64
 
@@ -71,7 +72,18 @@ struct pass {
 	int level;
 	struct seg_merge_report *rep;
 	size_t merges;
+	/* uncompressed bytes per stored byte, from the segments read (0: none yet): the
+	 * compressed budget that keeps a merge under MERGE_MAX_RAW_BYTES, so a segment
+	 * merged up to that cap counts as large and is not read again pass after pass */
+	double ratio;
 };
+
+/* The compressed size at which a segment is left as it is. */
+static uint64_t large_bytes(const struct pass *p)
+{
+	uint64_t by_raw = p->ratio > 0 ? (uint64_t)(MERGE_MAX_RAW_BYTES / p->ratio) : MERGE_TARGET_BYTES;
+	return by_raw < MERGE_TARGET_BYTES ? by_raw : MERGE_TARGET_BYTES;
+}
 
 /* Publish the first *n of segs[0..*n) (one chain, contiguous, in order; fewer when
  * the builder reaches MERGE_MAX_RAW_BYTES, *n says how many) as one segment, then
@@ -91,12 +103,18 @@ static int merge_run(struct pass *p, const struct seg_info *segs, size_t *n_io, 
 			break;
 		if (!b)
 			b = seg_builder_new(segs[i].chain, c.base_revision, p->writer);
+		size_t before = seg_builder_bytes(b);
 		size_t ti = 0;
 		for (size_t k = 0; k < c.n_events && r == 0; k++) {
 			int64_t ms = time_of(&c, &ti, c.events[k].revision);
 			r = seg_builder_add(b, &c.events[k], ms ? ms : segs[i].last_ms);
 		}
 		seg_contents_free(&c);
+		if (segs[i].size > 0 && seg_builder_bytes(b) > before) {
+			double q = (double)(seg_builder_bytes(b) - before) / (double)segs[i].size;
+			if (q > p->ratio)
+				p->ratio = q; /* the most compressible seen: the safe side for memory */
+		}
 		n = i + 1;
 	}
 	*n_io = n;
@@ -229,14 +247,15 @@ static int merge_chain(struct pass *p, const struct seg_info *v, size_t n, const
 		while (i < n_live && r == 0 && p->merges < MERGES_PER_PASS) {
 			int64_t k = live[i].first_ms / win;
 			bool closed = (k + 1) * win + grace_ms <= now_ms;
-			if (!closed || live[i].last_ms / win != k || live[i].size >= MERGE_TARGET_BYTES) {
+			uint64_t large = large_bytes(p);
+			if (!closed || live[i].last_ms / win != k || live[i].size >= large) {
 				i++;
 				continue;
 			}
 			size_t j = i + 1;
 			uint64_t bytes = live[i].size;
 			while (j < n_live && live[j].first == live[j - 1].last + 1 && live[j].first_ms / win == k &&
-			       live[j].last_ms / win == k && live[j].size < MERGE_TARGET_BYTES && bytes < MERGE_TARGET_BYTES) {
+			       live[j].last_ms / win == k && live[j].size < large && bytes < large) {
 				bytes += live[j].size;
 				j++;
 			}
@@ -270,6 +289,7 @@ int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows
 	size_t n = 0, i = 0;
 	int r, err = 0;
 
+	p.ratio = rep->ratio;
 	memset(rep, 0, sizeof *rep);
 	if ((r = store_read_keys(st, &p.keys)) < 0)
 		return r;
@@ -291,5 +311,6 @@ int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows
 		i = start + count;
 	}
 	free(all);
+	rep->ratio = p.ratio;
 	return err;
 }

@@ -446,6 +446,10 @@ struct seg_merge_report {
 	size_t chains_unreadable;
 	size_t indexed;     /* chains whose index was rewritten */
 	size_t errors;
+	/* in and out: the most compressible segments' ratio (uncompressed / stored) seen
+	 * so far; a caller that keeps it from pass to pass spares the next passes a read
+	 * of a segment merged up to the memory bound (0: none known) */
+	double ratio;
 };
 int seg_merge_pass(struct store *st, const int64_t *windows_ms, size_t n_windows, int64_t now_ms, int64_t grace_ms,
 		   const char *writer, int level, struct seg_merge_report *rep);
