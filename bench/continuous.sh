@@ -22,6 +22,7 @@ SECONDS_RUN=${2:-60}
 SIZE=${3:-1024}
 BASE_MB=${BASE_MB:-0}
 REPLAY_DIR=${REPLAY_DIR:-} # restore --replay-dir (e.g. /dev/shm)
+MERGE_WINDOWS=${MERGE_WINDOWS:-} # daemon.continuous.merge_windows (default [5m, 1h])
 export RV_ROOT TEST_FILE_NAME=bench-continuous ETCDCTL_API=3
 # shellcheck source=../tests/lib.sh
 source "$RV_ROOT/tests/lib.sh" # free_port, write_cluster_config, start_cluster, ectl
@@ -47,6 +48,7 @@ daemon:
   supervise_members: false
   continuous:
     enabled: true
+${MERGE_WINDOWS:+    merge_windows: $MERGE_WINDOWS}
   jobs:
 $(for j in snapshot verify compact defrag hashcheck diskcheck drill; do echo "    $j: {enabled: false}"; done)
 EOC
@@ -66,7 +68,11 @@ c0=$(ticks)
 : >"$W/lag"
 "$RV_ROOT/build/put-tool" "$ENDPOINTS" "$RATE" "$SIZE" "$SECONDS_RUN" >"$W/put.out" &
 PUT=$!
-while kill -0 "$PUT" 2>/dev/null; do metric regvault_continuous_lag_seconds >>"$W/lag"; sleep 0.2; done
+while kill -0 "$PUT" 2>/dev/null; do
+  metric regvault_continuous_lag_seconds >>"$W/lag"
+  awk '/VmRSS/ {print $2}' "/proc/$DPID/status" >>"$W/rss"
+  sleep 0.2
+done
 wait "$PUT"
 c1=$(ticks)
 read -r puts put_rate last_rev put_failed <"$W/put.out"
@@ -102,6 +108,7 @@ point=$(jq .point.revision "$W/pit.json")
 ENV_SHOWN=
 [ "$BASE_MB" -gt 0 ] && ENV_SHOWN="BASE_MB=$BASE_MB "
 [ -n "$REPLAY_DIR" ] && ENV_SHOWN="${ENV_SHOWN}REPLAY_DIR=$REPLAY_DIR "
+[ -n "$MERGE_WINDOWS" ] && ENV_SHOWN="${ENV_SHOWN}MERGE_WINDOWS='$MERGE_WINDOWS' "
 {
   echo
   echo "## continuous backup: $RATE puts/s of $SIZE B for $SECONDS_RUN s ($(date -u +%Y-%m-%dT%H:%MZ))"
@@ -115,6 +122,7 @@ ENV_SHOWN=
   echo "| recorder lag, median / p99 / max | ${lag_med} / ${lag_p99} / ${lag_max} s | p99 <= 1 s |"
   echo "| daemon CPU over the run | ${cpu_pct} % of a core | <= 10 % |"
   echo "| daemon peak RSS | $((rss_kb / 1024)) MB | <= 32 MB |"
+  echo "| daemon RSS at 1/4, 1/2, 3/4 and the end of the run | $(awk '{a[NR]=$1} END {for (q=1; q<=4; q++) printf "%s%d", (q>1?" / ":""), a[int(NR*q/4)]/1024; print " MB"}' "$W/rss") | |"
   echo "| segments | $seg_n, $((seg_bytes / 1000000)) MB ($per_hour MB per hour at this rate) | |"
   echo "| last acknowledged / persisted revision | $last_rev / $persisted | |"
   echo "| restore --to-latest | ${pit_s} s, $events events replayed at $replay_rate events/s to revision $point | |"
