@@ -10,9 +10,13 @@
 # REASON" (root, systemctl, a package install, S3); a ```sh block with neither line
 # fails the test. Before some runbooks the test makes the trouble they are for: a
 # NOSPACE alarm (the cluster's quota is 16 MiB), a member lost with its data dir, TLS
-# certificates about to be rotated.
+# certificates about to be rotated, a mistaken del --prefix recorded by continuous
+# backup.
 
-RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys three-hosts encrypted-backups)
+RUNBOOKS=(install backups drill restore upgrade disk-check nospace replace-member rotate-keys three-hosts encrypted-backups
+  point-in-time)
+
+source "$RV_ROOT/tests/continuous-lib.sh" # recorder_section, start_recorder, reach; kills the recorder at the end
 
 setup_file() {
   ROOT=$T_FILE_DIR/root # /var/lib/regvault
@@ -176,4 +180,38 @@ test_encrypted_backups() {
   assert_eq "$(grep -c '^age1' "$e/recipients.txt")" 2 "recipients after the rotation"
   ls "$ROOT/backups" | grep -q 'rotated\.tar\.zst\.age$' || fail "no encrypted artifact after the rotation: $(ls "$ROOT/backups")"
   assert_file "$ROOT/opened/etcd-restored/member"
+}
+
+# A recorder (its own configuration beside the runbooks': the same cluster and store)
+# records a chain; keys under /registry/ are put, then removed by a mistaken
+# del --prefix; the page's BEFORE becomes the time between the two. After the page
+# the keys are back.
+test_point_in_time() {
+  local rec=$T/recorder.yaml before base i
+  cp "$CFG" "$rec"
+  recorder_section "$rec"
+  run "$RV_BIN" --config "$CFG" --no-progress snapshot save
+  assert_ok
+  base=$(ls "$ROOT/backups" | grep '\.tar\.zst$' | sort | tail -1)
+  CHAIN=${base%.tar.zst}
+  BASE=$(jq -r .revision "$ROOT/backups/$base.manifest.json" 2>/dev/null || true)
+  [ -n "$BASE" ] && [ "$BASE" != null ] || BASE=$(sed -n 's/.*-r\([0-9]*\)$/\1/p' <<<"$CHAIN")
+  start_recorder "$rec"
+  wait_for 20 grep -q "recording chain $CHAIN" "$T/daemon.log" || fail "the recorder did not start: $(tail -3 "$T/daemon.log")"
+  for i in 1 2 3 4 5; do ectl put "/registry/svc$i" "up$i" >/dev/null || fail "put"; done
+  sleep 1.2
+  before=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  sleep 1.2
+  ectl del --prefix /registry/ >/dev/null || fail "del"
+  local now
+  now=$(ectl get /registry/none -w json | jq -r .header.revision)
+  wait_for 30 eval '[ "$(reach "$CHAIN" "$BASE" "$ROOT/backups")" -ge "$now" ]' ||
+    fail "the segments reach $(reach "$CHAIN" "$BASE" "$ROOT/backups"), not $now: $(tail -3 "$T/daemon.log")"
+  kill -TERM "$DPID"
+  wait "$DPID" 2>/dev/null
+  echo "s#2026-12-04T10:15:00Z#$before#g" >>"$T_FILE_DIR/subst.sed"
+  run_runbook point-in-time
+  for i in 1 2 3 4 5; do
+    assert_eq "$(ectl get "/registry/svc$i" --print-value-only)" "up$i" "/registry/svc$i after the runbook"
+  done
 }
