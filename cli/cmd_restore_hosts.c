@@ -105,7 +105,7 @@ int cmd_restore_hosts_point(struct cli *cli, const struct rv_config *cfg, struct
 	snprintf(dir, sizeof dir, "%s/point-restore", cfg->state_dir);
 	snprintf(db, sizeof db, "%s/replayed.db", dir);
 	cli_catch_interrupts();
-	int r = restore_point_db(&cfg->cluster, st, q, dir, replay_dir, db, dry_run, &cli_cancel, &pr, base,
+	int r = restore_point_db(&cfg->cluster, st, q, dir, replay_dir, db, dry_run, wait_ms, &cli_cancel, &pr, base,
 				 sizeof base);
 	if (r < 0) {
 		if (!dry_run)

@@ -8,16 +8,11 @@
  * the base) grants it again under its own id with RS_REPLAY_LEASE_TTL (its TTL is
  * not recorded), so that a client still holding it keeps it alive, and its keys
  * expire like the original's otherwise. A lease grant creates no revision. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "restore/restore_impl.h"
 
@@ -186,11 +181,9 @@ static int replay_revision(etcd_client *c, const struct rs_point *pt, size_t fro
 		}
 		if (r == 0) {
 			int64_t got = resp.hdr.revision;
-			bool ok = resp.succeeded;
 			etcd_txn_resp_free(&resp);
-			if (ok && got == rev)
-				return 0;
-			if (!ok && got == rev) /* a retry's guard: the first try was made after all */
+			/* made by this Txn, or (a retry's guard failed) by the first try after all */
+			if (got == rev)
 				return 0;
 			return rv_fail(-EIO, "replaying revision %" PRId64 " made revision %" PRId64 " in the restored "
 				       "cluster; its data is not the original's", rev, got);

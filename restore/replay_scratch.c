@@ -133,10 +133,9 @@ int rs_replay_scratch(const struct cluster_spec *cs, const char *tool, const cha
 	return r < 0 ? rv_fail(r, "%s", msg) : 0;
 }
 
-int restore_point_db(const struct cluster_spec *cs, struct store *st, const struct restore_point_req *q,
-		     const char *dir, const char *replay_dir, const char *out_db, bool resolve_only,
-		     const struct rv_cancel *cancel,
-		     struct restore_point_report *rep, char *base, size_t base_len)
+static int point_db(const struct cluster_spec *cs, struct store *st, const struct restore_point_req *q,
+		    const char *dir, const char *replay_dir, const char *out_db, bool resolve_only, int wait_ms,
+		    const struct rv_cancel *cancel, struct restore_point_report *rep, char *base, size_t base_len)
 {
 	struct rs_point pt = {0};
 	struct snap_manifest m = {0};
@@ -177,9 +176,20 @@ int restore_point_db(const struct cluster_spec *cs, struct store *st, const stru
 		r = rv_fail(-ERANGE, "the base %s holds revision %" PRId64 ", past the point %" PRId64 "; choose a later point",
 			    pt.artifact, held, pt.revision);
 	if (r == 0)
-		r = rs_replay_scratch(cs, tool, base_db, replay_dir ? replay_dir : dir, &pt, q->bump, 60000, out_db, -1,
-				      cancel, rep);
+		r = rs_replay_scratch(cs, tool, base_db, replay_dir ? replay_dir : dir, &pt, q->bump,
+				      wait_ms > 0 ? wait_ms : RS_DEFAULT_WAIT_MS, out_db, -1, cancel, rep);
 	unlink(base_db);
 	rs_point_free(&pt);
+	return r;
+}
+
+int restore_point_db(const struct cluster_spec *cs, struct store *st, const struct restore_point_req *q,
+		     const char *dir, const char *replay_dir, const char *out_db, bool resolve_only, int wait_ms,
+		     const struct rv_cancel *cancel, struct restore_point_report *rep, char *base, size_t base_len)
+{
+	/* the store's reads stop on cancel too (the base's fetch), as in restore_run */
+	const struct rv_cancel *was = store_set_cancel(st, cancel);
+	int r = point_db(cs, st, q, dir, replay_dir, out_db, resolve_only, wait_ms, cancel, rep, base, base_len);
+	store_set_cancel(st, was);
 	return r;
 }

@@ -152,11 +152,11 @@ int restore_run(const struct restore_opts *o, struct restore_report *out);
  * its base fetched into dir and the events replayed into a private etcd on this host
  * (replay_scratch.c); the replayed db, with etcd's sha256 trailer, left at out_db for
  * the hosts to restore as a --from-file one; dir is emptied first; the private etcd's
- * data goes under replay_dir (NULL: dir). resolve_only: the
+ * data goes under replay_dir (NULL: dir); wait_ms bounds its start (0: 60 s). resolve_only: the
  * point resolved and checked, nothing fetched (a dry run). base: the base artifact's
  * name. Nothing of the cluster is touched. */
 int restore_point_db(const struct cluster_spec *cs, struct store *st, const struct restore_point_req *q,
-		     const char *dir, const char *replay_dir, const char *out_db, bool resolve_only,
+		     const char *dir, const char *replay_dir, const char *out_db, bool resolve_only, int wait_ms,
 		     const struct rv_cancel *cancel,
 		     struct restore_point_report *rep, char *base, size_t base_len);
 

@@ -70,7 +70,13 @@ static void due_now(struct daemon *d, enum job_kind k)
 	j->next_wall_ms = rv_now_unix_ms();
 }
 
-/* Due now when a run was missed (or never succeeded), else at its next time. */
+/* Several daemons (hosts of their own, or daemon.member naming which one this is)
+ * share each cluster-wide job's last run through etcd (job_shared.c). */
+static bool shares_runs(const struct rv_config *cfg)
+{
+	return config_uses_agents(cfg) || cfg->daemon.member;
+}
+
 /* When job k last succeeded on another daemon, as shared through etcd (0: unknown). */
 static int64_t shared_last_success(const json_t *shared, enum job_kind k)
 {
@@ -84,7 +90,8 @@ static int64_t shared_last_success(const json_t *shared, enum job_kind k)
 	return (s + 1) * 1000; /* the second it ended in, rounded up: never due early */
 }
 
-/* other_ms: the last success elsewhere (the previous leader's), 0 none. */
+/* Due now when a run was missed (or never succeeded), else at its next time.
+ * other_ms: the last success elsewhere (the previous leader's), 0 none. */
 static void schedule_first(struct daemon *d, enum job_kind k, int64_t now, int64_t other_ms)
 {
 	const struct job_schedule *s = schedule_of(d, k);
@@ -131,7 +138,7 @@ void jobs_leadership_changed(struct daemon *d, bool leader)
 	json_t *shared = NULL;
 	const struct rv_config *cfg = &d->cfg->cfg;
 	/* what the previous leader ran: a job it has just run is not run again at once */
-	if (leader && (config_uses_agents(cfg) || cfg->daemon.member) && job_shared_read(cfg, 2000, &shared) < 0) {
+	if (leader && shares_runs(cfg) && job_shared_read(cfg, 2000, &shared) < 0) {
 		rv_warn("the jobs' last runs on the previous leader could not be read from etcd (%s); each runs as this "
 			"daemon's own history says", rv_errmsg(-EIO));
 		rv_err_clear();
@@ -225,12 +232,10 @@ static void *worker_main(void *arg)
 		rv_warn("%s", rv_errmsg(r));
 		rv_err_clear();
 	}
-	/* With several daemons (hosts of their own, or daemon.member naming which one
-	 * this is), every host's `daemon status` shows where and how a cluster-wide job
-	 * last ran (a run skipped for the lock is another's), and a new leader goes on
-	 * from it instead of running at once what the last one has just run. */
-	if ((config_uses_agents(cfg) || cfg->daemon.member) && w->kind != JOB_DISKCHECK &&
-	    strcmp(w->run.result, "skipped") != 0) {
+	/* Every host's `daemon status` shows where and how a cluster-wide job last ran
+	 * (a run skipped for the lock is another's), and a new leader goes on from it
+	 * instead of running at once what the last one has just run. */
+	if (shares_runs(cfg) && w->kind != JOB_DISKCHECK && strcmp(w->run.result, "skipped") != 0) {
 		char own[64];
 		if ((r = config_own_member(cfg, own, sizeof own)) < 0 ||
 		    (r = job_shared_publish(cfg, own, &w->run)) < 0) {

@@ -11,12 +11,10 @@
 #include "common/common.h"
 #include "snapshot/snapshot.h"
 
-#define SEG_MARK SEG_NAME_MARK
-
 void seg_name_format(const char *chain, int64_t first, int64_t last, int64_t first_ms, int64_t last_ms,
 		     const char *writer, char *out, size_t len)
 {
-	snprintf(out, len, "%s" SEG_MARK "%020lld-r%020lld-t%013lld-t%013lld-%s" SEG_SUFFIX, chain, (long long)first,
+	snprintf(out, len, "%s" SEG_NAME_MARK "%020lld-r%020lld-t%013lld-t%013lld-%s" SEG_SUFFIX, chain, (long long)first,
 		 (long long)last, (long long)first_ms, (long long)last_ms, writer && *writer ? writer : "unknown");
 }
 
@@ -37,11 +35,11 @@ int seg_name_parse(const char *name, struct seg_info *out)
 	sl = strlen(enc ? SEG_SUFFIX_AGE : SEG_SUFFIX);
 	if (len <= sl || len >= sizeof out->name || (!enc && !rv_str_has_suffix(name, SEG_SUFFIX)))
 		return -EINVAL;
-	for (p = strstr(name, SEG_MARK); p; p = strstr(p + 1, SEG_MARK))
+	for (p = strstr(name, SEG_NAME_MARK); p; p = strstr(p + 1, SEG_NAME_MARK))
 		mark = p;
 	if (!mark || mark == name || (size_t)(mark - name) >= sizeof out->chain)
 		return -EINVAL;
-	p = mark + strlen(SEG_MARK);
+	p = mark + strlen(SEG_NAME_MARK);
 	/* 20 digits -r 20 digits -t 13 -t 13 - writer */
 	if (strlen(p) < 20 + 2 + 20 + 2 + 13 + 2 + 13 + 1 + 1 + sl || !digits(p, 20) || strncmp(p + 20, "-r", 2) ||
 	    !digits(p + 22, 20) || strncmp(p + 42, "-t", 2) || !digits(p + 44, 13) || strncmp(p + 57, "-t", 2) ||
